@@ -1,0 +1,28 @@
+# Two commands set a fresh machine up: `make demo` and `make test`.
+# Both build .venv once (a stamp file makes re-runs instant when nothing changed):
+# torch==2.13.0 first (the CPU wheel this machine has), then the package with its extras,
+# every install under constraints.txt so nothing replaces that torch.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
+STAMP := $(VENV)/.snapdeploy-installed
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snapdeploy demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) snapdeploy-out
