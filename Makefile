@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
+	$(BIN)/python tools/install_lava.py
 	touch $(STAMP)
 
 demo: $(STAMP)
