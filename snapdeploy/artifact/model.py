@@ -1,0 +1,149 @@
+"""A `ModelGraph` as artifact entries: ops in the manifest, arrays as named tensors.
+
+The manifest's `graph` lists each op with its type, scalar settings, the names of its
+tensors and every parameter's bit width, so `snapdeploy inspect` shows a deployment's
+widths without loading a tensor. Reading checks the graph's shape and each op's ranges, so a
+hand-edited or foreign artifact fails with an error naming the op.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snapdeploy.artifact.format import Artifact, read_artifact, write_artifact
+from snapdeploy.core.errors import ArtifactError
+from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, Op, SpikingOp
+from snapdeploy.core.neuron import LifLayerParams
+
+#: Bit widths of a spiking layer's parameters (Loihi's, see core.neuron.PARAM_RANGES).
+SPIKING_BIT_WIDTHS = {
+    "weights": 8,
+    "weight_exp": 4,
+    "du": 12,
+    "dv": 12,
+    "vth": 17,
+    "bias_mant": 13,
+    "bias_exp": 3,
+}
+LIF_SCALARS = ("weight_exp", "du", "dv", "vth", "bias_exp")
+
+
+def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One op as a manifest record and its tensors (keyed `<op name>.<tensor>`)."""
+    if isinstance(op, SpikingOp):
+        p = op.params
+        record = {"type": "spiking", "n_in": p.n_in, "n_out": p.n_out}
+        record |= {key: int(getattr(p, key)) for key in LIF_SCALARS}
+        record["bit_widths"] = SPIKING_BIT_WIDTHS
+        tensors = {"weights": p.weights.astype(np.int32), "bias_mant": p.bias_mant.astype(np.int32)}
+    elif isinstance(op, EncoderOp):
+        record = {"type": "encoder", "n": op.n, "steps": op.steps,
+                  "threshold": op.threshold, "dv": op.dv}
+        tensors = {}
+    elif isinstance(op, DecoderOp):
+        record, tensors = {"type": "decoder", "n": op.n}, {"scale": op.scale}
+    else:
+        record = {"type": "dense", "op": op.op, "attrs": op.attrs}
+        if "bits" in op.attrs:
+            record["bit_widths"] = {"weight": op.attrs["bits"]}
+        tensors = dict(op.tensors)
+    record = {"name": op.name, **record, "tensors": sorted(tensors)}
+    return record, {f"{op.name}.{key}": value for key, value in tensors.items()}
+
+
+def graph_entries(graph: ModelGraph) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest's `graph` object and every tensor of the model."""
+    records, tensors = [], {}
+    for op in graph.ops:
+        record, op_tensors = op_entry(op)
+        records.append(record)
+        tensors |= op_tensors
+    graph_record = {
+        "input_shape": list(graph.input_shape),
+        "steps": graph.steps,
+        "ops": records,
+    }
+    return graph_record, tensors
+
+
+def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
+    name = record["name"]
+    own = {key: tensors[f"{name}.{key}"] for key in record["tensors"]}
+    kind = record["type"]
+    if kind == "spiking":
+        scalars = {key: int(record[key]) for key in LIF_SCALARS}
+        params = LifLayerParams(weights=own["weights"], bias_mant=own["bias_mant"], **scalars)
+        params.validate(name)
+        return SpikingOp(name, params)
+    if kind == "encoder":
+        return EncoderOp(name, int(record["n"]), int(record["steps"]),
+                         float(record["threshold"]), float(record["dv"]))
+    if kind == "decoder":
+        return DecoderOp(name, int(record["n"]), own["scale"])
+    if kind == "dense":
+        return DenseOp(name, record["op"], dict(record["attrs"]), own)
+    raise KeyError(f"type '{kind}'")
+
+
+def _checked_op(path: Path, index: int, record: Any, tensors: dict[str, np.ndarray]) -> Op:
+    """`op_from_entry`, with a malformed record reported as an ArtifactError naming the op."""
+    try:
+        return op_from_entry(record, tensors)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        where = record.get("name", index) if isinstance(record, dict) else index
+        raise ArtifactError(
+            f"{path}: op '{where}' is malformed (missing or invalid {exc}); fix: "
+            f"re-export the model with this snapdeploy version"
+        ) from exc
+
+
+def graph_from_entries(path: Path, graph_record: Any, tensors: dict[str, np.ndarray]) -> ModelGraph:
+    """Rebuild the graph, turning a malformed record into an ArtifactError naming the op."""
+    records = graph_record.get("ops", []) if isinstance(graph_record, dict) else []
+    ops = [_checked_op(path, index, record, tensors) for index, record in enumerate(records)]
+    try:
+        return ModelGraph(
+            ops=tuple(ops),
+            input_shape=tuple(int(d) for d in graph_record["input_shape"]),
+            steps=int(graph_record["steps"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(
+            f"{path}: the manifest's graph lacks {exc}; fix: re-export the model"
+        ) from exc
+
+
+def save_model(path: str | Path, graph: ModelGraph, info: dict[str, Any]) -> Path:
+    """Write `graph` with `info` (quantization settings, accuracies, ...) as a .snap file."""
+    graph_record, tensors = graph_entries(graph)
+    return write_artifact(path, {**info, "graph": graph_record}, tensors)
+
+
+def load_model(path: str | Path) -> tuple[ModelGraph, Artifact]:
+    """Read and verify a .snap file; return its graph and the artifact (manifest included)."""
+    artifact = read_artifact(path)
+    if "graph" not in artifact.manifest:
+        raise ArtifactError(f"{artifact.path}: manifest has no 'graph'; fix: re-export the model")
+    return graph_from_entries(artifact.path, artifact.manifest["graph"], artifact.tensors), artifact
+
+
+def save_ops(path: str | Path, ops: tuple[Op, ...] | list[Op], info: dict[str, Any]) -> Path:
+    """Write a run of ops (one partition) as a verified artifact of its own."""
+    records, tensors = [], {}
+    for op in ops:
+        record, op_tensors = op_entry(op)
+        records.append(record)
+        tensors |= op_tensors
+    return write_artifact(path, {**info, "ops": records}, tensors)
+
+
+def load_ops(path: str | Path) -> tuple[list[Op], dict[str, Any]]:
+    """Read a partition's ops back, verified like any artifact."""
+    artifact = read_artifact(path)
+    records = artifact.manifest.get("ops")
+    if not isinstance(records, list):
+        raise ArtifactError(f"{artifact.path}: manifest has no 'ops' list; fix: recompile")
+    return [_checked_op(artifact.path, i, r, artifact.tensors) for i, r in enumerate(records)], artifact.manifest

@@ -1,0 +1,119 @@
+"""The torch backend: dense partitions on a GPU when one is present, else the CPU.
+
+A dense partition is rebuilt from its artifact ops as ordinary torch modules with the
+exported integer weights times their scales, and the same `SpikeEncoder`/`SpikeDecoder`
+modules the float model trained with, so encoding and decoding match training exactly.
+Dense partitions hold no state between calls (an encoder runs all T steps from one input).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from snapdeploy.backends.base import CompiledPartition, register_backend
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, Op
+from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
+from snapdeploy.partition.partitions import DensePartition
+
+
+def _dequantized(op: DenseOp) -> torch.Tensor:
+    weight = op.tensors["weight"].astype(np.float32)
+    scale = op.tensors["weight_scale"].reshape((-1,) + (1,) * (weight.ndim - 1))
+    return torch.from_numpy(weight * scale)
+
+
+def _load_weights(module: nn.Linear | nn.Conv2d, op: DenseOp) -> nn.Module:
+    with torch.no_grad():
+        module.weight.copy_(_dequantized(op))
+        if module.bias is not None:
+            module.bias.copy_(torch.from_numpy(op.tensors["bias"]))
+    return module
+
+
+def dense_module(op: DenseOp) -> nn.Module:
+    """The torch module an exported dense op stands for."""
+    has_bias = "bias" in op.tensors
+    if op.op == "linear":
+        n_out, n_in = op.tensors["weight"].shape
+        return _load_weights(nn.Linear(n_in, n_out, bias=has_bias), op)
+    if op.op == "conv2d":
+        n_out, n_in_per_group, kh, kw = op.tensors["weight"].shape
+        a = op.attrs
+        conv = nn.Conv2d(
+            n_in_per_group * a["groups"], n_out, (kh, kw), stride=tuple(a["stride"]),
+            padding=tuple(a["padding"]), dilation=tuple(a["dilation"]), groups=a["groups"],
+            bias=has_bias,
+        )
+        return _load_weights(conv, op)
+    if op.op == "relu":
+        return nn.ReLU()
+    if op.op == "flatten":
+        return nn.Flatten(op.attrs["start_dim"], op.attrs["end_dim"])
+    if op.op in ("maxpool2d", "avgpool2d"):
+        pool = nn.MaxPool2d if op.op == "maxpool2d" else nn.AvgPool2d
+        return pool(op.attrs["kernel_size"], op.attrs["stride"], op.attrs["padding"])
+    raise BackendError(f"dense op '{op.name}' has unknown type '{op.op}'")
+
+
+def op_module(op: Op) -> nn.Module:
+    if isinstance(op, EncoderOp):
+        encoder = SpikeEncoder(op.n, op.steps, threshold=1.0, dv=op.dv)
+        encoder.log_threshold.data.fill_(math.log(op.threshold))
+        return encoder
+    if isinstance(op, DecoderOp):
+        decoder = SpikeDecoder(op.n, 1)
+        decoder.scale.data.copy_(torch.from_numpy(op.scale))
+        return decoder
+    return dense_module(op)
+
+
+class TorchExecutor:
+    """Runs a dense partition: floats or spikes in, floats or spikes out."""
+
+    def __init__(self, partition: DensePartition, device: str):
+        self.device = torch.device(device)
+        self.module = nn.Sequential(*(op_module(op) for op in partition.ops)).to(self.device).eval()
+        self.emits_spikes = partition.emits_spikes
+
+    @torch.no_grad()
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.device)
+        out = self.module(x).cpu().numpy()
+        return out.astype(bool) if self.emits_spikes else out
+
+    def reset(self) -> None:
+        """Nothing to clear: a dense partition keeps no state between calls."""
+
+    def close(self) -> None:
+        self.module = nn.Sequential()
+
+
+@register_backend
+class TorchBackend:
+    kind = "torch"
+
+    def compile(self, partition: DensePartition, device, out: Path) -> CompiledPartition:
+        out.mkdir(parents=True, exist_ok=True)
+        partition.save(out)
+        first, last = partition.ops[0], partition.ops[-1]
+        compiled = CompiledPartition(
+            kind=self.kind,
+            partition=partition.name,
+            device=device.name,
+            path=out,
+            n_in=first.n if isinstance(first, DecoderOp) else 0,
+            n_out=last.n if isinstance(last, EncoderOp) else 0,
+            meta={"index": partition.index, "torch_device": device.resolve()},
+        )
+        compiled.save()
+        return compiled
+
+    def load(self, compiled: CompiledPartition) -> TorchExecutor:
+        partition = DensePartition.load(compiled.path, compiled.partition, compiled.meta["index"])
+        return TorchExecutor(partition, compiled.meta["torch_device"])

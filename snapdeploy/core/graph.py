@@ -1,0 +1,136 @@
+"""The deployable model: an ordered list of integer-ready operations.
+
+This is what the exporter produces, the artifact stores, and the partitioner cuts. It is
+plain data (numpy and JSON-able attributes), so every backend can read it without torch.
+Dense operations keep float scales (they run on torch); spiking layers are pure integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from snapdeploy.core.errors import ModelStructureError
+from snapdeploy.core.neuron import LifLayerParams
+
+DENSE_OPS = ("linear", "conv2d", "relu", "flatten", "maxpool2d", "avgpool2d")
+
+
+@dataclass(frozen=True)
+class DenseOp:
+    """A dense layer: `op` is one of DENSE_OPS; weights as int values and per-channel scales."""
+
+    name: str
+    op: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncoderOp:
+    """Turns a dense activation into spikes over `steps` (a float LIF run on the dense side)."""
+
+    name: str
+    n: int
+    steps: int
+    threshold: float
+    dv: float
+
+
+@dataclass(frozen=True)
+class SpikingOp:
+    """One Dense + LIF layer with integer parameters (runs on a spiking backend)."""
+
+    name: str
+    params: LifLayerParams
+
+
+@dataclass(frozen=True)
+class DecoderOp:
+    """Turns spike counts back into a dense activation: counts times a per-neuron scale."""
+
+    name: str
+    n: int
+    scale: np.ndarray  # float32 [n]
+
+
+Op = Union[DenseOp, EncoderOp, SpikingOp, DecoderOp]
+
+
+#: Which operation types may come directly before each one (None: the model's input).
+ALLOWED_BEFORE: dict[type, tuple] = {
+    DenseOp: (type(None), DenseOp, DecoderOp),
+    EncoderOp: (type(None), DenseOp, DecoderOp),
+    SpikingOp: (EncoderOp, SpikingOp),
+    DecoderOp: (EncoderOp, SpikingOp),
+}
+FIX_BEFORE = {
+    DenseOp: "put a SpikeDecoder between spikes and a dense layer",
+    EncoderOp: "an encoder takes a dense activation; remove the extra encoder",
+    SpikingOp: "put a SpikeEncoder before the first spiking layer",
+    DecoderOp: "a decoder needs spikes before it: an encoder or a spiking layer",
+}
+
+
+def output_width(op: Op) -> int | None:
+    """How many spike channels an op emits (None for dense ops, whose shape varies)."""
+    if isinstance(op, (EncoderOp, DecoderOp)):
+        return op.n
+    if isinstance(op, SpikingOp):
+        return op.params.n_out
+    return None
+
+
+def input_width(op: Op) -> int | None:
+    if isinstance(op, DecoderOp):
+        return op.n
+    if isinstance(op, SpikingOp):
+        return op.params.n_in
+    return None
+
+
+def check_order(prev: Op | None, op: Op) -> None:
+    """Refuse sequences no deployment can run, e.g. spikes fed straight into a dense layer."""
+    if not isinstance(prev, ALLOWED_BEFORE[type(op)]):
+        where = f"after '{prev.name}'" if prev is not None else "first"
+        raise ModelStructureError(
+            f"'{op.name}' ({type(op).__name__}) cannot come {where}; fix: {FIX_BEFORE[type(op)]}"
+        )
+    if prev is not None and isinstance(prev, (EncoderOp, SpikingOp)):
+        emitted, expected = output_width(prev), input_width(op)
+        if expected is not None and emitted != expected:
+            raise ModelStructureError(
+                f"'{op.name}' expects {expected} spike channels but '{prev.name}' emits "
+                f"{emitted}; fix: make their sizes agree"
+            )
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """A hybrid model in execution order, with its input shape and time steps."""
+
+    ops: tuple[Op, ...]
+    input_shape: tuple[int, ...]
+    steps: int
+
+    def __post_init__(self) -> None:
+        names = [op.name for op in self.ops]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ModelStructureError(
+                f"operation names must be unique, repeated: {', '.join(dupes)}"
+            )
+        if not self.ops:
+            raise ModelStructureError("the model has no layers; fix: add at least one block")
+        for prev, op in zip((None, *self.ops), self.ops):
+            check_order(prev, op)
+            if isinstance(op, EncoderOp) and op.steps != self.steps:
+                raise ModelStructureError(
+                    f"encoder '{op.name}' runs {op.steps} steps but the model runs "
+                    f"{self.steps}; fix: give every encoder the model's number of steps"
+                )
+
+    def spiking_ops(self) -> list[SpikingOp]:
+        return [op for op in self.ops if isinstance(op, SpikingOp)]

@@ -1,0 +1,76 @@
+"""Spike boundaries: where a dense activation leaves one chip as spikes and comes back.
+
+The encoder drives a LIF with the activation as a constant current for T steps; its
+threshold is learned (kept positive through exp), and every emitted spike is a packet on the
+link, so `sparsity_loss` (the mean spike rate of the last forward) is the term that trades
+accuracy for link traffic. The decoder turns spike counts back into an activation with a
+learned per-neuron scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from snapdeploy.nn.lif import check_decays, lif_sequence
+
+
+class SpikeEncoder(nn.Module):
+    """Dense [batch, n] -> spikes [T, batch, n]."""
+
+    def __init__(self, n: int, steps: int, threshold: float = 1.0, dv: float = 0.0):
+        super().__init__()
+        check_decays(1.0, dv)
+        self.n, self.steps, self.dv = n, steps, dv
+        self.log_threshold = nn.Parameter(torch.tensor(math.log(threshold)))
+        self.last_rate: torch.Tensor | None = None
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        return self.log_threshold.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        current = x.unsqueeze(0).expand(self.steps, *x.shape)
+        spikes = lif_sequence(current, 1.0, self.dv, self.threshold)
+        self.last_rate = spikes.mean()
+        return spikes
+
+    def sparsity_loss(self) -> torch.Tensor:
+        if self.last_rate is None:
+            raise RuntimeError("sparsity_loss() needs a forward pass first")
+        return self.last_rate
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, steps={self.steps}, threshold={self.threshold.item():.4g}"
+
+
+class SpikeDecoder(nn.Module):
+    """Spikes [T, batch, n] -> dense [batch, n]: counts times a learned per-neuron scale."""
+
+    def __init__(self, n: int, steps: int):
+        super().__init__()
+        self.n = n
+        self.scale = nn.Parameter(torch.full((n,), 1.0 / steps))
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        return spikes.sum(0) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}"
+
+
+class SpikeBoundary(nn.Sequential):
+    """An encoder and its decoder: a SNAP link between two dense blocks with nothing between."""
+
+    def __init__(self, n: int, steps: int, threshold: float = 1.0, dv: float = 0.0):
+        super().__init__(SpikeEncoder(n, steps, threshold, dv), SpikeDecoder(n, steps))
+
+    @property
+    def encoder(self) -> SpikeEncoder:
+        return self[0]
+
+    @property
+    def decoder(self) -> SpikeDecoder:
+        return self[1]

@@ -1,0 +1,29 @@
+"""The spike nonlinearity with a surrogate gradient.
+
+A Heaviside step has zero gradient almost everywhere, so training uses the derivative of a
+fast sigmoid instead (as snnTorch's default): d spike / d x = 1 / (1 + slope * |x|)^2.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_SLOPE = 25.0
+
+
+class _FastSigmoidSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad / (1.0 + ctx.slope * x.abs()) ** 2, None
+
+
+def spike(x: torch.Tensor, slope: float = DEFAULT_SLOPE) -> torch.Tensor:
+    """1.0 where x > 0 (strictly, as the integer neuron), with a fast-sigmoid gradient."""
+    return _FastSigmoidSpike.apply(x, slope)

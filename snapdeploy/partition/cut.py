@@ -1,0 +1,37 @@
+"""Cut a model graph at its spike boundaries into ordered dense and spiking partitions.
+
+A cut falls after every encoder (its spikes leave the chip) and wherever spiking layers
+start or stop, so every boundary carries spikes and nothing else. The graph has already
+checked that its ops come in a runnable order (`core.graph.check_order`).
+"""
+
+from __future__ import annotations
+
+from snapdeploy.core.graph import EncoderOp, ModelGraph, Op, SpikingOp, output_width
+from snapdeploy.partition.partitions import Boundary, DensePartition, Partition, SpikingPartition
+
+
+def _groups(ops: tuple[Op, ...]) -> list[list[Op]]:
+    groups: list[list[Op]] = []
+    for prev, op in zip((None, *ops), ops):
+        starts_new = prev is None or isinstance(prev, EncoderOp) or (
+            isinstance(prev, SpikingOp) != isinstance(op, SpikingOp)
+        )
+        if starts_new:
+            groups.append([])
+        groups[-1].append(op)
+    return groups
+
+
+def cut(graph: ModelGraph) -> tuple[list[Partition], list[Boundary]]:
+    """Partitions in execution order and the spike boundaries between consecutive ones."""
+    partitions: list[Partition] = []
+    for index, ops in enumerate(_groups(graph.ops)):
+        cls = SpikingPartition if isinstance(ops[0], SpikingOp) else DensePartition
+        prefix = "spiking" if cls is SpikingPartition else "dense"
+        partitions.append(cls(name=f"p{index}_{prefix}", index=index, ops=tuple(ops), steps=graph.steps))
+    boundaries = [
+        Boundary(id=i, src=i, dst=i + 1, width=output_width(p.ops[-1]), steps=graph.steps)
+        for i, p in enumerate(partitions[:-1])
+    ]
+    return partitions, boundaries

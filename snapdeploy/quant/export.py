@@ -1,0 +1,192 @@
+"""Post-training export of a float `HybridNet` to the integer `ModelGraph`.
+
+Spiking layers become Lava-form integers. One real scale `lam` per layer maps float units to
+integer activation units (a_int ~= lam * W @ s, vth_int ~= lam * vth, bias in v units
+~= 64 * lam * bias); it is chosen as large as the widths allow, so rounding costs least:
+the threshold keeps half its 17-bit range, the current stays inside Lava's 24-bit wrap for the
+largest input a neuron can receive, and the bias fits 13 bits << 7. The weight exponent is
+then the largest that keeps every weight in [-256, 254]. Dense layers get symmetric
+per-output-channel integer weights with a float scale. Nothing is clipped silently: a
+parameter that cannot fit raises `ParameterRangeError` naming the layer and the fix.
+(Brevitas QAT is a later stage; it ends in this same graph.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
+from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, Op, SpikingOp
+from snapdeploy.core.neuron import ACT_SHIFT, DECAY_UNITY, PARAM_RANGES, STATE_LIMIT, LifLayerParams
+from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
+from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
+
+SUPPORTED_LAYERS = (
+    "nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, "
+    "nn.Dropout (dense blocks); SpikingLinear (spiking blocks); SpikeEncoder, SpikeDecoder, "
+    "SpikeBoundary (boundaries)"
+)
+VTH_TARGET = 1 << 16  # half of vth's 17-bit range: headroom for a trained threshold to grow
+BIAS_LIMIT = PARAM_RANGES["bias_mant"][1] << PARAM_RANGES["bias_exp"][1]
+
+
+def lava_weight_step(weight_bits: int) -> int:
+    """Lava's mixed-sign truncation keeps multiples of 2**(9 - bits) in [-256, 254]."""
+    if not 2 <= weight_bits <= 8:
+        raise ParameterRangeError(
+            f"weight_bits={weight_bits} is outside Loihi's 2..8 bits; fix: choose 2 to 8"
+        )
+    return 1 << (9 - weight_bits)
+
+
+def choose_scale(weight: np.ndarray, vth: float, bias: np.ndarray, du: float, w_max: int) -> tuple[float, int]:
+    """The largest float->integer scale the widths allow, and the weight exponent it implies."""
+    u_max = np.abs(weight).sum(axis=1).max(initial=0.0) / du
+    limits = [VTH_TARGET / vth]
+    if u_max > 0:
+        limits.append((STATE_LIMIT - 1) / ((1 << ACT_SHIFT) * u_max))
+    if np.abs(bias).max(initial=0.0) > 0:
+        limits.append(BIAS_LIMIT / ((1 << ACT_SHIFT) * np.abs(bias).max()))
+    lam_target = min(limits)
+    w_abs = float(np.abs(weight).max(initial=0.0))
+    if w_abs == 0.0:
+        return lam_target, 0
+    low, high = PARAM_RANGES["weight_exp"]
+    weight_exp = int(np.clip(math.floor(math.log2(lam_target * w_abs / w_max)), low, high))
+    return w_max * 2.0**weight_exp / w_abs, weight_exp
+
+
+def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:
+    """Smallest bias exponent whose 13-bit mantissa holds the bias."""
+    mant_low, mant_high = PARAM_RANGES["bias_mant"]
+    exp_low, exp_high = PARAM_RANGES["bias_exp"]
+    for bias_exp in range(exp_low, exp_high + 1):
+        mant = np.round(bias_v_units / 2.0**bias_exp).astype(np.int64)
+        if mant.min(initial=0) >= mant_low and mant.max(initial=0) <= mant_high:
+            return mant, bias_exp
+    raise ParameterRangeError(
+        f"layer '{layer}': bias needs {np.abs(bias_v_units).max():.0f} in voltage units but "
+        f"13-bit mantissa << 7 holds at most {BIAS_LIMIT}; fix: lower the bias relative to "
+        f"the threshold or retrain with a bias penalty"
+    )
+
+
+def quantize_spiking_layer(
+    layer: str,
+    weight: np.ndarray,
+    vth: float,
+    bias: np.ndarray,
+    du: float,
+    dv: float,
+    weight_bits: int = 8,
+) -> LifLayerParams:
+    """Float synapse + LIF -> Lava-form integers (see the module docstring for the scale)."""
+    if vth <= 0:
+        raise ParameterRangeError(
+            f"layer '{layer}': threshold {vth} must be positive; fix: retrain with vth > 0"
+        )
+    step = lava_weight_step(weight_bits)
+    lam, weight_exp = choose_scale(weight, vth, bias, du, 256 - step)
+    weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
+    bias_mant, bias_exp = quantize_bias(layer, bias * lam * (1 << ACT_SHIFT))
+    params = LifLayerParams(
+        weights=weights,
+        weight_exp=weight_exp,
+        du=int(round(du * DECAY_UNITY)) - 1,
+        dv=int(round(dv * DECAY_UNITY)),
+        vth=int(round(vth * lam)),
+        bias_mant=bias_mant.astype(np.int32),
+        bias_exp=bias_exp,
+    )
+    params.validate(layer)
+    return params
+
+
+def quantize_dense_weight(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel integers and their float32 scales."""
+    qmax = (1 << (bits - 1)) - 1
+    flat = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
+    scale = np.where(flat > 0, flat / qmax, 1.0).astype(np.float32)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    ints = np.round(weight / scale.reshape(shape)).astype(np.int8 if bits <= 8 else np.int32)
+    return ints, scale
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def dense_op(name: str, module: nn.Module, dense_bits: int) -> DenseOp | None:
+    """A dense module as a DenseOp; None for layers that vanish at inference."""
+    if isinstance(module, (nn.Identity, nn.Dropout)):
+        return None
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        ints, scale = quantize_dense_weight(_array(module.weight), dense_bits)
+        tensors = {"weight": ints, "weight_scale": scale}
+        if module.bias is not None:
+            tensors["bias"] = _array(module.bias).astype(np.float32)
+        if isinstance(module, nn.Linear):
+            return DenseOp(name, "linear", {"bits": dense_bits}, tensors)
+        attrs = {
+            "bits": dense_bits,
+            "stride": list(module.stride),
+            "padding": list(module.padding),
+            "dilation": list(module.dilation),
+            "groups": module.groups,
+        }
+        return DenseOp(name, "conv2d", attrs, tensors)
+    if isinstance(module, nn.ReLU):
+        return DenseOp(name, "relu")
+    if isinstance(module, nn.Flatten):
+        return DenseOp(name, "flatten", {"start_dim": module.start_dim, "end_dim": module.end_dim})
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        attrs = {
+            "kernel_size": module.kernel_size,
+            "stride": module.stride,
+            "padding": module.padding,
+        }
+        op = "maxpool2d" if isinstance(module, nn.MaxPool2d) else "avgpool2d"
+        return DenseOp(name, op, attrs)
+    raise UnsupportedLayerError(
+        f"layer '{name}' is a {type(module).__name__}, which snapdeploy cannot export; "
+        f"supported: {SUPPORTED_LAYERS}"
+    )
+
+
+def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) -> Op | None:
+    if isinstance(module, SpikingLinear):
+        lif = module.lif
+        bias = _array(lif.bias) if lif.bias is not None else np.zeros(lif.n)
+        params = quantize_spiking_layer(
+            name, _array(module.synapse.weight), lif.vth.item(), bias, lif.du, lif.dv, weight_bits
+        )
+        return SpikingOp(name, params)
+    if isinstance(module, SpikeEncoder):
+        return EncoderOp(name, module.n, module.steps, module.threshold.item(), module.dv)
+    if isinstance(module, SpikeDecoder):
+        return DecoderOp(name, module.n, _array(module.scale).astype(np.float32))
+    return dense_op(name, module, dense_bits)
+
+
+def export_model(model: HybridNet, weight_bits: int = 8, dense_bits: int = 8) -> ModelGraph:
+    """The integer graph of a trained `HybridNet`, every parameter checked against its width."""
+    if not isinstance(model, HybridNet):
+        raise UnsupportedLayerError(
+            f"export takes a snapdeploy HybridNet, got {type(model).__name__}; fix: wrap "
+            f"your layers in HybridNet(DenseBlock(...), SpikeEncoder(...), ...)"
+        )
+    if not 2 <= dense_bits <= 16:
+        raise ParameterRangeError(f"dense_bits={dense_bits} must lie in 2..16")
+    names = {id(m): n for n, m in model.named_modules()}
+    ops = [
+        stage_op(names[id(stage)], stage, weight_bits, dense_bits) for stage in model.stages()
+    ]
+    return ModelGraph(
+        ops=tuple(op for op in ops if op is not None),
+        input_shape=model.input_shape,
+        steps=model.steps,
+    )

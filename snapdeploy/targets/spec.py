@@ -1,0 +1,230 @@
+"""What a deployment target is: its devices, each with the limits of its kind, and its links.
+
+Partitioning and every backend read these frozen dataclasses instead of raw TOML. Each limit is
+declared once, on its field (see `schema.limit`), and checked when the object is made, so a
+spec that exists is a valid one, whether it was loaded from a file or built in code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from snapdeploy.core.errors import TargetError
+from snapdeploy.targets.schema import Checked, did_you_mean, limit
+
+DENSE_KINDS: tuple[str, ...] = ("torch",)
+SPIKING_KINDS: tuple[str, ...] = ("reference", "lava", "hls", "spinnaker")
+ALL_KINDS: tuple[str, ...] = DENSE_KINDS + SPIKING_KINDS
+
+_COUNT = {"ge": 1}
+_BITS = {"ge": 1, "le": 32}
+_POSITIVE = {"gt": 0}
+_NON_NEGATIVE = {"ge": 0}
+
+
+@dataclass(frozen=True)
+class DeviceSpec(Checked):
+    """One device of a target: `name` is its table name in the file, `kind` picks its backend."""
+
+    name: str
+    kind: str
+
+    def location(self) -> str:
+        return f"[devices.{self.name}]"
+
+
+@dataclass(frozen=True)
+class TorchDevice(DeviceSpec):
+    """Runs dense partitions through torch on `device`: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
+
+    kind: str = field(default="torch", init=False)
+    device: str = limit("auto", pattern=r"auto|cpu|cuda(:\d+)?",
+                        hint="'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    def resolve(self) -> str:
+        """The torch device string to use on this machine ('auto' = cuda when torch sees a GPU).
+
+        Refuses a CUDA device this machine does not have, here rather than deep in a run.
+        """
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda"):
+            index = int(self.device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                raise TargetError(f"{self.location()} device = {self.device!r} but torch sees "
+                                  f"{torch.cuda.device_count()} CUDA GPU(s) here; fix: set "
+                                  f"device = 'auto' or 'cpu', or run on a machine with that GPU")
+        return self.device
+
+
+@dataclass(frozen=True)
+class ReferenceDevice(DeviceSpec):
+    """The numpy integer reference, run in this process; `max_neurons` caps it (none = no cap)."""
+
+    kind: str = field(default="reference", init=False)
+    max_neurons: int | None = limit(None, **_COUNT)
+
+
+@dataclass(frozen=True)
+class LavaDevice(DeviceSpec):
+    """Lava processes run with `run_config` ('sim' = Loihi2SimCfg, 'hw' = Loihi2HwCfg).
+
+    Only `select_tag = 'fixed_pt'` computes the integer neuron the reference does.
+    """
+
+    kind: str = field(default="lava", init=False)
+    run_config: str = limit("sim", choices=("sim", "hw"))
+    select_tag: str = limit("fixed_pt", choices=("fixed_pt", "floating_pt"))
+    neurons_per_core: int = limit(8192, **_COUNT)
+    cores: int = limit(128, **_COUNT)
+
+
+@dataclass(frozen=True)
+class HlsDevice(DeviceSpec):
+    """HLS LIF cores on an FPGA `part`, driven through a PYNQ-style interface on `board`.
+
+    `bitstream` names a built bitstream under bitstreams/; none means C-simulation only.
+    """
+
+    kind: str = field(default="hls", init=False)
+    part: str = limit()
+    board: str = limit()
+    lif_cores: int = limit(**_COUNT)
+    neurons_per_core: int = limit(**_COUNT)
+    weight_bits: int = limit(8, **_BITS)
+    state_bits: int = limit(24, **_BITS)
+    clock_mhz: float = limit(100.0, **_POSITIVE)
+    bitstream: str | None = limit(None)
+
+
+@dataclass(frozen=True)
+class SpiNNakerDevice(DeviceSpec):
+    """A SpiNNaker-style board: a `width` x `height` chip grid, wrapped into a torus or not.
+
+    `layout = 'spinn5'` is the 48-chip SpiNN-5 board: the chips (x, y) of an 8x8 grid with
+    -4 <= y - x <= 3 (the chip map of spinn_machine's Version5), never wrapped on one board.
+    `link_capacity_per_step` caps packets per chip-to-chip link per time step (none = no cap).
+    """
+
+    kind: str = field(default="spinnaker", init=False)
+    width: int = limit(**_COUNT)
+    height: int = limit(**_COUNT)
+    torus: bool = limit()
+    cores_per_chip: int = limit(**_COUNT)
+    neurons_per_core: int = limit(**_COUNT)
+    synapse_bytes_per_core: int = limit(**_COUNT)
+    packet_energy_pj: float = limit(**_NON_NEGATIVE)
+    hop_energy_pj: float = limit(**_NON_NEGATIVE)
+    router_entries: int = limit(1024, **_COUNT)
+    link_capacity_per_step: int | None = limit(None, **_COUNT)
+    layout: str = limit("grid", choices=("grid", "spinn5"))
+
+    def chips(self) -> list[tuple[int, int]]:
+        """Coordinates (x, y) of the chips that exist, in x-major order."""
+        grid = [(x, y) for x in range(self.width) for y in range(self.height)]
+        if self.layout == "spinn5":
+            return [(x, y) for x, y in grid if -4 <= y - x <= 3]
+        return grid
+
+    def check_consistency(self) -> None:
+        if self.layout == "spinn5" and (self.width, self.height, self.torus) != (8, 8, False):
+            raise TargetError(f"{self.location()} layout = 'spinn5' is one 48-chip board on an "
+                              f"8x8 grid without wrap-around, but width = {self.width}, height = "
+                              f"{self.height}, torus = {str(self.torus).lower()}; fix: set "
+                              f"width = 8, height = 8, torus = false, or layout = 'grid'")
+
+
+DEVICE_TYPES: dict[str, type[DeviceSpec]] = {
+    cls.kind: cls
+    for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, SpiNNakerDevice)
+}
+
+
+@dataclass(frozen=True)
+class LinkSpec(Checked):
+    """A link between two devices; it carries spikes and tensors both ways."""
+
+    src: str = limit(key="from")
+    dst: str = limit(key="to")
+    bandwidth_gbps: float = limit(**_POSITIVE)
+    latency_ns: float = limit(**_NON_NEGATIVE)
+    energy_pj_per_bit: float = limit(**_NON_NEGATIVE)
+
+    def location(self) -> str:
+        return f"[[links]] {self.src!r} -> {self.dst!r}"
+
+    def check_consistency(self) -> None:
+        if self.src == self.dst:
+            raise TargetError(f"{self.location()} links a device to itself; fix: set 'to' to "
+                              f"another device or remove this link")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A loaded target file: its devices by name and the links between them.
+
+    Made only with devices that exist and links that name them, so lookups by name can trust it.
+    """
+
+    name: str
+    description: str
+    path: Path
+    devices: dict[str, DeviceSpec]
+    links: list[LinkSpec]
+
+    def __post_init__(self) -> None:
+        if not self.devices:
+            raise TargetError(f"target {self.name!r} has no devices; fix: add at least one "
+                              f"[devices.<name>] table with a kind ({', '.join(ALL_KINDS)})")
+        misnamed = [key for key, device in self.devices.items() if key != device.name]
+        if misnamed:
+            raise TargetError(f"target {self.name!r} holds device "
+                              f"{self.devices[misnamed[0]].name!r} under the name {misnamed[0]!r}; "
+                              f"fix: key each device by its own name")
+        seen: set[frozenset[str]] = set()
+        for link in self.links:
+            for end in (link.src, link.dst):
+                if end not in self.devices:
+                    raise self._no_device(end, where=f"{link.location()} ")
+            pair = frozenset((link.src, link.dst))
+            if pair in seen:
+                raise TargetError(f"{link.location()} repeats a link between these two devices "
+                                  f"(links carry data both ways); fix: keep one of them")
+            seen.add(pair)
+
+    def device(self, name: str) -> DeviceSpec:
+        """The device called `name`; an unknown name gets the closest one suggested."""
+        if name in self.devices:
+            return self.devices[name]
+        raise self._no_device(name)
+
+    def _no_device(self, name: str, where: str = "") -> TargetError:
+        return TargetError(f"{where}target {self.name!r} has no device {name!r};"
+                           f"{did_you_mean(name, self.devices)} devices: "
+                           f"{', '.join(self.devices)}")
+
+    def devices_of_kind(self, *kinds: str) -> list[DeviceSpec]:
+        """Devices whose kind is one of `kinds`, in file order."""
+        unknown = [kind for kind in kinds if kind not in ALL_KINDS]
+        if unknown:
+            raise ValueError(f"unknown device kind {unknown[0]!r};"
+                             f"{did_you_mean(unknown[0], ALL_KINDS)} kinds: {', '.join(ALL_KINDS)}")
+        return [device for device in self.devices.values() if device.kind in kinds]
+
+    def spiking_devices(self) -> list[DeviceSpec]:
+        """Devices that can run spiking partitions."""
+        return self.devices_of_kind(*SPIKING_KINDS)
+
+    def dense_devices(self) -> list[DeviceSpec]:
+        """Devices that can run dense (ANN) partitions."""
+        return self.devices_of_kind(*DENSE_KINDS)
+
+    def link_between(self, a: str, b: str) -> LinkSpec | None:
+        """The link joining devices `a` and `b`, in either direction, or None."""
+        for link in self.links:
+            if {link.src, link.dst} == {a, b}:
+                return link
+        return None
