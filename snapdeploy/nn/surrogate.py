@@ -24,6 +24,6 @@ class _FastSigmoidSpike(torch.autograd.Function):
         return grad / (1.0 + ctx.slope * x.abs()) ** 2, None
 
 
-def spike(x: torch.Tensor, slope: float = DEFAULT_SLOPE) -> torch.Tensor:
+def spike(x: torch.Tensor, slope: float | None = None) -> torch.Tensor:
     """1.0 where x > 0 (strictly, as the integer neuron), with a fast-sigmoid gradient."""
-    return _FastSigmoidSpike.apply(x, slope)
+    return _FastSigmoidSpike.apply(x, DEFAULT_SLOPE if slope is None else slope)

@@ -1,0 +1,115 @@
+"""Place partitions on a target's devices: dense on torch, spiking on any spiking kind.
+
+The default puts each partition on the first device (in the target file's order) whose kind
+can run it; an explicit mapping (partition name -> device name) overrides that. The plan
+records which link each boundary crosses and how many bytes a sample would cost as fp16.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from snapdeploy.core.errors import TargetError
+from snapdeploy.partition.partitions import Boundary, Partition
+from snapdeploy.targets import DENSE_KINDS, SPIKING_KINDS, Target
+
+PLAN_FILE = "plan.json"
+
+
+@dataclass(frozen=True)
+class Placement:
+    partition: str
+    index: int
+    partition_kind: str
+    device: str
+    device_kind: str
+
+
+@dataclass(frozen=True)
+class BoundaryPlacement:
+    boundary: Boundary
+    src_device: str
+    dst_device: str
+    has_link: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str
+    placements: tuple[Placement, ...]
+    boundaries: tuple[BoundaryPlacement, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "placements": [asdict(p) for p in self.placements],
+            "boundaries": [
+                {**asdict(b.boundary), "src_device": b.src_device, "dst_device": b.dst_device,
+                 "has_link": b.has_link, "fp16_bytes_per_sample": b.boundary.fp16_bytes_per_sample}
+                for b in self.boundaries
+            ],
+        }
+
+    def write(self, directory: Path) -> Path:
+        path = directory / PLAN_FILE
+        path.write_text(json.dumps(self.to_json(), indent=2))
+        return path
+
+
+def _capable_kinds(partition: Partition) -> tuple[str, ...]:
+    return tuple(SPIKING_KINDS) if partition.kind == "spiking" else tuple(DENSE_KINDS)
+
+
+def _choose_device(partition: Partition, target: Target, mapping: dict[str, str]) -> str:
+    kinds = _capable_kinds(partition)
+    if partition.name in mapping:
+        device = target.device(mapping[partition.name])
+        if device.kind not in kinds:
+            raise TargetError(
+                f"partition '{partition.name}' is {partition.kind} but device '{device.name}' "
+                f"is {device.kind}; fix: map it to a device of kind {', '.join(kinds)}"
+            )
+        return device.name
+    candidates = target.devices_of_kind(*kinds)
+    if not candidates:
+        raise TargetError(
+            f"target '{target.name}' ({target.path}) has no device that can run "
+            f"{partition.kind} partition '{partition.name}'; fix: add a device of kind "
+            f"{' or '.join(kinds)}"
+        )
+    return candidates[0].name
+
+
+def place(
+    partitions: list[Partition],
+    boundaries: list[Boundary],
+    target: Target,
+    mapping: dict[str, str] | None = None,
+) -> Plan:
+    """Assign every partition a device and every boundary the link it crosses."""
+    mapping = mapping or {}
+    unknown = sorted(set(mapping) - {p.name for p in partitions})
+    if unknown:
+        raise TargetError(
+            f"mapping names unknown partitions {', '.join(unknown)}; partitions are "
+            f"{', '.join(p.name for p in partitions)}"
+        )
+    placements = tuple(
+        Placement(p.name, p.index, p.kind, name, target.device(name).kind)
+        for p in partitions
+        for name in [_choose_device(p, target, mapping)]
+    )
+    boundary_placements = tuple(
+        BoundaryPlacement(
+            boundary=b,
+            src_device=placements[b.src].device,
+            dst_device=placements[b.dst].device,
+            has_link=target.link_between(placements[b.src].device, placements[b.dst].device)
+            is not None,
+        )
+        for b in boundaries
+    )
+    return Plan(target.name, placements, boundary_placements)

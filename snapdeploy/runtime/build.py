@@ -1,0 +1,63 @@
+"""Compile every partition of a plan into one build directory, atomically.
+
+Everything is compiled into a temporary sibling directory that replaces `out` only when all
+partitions succeeded, so a failed compile never leaves a half build (nor harms an old one).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from snapdeploy.backends import get_backend
+from snapdeploy.core.graph import ModelGraph
+from snapdeploy.partition import Partition, Plan
+from snapdeploy.targets import Target
+
+BUILD_FILE = "build.json"
+
+
+def compile_plan(
+    graph: ModelGraph,
+    partitions: list[Partition],
+    plan: Plan,
+    target: Target,
+    out: Path,
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Compile each partition with its device's backend into `out`; return `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for partition, placement in zip(partitions, plan.placements):
+            device = target.device(placement.device)
+            get_backend(device.kind).compile(partition, device, staging / partition.name)
+        plan.write(staging)
+        record = {
+            "input_shape": list(graph.input_shape),
+            "steps": graph.steps,
+            "partitions": [p.name for p in partitions],
+            "target_path": str(target.path),
+            **(info or {}),
+        }
+        (staging / BUILD_FILE).write_text(json.dumps(record, indent=2))
+        _replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_dir(new: Path, old: Path) -> None:
+    """Swap `new` into `old`'s place; the previous build is removed only after the swap."""
+    if not old.exists():
+        new.rename(old)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{old.name}.old.", dir=old.parent))
+    old.rename(retired / old.name)
+    new.rename(old)
+    shutil.rmtree(retired, ignore_errors=True)
