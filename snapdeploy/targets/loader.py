@@ -50,13 +50,17 @@ def load_target(name_or_path: str | Path) -> Target:
 def _locate(name_or_path: str | Path) -> Path:
     """A Path, or a string that looks like one, is a file; any other string names a shipped target."""
     given = Path(name_or_path)
-    looks_like_path = isinstance(name_or_path, Path) or given.suffix == ".toml" or len(given.parts) > 1
+    looks_like_path = (
+        isinstance(name_or_path, Path) or given.suffix == ".toml" or len(given.parts) > 1
+    )
     path = given if looks_like_path else SHIPPED_TARGETS_DIR / f"{name_or_path}.toml"
     if path.is_file():
         return path
     shipped = shipped_targets()
-    raise TargetError(f"target file {path} not found;{did_you_mean(given.stem, shipped)} fix: pass "
-                      f"the path of a .toml file or a shipped target: {', '.join(shipped)}")
+    raise TargetError(
+        f"target file {path} not found;{did_you_mean(given.stem, shipped)} fix: pass "
+        f"the path of a .toml file or a shipped target: {', '.join(shipped)}"
+    )
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -70,12 +74,21 @@ def _parse(path: Path) -> dict[str, Any]:
 def _build_target(document: dict[str, Any], path: Path) -> Target:
     _refuse_unknown(document, _SECTIONS, "the top level")
     header = _build(_Header, _table(document, "target"), "[target]")
-    devices = {name: _build_device(name, table)
-               for name, table in _device_tables(_table(document, "devices"))}
-    links = [_build(LinkSpec, table, f"[[links]] #{number}")
-             for number, table in enumerate(_links(document), start=1)]
-    return Target(name=header.name, description=header.description, path=path.resolve(),
-                  devices=devices, links=links)
+    devices = {
+        name: _build_device(name, table)
+        for name, table in _device_tables(_table(document, "devices"))
+    }
+    links = [
+        _build(LinkSpec, table, f"[[links]] #{number}")
+        for number, table in enumerate(_links(document), start=1)
+    ]
+    return Target(
+        name=header.name,
+        description=header.description,
+        path=path.resolve(),
+        devices=devices,
+        links=links,
+    )
 
 
 def _build_device(name: str, table: dict[str, Any]) -> DeviceSpec:
@@ -83,10 +96,12 @@ def _build_device(name: str, table: dict[str, Any]) -> DeviceSpec:
     where = f"[devices.{name}]"
     kind = table.get("kind")
     if not isinstance(kind, str) or kind not in DEVICE_TYPES:
-        problem = "has no kind" if kind is None else f"has unknown kind {kind!r};"
+        problem = "has no kind;" if kind is None else f"has unknown kind {kind!r};"
         suggestion = did_you_mean(kind, ALL_KINDS) if isinstance(kind, str) else ""
-        raise TargetError(f"{where} {problem}{suggestion} fix: set kind to one of "
-                          f"{', '.join(map(repr, ALL_KINDS))}")
+        raise TargetError(
+            f"{where} {problem}{suggestion} fix: set kind to one of "
+            f"{', '.join(map(repr, ALL_KINDS))}"
+        )
     fields = {key: value for key, value in table.items() if key != "kind"}
     return _build(DEVICE_TYPES[kind], fields, f"{where} (kind {kind!r})", name=name)
 
@@ -97,16 +112,20 @@ def _build(cls: type[Checked], table: dict[str, Any], where: str, **fixed: Any) 
     _refuse_unknown(table, tuple(by_key), where)
     for rule in by_key.values():
         if rule.required and rule.key not in table:
-            raise TargetError(f"{where} is missing required key {rule.key!r}; fix: add "
-                              f"{rule.key} = <{rule.expected()}>")
+            raise TargetError(
+                f"{where} is missing required key {rule.key!r}; fix: add "
+                f"{rule.key} = <{rule.expected()}>"
+            )
     return cls(**fixed, **{by_key[key].attr: value for key, value in table.items()})
 
 
 def _refuse_unknown(table: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in valid:
-            raise TargetError(f"{where} has unknown key {key!r};{did_you_mean(key, valid)} fix: "
-                              f"rename or remove it (valid keys: {', '.join(valid)})")
+            raise TargetError(
+                f"{where} has unknown key {key!r};{did_you_mean(key, valid)} fix: "
+                f"rename or remove it (valid keys: {', '.join(valid)})"
+            )
 
 
 def _table(document: dict[str, Any], key: str) -> dict[str, Any]:
@@ -120,15 +139,19 @@ def _device_tables(section: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The sub-tables of [devices]; a plain value there is a misplaced key."""
     for name, value in section.items():
         if not isinstance(value, dict):
-            raise TargetError(f"[devices] {name} = {value!r} is not a table; fix: describe the "
-                              f"device in its own [devices.{name}] table")
+            raise TargetError(
+                f"[devices] {name} = {value!r} is not a table; fix: describe the "
+                f"device in its own [devices.{name}] table"
+            )
     return list(section.items())
 
 
 def _links(document: dict[str, Any]) -> list[dict[str, Any]]:
     links = document.get("links", [])
     if not isinstance(links, list) or not all(isinstance(link, dict) for link in links):
-        raise TargetError("links must be an array of tables; fix: write each link as its own "
-                          "[[links]] section (two brackets) with from, to, bandwidth_gbps, "
-                          "latency_ns and energy_pj_per_bit")
+        keys = ", ".join(rule.key for rule in rules(LinkSpec))
+        raise TargetError(
+            "links must be an array of tables; fix: write each link as its own "
+            f"[[links]] section (two brackets) with {keys}"
+        )
     return links

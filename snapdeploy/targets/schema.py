@@ -20,8 +20,14 @@ from typing import Any
 
 from snapdeploy.core.errors import TargetError
 
-_TOML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string",
-                    list: "array", dict: "table"}
+_TOML_TYPE_NAMES = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    dict: "table",
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,9 @@ class Rule:
         if value is None and self.optional:
             return None
         if not _has_type(value, self.type):
-            raise ValueError(f"{self.key} = {_show(value)} has the wrong type "
-                             f"({_toml_type(value)})")
+            raise ValueError(
+                f"{self.key} = {_show(value)} has the wrong type ({_toml_type(value)})"
+            )
         if self.type is float:
             value = float(value)
         if not self._in_range(value):
@@ -76,15 +83,21 @@ class Rule:
     def _bounds_text(self) -> str:
         if self.ge is not None and self.le is not None:
             return f"from {self.ge} to {self.le}"
-        parts = [f"{op} {bound}" for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le))
-                 if bound is not None]
+        parts = [
+            f"{op} {bound}"
+            for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le))
+            if bound is not None
+        ]
         return " and ".join(parts)
 
     def _in_range(self, value: Any) -> bool:
         if self.type not in (int, float):
             return True
-        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
-                and (self.le is None or value <= self.le))
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+        )
 
     def _text_ok(self, value: Any) -> bool:
         if self.type is not str:
@@ -96,16 +109,31 @@ class Rule:
         return value.strip() != ""
 
 
-def limit(default: Any = MISSING, *, key: str | None = None, ge: float | None = None,
-          gt: float | None = None, le: float | None = None, choices: tuple[str, ...] = (),
-          pattern: str | None = None, hint: str | None = None) -> Any:
+def limit(
+    default: Any = MISSING,
+    *,
+    key: str | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    choices: tuple[str, ...] = (),
+    pattern: str | None = None,
+    hint: str | None = None,
+) -> Any:
     """Declare a field read from a target file: its default (none = required) and its limits.
 
     `key` is the TOML key when it differs from the field name; `pattern` (a full match) needs a
     `hint` saying in words what it accepts.
     """
-    bounds = {"key": key, "ge": ge, "gt": gt, "le": le, "choices": choices, "pattern": pattern,
-              "hint": hint}
+    bounds = {
+        "key": key,
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "choices": choices,
+        "pattern": pattern,
+        "hint": hint,
+    }
     return dataclasses.field(default=default, metadata={"limit": bounds})
 
 
@@ -119,9 +147,16 @@ def rules(cls: type) -> tuple[Rule, ...]:
             continue
         bounds = dict(spec_field.metadata["limit"])
         value_type, optional = _unwrap_optional(hints[spec_field.name])
-        found.append(Rule(attr=spec_field.name, key=bounds.pop("key") or spec_field.name,
-                          type=value_type, optional=optional,
-                          required=spec_field.default is MISSING, **bounds))
+        found.append(
+            Rule(
+                attr=spec_field.name,
+                key=bounds.pop("key") or spec_field.name,
+                type=value_type,
+                optional=optional,
+                required=spec_field.default is MISSING,
+                **bounds,
+            )
+        )
     return tuple(found)
 
 
@@ -138,8 +173,9 @@ class Checked(ABC):
             try:
                 value = rule.check(getattr(self, rule.attr))
             except ValueError as problem:
-                raise TargetError(f"{self.location()} {problem}; fix: set {rule.key} to "
-                                  f"{rule.expected()}") from None
+                raise TargetError(
+                    f"{self.location()} {problem}; fix: set {rule.key} to {rule.expected()}"
+                ) from None
             object.__setattr__(self, rule.attr, value)
         self.check_consistency()
 
@@ -159,7 +195,7 @@ def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
 
 def _unwrap_optional(hint: Any) -> tuple[type, bool]:
     """`int | None` -> (int, True); `int` -> (int, False)."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+    if isinstance(hint, types.UnionType):
         (inner,) = [arg for arg in typing.get_args(hint) if arg is not types.NoneType]
         return inner, True
     return hint, False

@@ -39,8 +39,9 @@ class TorchDevice(DeviceSpec):
     """Runs dense partitions through torch on `device`: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
 
     kind: str = field(default="torch", init=False)
-    device: str = limit("auto", pattern=r"auto|cpu|cuda(:\d+)?",
-                        hint="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    device: str = limit(
+        "auto", pattern=r"auto|cpu|cuda(:\d+)?", hint="'auto', 'cpu', 'cuda' or 'cuda:N'"
+    )
 
     def resolve(self) -> str:
         """The torch device string to use on this machine ('auto' = cuda when torch sees a GPU).
@@ -54,9 +55,11 @@ class TorchDevice(DeviceSpec):
         if self.device.startswith("cuda"):
             index = int(self.device.partition(":")[2] or 0)
             if index >= torch.cuda.device_count():
-                raise TargetError(f"{self.location()} device = {self.device!r} but torch sees "
-                                  f"{torch.cuda.device_count()} CUDA GPU(s) here; fix: set "
-                                  f"device = 'auto' or 'cpu', or run on a machine with that GPU")
+                raise TargetError(
+                    f"{self.location()} device = {self.device!r} but torch sees "
+                    f"{torch.cuda.device_count()} CUDA GPU(s) here; fix: set "
+                    f"device = 'auto' or 'cpu', or run on a machine with that GPU"
+                )
         return self.device
 
 
@@ -131,15 +134,16 @@ class SpiNNakerDevice(DeviceSpec):
 
     def check_consistency(self) -> None:
         if self.layout == "spinn5" and (self.width, self.height, self.torus) != (8, 8, False):
-            raise TargetError(f"{self.location()} layout = 'spinn5' is one 48-chip board on an "
-                              f"8x8 grid without wrap-around, but width = {self.width}, height = "
-                              f"{self.height}, torus = {str(self.torus).lower()}; fix: set "
-                              f"width = 8, height = 8, torus = false, or layout = 'grid'")
+            raise TargetError(
+                f"{self.location()} layout = 'spinn5' is one 48-chip board on an "
+                f"8x8 grid without wrap-around, but width = {self.width}, height = "
+                f"{self.height}, torus = {str(self.torus).lower()}; fix: set "
+                f"width = 8, height = 8, torus = false, or layout = 'grid'"
+            )
 
 
 DEVICE_TYPES: dict[str, type[DeviceSpec]] = {
-    cls.kind: cls
-    for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, SpiNNakerDevice)
+    cls.kind: cls for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, SpiNNakerDevice)
 }
 
 
@@ -158,8 +162,10 @@ class LinkSpec(Checked):
 
     def check_consistency(self) -> None:
         if self.src == self.dst:
-            raise TargetError(f"{self.location()} links a device to itself; fix: set 'to' to "
-                              f"another device or remove this link")
+            raise TargetError(
+                f"{self.location()} links a device to itself; fix: set 'to' to "
+                f"another device or remove this link"
+            )
 
 
 @dataclass(frozen=True)
@@ -177,22 +183,28 @@ class Target:
 
     def __post_init__(self) -> None:
         if not self.devices:
-            raise TargetError(f"target {self.name!r} has no devices; fix: add at least one "
-                              f"[devices.<name>] table with a kind ({', '.join(ALL_KINDS)})")
+            raise TargetError(
+                f"target {self.name!r} has no devices; fix: add at least one "
+                f"[devices.<name>] table with a kind ({', '.join(ALL_KINDS)})"
+            )
         misnamed = [key for key, device in self.devices.items() if key != device.name]
         if misnamed:
-            raise TargetError(f"target {self.name!r} holds device "
-                              f"{self.devices[misnamed[0]].name!r} under the name {misnamed[0]!r}; "
-                              f"fix: key each device by its own name")
+            raise TargetError(
+                f"target {self.name!r} holds device "
+                f"{self.devices[misnamed[0]].name!r} under the name {misnamed[0]!r}; "
+                f"fix: key each device by its own name"
+            )
         seen: set[frozenset[str]] = set()
         for link in self.links:
             for end in (link.src, link.dst):
                 if end not in self.devices:
-                    raise self._no_device(end, where=f"{link.location()} ")
+                    raise self._no_device(end, where=f"{link.location()}: ")
             pair = frozenset((link.src, link.dst))
             if pair in seen:
-                raise TargetError(f"{link.location()} repeats a link between these two devices "
-                                  f"(links carry data both ways); fix: keep one of them")
+                raise TargetError(
+                    f"{link.location()} repeats a link between these two devices "
+                    f"(links carry data both ways); fix: keep one of them"
+                )
             seen.add(pair)
 
     def device(self, name: str) -> DeviceSpec:
@@ -202,16 +214,21 @@ class Target:
         raise self._no_device(name)
 
     def _no_device(self, name: str, where: str = "") -> TargetError:
-        return TargetError(f"{where}target {self.name!r} has no device {name!r};"
-                           f"{did_you_mean(name, self.devices)} devices: "
-                           f"{', '.join(self.devices)}")
+        return TargetError(
+            f"{where}target {self.name!r} has no device {name!r};"
+            f"{did_you_mean(name, self.devices)} fix: use one of its devices: "
+            f"{', '.join(self.devices)}"
+        )
 
     def devices_of_kind(self, *kinds: str) -> list[DeviceSpec]:
         """Devices whose kind is one of `kinds`, in file order."""
         unknown = [kind for kind in kinds if kind not in ALL_KINDS]
         if unknown:
-            raise ValueError(f"unknown device kind {unknown[0]!r};"
-                             f"{did_you_mean(unknown[0], ALL_KINDS)} kinds: {', '.join(ALL_KINDS)}")
+            raise TargetError(
+                f"there is no device kind {unknown[0]!r};"
+                f"{did_you_mean(unknown[0], ALL_KINDS)} fix: ask for one of "
+                f"{', '.join(ALL_KINDS)}"
+            )
         return [device for device in self.devices.values() if device.kind in kinds]
 
     def spiking_devices(self) -> list[DeviceSpec]:
