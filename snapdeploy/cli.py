@@ -63,7 +63,7 @@ def demo(
     target: str = typer.Option("emulator", help="A shipped target name or a path to a target .toml."),
     backend: str = typer.Option(None, help="Run spiking partitions on the target's device of this kind."),
     epochs: int = typer.Option(30, min=1, help="Float training epochs."),
-    steps: int = typer.Option(8, min=2, help="Time steps per sample."),
+    steps: int = typer.Option(4, min=2, help="Time steps per sample."),
     tiny: bool = typer.Option(False, help="A seconds-long run on 300 samples (for tests)."),
 ) -> None:
     """Train, export, partition, deploy and report a hybrid net on bundled digits, no hardware."""

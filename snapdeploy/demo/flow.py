@@ -33,10 +33,10 @@ class DemoConfig:
     target: str = "emulator"
     backend: str | None = None  # a spiking device kind of the target; None: the first one
     epochs: int = 30
-    steps: int = 8
+    steps: int = 4
     hidden: int = 128
     spiking: int = 64
-    sparsity_weight: float = 1e-2
+    sparsity_weight: float = 5e-2
     weight_bits: int = 8
     seed: int = 0
     limit: int | None = None  # keep only the first N samples (tiny test runs)
