@@ -39,22 +39,31 @@ def guarded(action: Callable[[], Any]) -> Any:
         raise typer.Exit(1) from None
 
 
-def demo_table(report: dict[str, Any]) -> Table:
+def demo_tables(report: dict[str, Any]) -> tuple[Table, Table]:
+    """The headline figures, and one row per boundary with its measured traffic."""
     head = report["headline"]
-    table = Table(title="snapdeploy demo: float vs integer deployment")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("float accuracy", f"{head['float_accuracy']:.2%}")
-    table.add_row(f"deployed accuracy ({report['target']})", f"{head['deployed_accuracy']:.2%}")
-    for b in report["boundaries"]:
-        table.add_row(
-            f"boundary {b['id']}: {b['from']} -> {b['to']}",
-            f"{b['spike_rate']:.1%} spike rate, {b['wire_bytes_per_sample']:.0f} B/sample "
-            f"vs {2 * b['width']} B fp16",
-        )
     ratio = head["boundary_bytes_fp16_over_spikes"]
-    table.add_row("fp16 bytes / spike bytes (all boundaries)", "n/a" if ratio is None else f"{ratio:.2f}x")
-    return table
+    summary = Table(title="snapdeploy demo: float model vs integer deployment")
+    summary.add_column("float accuracy", justify="right")
+    summary.add_column(f"deployed accuracy ({report['target']})", justify="right")
+    summary.add_column("fp16 bytes / spike bytes", justify="right")
+    summary.add_row(
+        f"{head['float_accuracy']:.2%}",
+        f"{head['deployed_accuracy']:.2%}",
+        "n/a" if ratio is None else f"{ratio:.2f}x",
+    )
+    links = Table(title="spikes per boundary (bytes on the wire, headers included)")
+    for column in ("boundary", "from -> to", "spike rate", "spike B/sample", "fp16 B/sample"):
+        links.add_column(column, justify="right" if "B/" in column or "rate" in column else "left")
+    for b in report["boundaries"]:
+        links.add_row(
+            str(b["id"]),
+            f"{b['from']} -> {b['to']}",
+            f"{b['spike_rate']:.1%}",
+            f"{b['wire_bytes_per_sample']:.0f}",
+            f"{2 * b['width']}",
+        )
+    return summary, links
 
 
 @app.command()
@@ -74,7 +83,8 @@ def demo(
         config = DemoConfig(out=out, target=target, backend=backend, epochs=min(epochs, 3),
                             steps=steps, hidden=32, spiking=16, limit=300)
     report = guarded(lambda: run_demo(config, console))
-    console.print(demo_table(report))
+    for table in demo_tables(report):
+        console.print(table)
     console.print(f"wrote {out / 'report.json'}, {out / 'report.png'}, {out / 'model.snap'}")
 
 

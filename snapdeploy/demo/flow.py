@@ -17,6 +17,7 @@ from rich.console import Console
 from torch import nn
 
 from snapdeploy.artifact.model import load_model, save_model
+from snapdeploy.core.errors import TargetError
 from snapdeploy.demo.data import digits
 from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
 from snapdeploy.nn.train import accuracy, fit, predict
@@ -63,8 +64,6 @@ def spiking_mapping(partitions: list, target, backend: str | None) -> dict[str, 
         return {}
     device = target.devices_of_kind(backend)
     if not device:
-        from snapdeploy.core.errors import TargetError
-
         kinds = sorted({d.kind for d in target.spiking_devices()})
         raise TargetError(
             f"target '{target.name}' has no '{backend}' device; its spiking kinds are "

@@ -28,6 +28,9 @@ def plot_boundaries(stats: list[BoundaryStats], path: Path) -> Path:
     for s in stats:
         rate = s.spikes_per_step / max(s.samples * s.width, 1)
         axes[1].plot(np.arange(s.steps), rate, marker="o", label=f"boundary {s.boundary_id}")
+    steps = max((s.steps for s in stats), default=0)
+    for ax in axes[1:]:
+        ax.set_xticks(np.arange(steps))
     axes[1].set_xlabel("time step")
     axes[1].set_ylabel("spikes per neuron")
     axes[1].set_title("Spike rate over time")
