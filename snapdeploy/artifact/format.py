@@ -33,9 +33,6 @@ import io
 import json
 import lzma
 import math
-import os
-import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -48,6 +45,7 @@ from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
 from snapdeploy.core.errors import ArtifactError
+from snapdeploy.core.files import atomic_write
 
 SCHEMA_VERSION: int = 1
 FORMAT_NAME = "snapdeploy-artifact"
@@ -64,20 +62,22 @@ _SUPPORTED_DTYPES = frozenset(
     | {"float16", "float32", "float64"}
 )
 # zipfile reports a damaged container through many exception types, depending on which bytes
-# are damaged (headers, sizes, compression method, flags, deflate stream).
+# are damaged: BadZipFile (headers, CRC), zlib.error (deflate stream), OSError / LZMAError (a
+# compression method changed to bzip2 / lzma), EOFError and ValueError (sizes and offsets) and
+# RuntimeError (the encrypted flag; its subclass NotImplementedError: unknown method, version or
+# flag).
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
     lzma.LZMAError,
-    struct.error,
-    EOFError,
     OSError,
+    EOFError,
     ValueError,
-    NotImplementedError,
     RuntimeError,
 )
 # safetensors.numpy.load raises KeyError for dtypes it can parse but not map to numpy (e.g. BF16).
 _SAFETENSORS_ERRORS = (SafetensorError, KeyError, ValueError)
+_SAFETENSORS_RESERVED_NAME = "__metadata__"
 _REEXPORT = "re-export the model with this snapdeploy version"
 
 
@@ -111,7 +111,7 @@ def write_artifact(
     }
     manifest_bytes = _encode_manifest(target, full_manifest)
     body = _zip_body(manifest_bytes, save_safetensors(stored))
-    _write_atomically(target, body + _stamp(body))
+    _write_file(target, body + _stamp(body))
     return target
 
 
@@ -138,8 +138,12 @@ def _error(path: Path, problem: str, fix: str) -> ArtifactError:
 
 def _storable(path: Path, name: Any, array: Any) -> np.ndarray:
     """The C-contiguous little-endian array whose bytes are stored (and hashed) for ``name``."""
-    if not isinstance(name, str):
-        raise _error(path, f"tensor name {name!r} is not a str", "name every tensor with a str")
+    if not isinstance(name, str) or name == _SAFETENSORS_RESERVED_NAME:
+        raise _error(
+            path,
+            f"tensor name {name!r} cannot be stored",
+            f"name every tensor with a str other than {_SAFETENSORS_RESERVED_NAME!r}",
+        )
     if not isinstance(array, np.ndarray):
         kind = type(array).__name__
         raise _error(path, f"tensor {name!r} is a {kind}, not a numpy array", "pass np.ndarray")
@@ -213,28 +217,15 @@ def _stamp(body: bytes) -> bytes:
     return _STAMP_PREFIX + hashlib.sha256(body).hexdigest().encode("ascii")
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    fix = "check that the directory exists or can be created, is writable and has free space"
+def _write_file(target: Path, data: bytes) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
+        atomic_write(target, data, mode=_ARTIFACT_MODE)
     except OSError as exc:
-        raise _error(target, f"cannot create a temporary file next to it ({exc})", fix) from exc
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, _ARTIFACT_MODE)
-        os.replace(temp, target)
-    except OSError as exc:
-        problem = f"cannot write the artifact ({exc}); any old file is unchanged"
-        raise _error(target, problem, fix) from exc
-    finally:
-        temp.unlink(missing_ok=True)  # a no-op once os.replace has moved it onto the target
+        raise _error(
+            target,
+            f"cannot write the artifact ({exc}); any old file at this path is unchanged",
+            "check that the directory can be created, is writable and has free space",
+        ) from exc
 
 
 # --- reading -------------------------------------------------------------------------------
