@@ -160,16 +160,12 @@ def test_a_target_with_a_misspelt_key(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="cli.guarded prints errors as rich markup (bug reported)")
 def test_a_target_error_keeps_the_section_it_names(tmp_path):
     """Rich markup swallows '[devices.ref]' from the message, so the user cannot see where."""
     result = invoke("demo", "--tiny", "--out", tmp_path / "out", "--target", bad_target(tmp_path))
     assert_one_line_error(result, "[devices.ref]")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="rich markup in error paths (bug reported)"
-)
 def test_an_error_naming_a_path_with_brackets_is_printed_as_is(tmp_path):
     missing = tmp_path / "[/]model.snap"
     assert_one_line_error(invoke("inspect", missing), str(missing))
@@ -190,9 +186,6 @@ def test_a_backend_kind_the_target_lacks(tmp_path):
     assert_one_line_error(result, "'emulator'", "'lava'", "reference")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="demo checks --backend only after writing model.snap (bug reported)"
-)
 def test_a_failing_demo_leaves_an_earlier_output_as_it_was(demo_run, tmp_path):
     """A failed run must not mix a new model.snap into an older run's build and report."""
     earlier, _ = demo_run

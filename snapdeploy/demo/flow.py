@@ -25,7 +25,7 @@ from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import build_report, plot_boundaries, write_report
 from snapdeploy.runtime import Deployment, compile_plan
-from snapdeploy.targets import load_target
+from snapdeploy.targets import Target, load_target
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,10 @@ def demo_model(config: DemoConfig) -> HybridNet:
     )
 
 
-def spiking_mapping(partitions: list, target, backend: str | None) -> dict[str, str]:
-    """Put every spiking partition on the target's first device of kind `backend`."""
+def spiking_device(target: Target, backend: str | None) -> str | None:
+    """The target's first device of kind `backend`, checked before any work is done."""
     if backend is None:
-        return {}
+        return None
     device = target.devices_of_kind(backend)
     if not device:
         kinds = sorted({d.kind for d in target.spiking_devices()})
@@ -69,7 +69,7 @@ def spiking_mapping(partitions: list, target, backend: str | None) -> dict[str, 
             f"target '{target.name}' has no '{backend}' device; its spiking kinds are "
             f"{', '.join(kinds)}; fix: choose one of them or a target with a {backend} device"
         )
-    return {p.name: device[0].name for p in partitions if p.kind == "spiking"}
+    return device[0].name
 
 
 def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dict[str, Any]:
@@ -77,6 +77,7 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
     began = time.perf_counter()
     out = config.out
     target = load_target(config.target)
+    device = spiking_device(target, config.backend)
     data = digits(seed=config.seed, limit=config.limit)
     console.print(f"[bold]1/5[/] training a hybrid net on {len(data.x_train)} digits (float)")
     model = demo_model(config)
@@ -95,7 +96,8 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
     console.print(f"[bold]3/5[/] partitioning and compiling for target '{target.name}'")
     graph, _ = load_model(artifact_path)
     partitions, boundaries = cut(graph)
-    plan = place(partitions, boundaries, target, spiking_mapping(partitions, target, config.backend))
+    mapping = {p.name: device for p in partitions if p.kind == "spiking" and device}
+    plan = place(partitions, boundaries, target, mapping)
     build = compile_plan(graph, partitions, plan, target, out / "build", {"artifact": str(artifact_path)})
 
     console.print(f"[bold]4/5[/] running the deployment on {len(data.x_test)} test digits")

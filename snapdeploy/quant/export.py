@@ -14,6 +14,7 @@ parameter that cannot fit raises `ParameterRangeError` naming the layer and the 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,15 @@ from torch import nn
 
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, Op, SpikingOp
-from snapdeploy.core.neuron import ACT_SHIFT, DECAY_UNITY, PARAM_RANGES, STATE_LIMIT, LifLayerParams
+from snapdeploy.core.neuron import (
+    ACT_SHIFT,
+    DECAY_UNITY,
+    DU_OFFSET,
+    PARAM_RANGES,
+    STATE_LIMIT,
+    LifLayerParams,
+    shift,
+)
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
 from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
 
@@ -32,6 +41,7 @@ SUPPORTED_LAYERS = (
 )
 VTH_TARGET = 1 << 16  # half of vth's 17-bit range: headroom for a trained threshold to grow
 BIAS_LIMIT = PARAM_RANGES["bias_mant"][1] << PARAM_RANGES["bias_exp"][1]
+SHRINK, MAX_SHRINKS = 0.99, 64
 
 
 def lava_weight_step(weight_bits: int) -> int:
@@ -57,7 +67,14 @@ def choose_scale(weight: np.ndarray, vth: float, bias: np.ndarray, du: float, w_
         return lam_target, 0
     low, high = PARAM_RANGES["weight_exp"]
     weight_exp = int(np.clip(math.floor(math.log2(lam_target * w_abs / w_max)), low, high))
-    return w_max * 2.0**weight_exp / w_abs, weight_exp
+    # At the low clip the weights cannot use their full range without breaking a limit.
+    return min(lam_target, w_max * 2.0**weight_exp / w_abs), weight_exp
+
+
+def worst_current(weights: np.ndarray, weight_exp: int, du_int: int) -> float:
+    """The largest |u| the integer layer can reach: every input spiking every step."""
+    a_max = int(shift(np.abs(weights.astype(np.int64)).sum(axis=1), weight_exp).max(initial=0))
+    return (a_max << ACT_SHIFT) * DECAY_UNITY / (du_int + DU_OFFSET)
 
 
 def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:
@@ -90,15 +107,34 @@ def quantize_spiking_layer(
             f"layer '{layer}': threshold {vth} must be positive; fix: retrain with vth > 0"
         )
     step = lava_weight_step(weight_bits)
+    du_int = int(round(du * DECAY_UNITY)) - DU_OFFSET
     lam, weight_exp = choose_scale(weight, vth, bias, du, 256 - step)
     weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
+    # Rounding up can push the worst-case current past Lava's wrap; shrink until it fits.
+    for _ in range(MAX_SHRINKS):
+        if worst_current(weights, weight_exp, du_int) <= STATE_LIMIT:
+            break
+        lam *= SHRINK
+        weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
+    else:
+        raise ParameterRangeError(
+            f"layer '{layer}': its largest input would wrap the 24-bit current; fix: lower "
+            f"the weights or use a faster current decay du"
+        )
+    vth_int = int(round(vth * lam))
+    if vth_int < 1:
+        raise ParameterRangeError(
+            f"layer '{layer}': vth {vth} becomes {vth * lam:.3g} at the scale the weights "
+            f"allow and would round to 0; fix: raise the threshold relative to the weights "
+            f"or use a faster current decay du"
+        )
     bias_mant, bias_exp = quantize_bias(layer, bias * lam * (1 << ACT_SHIFT))
     params = LifLayerParams(
         weights=weights,
         weight_exp=weight_exp,
-        du=int(round(du * DECAY_UNITY)) - 1,
+        du=du_int,
         dv=int(round(dv * DECAY_UNITY)),
-        vth=int(round(vth * lam)),
+        vth=vth_int,
         bias_mant=bias_mant.astype(np.int32),
         bias_exp=bias_exp,
     )
@@ -120,10 +156,34 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64)
 
 
+#: Settings the torch backend does not rebuild: (attribute, the default it supports).
+UNSUPPORTED_SETTINGS: dict[type, tuple[tuple[str, Any], ...]] = {
+    nn.Conv2d: (("padding_mode", "zeros"),),
+    nn.MaxPool2d: (("ceil_mode", False), ("dilation", 1), ("return_indices", False)),
+    nn.AvgPool2d: (("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None)),
+}
+
+
+def refuse_settings(name: str, module: nn.Module) -> None:
+    """Refuse layer settings export would drop, rather than deploy a different layer."""
+    for attr, supported in UNSUPPORTED_SETTINGS.get(type(module), ()):
+        if getattr(module, attr) != supported:
+            raise UnsupportedLayerError(
+                f"layer '{name}' ({type(module).__name__}) has {attr}={getattr(module, attr)!r}; "
+                f"only {attr}={supported!r} is supported; fix: use the default"
+            )
+    if isinstance(module, nn.Conv2d) and isinstance(module.padding, str):
+        raise UnsupportedLayerError(
+            f"layer '{name}' (Conv2d) has padding={module.padding!r}; fix: give the padding "
+            f"as numbers (e.g. kernel_size // 2 for 'same' with odd kernels)"
+        )
+
+
 def dense_op(name: str, module: nn.Module, dense_bits: int) -> DenseOp | None:
     """A dense module as a DenseOp; None for layers that vanish at inference."""
     if isinstance(module, (nn.Identity, nn.Dropout)):
         return None
+    refuse_settings(name, module)
     if isinstance(module, (nn.Linear, nn.Conv2d)):
         ints, scale = quantize_dense_weight(_array(module.weight), dense_bits)
         tensors = {"weight": ints, "weight_scale": scale}

@@ -32,6 +32,7 @@ def compile_plan(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would make the finished build private
     try:
         for partition, placement in zip(partitions, plan.placements):
             device = target.device(placement.device)

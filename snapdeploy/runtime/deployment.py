@@ -61,6 +61,8 @@ class Deployment:
 
     def run(self, inputs: np.ndarray, batch_size: int = 256, progress: bool = True) -> RunResult:
         """Run dense inputs [N, ...] through every partition; outputs of the last one."""
+        if len(inputs) == 0:
+            raise SnapdeployError("no inputs to run; fix: pass at least one sample")
         transport = InProcessTransport()
         seconds = {c.partition: 0.0 for c in self.compiled}
         outputs = []

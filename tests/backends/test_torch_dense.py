@@ -273,11 +273,6 @@ SILENTLY_CHANGED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, TypeError, RuntimeError),
-    reason="export drops pooling/conv settings (bug reported)",
-)
 @pytest.mark.parametrize("case", sorted(SILENTLY_CHANGED))
 def test_layer_settings_are_deployed_or_refused(case, tmp_path):
     make_front, shape = SILENTLY_CHANGED[case]
