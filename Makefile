@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt Makefile tools/install_lava.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,qat,fpga,peers,nir]'
 	$(BIN)/python tools/install_lava.py
 	touch $(STAMP)
 

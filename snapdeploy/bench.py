@@ -1,0 +1,81 @@
+"""Benchmark records: every `tools/bench_*.py` writes `bench/<name>.json` through here.
+
+DESIGN.md fixes the shape: `headline` (the figures the issue names, under those names),
+`results` (every measured case: parameters, our time, the peer's time, the ratio) and `env`
+(CPU, threads, library versions, date, command line), so numbers stay comparable and true.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from snapdeploy.core.files import atomic_write
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions(packages: list[str]) -> dict[str, str | None]:
+    """Installed versions of the packages a benchmark compares (None when absent)."""
+    found: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def bench_env(packages: list[str]) -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "versions": versions(["snapdeploy", "numpy", "torch", *packages]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Fastest of `repeats` wall-clock runs, in seconds (the least disturbed one)."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def write_bench(
+    name: str,
+    headline: dict[str, Any],
+    results: list[dict[str, Any]],
+    packages: list[str],
+    directory: Path = BENCH_DIR,
+) -> Path:
+    """Write `bench/<name>.json` atomically and return its path."""
+    record = {"headline": headline, "results": results, "env": bench_env(packages)}
+    path = directory / f"{name}.json"
+    atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())
+    return path

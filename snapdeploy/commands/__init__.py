@@ -1,0 +1,1 @@
+"""One module per `snapdeploy` subcommand; `snapdeploy.cli` registers them on the app."""

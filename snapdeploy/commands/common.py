@@ -1,0 +1,26 @@
+"""What every subcommand shares: the consoles and the one-line error policy."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from snapdeploy.core.errors import SnapdeployError
+
+console = Console()
+err_console = Console(stderr=True)
+debug_mode = {"on": False}
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run a command body, turning a SnapdeployError into one clear line and exit code 1."""
+    try:
+        return action()
+    except SnapdeployError as exc:
+        if debug_mode["on"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
