@@ -53,7 +53,7 @@ def lava_ready() -> bool:
             return False
         importlib.import_module("lava.magma.compiler.var_model")
         importlib.import_module("lava.magma.core.run_configs")
-    except Exception:
+    except (ImportError, ValueError):  # ValueError: the unpatched dataclass defaults on 3.11
         return False
     return True
 
@@ -128,8 +128,13 @@ def install() -> None:
         tmp_path = Path(tmp)
         download = tmp_path / "download"
         pip(
-            "download", "--no-deps", "--only-binary=:all:", "--ignore-requires-python",
-            f"lava-nc=={LAVA_VERSION}", "-d", str(download),
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--ignore-requires-python",
+            f"lava-nc=={LAVA_VERSION}",
+            "-d",
+            str(download),
         )
         patched = tmp_path / WHEEL_NAME
         patch_wheel(download / WHEEL_NAME, patched)

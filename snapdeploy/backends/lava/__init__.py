@@ -1,0 +1,114 @@
+"""The Lava backend: a spiking partition as real Lava processes on Lava's Loihi 2 simulator.
+
+Why real Lava: its `fixed_pt` LIF and Dense are Loihi's arithmetic, so equal spikes and
+states here prove the reference's integers are the hardware's.
+
+`compile` checks every layer against Loihi's widths and the device's neurons, then writes
+the layers (`layers.npz`) and the network itself as Lava processes (`network.pickle`, from
+`lava.utils.serialization`; read it with `load_network`, which works around a Lava 0.10 id
+clash). Why not lava-dl's netx HDF5: netx fixes the bias exponent at 6 and derives the
+weight exponent from the weight values, so it cannot hold a layer's own `bias_exp` and
+`weight_exp` exactly, and lava-dl cannot be installed next to torch 2.13, so a file written
+for it could not even be checked here. The serialized processes are exactly what runs.
+
+`load` reads that network file back and wraps it in a `LavaExecutor`. Only the CPU simulator
+(`run_config = "sim"`) exists in open-source Lava, and only the `fixed_pt` models compute
+integers; other settings are refused at compile time. Lava itself is imported on first use,
+so the rest of snapdeploy works without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from snapdeploy.backends.base import CompiledPartition, register_backend
+from snapdeploy.backends.reference import check_spiking_partition
+from snapdeploy.core.errors import BackendError
+from snapdeploy.partition.partitions import SpikingPartition
+
+LAVA_VERSION = "0.10.0"
+RUN_CONFIGS = ("sim",)
+SELECT_TAGS = ("fixed_pt", "bit_accurate_loihi")
+
+
+def lava_module(name: str) -> ModuleType:
+    """Import one of this package's Lava-dependent modules, or say how to install Lava."""
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ImportError as exc:
+        raise BackendError(
+            f"Lava cannot be imported ({exc}); fix: run `make install`, or "
+            f"`.venv/bin/python tools/install_lava.py`, to install lava-nc {LAVA_VERSION}"
+        ) from exc
+    except RuntimeError as exc:  # lava's import calls multiprocessing.set_start_method('fork')
+        raise BackendError(
+            f"Lava cannot be imported: {exc}; fix: import snapdeploy's Lava backend before "
+            f"anything sets a multiprocessing start method other than 'fork'"
+        ) from exc
+
+
+def check_device(device: Any) -> None:
+    """Refuse run configs and model tags that cannot compute the integer neuron."""
+    if device.run_config not in RUN_CONFIGS:
+        raise BackendError(
+            f"device '{device.name}': run_config '{device.run_config}' is not available; "
+            f"open-source Lava {LAVA_VERSION} has only its CPU simulator; fix: use "
+            f'run_config = "sim" (Loihi hardware needs Intel\'s lava-loihi extension)'
+        )
+    if device.select_tag not in SELECT_TAGS:
+        raise BackendError(
+            f"device '{device.name}': select_tag '{device.select_tag}' runs Lava's float "
+            f"models, which do not compute the integer neuron of a spiking partition; fix: "
+            f'use select_tag = "fixed_pt"'
+        )
+
+
+@register_backend
+class LavaBackend:
+    """Compiles spiking partitions to Lava processes and runs them on Lava's simulator."""
+
+    kind = "lava"
+
+    def compile(self, partition: SpikingPartition, device: Any, out: Path) -> CompiledPartition:
+        check_device(device)
+        check_spiking_partition(partition, device.name, device.neurons_per_core * device.cores)
+        processes = lava_module("processes")
+        out.mkdir(parents=True, exist_ok=True)
+        partition.save(out)
+        names = [op.name for op in partition.ops]
+        processes.save_network(
+            processes.build_network(names, partition.layers), out / processes.NETWORK_FILE
+        )
+        compiled = CompiledPartition(
+            kind=self.kind,
+            partition=partition.name,
+            device=device.name,
+            path=out,
+            n_in=partition.n_in,
+            n_out=partition.n_out,
+            meta={
+                "index": partition.index,
+                "neurons": partition.n_neurons,
+                "layers": names,
+                "steps": partition.steps,
+                "network": processes.NETWORK_FILE,
+                "lava_version": LAVA_VERSION,
+                "run_config": device.run_config,
+                "select_tag": device.select_tag,
+            },
+        )
+        compiled.save()
+        return compiled
+
+    def load(self, compiled: CompiledPartition) -> Any:
+        processes = lava_module("processes")
+        executor = lava_module("executor")
+        network_file = compiled.path / compiled.meta["network"]
+        if not network_file.is_file():
+            raise BackendError(f"{network_file} is missing; fix: compile the partition again")
+        return executor.LavaExecutor(
+            lambda: processes.load_network(network_file), compiled.meta["select_tag"]
+        )
