@@ -53,28 +53,47 @@ def lava_weight_step(weight_bits: int) -> int:
     return 1 << (9 - weight_bits)
 
 
-def choose_scale(weight: np.ndarray, vth: float, bias: np.ndarray, du: float, w_max: int) -> tuple[float, int]:
-    """The largest float->integer scale the widths allow, and the weight exponent it implies."""
+#: What bounds a layer's scale, as said in an error when the threshold cannot survive it.
+SCALE_BOUNDS = {
+    "threshold": "the threshold's 17 bits",
+    "current": "the 24-bit current at the largest input; fix: lower the weights or use a faster current decay du",
+    "bias": "the 13-bit bias mantissa << 7; fix: lower the bias relative to the threshold",
+}
+
+
+def choose_scale(
+    weight: np.ndarray, vth: float, bias: np.ndarray, du: float, w_max: int
+) -> tuple[float, int, str]:
+    """The largest float->integer scale the widths allow, its weight exponent, and its bound."""
     u_max = np.abs(weight).sum(axis=1).max(initial=0.0) / du
-    limits = [VTH_TARGET / vth]
+    limits = {"threshold": VTH_TARGET / vth}
     if u_max > 0:
-        limits.append((STATE_LIMIT - 1) / ((1 << ACT_SHIFT) * u_max))
+        limits["current"] = (STATE_LIMIT - 1) / ((1 << ACT_SHIFT) * u_max)
     if np.abs(bias).max(initial=0.0) > 0:
-        limits.append(BIAS_LIMIT / ((1 << ACT_SHIFT) * np.abs(bias).max()))
-    lam_target = min(limits)
+        limits["bias"] = BIAS_LIMIT / ((1 << ACT_SHIFT) * np.abs(bias).max())
+    bound = min(limits, key=limits.__getitem__)
+    lam_target = limits[bound]
     w_abs = float(np.abs(weight).max(initial=0.0))
     if w_abs == 0.0:
-        return lam_target, 0
+        return lam_target, 0, bound
     low, high = PARAM_RANGES["weight_exp"]
     weight_exp = int(np.clip(math.floor(math.log2(lam_target * w_abs / w_max)), low, high))
     # At the low clip the weights cannot use their full range without breaking a limit.
-    return min(lam_target, w_max * 2.0**weight_exp / w_abs), weight_exp
+    return min(lam_target, w_max * 2.0**weight_exp / w_abs), weight_exp, bound
 
 
-def worst_current(weights: np.ndarray, weight_exp: int, du_int: int) -> float:
-    """The largest |u| the integer layer can reach: every input spiking every step."""
-    a_max = int(shift(np.abs(weights.astype(np.int64)).sum(axis=1), weight_exp).max(initial=0))
-    return (a_max << ACT_SHIFT) * DECAY_UNITY / (du_int + DU_OFFSET)
+def current_fits(weights: np.ndarray, weight_exp: int, du_int: int) -> bool:
+    """Whether every input pattern keeps u inside Lava's wrap (-2**23, 2**23].
+
+    Dense shifts the signed sum (an arithmetic right shift floors), so the extremes are the
+    shifted sums of the positive and of the negative weights; decay rounds toward zero, so
+    |u| never exceeds (a << 6) / d with d = (du + 1) / 4096.
+    """
+    w = weights.astype(np.int64)
+    most = shift(np.where(w > 0, w, 0).sum(axis=1), weight_exp).max(initial=0)
+    least = shift(np.where(w < 0, w, 0).sum(axis=1), weight_exp).min(initial=0)
+    gain = DECAY_UNITY / (du_int + DU_OFFSET)
+    return (int(most) << ACT_SHIFT) * gain <= STATE_LIMIT and -(int(-least) << ACT_SHIFT) * gain > -STATE_LIMIT
 
 
 def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:
@@ -108,11 +127,11 @@ def quantize_spiking_layer(
         )
     step = lava_weight_step(weight_bits)
     du_int = int(round(du * DECAY_UNITY)) - DU_OFFSET
-    lam, weight_exp = choose_scale(weight, vth, bias, du, 256 - step)
+    lam, weight_exp, bound = choose_scale(weight, vth, bias, du, 256 - step)
     weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
     # Rounding up can push the worst-case current past Lava's wrap; shrink until it fits.
     for _ in range(MAX_SHRINKS):
-        if worst_current(weights, weight_exp, du_int) <= STATE_LIMIT:
+        if current_fits(weights, weight_exp, du_int):
             break
         lam *= SHRINK
         weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
@@ -124,9 +143,8 @@ def quantize_spiking_layer(
     vth_int = int(round(vth * lam))
     if vth_int < 1:
         raise ParameterRangeError(
-            f"layer '{layer}': vth {vth} becomes {vth * lam:.3g} at the scale the weights "
-            f"allow and would round to 0; fix: raise the threshold relative to the weights "
-            f"or use a faster current decay du"
+            f"layer '{layer}': vth {vth} becomes {vth * lam:.3g} and would round to 0 at the "
+            f"scale bounded by {SCALE_BOUNDS[bound]}"
         )
     bias_mant, bias_exp = quantize_bias(layer, bias * lam * (1 << ACT_SHIFT))
     params = LifLayerParams(
