@@ -1,0 +1,156 @@
+"""The SpiNNaker-style many-core backend: slice, place, route, compress, then emulate packets.
+
+`compile` runs PACMAN's steps as separate functions (slicing, placement, routing, compression,
+one module each), refuses a network that does not fit (cores, synaptic memory, key bits,
+router entries) with the numbers before writing anything, and writes readable files:
+placements.json, routing_tables.json and mesh.png (the chip mesh, each link drawn by how many
+keys are routed over it). `load` rebuilds the board from those files and runs it in the
+packet-level emulator, whose spikes equal the reference's bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snapdeploy.backends.base import CompiledPartition, register_backend
+from snapdeploy.backends.reference import check_spiking_partition
+from snapdeploy.backends.spinnaker.compression import fit_tables
+from snapdeploy.backends.spinnaker.emulator import Emulator, TrafficStats
+from snapdeploy.backends.spinnaker.keys import KeyLayout
+from snapdeploy.backends.spinnaker.mapping import Mapping, read_board
+from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
+from snapdeploy.backends.spinnaker.placement import Placements, place_slices
+from snapdeploy.backends.spinnaker.plot import plot_mesh
+from snapdeploy.backends.spinnaker.routing import build_routes
+from snapdeploy.backends.spinnaker.slicing import slice_network
+from snapdeploy.core.errors import BackendError, CapacityError
+from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.partition.partitions import SpikingPartition
+from snapdeploy.targets.spec import SpiNNakerDevice
+
+MESH_PLOT = "mesh.png"
+#: A route word holds 6 link bits and one bit per core in 64 bits.
+MAX_CORES_PER_CHIP = 64 - N_LINKS
+
+
+def map_network(
+    names: list[str],
+    layers: list[LifLayerParams],
+    device: SpiNNakerDevice,
+    where: str,
+    placements: Placements | None = None,
+) -> Mapping:
+    """Slice, place (the heuristic, unless `placements` are given), route and fit the tables."""
+    if device.cores_per_chip > MAX_CORES_PER_CHIP:
+        raise CapacityError(
+            f"device '{device.name}': cores_per_chip = {device.cores_per_chip} but a route word "
+            f"holds {MAX_CORES_PER_CHIP} cores; fix: at most {MAX_CORES_PER_CHIP} cores per chip"
+        )
+    mesh = Mesh.of(device)
+    layout = KeyLayout.of(device)
+    graph = slice_network(names, layers, device)
+    if placements is None:
+        placements = place_slices(graph, mesh, device.cores_per_chip, where)
+    routes = build_routes(graph, placements, mesh, layout)
+    tables = fit_tables(routes.tables, device.router_entries, mesh, where)
+    return Mapping(
+        device=device,
+        mesh=mesh,
+        layout=layout,
+        graph=graph,
+        placements=placements,
+        tables=tables,
+        entries_before=[len(t) for t in routes.tables],
+        keys_per_link=routes.keys_per_link,
+    )
+
+
+class SpiNNakerExecutor:
+    """Runs the emulated board; state and `stats` persist across `run` calls until `reset`."""
+
+    def __init__(self, emulator: Emulator):
+        self.emulator = emulator
+
+    @property
+    def stats(self) -> TrafficStats:
+        return self.emulator.stats
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        steps, batch, width = inputs.shape
+        if width != self.emulator.sizes[0]:
+            raise BackendError(f"expected {self.emulator.sizes[0]} input channels, got {width}")
+        if not self.emulator.states:
+            self.emulator.reset(batch)
+        elif self.emulator.states[0].u.shape[0] != batch:
+            raise BackendError(
+                f"batch changed from {self.emulator.states[0].u.shape[0]} to {batch} without "
+                f"reset(); fix: call reset() between batches"
+            )
+        out = np.zeros((steps, batch, self.emulator.sizes[-1]), dtype=bool)
+        for t in range(steps):
+            out[t] = self.emulator.step(inputs[t].astype(bool))
+        return out
+
+    def reset(self) -> None:
+        self.emulator.states = []
+
+    def close(self) -> None:
+        self.emulator.states = []
+
+
+def device_fields(device: SpiNNakerDevice) -> dict[str, Any]:
+    return {f.name: getattr(device, f.name) for f in dataclasses.fields(device) if f.init}
+
+
+@register_backend
+class SpiNNakerBackend:
+    """Maps spiking partitions onto a SpiNNaker-style board and runs them in its emulator."""
+
+    kind = "spinnaker"
+
+    def compile(
+        self, partition: SpikingPartition, device: SpiNNakerDevice, out: Path
+    ) -> CompiledPartition:
+        check_spiking_partition(partition, device.name, None)
+        names = [op.name for op in partition.ops]
+        where = f"partition '{partition.name}' on device '{device.name}'"
+        mapping = map_network(names, partition.layers, device, where)
+        out.mkdir(parents=True, exist_ok=True)
+        partition.save(out)
+        mapping.write(out)
+        cores_used = np.bincount(mapping.placements.chip, minlength=mapping.mesh.n_chips)
+        plot_mesh(
+            mapping.mesh,
+            cores_used,
+            mapping.keys_per_link,
+            f"{partition.name} on {device.name}: {mapping.graph.n_slices} cores",
+            out / MESH_PLOT,
+        )
+        compiled = CompiledPartition(
+            kind=self.kind,
+            partition=partition.name,
+            device=device.name,
+            path=out,
+            n_in=partition.n_in,
+            n_out=partition.n_out,
+            meta={
+                "index": partition.index,
+                "neurons": partition.n_neurons,
+                "device_spec": device_fields(device),
+                "cores_used": mapping.graph.n_slices,
+                "max_table_entries_before": max(mapping.entries_before),
+                "max_table_entries_after": max(len(t) for t in mapping.tables),
+            },
+        )
+        compiled.save()
+        return compiled
+
+    def load(self, compiled: CompiledPartition) -> SpiNNakerExecutor:
+        device = SpiNNakerDevice(**compiled.meta["device_spec"])
+        partition = SpikingPartition.load(compiled.path, compiled.partition, compiled.meta["index"])
+        board = read_board(compiled.path, device)
+        return SpiNNakerExecutor(Emulator(board, partition.layers))
