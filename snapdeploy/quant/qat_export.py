@@ -1,0 +1,52 @@
+"""Export a Brevitas twin to the integer `ModelGraph`, from Brevitas' own quant tensors.
+
+Dense layers take the integers and scales of `quant_weight()` (what the twin trained with,
+not a fresh rounding); spiking layers take the integers their forward computed, so the
+artifact runs spike for spike as the twin did. Everything else (encoders, decoders, shape
+layers) is exported as post-training export does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from brevitas.nn import QuantConv2d, QuantLinear
+from torch import nn
+
+from snapdeploy.core.graph import DenseOp, ModelGraph, Op, SpikingOp
+from snapdeploy.nn.hybrid import HybridNet
+from snapdeploy.quant.brevitas_twin import QuantSpec
+from snapdeploy.quant.export import dense_op, stage_op
+from snapdeploy.quant.spiking_twin import QuantSpikingLinear
+
+
+def brevitas_dense_op(name: str, module: QuantLinear | QuantConv2d, bits: int) -> DenseOp:
+    """A dense op holding the layer's Brevitas integers and one float scale per channel."""
+    op = dense_op(name, module, bits)
+    quant = module.quant_weight()
+    ints = quant.int().numpy().astype(np.int8 if bits <= 8 else np.int32)
+    scale = quant.scale.reshape(-1).expand(ints.shape[0]).numpy().astype(np.float32)
+    return dataclasses.replace(op, tensors={**op.tensors, "weight": ints, "weight_scale": scale})
+
+
+def twin_op(name: str, stage: nn.Module, spec: QuantSpec) -> Op | None:
+    if isinstance(stage, QuantSpikingLinear):
+        return SpikingOp(name, stage.integer_lif().params(name))
+    if isinstance(stage, (QuantLinear, QuantConv2d)):
+        return brevitas_dense_op(name, stage, spec.dense_bits)
+    return stage_op(name, stage, spec.bits, spec.dense_bits)
+
+
+@torch.no_grad()
+def export_twin(twin: HybridNet, spec: QuantSpec) -> ModelGraph:
+    """The integer graph of a fine-tuned twin; a value outside its width raises a named error."""
+    twin.eval()
+    names = {id(m): n for n, m in twin.named_modules()}
+    ops = [twin_op(names[id(stage)], stage, spec) for stage in twin.stages()]
+    return ModelGraph(
+        ops=tuple(op for op in ops if op is not None),
+        input_shape=twin.input_shape,
+        steps=twin.steps,
+    )
