@@ -103,6 +103,12 @@ class LifLayerParams:
             )
         for name in PARAM_RANGES:
             check_range(layer, name, getattr(self, name))
+        if np.any(self.weights % 2):
+            raise ParameterRangeError(
+                f"layer '{layer}': weights must be even (Lava keeps 8-bit mixed-sign weights "
+                f"as multiples of 2) but some are odd; fix: export them with snapdeploy, or "
+                f"double them and lower weight_exp by one"
+            )
 
 
 @dataclass
