@@ -1,0 +1,82 @@
+"""Builds the C-simulation library with g++, once per distinct source: cached by content hash.
+
+The hash covers every source file's name and bytes, the compiler command and the compiler's
+version, so an identical partition (or a rerun) reuses the library and any change rebuilds.
+The cache lives in $SNAPDEPLOY_CACHE (default ~/.cache/snapdeploy)/hls/<hash>/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from snapdeploy.core.errors import BackendError
+
+COMPILER = "g++"
+FLAGS = ("-O2", "-std=c++14", "-shared", "-fPIC", "-Wall")
+LIBRARY = "liblif_csim.so"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("SNAPDEPLOY_CACHE") or Path.home() / ".cache" / "snapdeploy"
+    return Path(base) / "hls"
+
+
+@cache
+def compiler_version() -> str:
+    """The compiler's own version line; its absence is a clear error, not a traceback."""
+    if shutil.which(COMPILER) is None:
+        raise BackendError(
+            f"the HLS backend's C-simulation needs {COMPILER}, which is not on PATH; fix: "
+            f"install it (Debian/Ubuntu: apt-get install g++)"
+        )
+    result = subprocess.run([COMPILER, "--version"], capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()[0]
+
+
+def source_hash(sources: list[Path]) -> str:
+    """sha256 of the sources (names and bytes), the flags and the compiler version."""
+    digest = hashlib.sha256()
+    for text in (COMPILER, *FLAGS, compiler_version()):
+        digest.update(text.encode() + b"\0")
+    for path in sorted(sources, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_library(sources: list[Path], out: Path) -> tuple[Path, str]:
+    """Compile the .cpp files of `sources` into `out`/LIBRARY (from cache when built before)."""
+    build_hash = source_hash(sources)
+    cached = cache_root() / build_hash / LIBRARY
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        compile_to(sources, cached)
+    target = out / LIBRARY
+    temp = out / f".{LIBRARY}.tmp"
+    shutil.copyfile(cached, temp)
+    os.replace(temp, target)
+    return target, build_hash
+
+
+def compile_to(sources: list[Path], library: Path) -> None:
+    """Run g++ into a temp file and rename it, so a failed or killed build leaves no library."""
+    units = [str(path) for path in sources if path.suffix == ".cpp"]
+    handle, temp_name = tempfile.mkstemp(dir=library.parent, suffix=".so.tmp")
+    os.close(handle)
+    command = [COMPILER, *FLAGS, "-o", temp_name, *units]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendError(
+                f"g++ could not build the C-simulation in {sources[0].parent}:\n"
+                f"{result.stderr.strip()}\nfix: the generated sources are kept there; "
+                f"report this with them"
+            )
+        os.replace(temp_name, library)
+    finally:
+        Path(temp_name).unlink(missing_ok=True)

@@ -1,0 +1,134 @@
+"""A PYNQ device and overlay with no FPGA behind them: the LIF core runs as its C-simulation.
+
+Why: the driver must be the code that runs on a board, so pynq's own classes do the work —
+`pynq.allocate` returns real `PynqBuffer`s, the overlay's IP is pynq's `DefaultIP` with its
+`MMIO` — and only what a board provides is emulated:
+
+- `CsimDevice` (a `pynq.Device`): the board's memory and the core's AXI-Lite register bus.
+  Like pynq's `XrtDevice` it declares `REGISTER_RW`, so MMIO reads and writes arrive as
+  `read_registers`/`write_registers`; setting ap_start calls the C-simulation library with
+  the register file, and buffers have a separate device side that `flush`/`invalidate` copy
+  to and from, so a driver that forgets to sync fails here as it would on a board.
+- `CsimOverlay`: what `pynq.Overlay(bitfile)` gives, without a bitstream: its IP table comes
+  from the core's register map instead of a .hwh file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snapdeploy.backends.hls import regmap
+from snapdeploy.backends.hls.pynq_api import DefaultIP, PynqBuffer, pynq
+from snapdeploy.core.errors import BackendError
+
+CORE_NAME = "lif_core_0"
+CORE_TYPE = "snapdeploy:hls:lif_core:1.0"
+#: Where Vivado's address editor puts the first AXI-Lite IP behind the Zynq's M_AXI_GP0.
+CORE_BASE = 0x43C0_0000
+#: What the library's csim_shape reports: N_IN, N_OUT, N_NEURONS, IMAGE_WORDS, REG_RANGE.
+SHAPE_FIELDS = ("n_in", "n_out", "n_neurons", "image_words", "register_range")
+
+
+class CsimMemory:
+    """The emulated board's DDR: each buffer's device side is an array of its own."""
+
+    def __init__(self, device: CsimDevice):
+        self.device = device
+
+    def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> PynqBuffer:
+        """A zeroed PynqBuffer; `cacheable` and other placement options change nothing here."""
+        host = np.zeros(shape, dtype=dtype)
+        device_side = np.zeros(host.nbytes, dtype=np.uint8)
+        return PynqBuffer(
+            host.shape,
+            host.dtype,
+            buffer=host,
+            device=self.device,
+            device_address=device_side.ctypes.data,
+            bo=device_side,
+            coherent=False,
+        )
+
+
+class CsimDevice(pynq.Device):
+    """One LIF core's C-simulation library behind pynq's device interface."""
+
+    def __init__(self, library: Path):
+        super().__init__("snapdeploy_csim")
+        self.capabilities = {"REGISTER_RW": True}
+        self.default_memory = CsimMemory(self)
+        self.library = library
+        self._lib = ctypes.CDLL(str(library))
+        self._lib.csim_ap_start.argtypes = [ctypes.c_void_p]
+        self._lib.csim_ap_start.restype = None
+        self.shape = self._shape()
+        self._regs = np.zeros(regmap.RANGE // 4, dtype=np.uint32)
+
+    def _shape(self) -> dict[str, int]:
+        values = (ctypes.c_int32 * len(SHAPE_FIELDS))()
+        self._lib.csim_shape(values)
+        return dict(zip(SHAPE_FIELDS, values))
+
+    def _offset(self, address: int, length: int) -> int:
+        offset = address - CORE_BASE
+        if offset < 0 or offset + length > regmap.RANGE or offset % 4:
+            raise BackendError(
+                f"register access at 0x{address:08x} (+{length} bytes) is outside the LIF "
+                f"core's AXI-Lite range 0x{CORE_BASE:08x}+0x{regmap.RANGE:x} or unaligned"
+            )
+        return offset
+
+    def read_registers(self, address: int, length: int) -> bytes:
+        offset = self._offset(address, length)
+        data = self._regs.view(np.uint8)[offset : offset + length].tobytes()
+        if offset == regmap.CTRL:
+            self._regs[0] &= ~np.uint32(regmap.AP_DONE)  # ap_done is clear-on-read
+        return data
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        offset = self._offset(address, len(data))
+        self._regs.view(np.uint8)[offset : offset + len(data)] = np.frombuffer(data, np.uint8)
+        if offset == regmap.CTRL and self._regs[0] & regmap.AP_START:
+            self._lib.csim_ap_start(self._regs.ctypes.data)
+            self._regs[0] = regmap.AP_DONE | regmap.AP_IDLE | regmap.AP_READY
+
+    def flush(self, bo: np.ndarray, offset: int, ptr: int, size: int) -> None:
+        ctypes.memmove(bo.ctypes.data + offset, ptr, size)
+
+    def invalidate(self, bo: np.ndarray, offset: int, ptr: int, size: int) -> None:
+        ctypes.memmove(ptr, bo.ctypes.data + offset, size)
+
+
+class CsimOverlay:
+    """Stands in for `pynq.Overlay(bitfile)`: `device`, `ip_dict`, IP drivers by attribute."""
+
+    def __init__(self, device: CsimDevice):
+        self.device = device
+        self.bitfile_name = str(device.library)
+        self.ip_dict = {
+            CORE_NAME: {
+                "fullpath": CORE_NAME,
+                "type": CORE_TYPE,
+                "phys_addr": CORE_BASE,
+                "addr_range": regmap.RANGE,
+                "device": device,
+                "driver": DefaultIP,
+            }
+        }
+
+    def is_loaded(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> DefaultIP:
+        if name in self.__dict__.get("ip_dict", {}):
+            ip = DefaultIP(self.ip_dict[name])
+            setattr(self, name, ip)
+            return ip
+        raise AttributeError(f"Could not find IP or hierarchy {name} in overlay")
+
+    def free(self) -> None:
+        """Nothing to release: an emulated overlay inserted no device tree overlay."""

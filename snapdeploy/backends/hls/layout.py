@@ -1,0 +1,97 @@
+"""Where a partition sits in the LIF core: the layer table and the parameter image.
+
+The same image is written into the parameter header (the on-chip memories' power-on
+contents) and by the driver through the core's `params` port, so both come from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import accumulate
+
+import numpy as np
+
+from snapdeploy.backends.hls.fit import WeightStorage, check_fit, layer_lanes
+from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.partition.partitions import SpikingPartition
+from snapdeploy.targets.spec import HlsDevice
+
+#: Words per layer at the start of the image: weight_exp, du, dv, vth, bias_exp.
+LAYER_WORDS = 5
+
+
+@dataclass(frozen=True)
+class CoreLayout:
+    """One partition laid out for one device's LIF cores (sizes, bases, widths)."""
+
+    partition: str
+    n_in: list[int]
+    n_out: list[int]
+    lanes: list[int]
+    lif_cores: int
+    neurons_per_core: int
+    state_bits: int
+    weights: WeightStorage
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.n_out)
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.n_out)
+
+    @property
+    def weight_bases(self) -> list[int]:
+        return [0, *accumulate(i * o for i, o in zip(self.n_in, self.n_out))][:-1]
+
+    @property
+    def neuron_bases(self) -> list[int]:
+        return [0, *accumulate(self.n_out)][:-1]
+
+    @property
+    def n_weights(self) -> int:
+        return sum(i * o for i, o in zip(self.n_in, self.n_out))
+
+    @property
+    def bias_base(self) -> int:
+        return LAYER_WORDS * self.n_layers
+
+    @property
+    def weight_base(self) -> int:
+        return self.bias_base + self.n_neurons
+
+    @property
+    def image_words(self) -> int:
+        return self.weight_base + self.n_weights
+
+    def image(self, layers: list[LifLayerParams]) -> np.ndarray:
+        return parameter_image(layers, self.weights.shift)
+
+
+def parameter_image(layers: list[LifLayerParams], weight_shift: int) -> np.ndarray:
+    """The int32 parameter image of `layers`: layer words, biases, weight mantissas.
+
+    Weights go input-major ([layer][input][neuron]): one spike event reads one row.
+    """
+    config = [[p.weight_exp, p.du, p.dv, p.vth, p.bias_exp] for p in layers]
+    biases = [p.bias_mant.astype(np.int64) for p in layers]
+    mantissas = [(p.weights.astype(np.int64) >> weight_shift).T.ravel() for p in layers]
+    return np.concatenate(
+        [np.asarray(config, dtype=np.int64).ravel(), *biases, *mantissas]
+    ).astype(np.int32)
+
+
+def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
+    """Check the partition fits the device, and lay it out."""
+    storage = check_fit(partition, device)
+    return CoreLayout(
+        partition=partition.name,
+        n_in=[op.params.n_in for op in partition.ops],
+        n_out=[op.params.n_out for op in partition.ops],
+        lanes=layer_lanes(partition, device.neurons_per_core),
+        lif_cores=device.lif_cores,
+        neurons_per_core=device.neurons_per_core,
+        state_bits=device.state_bits,
+        weights=storage,
+    )

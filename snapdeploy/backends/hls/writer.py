@@ -1,0 +1,102 @@
+"""Writes a partition's HLS sources: the parameter header filled in, beside copies of hw/.
+
+Like hls4ml's writers, the C++ lives in real files under hw/ (readable and compilable on
+their own); this module only fills the data placeholders of `hw/lif_params.h.in` and copies
+the core's sources, so the build directory is what Vitis HLS would be given as is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from snapdeploy.backends.hls import regmap
+from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.files import atomic_write
+from snapdeploy.core.neuron import LifLayerParams
+
+HW_DIR = Path(__file__).resolve().parents[3] / "hw"
+TEMPLATE = "lif_params.h.in"
+HEADER = "lif_params.h"
+#: The core's sources, copied next to the header (lif_csim.cpp only feeds g++).
+CORE_SOURCES = ("lif_core.h", "lif_core.cpp")
+CSIM_SOURCES = ("lif_csim.cpp",)
+PLACEHOLDER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
+#: Numbers per line in the header's long initializer lists.
+PER_LINE = 24
+
+
+def numbers(values: np.ndarray | list[int]) -> str:
+    """Comma-separated integers, wrapped with backslash-newlines (valid inside a #define)."""
+    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    lines = [", ".join(flat[i : i + PER_LINE]) for i in range(0, len(flat), PER_LINE)]
+    return ", \\\n    ".join(lines)
+
+
+def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str, str]:
+    """Every placeholder of the template, as text."""
+    image = layout.image(layers)
+    regs = regmap.as_dict()
+    values: dict[str, object] = {
+        "PARTITION": layout.partition,
+        "N_LAYERS": layout.n_layers,
+        "N_IN": layout.n_in[0],
+        "N_OUT": layout.n_out[-1],
+        "N_NEURONS": layout.n_neurons,
+        "N_WEIGHTS": layout.n_weights,
+        "MAX_WIDTH": max(layout.n_in + layout.n_out),
+        "MAX_LANES": max(layout.lanes),
+        "LAYER_N_IN": numbers(layout.n_in),
+        "LAYER_N_OUT": numbers(layout.n_out),
+        "LAYER_LANES": numbers(layout.lanes),
+        "LAYER_W_BASE": numbers(layout.weight_bases),
+        "LAYER_N_BASE": numbers(layout.neuron_bases),
+        "LIF_CORES": layout.lif_cores,
+        "NEURONS_PER_CORE": layout.neurons_per_core,
+        "WEIGHT_BITS": layout.weights.bits,
+        "WEIGHT_SHIFT": layout.weights.shift,
+        "STATE_BITS": layout.state_bits,
+        "IMAGE_LAYER_WORDS": LAYER_WORDS,
+        "IMAGE_BIAS_BASE": layout.bias_base,
+        "IMAGE_WEIGHT_BASE": layout.weight_base,
+        "IMAGE_WORDS": layout.image_words,
+        "LAYER_CFG_INIT": numbers(image[: layout.bias_base]),
+        "BIAS_INIT": numbers(image[layout.bias_base : layout.weight_base]),
+        "WEIGHT_INIT": numbers(image[layout.weight_base :]),
+        **{f"REG_{name.upper()}": f"0x{offset:02x}" for name, offset in regs.items()},
+    }
+    return {key: str(value) for key, value in values.items()}
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Replace every {{NAME}}; a placeholder without a value or a value without one is a bug."""
+    wanted = set(PLACEHOLDER.findall(template))
+    if wanted != set(values):
+        raise BackendError(
+            f"{HW_DIR / TEMPLATE} and the writer disagree: placeholders without a value "
+            f"{sorted(wanted - set(values))}, values without a placeholder "
+            f"{sorted(set(values) - wanted)}; fix: update one to match the other"
+        )
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def write_sources(layout: CoreLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
+    """Write the header and copy the core's sources into `out`; return every source file."""
+    template = HW_DIR / TEMPLATE
+    if not template.is_file():
+        raise BackendError(
+            f"{template} is missing; fix: run snapdeploy from its source tree, where hw/ "
+            f"holds the HLS sources"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    header = out / HEADER
+    atomic_write(header, fill(template.read_text(), header_values(layout, layers)).encode())
+    copied = []
+    for name in CORE_SOURCES + CSIM_SOURCES:
+        shutil.copyfile(HW_DIR / name, out / name)
+        copied.append(out / name)
+    return [header, *copied]
