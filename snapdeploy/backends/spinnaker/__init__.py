@@ -50,8 +50,8 @@ def map_network(
             f"device '{device.name}': cores_per_chip = {device.cores_per_chip} but a route word "
             f"holds {MAX_CORES_PER_CHIP} cores; fix: at most {MAX_CORES_PER_CHIP} cores per chip"
         )
-    mesh = Mesh.of(device)
     layout = KeyLayout.of(device)
+    mesh = Mesh.of(device)
     graph = slice_network(names, layers, device)
     if placements is None:
         placements = place_slices(graph, mesh, device.cores_per_chip, where)

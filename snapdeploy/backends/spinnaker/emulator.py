@@ -13,8 +13,11 @@ One time step, as a SpiNNaker timer tick:
    matrix for the sending neuron, found from the key) and adds it into the input for the
    next step, shifted by the layer's weight_exp once summed.
 All packets are delivered within their step. A link can carry `link_capacity` packets per step
-and per batch item; the rest are dropped and counted, as are packets with no route and
-packets a core has no synapses for.
+and per batch item; the rest are dropped and counted, as are packets with no route; a
+packet reaching a core that has no synaptic row for its neuron (the neuron's weights onto the
+slice are all zero, but others of its slice's are not) is counted as `no_synaptic_row`, as a
+real core's empty row lookup, and one reaching a core of the wrong population as
+`misdelivered`, which correct tables never do.
 
 Why lookups are resolved per source slice: every entry's mask clears the neuron field (the
 keys of one core differ only there, and merging entries only clears more bits; checked when
@@ -71,7 +74,8 @@ class TrafficStats:
     dropped_link_capacity: int = 0
     dropped_no_route: int = 0
     dropped_no_link: int = 0
-    no_synapses: int = 0
+    no_synaptic_row: int = 0
+    misdelivered: int = 0
     link_load: np.ndarray = field(default_factory=lambda: np.zeros((0, N_LINKS), np.int64))
 
     @property
@@ -219,7 +223,7 @@ class Emulator:
         batch = self.states[0].u.shape[0]
         accum = [np.zeros((batch, n), np.int64) for n in self.sizes[1:]]
         self.stats.deliveries += len(key)
-        self.stats.no_synapses += int(np.count_nonzero(target < 0))  # a core that runs nothing
+        self.stats.misdelivered += int(np.count_nonzero(target < 0))  # a core that runs nothing
         src = self.slice_of_key(key)
         pre = self.board.lo[src] + (key & ((1 << self.board.layout.neuron_bits) - 1))
         order = np.argsort(target, kind="stable")
@@ -229,13 +233,13 @@ class Emulator:
             p = int(self.board.population[s])
             synapses = self.synapses[s]
             wrong = self.board.population[src[got]] != p - 1 if synapses else np.ones(len(got), bool)
-            self.stats.no_synapses += int(np.count_nonzero(wrong))
+            self.stats.misdelivered += int(np.count_nonzero(wrong))
             if synapses is None:
                 continue
             row_of, rows = synapses
             row = row_of[pre[got[~wrong]]]
             unknown = row < 0
-            self.stats.no_synapses += int(np.count_nonzero(unknown))
+            self.stats.no_synaptic_row += int(np.count_nonzero(unknown))
             counts = np.bincount(
                 item[got[~wrong]][~unknown] * len(rows) + row[~unknown], minlength=batch * len(rows)
             ).reshape(batch, len(rows))
