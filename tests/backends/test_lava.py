@@ -209,6 +209,8 @@ def test_close_leaves_no_lava_process(tmp_path: Path) -> None:
     assert lava_children() - before, "Lava should run in child processes"
     executor.close()
     assert not lava_children() - before
+    with pytest.raises(BackendError, match="closed"):
+        executor.run(np.ones((3, 2, 2), dtype=bool))
 
 
 def test_ctrl_c_stops_lava_and_needs_reset(tmp_path: Path) -> None:
