@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from snapdeploy.core.errors import ParameterRangeError
+from snapdeploy.nn.fused import fused_lif, fused_supported
 from snapdeploy.nn.surrogate import spike
 
 DECAY_UNITY = 4096
@@ -38,8 +39,15 @@ def lif_sequence(
     dv: float,
     vth: torch.Tensor,
     bias: torch.Tensor | float = 0.0,
+    fused: bool = True,
 ) -> torch.Tensor:
-    """Run the LIF over the time axis of `current` [T, batch, n] from zero state; return spikes."""
+    """Run the LIF over the time axis of `current` [T, batch, n] from zero state; return spikes.
+
+    With `fused` (and arguments the fused kernel takes) one kernel runs all steps with the
+    same spikes and gradients; the step loop below is the readable reference it matches.
+    """
+    if fused and fused_supported(current, vth, bias):
+        return fused_lif(current, du, dv, vth, bias)
     u = torch.zeros_like(current[0])
     v = torch.zeros_like(current[0])
     out = []
@@ -62,16 +70,17 @@ class LIF(nn.Module):
         dv: float = 0.25,
         vth: float = 1.0,
         bias: bool = True,
+        fused: bool = True,
     ):
         super().__init__()
         check_decays(du, dv)
-        self.n, self.du, self.dv = n, du, dv
+        self.n, self.du, self.dv, self.fused = n, du, dv, fused
         self.vth = nn.Parameter(torch.tensor(float(vth)))
         self.bias = nn.Parameter(torch.zeros(n)) if bias else None
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         bias = self.bias if self.bias is not None else 0.0
-        return lif_sequence(current, self.du, self.dv, self.vth, bias)
+        return lif_sequence(current, self.du, self.dv, self.vth, bias, self.fused)
 
     def extra_repr(self) -> str:
         return f"n={self.n}, du={self.du}, dv={self.dv}, vth={self.vth.item():.4g}"

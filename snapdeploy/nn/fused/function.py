@@ -1,0 +1,126 @@
+"""The fused multi-step LIF as an autograd Function: one kernel walks all T steps forward,
+one walks them back, instead of a handful of small ops per step.
+
+It computes what `snapdeploy.nn.lif.lif_sequence` computes (same spikes, bit for bit; the
+same surrogate gradient) and stores for backward only `v - vth` per step, not the loop's
+per-step graph. CPU tensors run the C++ kernel (`lif_cpu.cpp`), CUDA tensors the Triton one.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from snapdeploy.nn.fused.build import FusedLIFError
+from snapdeploy.nn.surrogate import DEFAULT_SLOPE
+
+DTYPES = (torch.float32, torch.float64)
+
+
+def backend(device: torch.device) -> ModuleType:
+    if device.type == "cuda":
+        from snapdeploy.nn.fused import triton_lif
+
+        return triton_lif
+    from snapdeploy.nn.fused import cpu
+
+    return cpu
+
+
+class FusedLIF(torch.autograd.Function):
+    """Inputs: current [T, ..., n] and bias [n] (contiguous, one dtype), vth 0-dim."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        current: torch.Tensor,
+        vth: torch.Tensor,
+        bias: torch.Tensor,
+        decays: tuple[float, float],
+        slope: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        kernels = backend(current.device)
+        save = any(ctx.needs_input_grad[:3])  # type: ignore[attr-defined]
+        spikes, saved, u_last, v_last = kernels.forward(current, bias, vth, decays, save)
+        ctx.save_for_backward(saved)
+        ctx.decays, ctx.slope, ctx.kernels = decays, slope, kernels  # type: ignore[attr-defined]
+        ctx.vth_shape = vth.shape  # type: ignore[attr-defined]
+        return spikes, u_last, v_last
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        grad_spikes: torch.Tensor | None,
+        grad_u_last: torch.Tensor | None,
+        grad_v_last: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, ...]:
+        (saved,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        state = saved.shape[1:]
+        grads = [
+            torch.zeros_like(saved) if grad_spikes is None else grad_spikes.contiguous(),
+            saved.new_zeros(state) if grad_u_last is None else grad_u_last.contiguous(),
+            saved.new_zeros(state) if grad_v_last is None else grad_v_last.contiguous(),
+        ]
+        grad_current, bias_cells, vth_cells = ctx.kernels.backward(  # type: ignore[attr-defined]
+            saved, *grads, ctx.decays, ctx.slope  # type: ignore[attr-defined]
+        )
+        need_current, need_vth, need_bias = ctx.needs_input_grad[:3]  # type: ignore[attr-defined]
+        grad_vth = (-vth_cells.sum()).to(saved.dtype).reshape(ctx.vth_shape)  # type: ignore[attr-defined]
+        grad_bias = bias_cells.reshape(-1, saved.shape[-1]).sum(0).to(saved.dtype)
+        return (
+            grad_current if need_current else None,
+            grad_vth if need_vth else None,
+            grad_bias if need_bias else None,
+            None,
+            None,
+        )
+
+
+def fused_supported(current: torch.Tensor, vth: torch.Tensor, bias: torch.Tensor | float) -> bool:
+    """Whether `fused_lif` takes these arguments (else `lif_sequence`'s step loop does)."""
+    bias_ok = not isinstance(bias, torch.Tensor) or (
+        bias.dtype == current.dtype and bias.device == current.device and bias.dim() <= 1
+        and bias.numel() in (1, current.shape[-1])
+    )  # fmt: skip
+    return (
+        current.dim() >= 2
+        and current.dtype in DTYPES
+        and current.device.type in ("cpu", "cuda")
+        and isinstance(vth, torch.Tensor)
+        and vth.numel() == 1
+        and vth.dtype == current.dtype
+        and vth.device == current.device
+        and bias_ok
+    )
+
+
+def fused_lif(
+    current: torch.Tensor,
+    du: float,
+    dv: float,
+    vth: torch.Tensor,
+    bias: torch.Tensor | float = 0.0,
+    slope: float = DEFAULT_SLOPE,
+    return_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`lif_sequence` in one kernel: spikes [T, ..., n] from zero state, or with
+    `return_state` (spikes, u, v) where u and v are the final state (differentiable)."""
+    if not fused_supported(current, vth, bias):
+        raise FusedLIFError(
+            f"fused_lif: unsupported arguments (current {tuple(current.shape)} "
+            f"{current.dtype} on {current.device}, vth {getattr(vth, 'shape', vth)}); it takes "
+            f"float32/float64 [T, ..., n] on CPU or CUDA, a one-element vth and a per-neuron "
+            f"or scalar bias of the same dtype; fix: use lif_sequence for anything else"
+        )
+    n = current.shape[-1]
+    if isinstance(bias, torch.Tensor):
+        bias_n = bias.reshape(-1).expand(n).contiguous()
+    else:
+        bias_n = current.new_full((n,), bias)
+    spikes, u_last, v_last = FusedLIF.apply(
+        current.contiguous(), vth.reshape(()), bias_n, (1.0 - du, 1.0 - dv), slope
+    )
+    return (spikes, u_last, v_last) if return_state else spikes
