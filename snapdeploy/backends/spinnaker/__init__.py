@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from snapdeploy.backends.base import CompiledPartition, register_backend
-from snapdeploy.backends.reference import check_spiking_partition
+from snapdeploy.backends.reference import ReferenceExecutor, check_spiking_partition
 from snapdeploy.backends.spinnaker.compression import fit_tables
 from snapdeploy.backends.spinnaker.emulator import Emulator, TrafficStats
 from snapdeploy.backends.spinnaker.keys import KeyLayout
@@ -27,7 +27,7 @@ from snapdeploy.backends.spinnaker.placement import Placements, place_slices
 from snapdeploy.backends.spinnaker.plot import plot_mesh
 from snapdeploy.backends.spinnaker.routing import build_routes
 from snapdeploy.backends.spinnaker.slicing import slice_network
-from snapdeploy.core.errors import BackendError, CapacityError
+from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import SpiNNakerDevice
@@ -69,37 +69,13 @@ def map_network(
     )
 
 
-class SpiNNakerExecutor:
-    """Runs the emulated board; state and `stats` persist across `run` calls until `reset`."""
-
-    def __init__(self, emulator: Emulator):
-        self.emulator = emulator
+class SpiNNakerExecutor(ReferenceExecutor):
+    """Runs the emulated board like the reference runs its network (the emulator has the same
+    `n_in`, `n_out`, `states`, `reset(batch)` and `step`); adds the emulator's traffic counts."""
 
     @property
     def stats(self) -> TrafficStats:
-        return self.emulator.stats
-
-    def run(self, inputs: np.ndarray) -> np.ndarray:
-        steps, batch, width = inputs.shape
-        if width != self.emulator.sizes[0]:
-            raise BackendError(f"expected {self.emulator.sizes[0]} input channels, got {width}")
-        if not self.emulator.states:
-            self.emulator.reset(batch)
-        elif self.emulator.states[0].u.shape[0] != batch:
-            raise BackendError(
-                f"batch changed from {self.emulator.states[0].u.shape[0]} to {batch} without "
-                f"reset(); fix: call reset() between batches"
-            )
-        out = np.zeros((steps, batch, self.emulator.sizes[-1]), dtype=bool)
-        for t in range(steps):
-            out[t] = self.emulator.step(inputs[t].astype(bool))
-        return out
-
-    def reset(self) -> None:
-        self.emulator.states = []
-
-    def close(self) -> None:
-        self.emulator.states = []
+        return self.network.stats
 
 
 def device_fields(device: SpiNNakerDevice) -> dict[str, Any]:

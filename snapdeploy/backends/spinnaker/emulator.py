@@ -87,13 +87,11 @@ class TrafficStats:
         return counts | {"dropped": self.dropped}
 
 
-def first_matches(board: Board) -> tuple[np.ndarray, np.ndarray]:
-    """Per (chip, source slice): did an entry match its keys, and the first match's route."""
+def first_matches(board: Board) -> np.ndarray:
+    """int64 [chip, source slice]: the route word of the first entry matching its keys, or -1."""
     neuron_field = (1 << board.layout.neuron_bits) - 1
     base = board.base
-    n_slices = len(base)
-    matched = np.zeros((board.mesh.n_chips, n_slices), bool)
-    route = np.zeros((board.mesh.n_chips, n_slices), np.int64)
+    route = np.full((board.mesh.n_chips, len(base)), -1, np.int64)
     for table in (t for t in board.tables if len(t)):
         masks = table.masks.astype(np.int64)
         if np.any(masks & neuron_field):
@@ -104,9 +102,15 @@ def first_matches(board: Board) -> tuple[np.ndarray, np.ndarray]:
             )
         hit = (base[:, None] & masks[None, :]) == table.keys.astype(np.int64)[None, :]
         any_hit = hit.any(axis=1)
-        matched[table.chip] = any_hit
         route[table.chip, any_hit] = table.routes.astype(np.int64)[np.argmax(hit[any_hit], axis=1)]
-    return matched, route
+    return route
+
+
+def fanouts(words: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR of the bits set in each route word: (count, start, bits), so packets expand by indexing."""
+    bits = ((words[:, None] >> np.arange(n_bits)[None, :]) & 1).astype(bool)
+    count = bits.sum(axis=1)
+    return count, np.cumsum(count) - count, np.nonzero(bits)[1]
 
 
 class Emulator:
@@ -117,7 +121,15 @@ class Emulator:
         self.layers = layers
         self.sizes = [layers[0].n_in] + [p.n_out for p in layers]
         self.neighbours = board.mesh.neighbours()
-        self.matched, self.route = first_matches(board)
+        words = first_matches(board)
+        defaults = np.left_shift(1, np.arange(N_LINKS, dtype=np.int64))
+        unique = np.unique(np.concatenate([words[words >= 0], defaults, [0]]))
+        self.route_id = np.where(words >= 0, np.searchsorted(unique, words), -1)
+        # indexed by the link a packet came in on; -1 (from a local core) gets the empty route
+        self.default_id = np.searchsorted(unique, np.append(defaults, 0))
+        self.fan_count, self.fan_start, self.fan_bits = fanouts(
+            unique, CORE_BIT0 + board.cores_per_chip
+        )
         base = board.base
         self.key_order = np.argsort(base >> board.layout.neuron_bits)
         self.sorted_prefix = (base >> board.layout.neuron_bits)[self.key_order]
@@ -147,8 +159,16 @@ class Emulator:
         prefix = keys >> self.board.layout.neuron_bits
         return self.key_order[np.searchsorted(self.sorted_prefix, prefix)]
 
-    def step(self, spikes_in: np.ndarray) -> np.ndarray:
-        """One time step for bool [batch, n_in]; returns the last population's bool spikes."""
+    @property
+    def n_in(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.sizes[-1]
+
+    def step(self, spikes_in: np.ndarray) -> list[np.ndarray]:
+        """One time step for bool [batch, n_in]; returns each layer's bool spikes [batch, n]."""
         spikes = [spikes_in] + [
             lif_step(state, state.a_pending, params)
             for state, params in zip(self.states, self.layers)
@@ -156,7 +176,7 @@ class Emulator:
         items, keys = self._emit(spikes)
         d_item, d_slice, d_key = self._route(items, keys, spikes_in.shape[0])
         self._accumulate(d_item, d_slice, d_key)
-        return spikes[-1]
+        return spikes[1:]
 
     def _emit(self, spikes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """One packet (batch item, key) per spike of every slice that sends."""
@@ -177,16 +197,17 @@ class Emulator:
         arrived = np.full(len(key), -1, np.int64)
         n_chips = self.board.mesh.n_chips
         load = np.zeros(batch * n_chips * N_LINKS, np.int64) if self.board.link_capacity else None
-        bits = np.arange(CORE_BIT0 + self.board.cores_per_chip, dtype=np.int64)
         delivered: list[tuple[np.ndarray, ...]] = []
         while len(key):
             self.stats.router_lookups += len(key)
-            src = self.slice_of_key(key)
-            hit = self.matched[chip, src]
-            route = np.where(hit, self.route[chip, src], np.left_shift(1, np.maximum(arrived, 0)))
-            routable = hit | (arrived >= 0)
-            self.stats.dropped_no_route += int(np.count_nonzero(~routable))
-            packet, bit = np.nonzero(((route[:, None] >> bits[None, :]) & 1).astype(bool) & routable[:, None])
+            rid = self.route_id[chip, self.slice_of_key(key)]
+            unmatched = rid < 0
+            self.stats.dropped_no_route += int(np.count_nonzero(unmatched & (arrived < 0)))
+            rid = np.where(unmatched, self.default_id[arrived], rid)
+            counts = self.fan_count[rid]
+            packet = np.repeat(np.arange(len(key)), counts)
+            offset = np.arange(len(packet)) - np.repeat(np.cumsum(counts) - counts, counts)
+            bit = self.fan_bits[np.repeat(self.fan_start[rid], counts) + offset]
             local = bit >= CORE_BIT0
             lp = packet[local]
             delivered.append((item[lp], self.core_slice[chip[lp], bit[local] - CORE_BIT0], key[lp]))
@@ -198,7 +219,9 @@ class Emulator:
             if load is not None:
                 keep = self._within_capacity(load, (item[fp] * n_chips + chip[fp]) * N_LINKS + link)
                 fp, link, nxt = fp[keep], link[keep], nxt[keep]
-            np.add.at(self.stats.link_load, (chip[fp], link), 1)
+            self.stats.link_load += np.bincount(
+                chip[fp] * N_LINKS + link, minlength=n_chips * N_LINKS
+            ).reshape(n_chips, N_LINKS)
             self.stats.hops += len(fp)
             item, key, chip, arrived = item[fp], key[fp], nxt, link
         if not delivered:
