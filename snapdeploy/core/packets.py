@@ -1,33 +1,43 @@
 """Spike packet codec: how spikes cross a partition boundary.
 
-A boundary between two partitions carries, for each time step and each sample of the
-batch, the set of neurons that spiked. Sparse steps are cheapest as a list of neuron ids
-(AER, address-event representation); dense steps are cheapest as one bit per neuron. The
-encoder picks whichever is smaller for each packet, so the bytes on a link follow the
-spike rate rather than the layer width. The same bytes serve the in-process transport,
-torch.distributed and board drivers, so the format is fixed and little-endian.
+A boundary carries, for each time step, which neurons of each sample spiked. One *frame*
+holds one time step of a block of consecutive samples, so its header is paid once per block
+rather than once per sample, and a pipelined sender can ship step t as soon as it exists.
+The payload is whichever is smallest: a plain bitmap of the block, or the gaps between
+spikes Golomb-Rice coded (within a few percent of the entropy of random spikes, so the bytes
+on a link follow the spike rate, not the layer width), each either of the spikes themselves
+or of their change since the previous step of the same samples (a *delta* frame: neurons
+driven by a steady input spike in regular patterns, so the change is often sparser). The same bytes serve the in-process
+transport, torch.distributed and board drivers; the format is fixed and little-endian.
 
-Wire format of one packet (all integers little-endian)::
+Wire format of one frame::
 
-    header, 17 bytes, struct "<HHIBII":
-        boundary_id  u16   which boundary of the plan the packet belongs to
-        step         u16   time step (so at most 65536 steps per run window)
-        batch        u32   index of the sample within the batch
-        encoding     u8    0 = AER16, 1 = AER32, 2 = BITMAP
-        count        u32   number of spikes in the packet
+    header, 25 bytes, struct "<BBHHIHBIII":
+        version      u8    2 (1 was the per-sample packet of 17-byte headers)
+        encoding     u8    0 = BITMAP, 1 = RICE; plus 0x80 (DELTA) when the cells coded
+                           are spikes XOR the previous step's spikes of the same samples
+        boundary_id  u16   which boundary of the plan the frame belongs to
+        step         u16   time step (at most 65536 steps per run window)
+        first_batch  u32   index of the frame's first sample within the batch
+        rows         u16   samples in the frame (1..65535)
+        rice_k       u8    Rice parameter (0..31); 0 for BITMAP
+        count        u32   spikes in the frame
+        length       u32   payload bytes
         crc32        u32   zlib.crc32 of the header with this field zeroed, then the payload
-    payload:
-        AER16   count neuron ids as u16, strictly increasing (needs n_neurons <= 65536)
-        AER32   count neuron ids as u32, strictly increasing
-        BITMAP  ceil(n_neurons / 8) bytes, bit i of the layer at byte i // 8, bit i % 8
-                (np.packbits with bitorder="little"); bits past n_neurons are zero
+    payload, over the frame's rows * n_neurons cells in row-major order (sample, neuron):
+        BITMAP  ceil(cells / 8) bytes; cell i is bit i % 8 of byte i // 8 (np.packbits with
+                bitorder="little"); bits past the last cell are zero
+        RICE    with gaps g_j = p_j - p_{j-1} - 1 between spiking cells p_0 < p_1 < ... (and
+                p_{-1} = -1): first count * k bits, the low k bits of each gap, most
+                significant first; then for each gap (g_j >> k) one-bits and a zero-bit;
+                bit order and zero padding as for BITMAP
 
-The packet carries no length field: both ends know n_neurons of the boundary, and the
-length follows from the header (AER: count * id size; bitmap: ceil(n / 8)). That keeps the
-header small and lets a stream of packets be split without framing (`iter_packets`).
-The CRC covers the header too, so a corrupted step, batch or encoding is caught, not only
-a corrupted payload. The automatic choice takes the AER encoding that can address n
-neurons when its payload is strictly smaller than the bitmap, else the bitmap.
+A delta frame is decoded against the decoded previous step of the same block, so the frames
+of one block must be decoded in step order (transports keep each link's order; step 0 is
+never a delta). `length` lets a stream of frames be split without other framing (`iter_frames`). The CRC
+covers the header too, so a corrupted step, batch or encoding is caught, not only a
+corrupted payload; every decoded frame is checked (length, CRC, counts, cells in range), so a
+bad frame is an error naming where it came from, never spikes silently used.
 """
 
 from __future__ import annotations
@@ -42,292 +52,326 @@ import numpy as np
 
 from snapdeploy.core.errors import PacketError
 
-HEADER = struct.Struct("<HHIBII")
+VERSION = 2
+HEADER = struct.Struct("<BBHHIHBIII")
 HEADER_SIZE = HEADER.size
 _CRC_OFFSET = HEADER_SIZE - 4
 
 _U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFFFFFF
+MAX_ROWS = _U16_MAX
+_MAX_K = 31
+DELTA = 0x80
 
 
 class Encoding(IntEnum):
-    """How a packet's payload lists the neurons that spiked."""
+    """How a frame's payload lists the cells that spiked."""
 
-    AER16 = 0
-    AER32 = 1
-    BITMAP = 2
-
-
-_ID_DTYPE = {Encoding.AER16: np.dtype("<u2"), Encoding.AER32: np.dtype("<u4")}
-# The largest layer each AER encoding can address (ids 0 .. limit - 1).
-_AER_NEURON_LIMIT = {Encoding.AER16: _U16_MAX + 1, Encoding.AER32: _U32_MAX + 1}
+    BITMAP = 0
+    RICE = 1
 
 
 @dataclass(frozen=True)
-class PacketHeader:
-    """The decoded header of one packet (the CRC is checked, so it is not kept)."""
+class FrameHeader:
+    """The decoded header of one frame (the CRC is checked, so it is not kept)."""
 
     boundary_id: int
     step: int
-    batch: int
+    first_batch: int
+    rows: int
     encoding: Encoding
+    delta: bool
+    rice_k: int
     count: int
+    length: int
+
+    def where(self) -> str:
+        last = self.first_batch + self.rows - 1
+        return f"boundary {self.boundary_id} step {self.step} samples {self.first_batch}..{last}"
 
 
-def payload_size(encoding: Encoding, n_neurons: int, count: int) -> int:
-    """Bytes after the header; refuses an AER encoding whose ids cannot address n_neurons."""
-    _check_counts(n_neurons, count)
-    if encoding == Encoding.BITMAP:  # == so a plain int code works too
-        return _bitmap_size(n_neurons)
-    limit = _AER_NEURON_LIMIT[encoding]
-    if n_neurons > limit:
-        raise PacketError(
-            f"encoding {encoding.name} addresses at most {limit} neurons but the boundary has "
-            f"{n_neurons}; use {_aer_for(n_neurons).name} or BITMAP"
+def bitmap_size(cells: int) -> int:
+    return (cells + 7) // 8
+
+
+def _gaps(positions: np.ndarray) -> np.ndarray:
+    return np.diff(positions, prepend=-1) - 1
+
+
+def _rice_bits(gaps: np.ndarray) -> tuple[int, int]:
+    """The Rice parameter with the fewest bits for these gaps, and that bit count."""
+    if len(gaps) == 0:
+        return 0, 0
+    top = max(int(gaps.max()).bit_length(), 1)
+    costs = [(int((gaps >> k).sum()) + len(gaps) * (1 + k), k) for k in range(min(top, _MAX_K) + 1)]
+    bits, k = min(costs)
+    return k, bits
+
+
+def expected_frame_bytes(n_neurons: int, rows: int, rate: float) -> float:
+    """Expected bytes of a frame whose cells spike independently at `rate` (plan estimates).
+
+    Gaps are then geometric, and E[g >> k] = q / (1 - q) with q = (1 - rate) ** (2 ** k).
+    """
+    cells = rows * n_neurons
+    count = rate * cells
+    if rate <= 0.0 or count == 0:
+        return float(HEADER_SIZE)
+    if rate >= 1.0:
+        rice = cells / 8
+    else:
+        rice = min(
+            count * (1 + k + q / (1 - q)) / 8
+            for k in range(_MAX_K + 1)
+            for q in [(1.0 - rate) ** (2**k)]
         )
-    return count * _ID_DTYPE[encoding].itemsize
+    return HEADER_SIZE + min(rice, float(bitmap_size(cells)))
 
 
-def choose_encoding(n_neurons: int, count: int) -> Encoding:
-    """The encoding with the smallest payload; the bitmap wins ties (fixed size, no sort)."""
-    aer = _aer_for(n_neurons)
-    if payload_size(aer, n_neurons, count) < _bitmap_size(n_neurons):
-        return aer
-    return Encoding.BITMAP
-
-
-def packet_size(n_neurons: int, count: int) -> int:
-    """Bytes of an automatically encoded packet, for estimating link traffic without encoding."""
-    return HEADER_SIZE + payload_size(choose_encoding(n_neurons, count), n_neurons, count)
-
-
-def encode_packet(
+def encode_frame(
     boundary_id: int,
     step: int,
-    batch: int,
+    first_batch: int,
     spikes: np.ndarray,
-    encoding: Encoding | None = None,
+    previous: np.ndarray | None = None,
 ) -> bytes:
-    """One packet for the bool [n] spikes of one step and sample; None picks the smallest."""
+    """One frame for bool [rows, n] spikes of one step; the smallest payload is chosen.
+
+    `previous` (the same samples' spikes at step - 1) allows a delta frame; the receiver
+    then needs that step decoded first.
+    """
     _check_field("boundary_id", boundary_id, _U16_MAX)
     _check_field("step", step, _U16_MAX)
-    _check_field("batch", batch, _U32_MAX)
-    rows = _as_spikes(spikes, ndim=1, shape_name="[n]")[None, :]
-    return _encode_rows(boundary_id, rows, step, batch, 1, encoding)[0]
-
-
-def encode_steps(boundary_id: int, spikes: np.ndarray) -> list[bytes]:
-    """Packets for bool [T, batch, n] spikes, one per (t, b), t-major; bulk work vectorized."""
-    _check_field("boundary_id", boundary_id, _U16_MAX)
-    spikes = _as_spikes(spikes, ndim=3, shape_name="[T, batch, n]")
-    steps, batch, n_neurons = spikes.shape
-    if steps > _U16_MAX + 1:
+    spikes = _as_spikes(spikes, ndim=2, shape_name="[rows, n]")
+    rows = spikes.shape[0]
+    if not 1 <= rows <= MAX_ROWS:
         raise PacketError(
-            f"spikes has {steps} time steps but the packet step field is u16 (at most "
-            f"{_U16_MAX + 1} steps); send the run in windows of at most {_U16_MAX + 1} steps"
+            f"a frame holds 1..{MAX_ROWS} samples, got {rows}; split the batch into blocks"
         )
-    if batch > _U32_MAX + 1:
-        raise PacketError(
-            f"spikes has a batch of {batch} but the packet batch field is u32 (at most "
-            f"{_U32_MAX + 1} samples); split the batch"
-        )
-    rows = spikes.reshape(steps * batch, n_neurons)
-    return _encode_rows(boundary_id, rows, 0, 0, batch, None)
+    _check_field("first_batch", first_batch, _U32_MAX - rows + 1)
+    candidates = [(0, spikes.reshape(-1))]
+    if previous is not None:
+        previous = _as_spikes(previous, ndim=2, shape_name="[rows, n]")
+        if previous.shape != spikes.shape:
+            raise PacketError(
+                f"previous step has shape {previous.shape} but the spikes {spikes.shape}; "
+                f"pass the same samples' spikes of step {step - 1}"
+            )
+        candidates.append((DELTA, (spikes ^ previous).reshape(-1)))
+    flag, (encoding, k, count, payload) = min(
+        ((flag, _smallest_payload(flat)) for flag, flat in candidates),
+        key=lambda option: len(option[1][3]),
+    )
+    fields = (VERSION, encoding | flag, boundary_id, step, first_batch, rows, k, count, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(HEADER.pack(*fields, 0)))
+    return HEADER.pack(*fields, crc) + payload
 
 
-def decode_packet(data: bytes | memoryview, n_neurons: int) -> tuple[PacketHeader, np.ndarray]:
-    """Check one packet (length, CRC, payload) and return its header and bool [n] spikes."""
+def _smallest_payload(flat: np.ndarray) -> tuple[Encoding, int, int, bytes]:
+    """(encoding, rice_k, count, payload) of the smaller of Rice and bitmap for these cells."""
+    positions = np.flatnonzero(flat)
+    gaps = _gaps(positions)
+    k, rice_bits = _rice_bits(gaps)
+    if bitmap_size(rice_bits) < bitmap_size(flat.size):
+        return Encoding.RICE, k, len(positions), _rice_payload(gaps, k)
+    return Encoding.BITMAP, 0, len(positions), np.packbits(flat, bitorder="little").tobytes()
+
+
+def _rice_payload(gaps: np.ndarray, k: int) -> bytes:
+    """Remainder bits of every gap, then the quotients in unary (see the module docstring)."""
+    count = len(gaps)
+    remainders = ((gaps[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(bool).reshape(-1)
+    quotients = gaps >> k
+    unary = np.ones(int(quotients.sum()) + count, dtype=bool)
+    unary[np.cumsum(quotients + 1) - 1] = False
+    return np.packbits(np.concatenate([remainders, unary]), bitorder="little").tobytes()
+
+
+def read_header(data: bytes | memoryview) -> FrameHeader:
+    """Parse a header, refusing a buffer too short for one, another version or encoding."""
     view = memoryview(data).cast("B")
-    header, crc = _read_header(view)
-    expected = _expected_size(header, n_neurons)
-    where = _where(header)
-    if len(view) != expected:
+    if len(view) < HEADER_SIZE:
         raise PacketError(
-            f"packet {where} is {len(view)} bytes but its header ({header.encoding.name}, "
-            f"{header.count} spikes, {n_neurons} neurons) implies {expected}; it was truncated "
-            f"or the link corrupted it"
+            f"frame is {len(view)} bytes, shorter than its {HEADER_SIZE}-byte header; "
+            f"it was truncated"
         )
+    version, code, boundary_id, step, first_batch, rows, k, count, length, _ = HEADER.unpack_from(view)
+    if version != VERSION:
+        raise PacketError(
+            f"frame (as read) has format version {version}, this codec speaks {VERSION}; the "
+            f"link corrupted it or the sender runs another snapdeploy version"
+        )
+    try:
+        encoding = Encoding(code & ~DELTA)
+    except ValueError:
+        raise PacketError(
+            f"frame boundary {boundary_id} step {step} (as read) has unknown encoding {code} "
+            f"(known: 0 BITMAP, 1 RICE, each + 0x80 DELTA); the link corrupted it"
+        ) from None
+    delta = bool(code & DELTA)
+    return FrameHeader(boundary_id, step, first_batch, rows, encoding, delta, k, count, length)
+
+
+def decode_frame(
+    data: bytes | memoryview, n_neurons: int, previous: np.ndarray | None = None
+) -> tuple[FrameHeader, np.ndarray]:
+    """Check one frame (length, CRC, payload) and return its header and bool [rows, n] spikes.
+
+    A delta frame needs `previous`, the same samples' decoded spikes of the step before.
+    """
+    view = memoryview(data).cast("B")
+    header = read_header(view)
+    where = header.where()
+    if len(view) != HEADER_SIZE + header.length:
+        raise PacketError(
+            f"frame {where} is {len(view)} bytes but its header says {HEADER_SIZE} + "
+            f"{header.length}; it was truncated or the link corrupted it"
+        )
+    (crc,) = struct.unpack_from("<I", view, _CRC_OFFSET)
     payload = view[HEADER_SIZE:]
     actual = zlib.crc32(payload, zlib.crc32(b"\0\0\0\0", zlib.crc32(view[:_CRC_OFFSET])))
     if actual != crc:
         raise PacketError(
-            f"packet {where} (as read) failed its CRC32 check (stored 0x{crc:08x}, computed "
+            f"frame {where} (as read) failed its CRC32 check (stored 0x{crc:08x}, computed "
             f"0x{actual:08x}): the link corrupted it; resend it or check the transport"
         )
+    cells = header.rows * n_neurons
+    if header.rows == 0 or header.count > cells:
+        raise PacketError(
+            f"frame {where} has {header.rows} rows and {header.count} spikes, impossible for "
+            f"{n_neurons} neurons; the sender used another n_neurons"
+        )
+    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8), bitorder="little").view(bool)
     if header.encoding is Encoding.BITMAP:
-        spikes = _decode_bitmap(payload, n_neurons, header.count, where)
+        flat = _decode_bitmap(bits, cells, header, where)
     else:
-        spikes = _decode_aer(payload, n_neurons, header, where)
-    return header, spikes
+        flat = _decode_rice(bits, cells, header, where)
+    block = flat.reshape(header.rows, n_neurons)
+    if not header.delta:
+        return header, block
+    if previous is None or previous.shape != block.shape:
+        raise PacketError(
+            f"frame {where} is a delta of step {header.step - 1}, which was not decoded for "
+            f"these samples; the transport reordered or lost frames"
+        )
+    return header, block ^ previous
+
+
+def _decode_bitmap(bits: np.ndarray, cells: int, header: FrameHeader, where: str) -> np.ndarray:
+    if len(bits) != 8 * bitmap_size(cells) or bits[cells:].any():
+        raise PacketError(
+            f"frame {where} has a {len(bits) // 8}-byte bitmap for {cells} cells (needs "
+            f"{bitmap_size(cells)} with zero padding); the sender used another n_neurons"
+        )
+    flat = bits[:cells]
+    set_bits = int(np.count_nonzero(flat))
+    if set_bits != header.count:
+        raise PacketError(f"frame {where} says {header.count} spikes but its bitmap sets {set_bits}")
+    return flat
+
+
+def _decode_rice(bits: np.ndarray, cells: int, header: FrameHeader, where: str) -> np.ndarray:
+    count, k = header.count, header.rice_k
+    if k > _MAX_K or count * k > len(bits):
+        raise PacketError(f"frame {where} has Rice parameter {k} that its payload cannot hold")
+    weights = (1 << np.arange(k - 1, -1, -1)).astype(np.int64)
+    remainders = bits[: count * k].reshape(count, k).astype(np.int64) @ weights
+    unary = bits[count * k :]
+    zeros = np.flatnonzero(~unary)
+    padding = unary[zeros[count - 1] + 1 :] if 0 < count <= len(zeros) else unary
+    if len(zeros) < count or padding.any():
+        raise PacketError(
+            f"frame {where} does not hold exactly {count} Rice codes and zero padding"
+        )
+    ends = zeros[:count]
+    quotients = np.diff(ends, prepend=-1) - 1
+    positions = np.cumsum((quotients << k) + remainders + 1) - 1
+    if len(positions) and positions[-1] >= cells:
+        raise PacketError(
+            f"frame {where} codes a spike at cell {positions[-1]} of its {cells} cells"
+        )
+    flat = np.zeros(cells, dtype=bool)
+    flat[positions] = True
+    return flat
+
+
+def encode_steps(boundary_id: int, spikes: np.ndarray, first_batch: int = 0) -> list[bytes]:
+    """Frames for bool [T, batch, n] spikes: one per step (per block of MAX_ROWS samples)."""
+    spikes = _as_spikes(spikes, ndim=3, shape_name="[T, batch, n]")
+    steps, batch, _ = spikes.shape
+    if steps > _U16_MAX + 1:
+        raise PacketError(
+            f"spikes has {steps} time steps but the frame step field is u16 (at most "
+            f"{_U16_MAX + 1} steps); send the run in windows of at most {_U16_MAX + 1} steps"
+        )
+    return [
+        encode_frame(boundary_id, t, first_batch + start, spikes[t, block],
+                     spikes[t - 1, block] if t else None)
+        for t in range(steps)
+        for start in range(0, batch, MAX_ROWS)
+        for block in [slice(start, start + MAX_ROWS)]
+    ]
 
 
 def decode_steps(
-    packets: Iterable[bytes],
+    frames: Iterable[bytes],
     n_neurons: int,
     steps: int,
     batch: int,
     boundary_id: int | None = None,
+    first_batch: int = 0,
 ) -> np.ndarray:
-    """Reassemble bool [T, batch, n] spikes; every (t, b) must arrive exactly once."""
+    """Reassemble bool [T, batch, n] spikes; every (step, sample) must arrive exactly once,
+    each block's steps in order (delta frames build on the step before)."""
     spikes = np.zeros((steps, batch, n_neurons), dtype=bool)
     seen = np.zeros((steps, batch), dtype=bool)
-    for packet in packets:
-        header, row = decode_packet(packet, n_neurons)
-        where = _where(header)
+    for frame in frames:
+        header = read_header(frame)
+        where = header.where()
         if boundary_id is not None and header.boundary_id != boundary_id:
             raise PacketError(
-                f"packet {where} belongs to boundary {header.boundary_id}, expected boundary "
+                f"frame {where} belongs to boundary {header.boundary_id}, expected boundary "
                 f"{boundary_id}; the transport mixed up its links"
             )
-        if header.step >= steps or header.batch >= batch:
+        lo = header.first_batch - first_batch
+        if header.step >= steps or lo < 0 or lo + header.rows > batch:
             raise PacketError(
-                f"packet {where} is outside the expected {steps} steps x {batch} samples"
+                f"frame {where} is outside the expected {steps} steps x samples "
+                f"{first_batch}..{first_batch + batch - 1}"
             )
-        if seen[header.step, header.batch]:
-            raise PacketError(f"packet {where} arrived twice; the transport duplicated it")
-        seen[header.step, header.batch] = True
-        spikes[header.step, header.batch] = row
+        rows = slice(lo, lo + header.rows)
+        if seen[header.step, rows].any():
+            raise PacketError(f"frame {where} arrived twice; the transport duplicated it")
+        before = header.step - 1
+        previous = spikes[before, rows] if before >= 0 and seen[before, rows].all() else None
+        _, block = decode_frame(frame, n_neurons, previous)
+        seen[header.step, rows] = True
+        spikes[header.step, rows] = block
     missing = np.argwhere(~seen)
     if len(missing):
-        shown = ", ".join(f"(step {t}, batch {b})" for t, b in missing[:5])
+        shown = ", ".join(f"(step {t}, sample {first_batch + b})" for t, b in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise PacketError(
-            f"{len(missing)} packets never arrived: {shown}{more}; the transport lost them"
+            f"{len(missing)} (step, sample) cells never arrived: {shown}{more}; the transport "
+            f"lost frames"
         )
     return spikes
 
 
-def iter_packets(stream: bytes | memoryview, n_neurons: int) -> Iterator[bytes]:
-    """Split a concatenation of packets (stream transports), using each header for its length."""
+def iter_frames(stream: bytes | memoryview) -> Iterator[bytes]:
+    """Split a concatenation of frames (stream transports), using each header's length."""
     view = memoryview(stream).cast("B")
     offset = 0
     while offset < len(view):
-        header, _ = _read_header(view[offset:])
-        size = _expected_size(header, n_neurons)
+        header = read_header(view[offset:])
+        size = HEADER_SIZE + header.length
         if offset + size > len(view):
             raise PacketError(
-                f"stream ends inside packet {_where(header)} at byte {offset}: it needs "
+                f"stream ends inside frame {header.where()} at byte {offset}: it needs "
                 f"{size} bytes, {len(view) - offset} remain; the stream was truncated"
             )
         yield bytes(view[offset : offset + size])
         offset += size
-
-
-def _encode_rows(
-    boundary_id: int,
-    rows: np.ndarray,
-    first_step: int,
-    first_batch: int,
-    batch: int,
-    encoding: Encoding | None,
-) -> list[bytes]:
-    """Encode bool [m, n] rows, row i being (first_step + i // batch, first_batch + i % batch).
-
-    Counts, packbits and id extraction run once over all rows; only framing loops per packet.
-    """
-    n_neurons = rows.shape[1]
-    counts = np.count_nonzero(rows, axis=1).tolist()
-    if encoding is None:
-        encodings = [choose_encoding(n_neurons, c) for c in counts]
-    else:
-        encoding = Encoding(encoding)
-        payload_size(encoding, n_neurons, 0)  # refuses an AER that cannot address n_neurons
-        encodings = [encoding] * len(counts)
-    is_bitmap = np.array([e is Encoding.BITMAP for e in encodings], dtype=bool)
-    bitmaps = memoryview(np.packbits(rows[is_bitmap], axis=1, bitorder="little").tobytes())
-    # All AER rows of one call share an id size: automatic choice depends on n only.
-    aer = _aer_for(n_neurons) if encoding is None or encoding is Encoding.BITMAP else encoding
-    ids = memoryview(np.nonzero(rows[~is_bitmap])[1].astype(_ID_DTYPE[aer]).tobytes())
-    bitmap_size = _bitmap_size(n_neurons)
-    id_size = _ID_DTYPE[aer].itemsize
-    packets = []
-    bitmap_at = ids_at = 0
-    for i, (enc, count) in enumerate(zip(encodings, counts, strict=True)):
-        if enc is Encoding.BITMAP:
-            payload = bitmaps[bitmap_at : bitmap_at + bitmap_size]
-            bitmap_at += bitmap_size
-        else:
-            payload = ids[ids_at : ids_at + count * id_size]
-            ids_at += count * id_size
-        step, sample = divmod(i, batch)
-        fields = (boundary_id, first_step + step, first_batch + sample, enc, count)
-        crc = zlib.crc32(payload, zlib.crc32(HEADER.pack(*fields, 0)))
-        packets.append(HEADER.pack(*fields, crc) + payload)
-    return packets
-
-
-def _read_header(view: memoryview) -> tuple[PacketHeader, int]:
-    """Parse a header, refusing a buffer too short for one or an encoding we do not know."""
-    if len(view) < HEADER_SIZE:
-        raise PacketError(
-            f"packet is {len(view)} bytes, shorter than its {HEADER_SIZE}-byte header; "
-            f"it was truncated"
-        )
-    boundary_id, step, batch, code, count, crc = HEADER.unpack_from(view)
-    try:
-        encoding = Encoding(code)
-    except ValueError:
-        raise PacketError(
-            f"packet boundary {boundary_id} step {step} batch {batch} (as read) has unknown "
-            f"encoding {code} (known: 0 AER16, 1 AER32, 2 BITMAP); the link corrupted it "
-            f"or the sender speaks another format"
-        ) from None
-    return PacketHeader(boundary_id, step, batch, encoding, count), crc
-
-
-def _expected_size(header: PacketHeader, n_neurons: int) -> int:
-    """The packet length its header implies, naming the packet when the header cannot be right."""
-    try:
-        return HEADER_SIZE + payload_size(header.encoding, n_neurons, header.count)
-    except PacketError as error:
-        raise PacketError(
-            f"packet {_where(header)} (as read) cannot be decoded: {error}; the link corrupted "
-            f"it or the sender used another n_neurons"
-        ) from error
-
-
-def _decode_aer(
-    payload: memoryview, n_neurons: int, header: PacketHeader, where: str
-) -> np.ndarray:
-    """Spikes from AER ids, which must be in range and strictly increasing (so none repeats)."""
-    ids = np.frombuffer(payload, dtype=_ID_DTYPE[header.encoding]).astype(np.int64)
-    if np.any(np.diff(ids) <= 0):
-        raise PacketError(f"packet {where} has AER ids that are not strictly increasing")
-    if len(ids) and ids[-1] >= n_neurons:
-        raise PacketError(
-            f"packet {where} has AER id {ids[-1]} but the boundary has {n_neurons} neurons"
-        )
-    spikes = np.zeros(n_neurons, dtype=bool)
-    spikes[ids] = True
-    return spikes
-
-
-def _decode_bitmap(payload: memoryview, n_neurons: int, count: int, where: str) -> np.ndarray:
-    """Spikes from a bitmap, which must set no bit past n_neurons and exactly count bits."""
-    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8), bitorder="little").view(bool)
-    if bits[n_neurons:].any():
-        raise PacketError(f"packet {where} sets bitmap bits past its {n_neurons} neurons")
-    spikes = bits[:n_neurons]
-    set_bits = int(np.count_nonzero(spikes))
-    if set_bits != count:
-        raise PacketError(f"packet {where} says {count} spikes but its bitmap sets {set_bits}")
-    return spikes
-
-
-def _aer_for(n_neurons: int) -> Encoding:
-    """The narrowest AER encoding whose ids address n_neurons."""
-    return Encoding.AER16 if n_neurons <= _AER_NEURON_LIMIT[Encoding.AER16] else Encoding.AER32
-
-
-def _bitmap_size(n_neurons: int) -> int:
-    return (n_neurons + 7) // 8
-
-
-def _check_counts(n_neurons: int, count: int) -> None:
-    if n_neurons < 0:
-        raise PacketError(f"n_neurons must be >= 0, got {n_neurons}")
-    if not 0 <= count <= n_neurons:
-        raise PacketError(f"spike count {count} is outside 0..{n_neurons} (n_neurons)")
 
 
 def _check_field(name: str, value: int, limit: int) -> None:
@@ -347,7 +391,3 @@ def _as_spikes(spikes: np.ndarray, ndim: int, shape_name: str) -> np.ndarray:
             f"{spikes.shape}; convert with spikes.astype(bool)"
         )
     return spikes
-
-
-def _where(header: PacketHeader) -> str:
-    return f"boundary {header.boundary_id} step {header.step} batch {header.batch}"

@@ -1,25 +1,30 @@
-"""An in-process deployment: every compiled partition run in order, spikes bridged as packets.
+"""An in-process deployment: every device group in its own thread, spikes bridged as frames.
 
-Each batch passes through the partitions in order; between two partitions the spikes go
-through the transport (encoded to packets, counted, decoded), exactly as they would cross a
-chip boundary. Executors are reset before each batch, so batches are independent.
+The groups are joined by in-process queue links carrying the codec's frames, and run the
+same loop as ranks of a multi-process run (`runtime.pipeline`), so group k works on step t
+while group k + 1 works on step t - 1, and both runs give the same outputs and byte counts.
+Executors are reset before each batch, so batches are independent.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
 
-from snapdeploy.backends import CompiledPartition, Executor, get_backend
+from snapdeploy.backends import CompiledPartition, Executor
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.partition.place import PLAN_FILE
-from snapdeploy.runtime.build import BUILD_FILE
-from snapdeploy.runtime.transport import BoundaryStats, InProcessTransport
+from snapdeploy.core.packets import MAX_ROWS
+from snapdeploy.runtime.links import QueueLink
+from snapdeploy.runtime.pipeline import BuildInfo, GroupRunner, load_stages, read_build
+from snapdeploy.runtime.stages import Stage
+from snapdeploy.runtime.state import RunState, batches, describe_run
+from snapdeploy.runtime.transport import BoundaryStats
+
+DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -31,64 +36,117 @@ class RunResult:
     seconds_per_partition: dict[str, float] = field(default_factory=dict)
 
 
+def check_batch_size(batch_size: int) -> None:
+    if not 1 <= batch_size <= MAX_ROWS:
+        raise SnapdeployError(
+            f"batch size {batch_size} is outside 1..{MAX_ROWS} (one frame per step holds the "
+            f"batch); fix: pass a batch size in that range"
+        )
+
+
+def collect_stats(senders) -> list[BoundaryStats]:
+    """One record per boundary, merged over every sender that carried it."""
+    merged: dict[int, BoundaryStats] = {}
+    for sender in senders:
+        stats = sender.stats
+        if stats.boundary_id in merged:
+            merged[stats.boundary_id].merge(stats)
+        else:
+            merged[stats.boundary_id] = BoundaryStats(stats.boundary_id, stats.width, stats.steps)
+            merged[stats.boundary_id].merge(stats)
+    return [merged[b] for b in sorted(merged)]
+
+
 class Deployment:
     """Loaded executors of one build directory, runnable on dense inputs."""
 
-    def __init__(self, build_dir: Path, compiled: list[CompiledPartition], executors: list[Executor]):
-        self.build_dir = build_dir
-        self.compiled = compiled
-        self.executors = executors
+    def __init__(self, info: BuildInfo, stages: list[Stage]):
+        self.info = info
+        self.build_dir = info.directory
+        self.stages = stages
+
+    @property
+    def compiled(self) -> list[CompiledPartition]:
+        return [stage.compiled for stage in self.stages]
+
+    @property
+    def executors(self) -> list[Executor]:
+        return [stage.executor for stage in self.stages]
+
+    @executors.setter
+    def executors(self, executors: list[Executor]) -> None:
+        for stage, executor in zip(self.stages, executors, strict=True):
+            stage.executor = executor
 
     @classmethod
     def load(cls, build_dir: str | Path) -> Deployment:
-        build_dir = Path(build_dir)
-        if not (build_dir / BUILD_FILE).is_file() or not (build_dir / PLAN_FILE).is_file():
-            raise SnapdeployError(
-                f"{build_dir} is not a snapdeploy build (no {BUILD_FILE} / {PLAN_FILE}); fix: "
-                f"run `snapdeploy compile MODEL.snap --target T -o {build_dir}` first"
-            )
-        names = json.loads((build_dir / BUILD_FILE).read_text())["partitions"]
-        compiled = [CompiledPartition.load(build_dir / name) for name in names]
-        executors: list[Executor] = []
-        try:
-            for c in compiled:
-                executors.append(get_backend(c.kind).load(c))
-        except BaseException:
-            for executor in executors:
-                executor.close()
-            raise
-        return cls(build_dir, compiled, executors)
+        info = read_build(build_dir)
+        return cls(info, load_stages(info, list(range(len(info.compiled)))))
 
-    def run(self, inputs: np.ndarray, batch_size: int = 256, progress: bool = True) -> RunResult:
-        """Run dense inputs [N, ...] through every partition; outputs of the last one."""
+    def run(
+        self,
+        inputs: np.ndarray,
+        batch_size: int = 256,
+        progress: bool = True,
+        run_dir: Path | None = None,
+        resume: bool = False,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> RunResult:
+        """Run dense inputs [N, ...] through every partition; outputs of the last one.
+
+        With `run_dir`, each completed batch is kept there and `resume` skips those done.
+        """
         if len(inputs) == 0:
             raise SnapdeployError("no inputs to run; fix: pass at least one sample")
-        transport = InProcessTransport()
-        seconds = {c.partition: 0.0 for c in self.compiled}
-        outputs = []
-        starts = range(0, len(inputs), batch_size)
+        check_batch_size(batch_size)
+        spans_all = batches(len(inputs), batch_size)
+        state = RunState(run_dir, describe_run(self.build_dir, inputs, batch_size), resume)
+        spans = [(i, a, b) for i, (a, b) in enumerate(spans_all) if not state.done(i)]
+        groups = self.info.groups
+        links = [QueueLink(self.info.link_name(g[-1])) for g in groups[:-1]]
+        runners = [
+            GroupRunner(
+                self.info, g, [self.stages[i] for i in members],
+                links[g - 1] if g else None, links[g] if g < len(links) else None, timeout,
+            )
+            for g, members in enumerate(groups)
+        ]
+        for stage in self.stages:
+            stage.seconds = 0.0
+        errors: list[BaseException] = []
         with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("deployed run", total=len(starts))
-            for start in starts:
-                outputs.append(self._run_batch(inputs[start : start + batch_size], transport, seconds))
-                bar.advance(task)
-        stats = [transport.stats[i] for i in sorted(transport.stats)]
-        return RunResult(np.concatenate(outputs), stats, seconds)
+            task = bar.add_task("deployed run", total=len(spans))
+            threads = [
+                threading.Thread(
+                    target=self._serve, name=f"snapdeploy-group-{g}", daemon=True,
+                    args=(runner, spans, inputs, state, links, errors,
+                          (lambda: bar.advance(task)) if g == len(runners) - 1 else (lambda: None)),
+                )
+                for g, runner in enumerate(runners)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if errors:
+            raise errors[0]
+        stats = collect_stats(s for runner in runners for s in runner.senders)
+        seconds = {stage.name: stage.seconds for stage in self.stages}
+        return RunResult(state.finish(len(spans_all)), stats, seconds)
 
-    def _run_batch(self, batch: np.ndarray, transport: InProcessTransport, seconds: dict[str, float]) -> np.ndarray:
-        value = batch
-        for index, (compiled, executor) in enumerate(zip(self.compiled, self.executors)):
-            began = time.perf_counter()
-            executor.reset()
-            value = executor.run(value)
-            seconds[compiled.partition] += time.perf_counter() - began
-            if index < len(self.executors) - 1:
-                value = transport.carry(index, value)
-        return value.sum(axis=0) if value.dtype == bool else value
+    @staticmethod
+    def _serve(runner: GroupRunner, spans, inputs, state, links, errors, advance) -> None:
+        """A group's thread: on failure, record the error and abort its outgoing link."""
+        try:
+            runner.run(spans, inputs if runner.inbound is None else None, state, advance)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            errors.append(error)
+            if runner.group < len(links):
+                links[runner.group].abort()
 
     def close(self) -> None:
-        for executor in self.executors:
-            executor.close()
+        for stage in self.stages:
+            stage.executor.close()
 
     def __enter__(self) -> Deployment:
         return self
