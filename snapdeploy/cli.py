@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from snapdeploy.commands import demo, inspect
+from snapdeploy.commands import demo, export_nir, import_nir, inspect, quantize, train
 from snapdeploy.commands.common import debug_mode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
@@ -23,3 +23,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of e
 
 app.command()(demo.demo)
 app.command()(inspect.inspect)
+app.command()(train.train)
+app.command()(quantize.quantize)
+app.command("import")(import_nir.import_nir)
+app.command("export")(export_nir.export_nir)
