@@ -1,0 +1,20 @@
+"""NIR interchange: graphs from snnTorch, Norse and other NIR exporters in, ours out.
+
+`read_nir` turns a NIR graph into a `HybridNet` (which `quant.export` takes to a .snap like
+any trained model); `to_nir` writes a `HybridNet` as NIR. `nir_mapping.md` beside this file
+is the mapping between NIR's continuous-time neurons and our discrete LIF.
+"""
+
+from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
+from snapdeploy.interop.reader import ImportedModel, read_nir
+from snapdeploy.interop.writer import to_nir, write_nir
+
+__all__ = [
+    "ImportedModel",
+    "NirFormatError",
+    "NirGraphError",
+    "UnsupportedNirNodeError",
+    "read_nir",
+    "to_nir",
+    "write_nir",
+]

@@ -1,0 +1,115 @@
+"""A `HybridNet` as a NIR graph, which `reader.read_nir` reads back to the same net.
+
+Dense Linear, Conv2d, Flatten and AvgPool2d become their NIR nodes; the encoder becomes a
+LIF (IF when dv = 0); each `SpikingLinear` becomes Linear -> Delay(dt) -> LIF (CubaLIF when
+du < 1), the Delay being our synapse's one-step delay, so the graph says what we compute;
+a decoder becomes an I node with r = scale / dt (read at the last step). NIR has no ReLU,
+max-pooling or other non-linear dense layer, so a net with one is refused, naming them.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import nir
+import numpy as np
+from torch import nn
+
+from snapdeploy.core.errors import UnsupportedLayerError
+from snapdeploy.core.files import atomic_write
+from snapdeploy.interop.errors import UnsupportedNirNodeError
+from snapdeploy.interop.linear_maps import out_shape
+from snapdeploy.interop.neurons import continuous
+from snapdeploy.nn import HybridNet, SpikeDecoder, SpikeEncoder, SpikingLinear
+from snapdeploy.quant.export import refuse_settings
+
+Nodes = list[tuple[str, nir.NIRNode]]
+
+
+def _np(tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().copy()
+
+
+def dense_nodes(name: str, module: nn.Module, shape: tuple[int, ...]) -> Nodes:
+    """A dense module as NIR nodes (none for Identity and Dropout, which vanish)."""
+    if isinstance(module, (nn.Identity, nn.Dropout)):
+        return []
+    if isinstance(module, (nn.Conv2d, nn.AvgPool2d)):
+        refuse_settings(name, module)
+    if isinstance(module, nn.Linear):
+        weight = _np(module.weight)
+        if module.bias is None:
+            return [(name, nir.Linear(weight=weight))]
+        return [(name, nir.Affine(weight=weight, bias=_np(module.bias)))]
+    if isinstance(module, nn.Conv2d):
+        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels, np.float32)
+        return [(name, nir.Conv2d(
+            input_shape=np.array(shape[-2:]), weight=_np(module.weight),
+            stride=np.array(module.stride), padding=np.array(module.padding),
+            dilation=np.array(module.dilation), groups=module.groups, bias=bias,
+        ))]
+    if isinstance(module, nn.Flatten) and module.start_dim >= 1:
+        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
+        return [(name, nir.Flatten(input_type={"input": np.array(shape)},
+                                   start_dim=module.start_dim - 1, end_dim=end))]
+    if isinstance(module, nn.AvgPool2d):
+        pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))  # noqa: E731
+        return [(name, nir.AvgPool2d(kernel_size=pair(module.kernel_size),
+                                     stride=pair(module.stride), padding=pair(module.padding)))]
+    raise UnsupportedNirNodeError(
+        f"layer '{name}' ({type(module).__name__}) has no NIR node (NIR carries linear maps "
+        f"and neurons only)"
+    )
+
+
+def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) -> Nodes:
+    """One stage of the net as the NIR nodes that compute it."""
+    if isinstance(stage, SpikeEncoder):
+        vth = np.full(stage.n, np.exp(np.float64(stage.log_threshold.item())))
+        return [(name, continuous(1.0, stage.dv, vth, np.zeros(stage.n), dt))]
+    if isinstance(stage, SpikingLinear):
+        lif, n_out = stage.lif, stage.lif.n
+        bias = _np(lif.bias).astype(np.float64) if lif.bias is not None else np.zeros(n_out)
+        return [
+            (f"{name}.synapse", nir.Linear(weight=_np(stage.synapse.weight))),
+            (f"{name}.delay", nir.Delay(delay=np.full(n_out, dt))),
+            (f"{name}.lif", continuous(lif.du, lif.dv, np.full(n_out, float(lif.vth.item())), bias, dt)),
+        ]
+    if isinstance(stage, SpikeDecoder):
+        return [(name, nir.I(r=_np(stage.scale).astype(np.float64) / dt))]
+    return dense_nodes(name, stage, shape)
+
+
+def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
+    """The NIR graph of `net` at time step `dt`; every unsupported layer named in one error."""
+    if not isinstance(net, HybridNet):
+        raise UnsupportedLayerError(f"to_nir takes a HybridNet, got {type(net).__name__}")
+    names = {id(m): n for n, m in net.named_modules()}
+    nodes: Nodes = [("input", nir.Input(input_type=np.array(net.input_shape)))]
+    shape, refused = tuple(net.input_shape), []
+    for stage in net.stages():
+        name = names[id(stage)]
+        try:
+            nodes += stage_nodes(name, stage, shape, dt)
+        except UnsupportedLayerError as exc:
+            refused.append(str(exc))
+        if isinstance(stage, (SpikeEncoder, SpikingLinear)):
+            shape = (stage.n if isinstance(stage, SpikeEncoder) else stage.lif.n,)
+        elif not isinstance(stage, SpikeDecoder):
+            shape = out_shape([stage], shape)
+    if refused:
+        raise UnsupportedNirNodeError(f"cannot write the model as NIR: {'; '.join(refused)}")
+    nodes.append(("output", nir.Output(output_type=np.array(shape))))
+    edges = [(a, b) for (a, _), (b, _) in zip(nodes, nodes[1:])]
+    return nir.NIRGraph(nodes=dict(nodes), edges=edges, metadata={"producer": "snapdeploy", "dt": dt},
+                        type_check=False)
+
+
+def write_nir(graph: nir.NIRGraph, path: str | Path) -> Path:
+    """Write `graph` as a NIR (HDF5) file atomically: a failed write leaves no half file."""
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    path = Path(path)
+    atomic_write(path, buffer.getvalue())
+    return path
