@@ -58,8 +58,7 @@ class HlsBackend:
                 "clock_mhz": device.clock_mhz,
                 "bitstream": device.bitstream,
                 "build_hash": build_hash,
-                "weight_bits": layout.weights.bits,
-                "weight_shift": layout.weights.shift,
+                "weight_bits": layout.weight_bits,
                 "lanes": layout.lanes,
                 "worst_case_cycles_per_step": worst_case_cycles(layout),
             },
@@ -77,7 +76,7 @@ class HlsBackend:
         overlay = emulated_overlay(compiled) if emulate else board_overlay(
             compiled.meta["part"], compiled.meta["build_hash"]
         )
-        image = parameter_image(partition.layers, compiled.meta["weight_shift"])
+        image = parameter_image(partition.layers)
         return HlsExecutor(LifCoreDriver(overlay), image, compiled.meta["layer_sizes"], compiled.n_in)
 
 

@@ -7,8 +7,6 @@ that does not fit and what to change, before any C++ is written.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from snapdeploy.backends.reference import check_spiking_partition
@@ -22,14 +20,9 @@ LIF_STATE_BITS = 24
 MAX_WEIGHT_BITS = 16
 #: The 32-bit accumulator holds a sum of |mantissa| <= 2^15 over fewer than 2^16 inputs.
 MAX_LAYER_INPUTS = (1 << 16) - 1
-
-
-@dataclass(frozen=True)
-class WeightStorage:
-    """How weights sit in the core's memory: `bits`-bit mantissas, weight = mantissa << shift."""
-
-    bits: int
-    shift: int
+#: Weights are even (Lava's 8-bit mixed-sign form, enforced by LifLayerParams.validate), so
+#: the core stores them halved: weight = mantissa << WEIGHT_SHIFT.
+WEIGHT_SHIFT = 1
 
 
 def signed_bits(low: int, high: int) -> int:
@@ -40,13 +33,11 @@ def signed_bits(low: int, high: int) -> int:
     return bits
 
 
-def weight_storage(partition: SpikingPartition) -> WeightStorage:
-    """Lava's 8-bit mixed-sign weights are even values: store them halved with a shift of 1."""
-    weights = [op.params.weights.astype(np.int64) for op in partition.ops]
-    shift = 1 if all(not (w & 1).any() for w in weights) else 0
-    low = min(int(w.min()) for w in weights) >> shift
-    high = max(int(w.max()) for w in weights) >> shift
-    return WeightStorage(bits=signed_bits(low, high), shift=shift)
+def weight_bits(partition: SpikingPartition) -> int:
+    """Bits of the widest stored weight mantissa (weight >> WEIGHT_SHIFT) of the partition."""
+    low = min(int(op.params.weights.min()) for op in partition.ops) >> WEIGHT_SHIFT
+    high = max(int(op.params.weights.max()) for op in partition.ops) >> WEIGHT_SHIFT
+    return signed_bits(low, high)
 
 
 def layer_lanes(partition: SpikingPartition, neurons_per_core: int) -> list[int]:
@@ -54,8 +45,13 @@ def layer_lanes(partition: SpikingPartition, neurons_per_core: int) -> list[int]
     return [math.ceil(op.params.n_out / neurons_per_core) for op in partition.ops]
 
 
-def check_fit(partition: SpikingPartition, device: HlsDevice) -> WeightStorage:
-    """Refuse a partition the device cannot hold; return how its weights are stored."""
+def storage_bits(device: HlsDevice) -> int:
+    """Width of the core's weight memory words: the device's weight bits, at most 16."""
+    return min(device.weight_bits, MAX_WEIGHT_BITS)
+
+
+def check_fit(partition: SpikingPartition, device: HlsDevice) -> None:
+    """Refuse a partition the device cannot hold, naming the number that does not fit."""
     check_spiking_partition(partition, device.name, device.lif_cores * device.neurons_per_core)
     where = f"partition '{partition.name}' on device '{device.name}' ({device.part})"
     if device.state_bits < LIF_STATE_BITS:
@@ -78,14 +74,12 @@ def check_fit(partition: SpikingPartition, device: HlsDevice) -> WeightStorage:
                 f"{where}: layer '{op.name}' has {op.params.n_in} inputs but the core's "
                 f"32-bit accumulator allows {MAX_LAYER_INPUTS}; fix: split the layer's inputs"
             )
-    storage = weight_storage(partition)
-    allowed = min(device.weight_bits, MAX_WEIGHT_BITS)
-    if storage.bits > allowed:
+    bits = weight_bits(partition)
+    allowed = storage_bits(device)
+    if bits > allowed:
         worst = max(partition.ops, key=lambda op: int(np.abs(op.params.weights).max()))
         raise ParameterRangeError(
-            f"{where}: layer '{worst.name}' has weights that need {storage.bits}-bit "
-            f"mantissas (after a shift of {storage.shift}) but the device stores "
-            f"{allowed}-bit weights; fix: export with weight_bits <= {allowed} (Lava's even "
-            f"8-bit form needs 8), or raise weight_bits in the target"
+            f"{where}: layer '{worst.name}' has weights that need {bits}-bit mantissas "
+            f"(weight / 2) but the device stores {allowed}-bit weights; fix: export with "
+            f"weight_bits <= {allowed}, or raise weight_bits in the target"
         )
-    return storage

@@ -11,7 +11,7 @@ from itertools import accumulate
 
 import numpy as np
 
-from snapdeploy.backends.hls.fit import WeightStorage, check_fit, layer_lanes
+from snapdeploy.backends.hls.fit import WEIGHT_SHIFT, check_fit, layer_lanes, storage_bits
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import HlsDevice
@@ -31,7 +31,7 @@ class CoreLayout:
     lif_cores: int
     neurons_per_core: int
     state_bits: int
-    weights: WeightStorage
+    weight_bits: int  # width of a weight memory word (mantissa = weight >> WEIGHT_SHIFT)
 
     @property
     def n_layers(self) -> int:
@@ -65,18 +65,15 @@ class CoreLayout:
     def image_words(self) -> int:
         return self.weight_base + self.n_weights
 
-    def image(self, layers: list[LifLayerParams]) -> np.ndarray:
-        return parameter_image(layers, self.weights.shift)
 
-
-def parameter_image(layers: list[LifLayerParams], weight_shift: int) -> np.ndarray:
+def parameter_image(layers: list[LifLayerParams]) -> np.ndarray:
     """The int32 parameter image of `layers`: layer words, biases, weight mantissas.
 
     Weights go input-major ([layer][input][neuron]): one spike event reads one row.
     """
     config = [[p.weight_exp, p.du, p.dv, p.vth, p.bias_exp] for p in layers]
     biases = [p.bias_mant.astype(np.int64) for p in layers]
-    mantissas = [(p.weights.astype(np.int64) >> weight_shift).T.ravel() for p in layers]
+    mantissas = [(p.weights.astype(np.int64) >> WEIGHT_SHIFT).T.ravel() for p in layers]
     return np.concatenate(
         [np.asarray(config, dtype=np.int64).ravel(), *biases, *mantissas]
     ).astype(np.int32)
@@ -84,7 +81,7 @@ def parameter_image(layers: list[LifLayerParams], weight_shift: int) -> np.ndarr
 
 def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
     """Check the partition fits the device, and lay it out."""
-    storage = check_fit(partition, device)
+    check_fit(partition, device)
     return CoreLayout(
         partition=partition.name,
         n_in=[op.params.n_in for op in partition.ops],
@@ -93,5 +90,5 @@ def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
         lif_cores=device.lif_cores,
         neurons_per_core=device.neurons_per_core,
         state_bits=device.state_bits,
-        weights=storage,
+        weight_bits=storage_bits(device),
     )

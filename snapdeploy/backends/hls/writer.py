@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.backends.hls import regmap
-from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout
+from snapdeploy.backends.hls.fit import WEIGHT_SHIFT
+from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout, parameter_image
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 from snapdeploy.core.neuron import LifLayerParams
@@ -39,7 +40,7 @@ def numbers(values: np.ndarray | list[int]) -> str:
 
 def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str, str]:
     """Every placeholder of the template, as text."""
-    image = layout.image(layers)
+    image = parameter_image(layers)
     regs = regmap.as_dict()
     values: dict[str, object] = {
         "PARTITION": layout.partition,
@@ -57,8 +58,8 @@ def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str,
         "LAYER_N_BASE": numbers(layout.neuron_bases),
         "LIF_CORES": layout.lif_cores,
         "NEURONS_PER_CORE": layout.neurons_per_core,
-        "WEIGHT_BITS": layout.weights.bits,
-        "WEIGHT_SHIFT": layout.weights.shift,
+        "WEIGHT_BITS": layout.weight_bits,
+        "WEIGHT_SHIFT": WEIGHT_SHIFT,
         "STATE_BITS": layout.state_bits,
         "IMAGE_LAYER_WORDS": LAYER_WORDS,
         "IMAGE_BIAS_BASE": layout.bias_base,

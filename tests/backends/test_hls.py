@@ -1,0 +1,325 @@
+"""The HLS backend's C-simulation must equal the integer reference bit for bit: the 12 real-Lava
+fixtures, and random partitions (spikes and every layer's u, v, pending activation, runs split
+across calls), with the current's 24-bit wrap and the voltage clip driven on purpose. Also:
+what the device cannot hold is refused by name, builds are cached by content hash, and the
+header's power-on parameters equal what the driver loads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from snapdeploy.backends import get_backend
+from snapdeploy.backends.hls import HlsBackend, emulated_overlay
+from snapdeploy.backends.hls import build as hls_build
+from snapdeploy.backends.hls.driver import LifCoreDriver
+from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
+from snapdeploy.backends.hls.executor import HlsExecutor
+from snapdeploy.backends.hls.layout import core_layout, parameter_image
+from snapdeploy.backends.hls.writer import HEADER, fill
+from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
+from snapdeploy.core.graph import SpikingOp
+from snapdeploy.core.neuron import PARAM_RANGES, STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
+from snapdeploy.partition import SpikingPartition
+from snapdeploy.targets import HlsDevice
+
+FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "lava").glob("*.npz"))
+DEVICE = HlsDevice(
+    name="fpga", part="xc7z020clg400-1", board="pynq-z2", lif_cores=8, neurons_per_core=16
+)
+EXAMPLES = 200 if os.environ.get("CI") else 50
+#: Layer widths the property test draws from: 1, word edges (31-33), multi-core layers (>16).
+SHAPES = [(1, 1), (5, 3), (33, 31), (32, 33, 2), (12, 40, 7, 9), (64, 20)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def build_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Builds go to a cache of this test run, not the user's."""
+    old = os.environ.get("SNAPDEPLOY_CACHE")
+    os.environ["SNAPDEPLOY_CACHE"] = str(tmp_path_factory.mktemp("hls-cache"))
+    yield
+    if old is None:
+        del os.environ["SNAPDEPLOY_CACHE"]
+    else:
+        os.environ["SNAPDEPLOY_CACHE"] = old
+
+
+def partition_of(layers: list[LifLayerParams], name: str = "p1_spiking") -> SpikingPartition:
+    ops = tuple(SpikingOp(f"layer{i}", params) for i, params in enumerate(layers))
+    return SpikingPartition(name=name, index=1, ops=ops, steps=1)
+
+
+def compile_and_load(layers: list[LifLayerParams], out: Path) -> HlsExecutor:
+    backend = get_backend("hls")
+    return backend.load(backend.compile(partition_of(layers), DEVICE, out))
+
+
+def assert_states_equal(executor: HlsExecutor, reference: ReferenceNetwork) -> None:
+    for i, (got, want) in enumerate(zip(executor.states(), reference.states)):
+        np.testing.assert_array_equal(got.u, want.u, err_msg=f"layer {i} u")
+        np.testing.assert_array_equal(got.v, want.v, err_msg=f"layer {i} v")
+        np.testing.assert_array_equal(got.a_pending, want.a_pending, err_msg=f"layer {i} a")
+
+
+def fixture_layers(data: np.lib.npyio.NpzFile) -> list[LifLayerParams]:
+    names = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
+    return [
+        LifLayerParams(*(data[f"l{i}_{name}"][()] for name in names))
+        for i in range(int(data["n_layers"]))
+    ]
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
+def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
+    with np.load(fixture) as data:
+        layers = fixture_layers(data)
+        with compile_and_load(layers, tmp_path) as executor:
+            spikes = executor.run(data["s_in"][:, None, :])
+            states = executor.states()
+        last = len(layers) - 1
+        np.testing.assert_array_equal(spikes[:, 0], data[f"l{last}_spikes"])
+        for i, state in enumerate(states):
+            np.testing.assert_array_equal(state.u[0], data[f"l{i}_u"], err_msg=f"layer {i} u")
+            np.testing.assert_array_equal(state.v[0], data[f"l{i}_v"], err_msg=f"layer {i} v")
+
+
+@st.composite
+def layer_params(draw, n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
+    """Valid parameters; 'extreme' layers saturate: no decay, largest weights and biases."""
+    if draw(st.booleans()):
+        return LifLayerParams(
+            weights=2 * rng.choice([-128, 127], (n_out, n_in)),
+            weight_exp=draw(st.integers(4, 7)),
+            du=draw(st.sampled_from([0, 1, 4095])),
+            dv=draw(st.sampled_from([0, 1, 4095])),
+            vth=draw(st.sampled_from([0, (1 << 17) - 1])),
+            bias_mant=rng.choice([-(1 << 12), (1 << 12) - 1], n_out),
+            bias_exp=7,
+        )
+    return LifLayerParams(
+        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
+        weight_exp=draw(st.integers(*PARAM_RANGES["weight_exp"])),
+        du=draw(st.integers(*PARAM_RANGES["du"])),
+        dv=draw(st.integers(*PARAM_RANGES["dv"])),
+        vth=draw(st.one_of(st.integers(0, 200), st.integers(*PARAM_RANGES["vth"]))),
+        bias_mant=rng.integers(*PARAM_RANGES["bias_mant"], endpoint=True, size=n_out)
+        >> draw(st.integers(0, 12)),
+        bias_exp=draw(st.integers(*PARAM_RANGES["bias_exp"])),
+    )
+
+
+@st.composite
+def networks_and_spikes(draw) -> tuple[list[LifLayerParams], np.ndarray, int]:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    widths = draw(st.sampled_from(SHAPES))
+    layers = [draw(layer_params(a, b, rng)) for a, b in zip(widths, widths[1:])]
+    steps = draw(st.integers(1, 40))
+    batch = draw(st.integers(1, 3))
+    rate = draw(st.sampled_from([0.05, 0.3, 1.0]))
+    spikes = rng.random((steps, batch, widths[0])) < rate
+    return layers, spikes, draw(st.integers(0, steps))
+
+
+#: One compiled library per shape: an example loads its own parameters through the `params`
+#: port (as every executor does on open), so only the first example of a shape runs g++.
+_COMPILED: dict[tuple[int, ...], object] = {}
+
+
+def executor_for(layers: list[LifLayerParams]) -> HlsExecutor:
+    shape = (layers[0].n_in, *(p.n_out for p in layers))
+    if shape not in _COMPILED:
+        out = Path(tempfile.mkdtemp(prefix="hls-prop-"))
+        _COMPILED[shape] = HlsBackend().compile(partition_of(layers), DEVICE, out)
+    compiled = _COMPILED[shape]
+    driver = LifCoreDriver(emulated_overlay(compiled))
+    return HlsExecutor(driver, parameter_image(layers), list(shape[1:]), shape[0])
+
+
+def saturation_events(reference: ReferenceNetwork) -> None:
+    for state in reference.states:
+        if (np.abs(state.v) == V_MAX).any():
+            event("v clipped")
+        if (np.abs(state.u) >= STATE_LIMIT // 2).any():
+            event("|u| near or past 2^23")
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(networks_and_spikes())
+def test_csim_equals_reference(case: tuple[list[LifLayerParams], np.ndarray, int]) -> None:
+    """Spikes and final u, v, a of every layer, with the run split in two `run` calls."""
+    layers, spikes, split = case
+    reference = ReferenceNetwork(layers)
+    want = reference.run(spikes)[0]
+    event("output spikes" if want.any() else "no output spike")
+    saturation_events(reference)
+    with executor_for(layers) as executor:
+        windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
+        got = np.concatenate([executor.run(w) for w in windows])
+        np.testing.assert_array_equal(got, want)
+        assert_states_equal(executor, reference)
+
+
+def overflow_layer() -> LifLayerParams:
+    """16 inputs at the largest weights and exponent: |a << 6| is about 2^25 per step."""
+    return LifLayerParams(
+        weights=np.stack([np.full(16, 254), np.full(16, -256)]),
+        weight_exp=7,
+        du=0,
+        dv=4095,
+        vth=(1 << 17) - 1,
+        bias_mant=np.array([4095, -4096]),
+        bias_exp=7,
+    )
+
+
+def test_current_wraps_once_and_voltage_clips(tmp_path: Path) -> None:
+    """Driven on purpose, checked after every step: u passes +-2^23 and gets Lava's single
+    correction (which, unlike a modulo, leaves it outside 24 bits), and v sits at the clip."""
+    layers = [overflow_layer()]
+    spikes = np.ones((10, 1, 16), dtype=bool)
+    reference = ReferenceNetwork(layers)
+    reference.reset(1)
+    u_seen, v_seen = [], []
+    with compile_and_load(layers, tmp_path) as executor:
+        for t in range(len(spikes)):
+            want = reference.step(spikes[t])[-1]
+            np.testing.assert_array_equal(executor.run(spikes[t : t + 1])[0], want)
+            assert_states_equal(executor, reference)
+            u_seen.extend(reference.states[0].u[0])
+            v_seen.extend(reference.states[0].v[0])
+    assert any(abs(u) > STATE_LIMIT for u in u_seen), "u never left 24 bits"
+    assert -V_MAX in v_seen, "v never reached the clip"
+
+
+def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
+    """The header's BRAM init and the driver's `params` image are the same parameters."""
+    rng = np.random.default_rng(5)
+    layers = [
+        LifLayerParams(2 * rng.integers(-128, 128, (9, 6)), -2, 100, 300, 5, rng.integers(-50, 50, 9), 3),
+        LifLayerParams(2 * rng.integers(-128, 128, (4, 9)), 3, 4095, 0, 90, np.zeros(4, int), 0),
+    ]
+    compiled = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path)
+    spikes = rng.random((30, 2, 6)) < 0.4
+
+    class PowerOnDriver(LifCoreDriver):
+        def load_params(self, image: np.ndarray) -> None:
+            """Keep what the bitstream (here: the library) came up with."""
+
+    with HlsExecutor(PowerOnDriver(emulated_overlay(compiled)), parameter_image(layers), [9, 4], 6) as power_on:
+        np.testing.assert_array_equal(power_on.run(spikes), ReferenceNetwork(layers).run(spikes)[0])
+
+
+def test_reset_and_batch_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    layer = LifLayerParams(2 * rng.integers(-128, 128, (5, 6)), 1, 300, 100, 40, rng.integers(0, 50, 5), 2)
+    spikes = rng.random((8, 2, 6)) < 0.5
+    want = ReferenceNetwork([layer]).run(spikes)[0]
+    with compile_and_load([layer], tmp_path) as executor:
+        executor.run(spikes)
+        with pytest.raises(BackendError, match="batch changed from 2 to 3"):
+            executor.run(np.zeros((2, 3, 6), dtype=bool))
+        executor.reset()
+        np.testing.assert_array_equal(executor.run(spikes), want)
+        with pytest.raises(BackendError, match=r"expected spikes \[T, batch, 6\]"):
+            executor.run(np.zeros((2, 2, 5), dtype=bool))
+
+
+def small_layer(n_in: int, n_out: int) -> LifLayerParams:
+    return LifLayerParams(np.zeros((n_out, n_in), dtype=np.int64), 0, 0, 0, 1, np.zeros(n_out, int), 0)
+
+
+@pytest.mark.parametrize(
+    ("device", "layers", "error", "words"),
+    [
+        (DEVICE, [small_layer(4, 17), *[small_layer(17, 17)] * 4], CapacityError,
+         ["need 10 LIF cores of 16 neurons", "device has 8"]),
+        (HlsDevice(name="fpga", part="p", board="b", lif_cores=2, neurons_per_core=4),
+         [small_layer(3, 9)], CapacityError, ["9 neurons", "holds 8"]),
+        (HlsDevice(name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, state_bits=16),
+         [small_layer(3, 4)], CapacityError, ["state_bits = 16", "24"]),
+    ],
+    ids=["cores", "neurons", "state-bits"],
+)
+def test_what_does_not_fit_is_refused(device, layers, error, words, tmp_path: Path) -> None:
+    with pytest.raises(error) as info:
+        HlsBackend().compile(partition_of(layers), device, tmp_path)
+    for word in [*words, "fix:", "fpga"]:
+        assert word in str(info.value)
+    assert not any(tmp_path.iterdir()), "a refused partition left files"
+
+
+def test_weights_wider_than_the_device_are_refused(tmp_path: Path) -> None:
+    narrow = HlsDevice(name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, weight_bits=4)
+    fits = LifLayerParams(np.array([[-16, 14, 2], [0, -2, -16]]), 2, 0, 0, 1, np.zeros(2, int), 0)
+    backend = HlsBackend()
+    spikes = np.random.default_rng(2).random((20, 1, 3)) < 0.5
+    reference = ReferenceNetwork([fits])
+    want = reference.run(spikes)[0]
+    with backend.load(backend.compile(partition_of([fits]), narrow, tmp_path / "fits")) as executor:
+        np.testing.assert_array_equal(executor.run(spikes), want)
+        assert_states_equal(executor, reference)
+    wide = LifLayerParams(np.full((2, 3), 16), 0, 0, 0, 1, np.zeros(2, int), 0)  # mantissa 8
+    with pytest.raises(ParameterRangeError, match="layer0.*5-bit mantissas.*4-bit weights.*fix:"):
+        HlsBackend().compile(partition_of([wide]), narrow, tmp_path / "wide")
+
+
+def test_build_is_cached_by_content_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layers = [LifLayerParams(np.full((3, 2), 2), 0, 0, 0, 1, np.zeros(3, int), 0)]
+    first = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path / "a")
+
+    def no_compiler(*args: object) -> None:
+        raise AssertionError("g++ ran for sources it had built before")
+
+    monkeypatch.setattr(hls_build, "compile_to", no_compiler)
+    again = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path / "b")
+    assert again.meta["build_hash"] == first.meta["build_hash"]
+    assert (tmp_path / "b" / "hls" / hls_build.LIBRARY).is_file()
+    changed = [LifLayerParams(np.full((3, 2), 4), 0, 0, 0, 1, np.zeros(3, int), 0)]
+    with pytest.raises(AssertionError, match="g\\+\\+ ran"):
+        HlsBackend().compile(partition_of(changed), DEVICE, tmp_path / "c")
+
+
+def test_build_directory_is_what_vitis_takes(tmp_path: Path) -> None:
+    """The header holds the partition's numbers; the core's sources sit beside it."""
+    layers = [LifLayerParams(np.array([[2, -4], [6, 254]]), -3, 11, 22, 33, np.array([7, -8]), 4)]
+    HlsBackend().compile(partition_of(layers), DEVICE, tmp_path)
+    sources = tmp_path / "hls"
+    header = (sources / HEADER).read_text()
+    assert "{{" not in header
+    assert "#define SNAP_LAYER_CFG_INIT -3, 11, 22, 33, 4" in header
+    assert "#define SNAP_BIAS_INIT 7, -8" in header
+    assert "#define SNAP_WEIGHT_INIT 1, 3, -2, 127" in header  # input-major, halved
+    assert {p.name for p in sources.glob("*.cpp")} == {"lif_core.cpp", "lif_csim.cpp"}
+    assert "#pragma HLS INTERFACE s_axilite port=return" in (sources / "lif_core.cpp").read_text()
+
+
+def test_template_and_writer_must_agree() -> None:
+    with pytest.raises(BackendError, match=r"without a value \['B'\].*without a placeholder \['C'\]"):
+        fill("{{A}} {{B}}", {"A": "1", "C": "2"})
+
+
+def test_cycle_estimate_counts_the_loops() -> None:
+    layout = core_layout(partition_of([small_layer(40, 20), small_layer(20, 5)]), DEVICE)
+    assert layout.lanes == [2, 1]
+    # UNPACK 40; layer 0: clear 10 + scan 40 + 4 events * (10 + 3) + LIF 10 + 12;
+    # layer 1: 5 + 20 + 2 * (5 + 3) + 5 + 12; PACK 1 word.
+    assert cycles_per_step(layout, [4, 2]) == 40 + (10 + 40 + 52 + 10 + 12) + (5 + 20 + 16 + 5 + 12) + 1
+    assert worst_case_cycles(layout) == cycles_per_step(layout, [40, 20])
+
+
+def test_demo_runs_its_spiking_partition_on_the_csim(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from snapdeploy.demo.flow import DemoConfig, run_demo
+
+    config = DemoConfig(out=tmp_path, backend="hls", epochs=1, hidden=32, spiking=16, limit=200)
+    report = run_demo(config, Console(quiet=True), progress=False)
+    compiled = [p for p in (tmp_path / "build").rglob("compiled.json") if '"hls"' in p.read_text()]
+    assert compiled, "no partition was compiled for the hls device"
+    assert 0.0 <= report["headline"]["deployed_accuracy"] <= 1.0
