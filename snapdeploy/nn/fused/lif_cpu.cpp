@@ -18,20 +18,26 @@
 
 namespace {
 
-constexpr int64_t kBlock = 512;  // neurons per work item: state stays in L1
+constexpr int64_t kBlock = 512;   // neurons per work item: state stays in L1
+constexpr int64_t kGrain = 32768;  // elements per thread below which one thread is faster
+                                   // (torch's grain size: waking a thread costs more)
 
 struct Shape {
   int64_t steps, rows, n;
   int64_t blocks_per_row() const { return (n + kBlock - 1) / kBlock; }
   int64_t stride() const { return rows * n; }  // elements per time step
+  int64_t items() const { return rows * blocks_per_row(); }
+  int threads(int most) const {
+    const int64_t useful = std::min(items(), steps * stride() / kGrain);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(most, useful)));
+  }
 };
 
 template <typename T, bool kSave>
 void forward(const T* current, const T* bias, T* spikes, T* saved, T* u_last, T* v_last,
              Shape shape, T ku, T kv, T vth, int threads) {
-  const int64_t items = shape.rows * shape.blocks_per_row();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t item = 0; item < items; ++item) {
+#pragma omp parallel for num_threads(shape.threads(threads)) schedule(static)
+  for (int64_t item = 0; item < shape.items(); ++item) {
     const int64_t row = item / shape.blocks_per_row();
     const int64_t first = (item % shape.blocks_per_row()) * kBlock;
     const int64_t len = std::min(kBlock, shape.n - first);
@@ -68,9 +74,8 @@ template <typename T>
 void backward(const T* saved, const T* grad_spikes, const T* grad_u_last, const T* grad_v_last,
               T* grad_current, double* grad_bias_cells, double* grad_vth_cells, Shape shape,
               T ku, T kv, T slope, int threads) {
-  const int64_t items = shape.rows * shape.blocks_per_row();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t item = 0; item < items; ++item) {
+#pragma omp parallel for num_threads(shape.threads(threads)) schedule(static)
+  for (int64_t item = 0; item < shape.items(); ++item) {
     const int64_t row = item / shape.blocks_per_row();
     const int64_t first = (item % shape.blocks_per_row()) * kBlock;
     const int64_t len = std::min(kBlock, shape.n - first);

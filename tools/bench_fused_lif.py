@@ -1,0 +1,242 @@
+"""Time the fused multi-step LIF against our step loop, snnTorch and SpikingJelly; write
+bench/fused_lif.json.
+
+Every implementation runs in this one process on the same input current [T, batch, n]:
+forward alone (inference, no graph) and forward + backward of spikes.sum(). Ours runs the
+two-state neuron with a learnable per-neuron bias and threshold; snnTorch's `Leaky` (reset to
+zero, fast-sigmoid surrogate, stepped in a Python loop as its docs do) and SpikingJelly's
+multi-step `LIFNode` (hard reset to 0, no input decay, detached reset) run their one-state
+LIF with the same decay, which gives the same spikes (tests/nn/test_fused_lif.py).
+Peak memory of forward + backward is measured in a fresh subprocess per implementation
+(the rise of the peak resident set over the inputs), or by torch.cuda's peak counter on a GPU.
+
+    .venv/bin/python tools/bench_fused_lif.py [--device cuda] [--sizes 32x4096,128x16384]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+from rich.progress import Progress
+
+from snapdeploy.bench import best_time, write_bench
+from snapdeploy.nn.lif import lif_sequence
+
+DV = 0.5  # SpikingJelly's tau = 1 / DV = 2
+VTH = 1.0
+STEPS = (8, 32, 128)
+SIZES = ((32, 4096), (128, 16384))
+IMPLS = ("fused", "step_loop", "snntorch", "spikingjelly")
+PEERS = ["snntorch", "spikingjelly"]
+HEADLINE_SIZE = (128, 16384)
+
+Run = Callable[[torch.Tensor], torch.Tensor]
+
+
+def ours(fused: bool, n: int, device: str) -> Run:
+    vth = torch.tensor(VTH, device=device, requires_grad=True)
+    bias = torch.zeros(n, device=device, requires_grad=True)
+    return lambda current: lif_sequence(current, 1.0, DV, vth, bias, fused=fused)
+
+
+def snntorch_leaky(device: str) -> Run:
+    import snntorch
+    from snntorch import surrogate
+
+    leaky = snntorch.Leaky(
+        beta=1.0 - DV, threshold=VTH, reset_mechanism="zero",
+        spike_grad=surrogate.fast_sigmoid(slope=5),
+    ).to(device)  # fmt: skip
+
+    def run(current: torch.Tensor) -> torch.Tensor:
+        mem = leaky.reset_mem()
+        spikes = []
+        for a in current:
+            spk, mem = leaky(a, mem)
+            spikes.append(spk)
+        return torch.stack(spikes)
+
+    return run
+
+
+def spikingjelly_lif(device: str) -> Run:
+    from spikingjelly.activation_based import functional, neuron
+
+    node = neuron.LIFNode(
+        tau=1.0 / DV, decay_input=False, v_threshold=VTH, v_reset=0.0, detach_reset=True,
+        step_mode="m",
+    ).to(device)  # fmt: skip
+
+    def run(current: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(node)
+        return node(current)
+
+    return run
+
+
+def make(impl: str, n: int, device: str) -> Run | None:
+    """The implementation as a function of the current; None when its package is absent."""
+    try:
+        if impl == "snntorch":
+            return snntorch_leaky(device)
+        if impl == "spikingjelly":
+            return spikingjelly_lif(device)
+    except ImportError:
+        return None
+    return ours(impl == "fused", n, device)
+
+
+def current_for(steps: int, batch: int, n: int, device: str) -> torch.Tensor:
+    gen = torch.Generator(device=device).manual_seed(0)
+    return torch.rand(steps, batch, n, generator=gen, device=device) * 1.2
+
+
+def synced(fn: Callable[[], object], device: str) -> Callable[[], None]:
+    def call() -> None:
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return call
+
+
+def forward_only(run: Run, current: torch.Tensor) -> Callable[[], object]:
+    def call() -> object:
+        with torch.no_grad():
+            return run(current)
+
+    return call
+
+
+def forward_backward(run: Run, current: torch.Tensor) -> Callable[[], None]:
+    leaf = current.detach().requires_grad_()
+
+    def call() -> None:
+        run(leaf).sum().backward()
+        leaf.grad = None
+
+    return call
+
+
+def resident(field: str) -> int:
+    """VmRSS or VmHWM (peak) of this process, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_memory_here(impl: str, steps: int, batch: int, n: int, device: str) -> int:
+    """Bytes by which one forward + backward raises the peak over the inputs held."""
+    run = make(impl, n, device)
+    assert run is not None
+    forward_backward(run, current_for(1, batch, n, device))()  # load kernels, warm caches
+    current = current_for(steps, batch, n, device)
+    call = forward_backward(run, current)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        synced(call, device)()
+        return torch.cuda.max_memory_allocated() - base
+    base = resident("VmRSS")
+    call()
+    return resident("VmHWM") - base
+
+
+def peak_memory(impl: str, steps: int, batch: int, n: int, device: str) -> int:
+    """`peak_memory_here` in a fresh interpreter, so earlier cases leave no high-water mark."""
+    args = [sys.executable, __file__, "--peak-of", f"{impl},{steps},{batch},{n},{device}"]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])
+
+
+def ratio(theirs: float | None, mine: float | None) -> float | None:
+    return None if theirs is None or not mine else round(theirs / mine, 2)
+
+
+def measure(steps: int, batch: int, n: int, device: str, memory: bool) -> list[dict]:
+    current = current_for(steps, batch, n, device)
+    repeats = 2 if steps * batch * n > 2**26 else 3
+    rows = []
+    for name, wrap in (("fwd", forward_only), ("fwd_bwd", forward_backward)):
+        times: dict[str, float | None] = {}
+        for impl in IMPLS:
+            run = make(impl, n, device)
+            times[impl] = None if run is None else best_time(synced(wrap(run, current), device), repeats)
+        row = {"device": device, "batch": batch, "neurons": n, "steps": steps, "pass": name}
+        row.update({f"{impl}_s": None if t is None else round(t, 5) for impl, t in times.items()})
+        row.update({f"{impl}_over_fused": ratio(times[impl], times["fused"]) for impl in IMPLS[1:]})
+        fused_bytes = steps * batch * n * current.element_size() * (3 if name == "fwd_bwd" else 2)
+        row["fused_traffic_gb_per_s"] = round(fused_bytes / times["fused"] / 1e9, 2)
+        if memory and name == "fwd_bwd":
+            peaks = {
+                impl: peak_memory(impl, steps, batch, n, device)
+                for impl in IMPLS
+                if times[impl] is not None
+            }
+            row["peak_mem_bytes"] = peaks
+            row["peak_mem_fused_over_step_loop"] = round(peaks["fused"] / peaks["step_loop"], 3)
+        rows.append(row)
+    return rows
+
+
+def headline(results: list[dict], device: str) -> dict[str, float | None]:
+    def find(steps: int, name: str) -> dict:
+        batch, n = HEADLINE_SIZE
+        return next(
+            r for r in results
+            if (r["device"], r["batch"], r["neurons"], r["steps"], r["pass"])
+            == (device, batch, n, steps, name)
+        )  # fmt: skip
+
+    t32 = find(32, "fwd_bwd")
+    return {
+        "fwd_bwd_vs_snntorch_T32": t32["snntorch_over_fused"],
+        "fwd_bwd_vs_spikingjelly_T32": t32["spikingjelly_over_fused"],
+        "fwd_bwd_vs_step_loop_T32": t32["step_loop_over_fused"],
+        "peak_mem_fused_over_loop_T128": find(128, "fwd_bwd")["peak_mem_fused_over_step_loop"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--sizes", default=",".join(f"{b}x{n}" for b, n in SIZES))
+    parser.add_argument("--out", default="fused_lif", help="bench/<out>.json")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peak_of:
+        impl, steps, batch, n, device = args.peak_of.split(",")
+        print(peak_memory_here(impl, int(steps), int(batch), int(n), device))
+        return
+    sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes.split(",")]
+    results: list[dict] = []
+    with Progress(transient=True) as bar:
+        task = bar.add_task("fused LIF bench", total=len(sizes) * len(STEPS))
+        for batch, n in sizes:
+            for steps in STEPS:
+                bar.update(task, description=f"T={steps} {batch}x{n}")
+                results.extend(measure(steps, batch, n, args.device, memory=steps == 128))
+                bar.advance(task)
+    note = (
+        f"{torch.get_num_threads()} torch threads; the machine's cores were shared with other "
+        f"jobs during the run, so absolute times are noisy (best of 2-3); ratios come from "
+        f"the same run. snntorch: Leaky stepped in a Python loop; spikingjelly: multi-step "
+        f"LIFNode, whose CPU path is its torch autograd reference."
+    )
+    head = headline(results, args.device) if HEADLINE_SIZE in sizes else {}
+    results.append({"note": note})
+    path = write_bench(args.out, head, results, PEERS)
+    print(json.dumps(head, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
