@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from snapdeploy.commands import demo, export_nir, import_nir, inspect, quantize, train
+from snapdeploy.commands import (
+    compile,
+    demo,
+    deploy,
+    export_nir,
+    import_nir,
+    inspect,
+    quantize,
+    run,
+    train,
+)
 from snapdeploy.commands.common import debug_mode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
@@ -23,6 +33,9 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of e
 
 app.command()(demo.demo)
 app.command()(inspect.inspect)
+app.command(name="compile")(compile.compile_command)
+app.command()(run.run)
+app.command()(deploy.deploy)
 app.command()(train.train)
 app.command()(quantize.quantize)
 app.command("import")(import_nir.import_nir)

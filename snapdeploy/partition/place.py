@@ -1,22 +1,30 @@
 """Place partitions on a target's devices: dense on torch, spiking on any spiking kind.
 
 The default puts each partition on the first device (in the target file's order) whose kind
-can run it; an explicit mapping (partition name -> device name) overrides that. The plan
-records which link each boundary crosses and how many bytes a sample would cost as fp16.
+can run it; an explicit mapping (partition name -> device name), from the target file's
+`[mapping]` table or from `--map PARTITION=DEVICE` on the command line (which wins), overrides
+that. The plan records which link each boundary crosses, what a sample would cost as fp16,
+and the frame bytes per step expected at an assumed spike rate (the runtime measures the
+real ones).
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from snapdeploy.core.errors import TargetError
+from snapdeploy.core.packets import expected_frame_bytes
 from snapdeploy.partition.partitions import Boundary, Partition
 from snapdeploy.targets import DENSE_KINDS, SPIKING_KINDS, Target
 
 PLAN_FILE = "plan.json"
+#: Spike rate and batch the plan's byte estimates assume (the demo's links run at 3-30%).
+ASSUMED_SPIKE_RATE = 0.1
+ASSUMED_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,8 @@ class Plan:
             "placements": [asdict(p) for p in self.placements],
             "boundaries": [
                 {**asdict(b.boundary), "src_device": b.src_device, "dst_device": b.dst_device,
-                 "has_link": b.has_link, "fp16_bytes_per_sample": b.boundary.fp16_bytes_per_sample}
+                 "has_link": b.has_link, "fp16_bytes_per_sample": b.boundary.fp16_bytes_per_sample,
+                 **estimated_traffic(b.boundary)}
                 for b in self.boundaries
             ],
         }
@@ -57,6 +66,45 @@ class Plan:
         path = directory / PLAN_FILE
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
+
+
+def estimated_traffic(boundary: Boundary) -> dict[str, float]:
+    """Frame bytes per step for a batch, and per sample over all steps, at the assumed rate."""
+    per_step = expected_frame_bytes(boundary.width, ASSUMED_BATCH, ASSUMED_SPIKE_RATE)
+    return {
+        "assumed_spike_rate": ASSUMED_SPIKE_RATE,
+        "assumed_batch": ASSUMED_BATCH,
+        "estimated_bytes_per_step": per_step,
+        "estimated_bytes_per_sample": per_step * boundary.steps / ASSUMED_BATCH,
+    }
+
+
+def parse_mapping(items: list[str]) -> dict[str, str]:
+    """`PARTITION=DEVICE` pairs from the command line."""
+    mapping = {}
+    for item in items:
+        partition, sep, device = item.partition("=")
+        if not sep or not partition.strip() or not device.strip():
+            raise TargetError(
+                f"--map {item!r} is not PARTITION=DEVICE; fix: e.g. --map p1_spiking=fpga"
+            )
+        mapping[partition.strip()] = device.strip()
+    return mapping
+
+
+def target_mapping(target: Target) -> dict[str, str]:
+    """The `[mapping]` table of the target's file (partition = "device"), if it has one."""
+    try:
+        with Path(target.path).open("rb") as file:
+            table = tomllib.load(file).get("mapping", {})
+    except OSError:
+        return {}
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise TargetError(
+            f"{target.path}: [mapping] must map partition names to device names; fix: write "
+            f'lines like p1_spiking = "fpga"'
+        )
+    return dict(table)
 
 
 def _capable_kinds(partition: Partition) -> tuple[str, ...]:

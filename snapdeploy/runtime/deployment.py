@@ -9,6 +9,7 @@ Executors are reset before each batch, so batches are independent.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from snapdeploy.core.packets import MAX_ROWS
 from snapdeploy.runtime.links import QueueLink
 from snapdeploy.runtime.pipeline import BuildInfo, GroupRunner, load_stages, read_build
 from snapdeploy.runtime.stages import Stage
-from snapdeploy.runtime.state import RunState, batches, describe_run
+from snapdeploy.runtime.state import RunState, batches, describe_run, write_result
 from snapdeploy.runtime.transport import BoundaryStats
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -44,16 +45,14 @@ def check_batch_size(batch_size: int) -> None:
         )
 
 
-def collect_stats(senders) -> list[BoundaryStats]:
+def collect_stats(records: Iterable[BoundaryStats]) -> list[BoundaryStats]:
     """One record per boundary, merged over every sender that carried it."""
     merged: dict[int, BoundaryStats] = {}
-    for sender in senders:
-        stats = sender.stats
-        if stats.boundary_id in merged:
-            merged[stats.boundary_id].merge(stats)
-        else:
-            merged[stats.boundary_id] = BoundaryStats(stats.boundary_id, stats.width, stats.steps)
-            merged[stats.boundary_id].merge(stats)
+    for stats in records:
+        total = merged.setdefault(
+            stats.boundary_id, BoundaryStats(stats.boundary_id, stats.width, stats.steps)
+        )
+        total.merge(stats)
     return [merged[b] for b in sorted(merged)]
 
 
@@ -130,8 +129,10 @@ class Deployment:
                 thread.join()
         if errors:
             raise errors[0]
-        stats = collect_stats(s for runner in runners for s in runner.senders)
+        stats = collect_stats(s.stats for runner in runners for s in runner.senders)
         seconds = {stage.name: stage.seconds for stage in self.stages}
+        if run_dir is not None:
+            write_result(run_dir, stats, seconds)
         return RunResult(state.finish(len(spans_all)), stats, seconds)
 
     @staticmethod

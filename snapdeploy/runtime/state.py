@@ -98,3 +98,32 @@ class RunState:
             np.save(buffer, outputs)
             atomic_write(self.directory / FINAL_FILE, buffer.getvalue())
         return outputs
+
+
+RESULT_FILE = "result.json"
+
+
+def boundary_summary(stats) -> dict[str, Any]:
+    """One boundary's measured traffic, per sample, beside what fp16 tensors would cost."""
+    samples = max(stats.samples, 1)
+    return {
+        "id": stats.boundary_id,
+        "width": stats.width,
+        "steps": stats.steps,
+        "samples": stats.samples,
+        "frames": stats.packets,
+        "spikes": stats.spikes,
+        "spike_rate": stats.spike_rate,
+        "wire_bytes": stats.wire_bytes,
+        "wire_bytes_per_sample": stats.wire_bytes / samples,
+        "fp16_bytes_per_sample": stats.fp16_bytes / samples,
+        "fp16_over_spikes": stats.fp16_bytes / stats.wire_bytes if stats.wire_bytes else None,
+    }
+
+
+def write_result(directory: Path, stats: list, seconds: dict[str, float]) -> Path:
+    """result.json of a run: each boundary's traffic in this invocation, and time per partition."""
+    path = Path(directory) / RESULT_FILE
+    record = {"boundaries": [boundary_summary(s) for s in stats], "seconds_per_partition": seconds}
+    atomic_write(path, json.dumps(record, indent=2).encode())
+    return path

@@ -4,6 +4,7 @@ wrong, and plan.json."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.partition import cut, place
-from snapdeploy.partition.place import PLAN_FILE
+from snapdeploy.partition.place import PLAN_FILE, estimated_traffic
 from snapdeploy.quant.export import export_model
 from snapdeploy.targets import (
     LavaDevice,
@@ -254,6 +255,7 @@ def test_plan_json_holds_placements_and_boundaries(tmp_path):
                 "dst_device": "ref",
                 "has_link": True,
                 "fp16_bytes_per_sample": 10,
+                **estimated_traffic(boundaries[0]),
             },
             {
                 "id": 1,
@@ -265,6 +267,7 @@ def test_plan_json_holds_placements_and_boundaries(tmp_path):
                 "dst_device": "host",
                 "has_link": True,
                 "fp16_bytes_per_sample": 6,
+                **estimated_traffic(boundaries[1]),
             },
         ],
     }
@@ -276,3 +279,27 @@ def test_the_shipped_emulator_target_places_dense_on_host_and_spiking_on_ref():
     assert plan.target == "emulator"
     assert devices_of(plan) == {"p0_dense": "host", "p1_spiking": "ref", "p2_dense": "host"}
     assert all(b.has_link for b in plan.boundaries)
+
+
+def test_estimated_bytes_follow_the_assumed_rate_and_stay_below_fp16():
+    partitions, boundaries = hybrid_partitions()
+    for boundary in boundaries:
+        estimate = estimated_traffic(boundary)
+        assert 0 < estimate["estimated_bytes_per_step"]
+        assert estimate["estimated_bytes_per_sample"] < 2 * boundary.width * T
+
+
+def test_mapping_from_the_command_line_and_from_the_target_file(tmp_path):
+    from snapdeploy.partition.place import parse_mapping, target_mapping
+
+    assert parse_mapping(["p1_spiking=ref", " p0_dense = host "]) == {
+        "p1_spiking": "ref", "p0_dense": "host"}
+    with pytest.raises(TargetError, match="PARTITION=DEVICE"):
+        parse_mapping(["p1_spiking"])
+    toml = tmp_path / "t.toml"
+    toml.write_text('[mapping]\np1_spiking = "ref"\n')
+    bench = target(TorchDevice(name="host"), ReferenceDevice(name="ref"))
+    assert target_mapping(replace(bench, path=toml)) == {"p1_spiking": "ref"}
+    toml.write_text("[mapping]\np1_spiking = 3\n")
+    with pytest.raises(TargetError, match="mapping"):
+        target_mapping(replace(bench, path=toml))
