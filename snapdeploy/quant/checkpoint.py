@@ -7,7 +7,6 @@ back with `weights_only=True`: opening one runs no pickled code.
 from __future__ import annotations
 
 import io
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,10 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
     try:
         state = torch.load(io.BytesIO(path.read_bytes()), weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # a truncated or foreign file can fail to unpickle in any way
         raise SnapdeployError(
-            f"{path}: not a readable fine-tune checkpoint ({exc}); fix: delete it to start "
-            f"the fine-tune over"
+            f"{path}: not a readable fine-tune checkpoint ({type(exc).__name__}); fix: delete "
+            f"it to start the fine-tune over"
         ) from exc
     if not isinstance(state, dict):
         raise SnapdeployError(f"{path}: not a fine-tune checkpoint; fix: delete it to start over")

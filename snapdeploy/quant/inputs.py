@@ -39,16 +39,20 @@ def save_trained(path: Path, model: HybridNet, config: DemoConfig, info: dict[st
 
 def read_torch_file(path: Path) -> Any:
     """Plain state when the file is ours; otherwise torch's unpickling of a saved module."""
+    fix = "fix: pass a file written by `snapdeploy train` or by torch.save(model, path)"
     if not path.is_file():
-        raise SnapdeployError(f"model file {path} does not exist; fix: pass a file written by "
-                              f"`snapdeploy train` or by torch.save(model, path)")
+        raise SnapdeployError(f"model file {path} does not exist; {fix}")
     try:
         return torch.load(path, weights_only=True)
     except pickle.UnpicklingError:
+        pass  # not plain state: a pickled module, read below
+    except Exception as exc:  # a foreign file can fail to unpickle in any way
+        raise SnapdeployError(f"{path} is not a torch file ({type(exc).__name__}); {fix}") from exc
+    try:
         return torch.load(path, weights_only=False)
-    except (RuntimeError, EOFError) as exc:
-        raise SnapdeployError(f"{path} is not a torch file ({exc}); fix: pass a file written by "
-                              f"`snapdeploy train` or by torch.save(model, path)") from exc
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SnapdeployError(f"{path} is not a readable model file ({reason}); {fix}") from exc
 
 
 def load_hybridnet(path: Path) -> HybridNet:
