@@ -10,8 +10,9 @@ and installs the result. Its dependencies come from the wheel's own Requires-Dis
 networkx<=2.8.7, numpy<2, scipy, scikit-learn), resolved under constraints.txt so the pinned
 torch is never replaced. Nothing of Lava's source is kept in this repository.
 
-Run as `.venv/bin/python tools/install_lava.py` (the Makefile does); it returns at once when
-lava 0.10.0 already imports in this interpreter.
+Run as `.venv/bin/python tools/install_lava.py` (the Makefile does, after the package and its
+extras); it returns at once when lava 0.10.0 already imports in this interpreter and every
+one of its Requires-Dist is still met (a later install may have moved networkx, say).
 """
 
 from __future__ import annotations
@@ -47,14 +48,31 @@ class PatchError(RuntimeError):
 
 
 def lava_ready() -> bool:
-    """True when lava-nc 0.10.0 is installed and its patched module imports."""
+    """True when lava-nc 0.10.0 is installed, its patched module imports, its deps are met."""
     try:
         if importlib.metadata.version("lava-nc") != LAVA_VERSION:
             return False
         importlib.import_module("lava.magma.compiler.var_model")
         importlib.import_module("lava.magma.core.run_configs")
+        return requirements_met("lava-nc")
     except (ImportError, ValueError):  # ValueError: the unpatched dataclass defaults on 3.11
         return False
+
+
+def requirements_met(dist: str) -> bool:
+    """Every Requires-Dist of `dist` installed at an allowed version."""
+    from packaging.requirements import Requirement  # installed with lava below, if missing
+
+    for line in importlib.metadata.requires(dist) or []:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            installed = importlib.metadata.version(req.name)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        if not req.specifier.contains(installed, prereleases=True):
+            return False
     return True
 
 
@@ -139,7 +157,7 @@ def install() -> None:
         patched = tmp_path / WHEEL_NAME
         patch_wheel(download / WHEEL_NAME, patched)
         pip("install", "--no-deps", "--force-reinstall", str(patched))
-        pip("install", "-c", str(CONSTRAINTS), str(patched))
+        pip("install", "-c", str(CONSTRAINTS), str(patched), "packaging")
 
 
 def main() -> int:

@@ -5,7 +5,10 @@ executor (close, Ctrl-C), and what Lava cannot run is refused with a clear error
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import importlib.util
 import itertools
 import multiprocessing
 import os
@@ -19,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from lava.magma.compiler import var_model
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.sink import RingBuffer as SinkBuffer
@@ -284,3 +288,46 @@ def test_batch_change_without_reset_is_refused(tmp_path: Path) -> None:
         executor.run(np.zeros((2, 2, 2), dtype=bool))
         with pytest.raises(BackendError, match="batch changed from 2 to 3"):
             executor.run(np.zeros((2, 3, 2), dtype=bool))
+
+
+def install_tool():
+    """tools/install_lava.py as a module (tools/ is not a package)."""
+    path = Path(__file__).parents[2] / "tools" / "install_lava.py"
+    spec = importlib.util.spec_from_file_location("install_lava", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_installed_lava_is_the_patched_wheel() -> None:
+    source = Path(var_model.__file__).read_text()
+    assert source.count("= field(default_factory=ByteEncoder)") == 8
+    assert "= ByteEncoder()" not in source
+
+
+def test_install_patch_refuses_a_wheel_it_was_not_written_for() -> None:
+    tool = install_tool()
+    fields = "".join(f"    f{i}: ByteEncoder = ByteEncoder()\n" for i in range(8))
+    source = f"from dataclasses import dataclass, InitVar\n{fields}"
+    patched = tool.patch_var_model(source)
+    assert "from dataclasses import dataclass, InitVar, field\n" in patched
+    assert patched.count("= field(default_factory=ByteEncoder)") == 8
+    with pytest.raises(tool.PatchError, match="expected 8 fields.*found 7"):
+        tool.patch_var_model(source.replace("    f7: ByteEncoder = ByteEncoder()\n", ""))
+    with pytest.raises(tool.PatchError, match="found 0"):
+        tool.patch_var_model(patched)
+
+
+def test_install_patch_rewrites_record_hashes() -> None:
+    tool = install_tool()
+    record = "a.py,sha256=old,3\nb.py,sha256=keep,5\nRECORD,,\n"
+    new = tool.patch_record(record, {"a.py": b"print(1)\n"})
+    digest = base64.urlsafe_b64encode(hashlib.sha256(b"print(1)\n").digest()).rstrip(b"=")
+    assert new.splitlines() == [
+        f"a.py,sha256={digest.decode()},9",
+        "b.py,sha256=keep,5",
+        "RECORD,,",
+    ]
+    assert tool.patch_metadata("Name: x\nRequires-Python: >=3.10,<3.11\n").endswith(
+        "Requires-Python: >=3.10\n"
+    )
