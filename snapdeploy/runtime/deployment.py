@@ -9,6 +9,7 @@ Executors are reset before each batch, so batches are independent.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,7 @@ class Deployment:
         for stage in self.stages:
             stage.seconds = 0.0
         errors: list[BaseException] = []
+        began = time.perf_counter()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("deployed run", total=len(spans))
             threads = [
@@ -127,12 +129,13 @@ class Deployment:
                 thread.start()
             for thread in threads:
                 thread.join()
+        run_seconds = time.perf_counter() - began
         if errors:
             raise errors[0]
         stats = collect_stats(s.stats for runner in runners for s in runner.senders)
         seconds = {stage.name: stage.seconds for stage in self.stages}
         if run_dir is not None:
-            write_result(run_dir, stats, seconds)
+            write_result(run_dir, stats, seconds, run_seconds)
         return RunResult(state.finish(len(spans_all)), stats, seconds)
 
     @staticmethod

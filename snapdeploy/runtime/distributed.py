@@ -9,6 +9,7 @@ bounded by the process group's timeout, so a dead peer ends the run with a named
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,14 +89,17 @@ def run_rank(
         inbound = DistLink(info.link_name(rank - 1), rank - 1) if rank else None
         outbound = DistLink(info.link_name(rank), rank + 1) if rank < last else None
         runner = GroupRunner(info, rank, stages, inbound, outbound, timeout)
+        began = time.perf_counter()
         runner.run(spans, inputs, state)
+        run_seconds = time.perf_counter() - began
         gathered = [None] * world if rank == last else None
         seconds = {stage.name: stage.seconds for stage in stages}
         dist.gather_object(([s.stats for s in runner.senders], seconds), gathered, dst=last)
         if state is not None:
             state.finish(len(spans_all))
             stats = collect_stats(s for part, _ in gathered for s in part)
-            write_result(run_dir, stats, {k: v for _, part in gathered for k, v in part.items()})
+            seconds = {k: v for _, part in gathered for k, v in part.items()}
+            write_result(run_dir, stats, seconds, run_seconds)
     except RuntimeError as error:  # a collective that lost a peer
         raise SnapdeployError(
             f"rank {rank} ({info.group_label(rank)}) lost the group: "
