@@ -18,7 +18,9 @@ from pathlib import Path
 from snapdeploy.core.errors import BackendError
 
 COMPILER = "g++"
-FLAGS = ("-O2", "-std=c++14", "-shared", "-fPIC", "-Wall")
+#: -O2 as asked, with the vectorizer's dynamic cost model (-O2 alone keeps the synapse row add
+#: to 8-byte SSE vectors, about half the speed); no -march, so a library runs on any x86-64.
+FLAGS = ("-O2", "-fvect-cost-model=dynamic", "-std=c++14", "-shared", "-fPIC", "-Wall")
 LIBRARY = "liblif_csim.so"
 
 

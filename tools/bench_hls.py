@@ -1,0 +1,133 @@
+"""Benchmark the HLS core's C-simulation against the numpy reference on the same partitions.
+
+Why: the C-simulation is how an FPGA deployment is checked without a board, so it must run
+whole test sets quickly; the numpy reference is the peer doing the same integer work. Each
+case is a spiking partition on the PYNQ-Z2 target's FPGA device (4 LIF cores of 256
+neurons, 100 MHz): compiled (g++, not timed), loaded through the PYNQ driver over the
+emulated overlay, and run with random input spikes; its output spikes are checked equal to
+the reference's before anything is timed. The C-sim time is the driver's whole `run` (spike
+packing, register writes, flushes, the core, unpacking); the reference's is
+`ReferenceNetwork.run`. Best of three runs each.
+
+Also the FPGA estimate of `snapdeploy.backends.hls.estimate`: cycles per time step from the
+core's loop structure (II = 1 loops times trip counts) with the mean input spikes per layer
+this run measured, and the latency per step at the device's clock. An estimate, not a
+synthesis or board measurement.
+
+Run: `.venv/bin/python tools/bench_hls.py` -> bench/hls.json
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+from snapdeploy.backends.hls import HlsBackend
+from snapdeploy.backends.hls.estimate import cycles_per_step, latency_us
+from snapdeploy.backends.hls.layout import core_layout
+from snapdeploy.bench import best_time, write_bench
+from snapdeploy.core.graph import SpikingOp
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
+from snapdeploy.partition import SpikingPartition
+from snapdeploy.targets import load_target
+
+TARGET, DEVICE = "pynq-z2", "fpga"
+#: (layer widths, steps, batch, input spike rate); the first has the demo's spiking shape.
+CASES = [
+    ((128, 64), 4, 256, 0.2),
+    ((1000, 1000), 100, 1, 0.1),
+    ((1000, 1000), 20, 32, 0.1),
+    ((784, 512, 256), 20, 32, 0.1),
+]
+HEADLINE_CASE = 2
+
+
+def layer(n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
+    """Random Lava-form weights; a threshold that lets a fraction of neurons fire."""
+    return LifLayerParams(
+        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
+        weight_exp=0,
+        du=400,
+        dv=200,
+        vth=300,
+        bias_mant=rng.integers(0, 64, n_out),
+        bias_exp=2,
+    )
+
+
+def measure(widths: tuple[int, ...], steps: int, batch: int, rate: float, device: Any) -> dict[str, Any]:
+    rng = np.random.default_rng(sum(widths) + steps + batch)
+    layers = [layer(a, b, rng) for a, b in zip(widths, widths[1:])]
+    spikes = rng.random((steps, batch, widths[0])) < rate
+    reference = ReferenceNetwork(layers)
+    per_layer = reference.run(spikes, record_all=True)
+    partition = SpikingPartition(
+        "bench", 0, tuple(SpikingOp(f"layer{i}", p) for i, p in enumerate(layers)), steps
+    )
+    backend = HlsBackend()
+    with tempfile.TemporaryDirectory() as out:
+        executor = backend.load(backend.compile(partition, device, Path(out)))
+        with executor:
+            if not np.array_equal(executor.run(spikes), per_layer[-1]):
+                raise SystemExit(f"C-sim and reference disagree on {widths}")
+
+            def csim() -> None:
+                executor.reset()
+                executor.run(spikes)
+
+            csim_s = best_time(csim)
+    reference_s = best_time(lambda: reference.run(spikes))
+    inputs = [spikes, *per_layer[:-1]]
+    events_per_layer = [float(s.sum()) / (steps * batch) for s in inputs]
+    synaptic_events = int(sum(s.sum() * p.n_out for s, p in zip(inputs, layers)))
+    updates = steps * batch * sum(widths[1:])
+    cycles = cycles_per_step(core_layout(partition, device), events_per_layer)
+    return {
+        "widths": list(widths),
+        "steps": steps,
+        "batch": batch,
+        "input_rate": rate,
+        "neuron_updates": updates,
+        "synaptic_events": synaptic_events,
+        "csim_s": csim_s,
+        "reference_s": reference_s,
+        "ratio_reference_over_csim": reference_s / csim_s,
+        "csim_neuron_updates_per_s": updates / csim_s,
+        "reference_neuron_updates_per_s": updates / reference_s,
+        "csim_synaptic_events_per_s": synaptic_events / csim_s,
+        "reference_synaptic_events_per_s": synaptic_events / reference_s,
+        "mean_input_spikes_per_layer_step": events_per_layer,
+        "fpga_cycles_per_step": cycles,
+        "fpga_latency_us_per_step": latency_us(cycles, device.clock_mhz),
+    }
+
+
+def main() -> None:
+    device = load_target(TARGET).device(DEVICE)
+    results = []
+    with Progress() as bar:
+        task = bar.add_task("HLS C-sim vs reference", total=len(CASES))
+        for case in CASES:
+            results.append(measure(*case, device))
+            bar.advance(task)
+    head = results[HEADLINE_CASE]
+    headline = {
+        "csim_neuron_updates_per_s": head["csim_neuron_updates_per_s"],
+        "csim_vs_reference_speedup": head["ratio_reference_over_csim"],
+        "fpga_cycles_per_step": head["fpga_cycles_per_step"],
+        "fpga_latency_us_per_step": head["fpga_latency_us_per_step"],
+    }
+    note = os.environ.get("BENCH_NOTE")
+    if note:
+        results.append({"note": note})
+    path = write_bench("hls", headline, results, ["pynq"])
+    print(f"wrote {path}: {headline}")
+
+
+if __name__ == "__main__":
+    main()
