@@ -14,7 +14,8 @@ where `gain` multiplies the weights into the neuron. Our du and dv are one per l
 must be shared by a layer's neurons; thresholds, r and v_leak may differ per neuron (they
 fold into the weights and bias). Reset is to zero (v_reset must be 0) and spiking is
 `v > v_threshold`, as in NIR. Writing inverts these with gain 1, choosing tau and r so that
-reading them back gives our du, dv and gain bit for bit.
+reading them back gives our du, dv and gain bit for bit (du, dv: within 1 float64 ulp
+where no float tau divides to them exactly; see `preimage`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def preimage(target: float, decode: Callable[[float], float], guess: float) -> f
 
     Floating division does not invert exactly (dt / (dt / dv) may be dv +- 1 ulp), so the
     writer picks, among the neighbours of the obvious value, one that reads back exactly.
+    For about one value in eight none exists (the quotient skips it); then `guess`, which
+    reads back within 1 ulp of float64, far below the float32 the LIF computes in.
     """
     low = high = guess
     for _ in range(64):
@@ -143,6 +146,11 @@ def continuous(du: float, dv: float, vth: np.ndarray, bias: np.ndarray, dt: floa
                 "neither); fix: use a voltage decay dv>0"
             )
         return nir.IF(r=full(preimage(1.0, lambda r: dt * r, 1 / dt)), v_threshold=vth)
+    if not math.isfinite(dt / dv) or (du < 1 and not math.isfinite(dt / du)):
+        raise UnsupportedNirNodeError(
+            f"decays du={du}, dv={dv} give an infinite tau at dt={dt}; fix: use dv=0 (IF) or "
+            f"a decay of at least 1/4096"
+        )
     tau = preimage(dv, lambda t: dt / t, dt / dv)
     r = preimage(1.0, lambda r: dv * r, 1 / dv)
     v_leak = bias.astype(np.float64) / dv
