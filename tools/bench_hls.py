@@ -19,6 +19,7 @@ Run: `.venv/bin/python tools/bench_hls.py` -> bench/hls.json
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -60,9 +61,11 @@ def layer(n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
     )
 
 
-def measure(widths: tuple[int, ...], steps: int, batch: int, rate: float, device: Any) -> dict[str, Any]:
+def measure(
+    widths: tuple[int, ...], steps: int, batch: int, rate: float, device: Any
+) -> dict[str, Any]:
     rng = np.random.default_rng(sum(widths) + steps + batch)
-    layers = [layer(a, b, rng) for a, b in zip(widths, widths[1:])]
+    layers = [layer(a, b, rng) for a, b in itertools.pairwise(widths)]
     spikes = rng.random((steps, batch, widths[0])) < rate
     reference = ReferenceNetwork(layers)
     per_layer = reference.run(spikes, record_all=True)

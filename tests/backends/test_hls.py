@@ -6,6 +6,7 @@ header's power-on parameters equal what the driver loads."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -25,7 +26,13 @@ from snapdeploy.backends.hls.layout import core_layout, parameter_image
 from snapdeploy.backends.hls.writer import HEADER, fill
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import PARAM_RANGES, STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import (
+    PARAM_RANGES,
+    STATE_LIMIT,
+    V_MAX,
+    LifLayerParams,
+    ReferenceNetwork,
+)
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import HlsDevice
 
@@ -118,7 +125,7 @@ def layer_params(draw, n_in: int, n_out: int, rng: np.random.Generator) -> LifLa
 def networks_and_spikes(draw) -> tuple[list[LifLayerParams], np.ndarray, int]:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     widths = draw(st.sampled_from(SHAPES))
-    layers = [draw(layer_params(a, b, rng)) for a, b in zip(widths, widths[1:])]
+    layers = [draw(layer_params(a, b, rng)) for a, b in itertools.pairwise(widths)]
     steps = draw(st.integers(1, 40))
     batch = draw(st.integers(1, 3))
     rate = draw(st.sampled_from([0.05, 0.3, 1.0]))
@@ -201,7 +208,9 @@ def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
     """The header's BRAM init and the driver's `params` image are the same parameters."""
     rng = np.random.default_rng(5)
     layers = [
-        LifLayerParams(2 * rng.integers(-128, 128, (9, 6)), -2, 100, 300, 5, rng.integers(-50, 50, 9), 3),
+        LifLayerParams(
+            2 * rng.integers(-128, 128, (9, 6)), -2, 100, 300, 5, rng.integers(-50, 50, 9), 3
+        ),
         LifLayerParams(2 * rng.integers(-128, 128, (4, 9)), 3, 4095, 0, 90, np.zeros(4, int), 0),
     ]
     compiled = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path)
@@ -211,13 +220,17 @@ def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
         def load_params(self, image: np.ndarray) -> None:
             """Keep what the bitstream (here: the library) came up with."""
 
-    with HlsExecutor(PowerOnDriver(emulated_overlay(compiled)), parameter_image(layers), [9, 4], 6) as power_on:
+    with HlsExecutor(
+        PowerOnDriver(emulated_overlay(compiled)), parameter_image(layers), [9, 4], 6
+    ) as power_on:
         np.testing.assert_array_equal(power_on.run(spikes), ReferenceNetwork(layers).run(spikes)[0])
 
 
 def test_reset_and_batch_change(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    layer = LifLayerParams(2 * rng.integers(-128, 128, (5, 6)), 1, 300, 100, 40, rng.integers(0, 50, 5), 2)
+    layer = LifLayerParams(
+        2 * rng.integers(-128, 128, (5, 6)), 1, 300, 100, 40, rng.integers(0, 50, 5), 2
+    )
     spikes = rng.random((8, 2, 6)) < 0.5
     want = ReferenceNetwork([layer]).run(spikes)[0]
     with compile_and_load([layer], tmp_path) as executor:
@@ -231,18 +244,34 @@ def test_reset_and_batch_change(tmp_path: Path) -> None:
 
 
 def small_layer(n_in: int, n_out: int) -> LifLayerParams:
-    return LifLayerParams(np.zeros((n_out, n_in), dtype=np.int64), 0, 0, 0, 1, np.zeros(n_out, int), 0)
+    return LifLayerParams(
+        np.zeros((n_out, n_in), dtype=np.int64), 0, 0, 0, 1, np.zeros(n_out, int), 0
+    )
 
 
 @pytest.mark.parametrize(
     ("device", "layers", "error", "words"),
     [
-        (DEVICE, [small_layer(4, 17), *[small_layer(17, 17)] * 4], CapacityError,
-         ["need 10 LIF cores of 16 neurons", "device has 8"]),
-        (HlsDevice(name="fpga", part="p", board="b", lif_cores=2, neurons_per_core=4),
-         [small_layer(3, 9)], CapacityError, ["9 neurons", "holds 8"]),
-        (HlsDevice(name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, state_bits=16),
-         [small_layer(3, 4)], CapacityError, ["state_bits = 16", "24"]),
+        (
+            DEVICE,
+            [small_layer(4, 17), *[small_layer(17, 17)] * 4],
+            CapacityError,
+            ["need 10 LIF cores of 16 neurons", "device has 8"],
+        ),
+        (
+            HlsDevice(name="fpga", part="p", board="b", lif_cores=2, neurons_per_core=4),
+            [small_layer(3, 9)],
+            CapacityError,
+            ["9 neurons", "holds 8"],
+        ),
+        (
+            HlsDevice(
+                name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, state_bits=16
+            ),
+            [small_layer(3, 4)],
+            CapacityError,
+            ["state_bits = 16", "24"],
+        ),
     ],
     ids=["cores", "neurons", "state-bits"],
 )
@@ -255,7 +284,9 @@ def test_what_does_not_fit_is_refused(device, layers, error, words, tmp_path: Pa
 
 
 def test_weights_wider_than_the_device_are_refused(tmp_path: Path) -> None:
-    narrow = HlsDevice(name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, weight_bits=4)
+    narrow = HlsDevice(
+        name="fpga", part="p", board="b", lif_cores=4, neurons_per_core=16, weight_bits=4
+    )
     fits = LifLayerParams(np.array([[-16, 14, 2], [0, -2, -16]]), 2, 0, 0, 1, np.zeros(2, int), 0)
     backend = HlsBackend()
     spikes = np.random.default_rng(2).random((20, 1, 3)) < 0.5
@@ -300,7 +331,9 @@ def test_build_directory_is_what_vitis_takes(tmp_path: Path) -> None:
 
 
 def test_template_and_writer_must_agree() -> None:
-    with pytest.raises(BackendError, match=r"without a value \['B'\].*without a placeholder \['C'\]"):
+    with pytest.raises(
+        BackendError, match=r"without a value \['B'\].*without a placeholder \['C'\]"
+    ):
         fill("{{A}} {{B}}", {"A": "1", "C": "2"})
 
 
@@ -309,7 +342,10 @@ def test_cycle_estimate_counts_the_loops() -> None:
     assert layout.lanes == [2, 1]
     # UNPACK 40; layer 0: clear 10 + scan 40 + 4 events * (10 + 3) + LIF 10 + 12;
     # layer 1: 5 + 20 + 2 * (5 + 3) + 5 + 12; PACK 1 word.
-    assert cycles_per_step(layout, [4, 2]) == 40 + (10 + 40 + 52 + 10 + 12) + (5 + 20 + 16 + 5 + 12) + 1
+    assert (
+        cycles_per_step(layout, [4, 2])
+        == 40 + (10 + 40 + 52 + 10 + 12) + (5 + 20 + 16 + 5 + 12) + 1
+    )
     assert worst_case_cycles(layout) == cycles_per_step(layout, [40, 20])
 
 

@@ -28,7 +28,9 @@ from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import HlsDevice
 
-DEVICE = HlsDevice(name="fpga", part="xc7z020clg400-1", board="pynq-z2", lif_cores=4, neurons_per_core=256)
+DEVICE = HlsDevice(
+    name="fpga", part="xc7z020clg400-1", board="pynq-z2", lif_cores=4, neurons_per_core=256
+)
 LAYERS = [
     LifLayerParams(2 * np.arange(-12, 12).reshape(4, 6), 1, 200, 300, 20, np.arange(4), 2),
     LifLayerParams(np.full((3, 4), 100), 0, 0, 1000, 60, np.zeros(3, int), 0),
@@ -59,7 +61,9 @@ class Recorder:
 
 def public(cls: type) -> set[str]:
     """Methods and class attributes, plus the instance attributes its docstring documents."""
-    documented = re.findall(r"^    (\w+) ?:", (cls.__doc__ or "").partition("Attributes")[2], re.M)
+    documented = re.findall(
+        r"^    (\w+) ?:", (cls.__doc__ or "").partition("Attributes")[2], re.MULTILINE
+    )
     return {name for name in dir(cls) if not name.startswith("_")} | set(documented)
 
 
@@ -81,7 +85,9 @@ def test_driver_uses_only_what_pynq_provides(compiled) -> None:
     state = driver.allocate((2, 21), np.int64)
     packing.pack(spikes, buffers[0])
     driver.run(*(Recorder(b, on_buffers) for b in (*buffers, state)))
-    np.testing.assert_array_equal(packing.unpack(buffers[1], 3), ReferenceNetwork(LAYERS).run(spikes)[0])
+    np.testing.assert_array_equal(
+        packing.unpack(buffers[1], 3), ReferenceNetwork(LAYERS).run(spikes)[0]
+    )
     np.testing.assert_array_equal(executor.run(spikes), ReferenceNetwork(LAYERS).run(spikes)[0])
 
     assert on_overlay <= public(pynq.Overlay) | {CORE_NAME}, on_overlay
@@ -136,7 +142,9 @@ def test_ap_done_is_clear_on_read(compiled) -> None:
 
 
 def test_board_without_bitstream_says_how_to_build_one(compiled) -> None:
-    with pytest.raises(BackendError, match="no bitstream .* xc7z020clg400-1 .*fix: synthesize.*--emulate"):
+    with pytest.raises(
+        BackendError, match="no bitstream .* xc7z020clg400-1 .*fix: synthesize.*--emulate"
+    ):
         HlsBackend().open(compiled, emulate=False)
 
 

@@ -11,7 +11,6 @@ emulated overlay whose device calls the C-simulation. The same driver runs again
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from snapdeploy.backends.base import CompiledPartition, register_backend
 from snapdeploy.backends.hls.board import board_overlay
@@ -35,7 +34,9 @@ class HlsBackend:
 
     kind = "hls"
 
-    def compile(self, partition: SpikingPartition, device: HlsDevice, out: Path) -> CompiledPartition:
+    def compile(
+        self, partition: SpikingPartition, device: HlsDevice, out: Path
+    ) -> CompiledPartition:
         layout = core_layout(partition, device)
         out.mkdir(parents=True, exist_ok=True)
         partition.save(out)
@@ -73,11 +74,15 @@ class HlsBackend:
     def open(self, compiled: CompiledPartition, emulate: bool) -> HlsExecutor:
         """An executor on the C-simulation (`emulate`) or on the FPGA of this machine."""
         partition = SpikingPartition.load(compiled.path, compiled.partition, compiled.meta["index"])
-        overlay = emulated_overlay(compiled) if emulate else board_overlay(
-            compiled.meta["part"], compiled.meta["build_hash"]
+        overlay = (
+            emulated_overlay(compiled)
+            if emulate
+            else board_overlay(compiled.meta["part"], compiled.meta["build_hash"])
         )
         image = parameter_image(partition.layers)
-        return HlsExecutor(LifCoreDriver(overlay), image, compiled.meta["layer_sizes"], compiled.n_in)
+        return HlsExecutor(
+            LifCoreDriver(overlay), image, compiled.meta["layer_sizes"], compiled.n_in
+        )
 
 
 def emulated_overlay(compiled: CompiledPartition) -> CsimOverlay:

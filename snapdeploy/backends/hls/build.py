@@ -72,7 +72,7 @@ def compile_to(sources: list[Path], library: Path) -> None:
     os.close(handle)
     command = [COMPILER, *FLAGS, "-o", temp_name, *units]
     try:
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BackendError(
                 f"g++ could not build the C-simulation in {sources[0].parent}:\n"

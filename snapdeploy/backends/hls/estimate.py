@@ -31,9 +31,7 @@ def cycles_per_step(layout: CoreLayout, events: list[float]) -> float:
     """UNPACK + every layer + PACK, for `events[l]` mean input spikes of layer l per step."""
     layers = zip(layout.n_in, layout.n_out, layout.lanes, events)
     return (
-        layout.n_in[0]
-        + sum(layer_cycles(*layer) for layer in layers)
-        + words_for(layout.n_out[-1])
+        layout.n_in[0] + sum(layer_cycles(*layer) for layer in layers) + words_for(layout.n_out[-1])
     )
 
 

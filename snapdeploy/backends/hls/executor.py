@@ -7,6 +7,7 @@ the Executor protocol asks, on a board as in C-simulation; `reset` zeroes it.
 
 from __future__ import annotations
 
+import itertools
 from typing import Self
 
 import numpy as np
@@ -61,7 +62,7 @@ class HlsExecutor:
         bounds = np.cumsum([0, *self.layer_sizes])
         return [
             LayerState(*(per_var[:, k, lo:hi].copy() for k in range(STATE_VARS)))
-            for lo, hi in zip(bounds[:-1], bounds[1:])
+            for lo, hi in itertools.pairwise(bounds)
         ]
 
     def reset(self) -> None:
@@ -82,8 +83,10 @@ class HlsExecutor:
         """Input and output frame buffers for this shape, allocated once and reused."""
         key = (steps, batch)
         if key not in self._frames:
-            self._frames = {key: (
-                self.driver.allocate((batch, steps, spikes.words_for(self.n_in)), np.uint32),
-                self.driver.allocate((batch, steps, spikes.words_for(self.n_out)), np.uint32),
-            )}
+            self._frames = {
+                key: (
+                    self.driver.allocate((batch, steps, spikes.words_for(self.n_in)), np.uint32),
+                    self.driver.allocate((batch, steps, spikes.words_for(self.n_out)), np.uint32),
+                )
+            }
         return self._frames[key]

@@ -7,6 +7,7 @@ that does not fit and what to change, before any C++ is written.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from snapdeploy.backends.reference import check_spiking_partition

@@ -74,9 +74,9 @@ def parameter_image(layers: list[LifLayerParams]) -> np.ndarray:
     config = [[p.weight_exp, p.du, p.dv, p.vth, p.bias_exp] for p in layers]
     biases = [p.bias_mant.astype(np.int64) for p in layers]
     mantissas = [(p.weights.astype(np.int64) >> WEIGHT_SHIFT).T.ravel() for p in layers]
-    return np.concatenate(
-        [np.asarray(config, dtype=np.int64).ravel(), *biases, *mantissas]
-    ).astype(np.int32)
+    return np.concatenate([np.asarray(config, dtype=np.int64).ravel(), *biases, *mantissas]).astype(
+        np.int32
+    )
 
 
 def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:

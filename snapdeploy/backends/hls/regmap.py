@@ -1,4 +1,4 @@
-"""The LIF core's AXI-Lite register map: the one table the driver, the header and the emulator share.
+"""The LIF core's AXI-Lite register map: one table for the driver, the header and the emulator.
 
 Vitis HLS lays an `s_axilite` block out in argument order: the ap_ctrl_hs control word and
 interrupt registers at 0x00-0x0c, then each argument at the next free offset, a 64-bit
