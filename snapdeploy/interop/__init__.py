@@ -1,8 +1,8 @@
 """NIR interchange: graphs from snnTorch, Norse and other NIR exporters in, ours out.
 
 `read_nir` turns a NIR graph into a `HybridNet` (which `quant.export` takes to a .snap like
-any trained model); `to_nir` writes a `HybridNet` as NIR. `nir_mapping.md` beside this file
-is the mapping between NIR's continuous-time neurons and our discrete LIF.
+any trained model); `to_nir` writes a `HybridNet` as NIR. The neuron mapping (NIR's
+continuous time to our discrete LIF) is in `neurons.py`, the graph mapping in `reader.py`.
 """
 
 from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
