@@ -54,7 +54,8 @@ def main() -> None:
     results = [{"method": "float", "bits": None, "accuracy": points(float_acc), "gap_points": 0.0,
                 "seconds": round(float_seconds, 2), "epochs": config.epochs}]
     for bits in BITS:
-        ptq = reference_score(export_model(model, weight_bits=bits, dense_bits=bits), data.x_test, data.y_test)
+        rounded = export_model(model, weight_bits=bits, dense_bits=bits)
+        ptq = reference_score(rounded, data.x_test, data.y_test)
         spec = QuantSpec(bits=bits, dense_bits=bits)
         twin = make_twin(model, spec)
         began = time.perf_counter()

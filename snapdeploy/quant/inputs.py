@@ -33,7 +33,8 @@ def save_trained(path: Path, model: HybridNet, config: DemoConfig, info: dict[st
     """Write a trained demo network as plain tensors and settings, atomically."""
     buffer = io.BytesIO()
     shape = {key: asdict(config)[key] for key in SHAPE_FIELDS}
-    torch.save({"format": MODEL_FORMAT, "shape": shape, "state": model.state_dict(), **info}, buffer)
+    saved = {"format": MODEL_FORMAT, "shape": shape, "state": model.state_dict(), **info}
+    torch.save(saved, buffer)
     atomic_write(path, buffer.getvalue())
 
 

@@ -50,7 +50,8 @@ BOUND_FIXES = {
 
 
 def weight_exponent(
-    layer: str, weights: np.ndarray, scale: float, vth: float, bias: np.ndarray, du_int: int, step: int
+    layer: str, weights: np.ndarray, scale: float, vth: float, bias: np.ndarray, du_int: int,
+    step: int,
 ) -> int:
     """The largest weight exponent whose scale keeps every integer in its width."""
     bound = ""
@@ -74,7 +75,7 @@ def weight_exponent(
 
 
 def shift_ste(x: torch.Tensor, exp: int) -> torch.Tensor:
-    """Lava's `<< exp` (an arithmetic, flooring `>> -exp` when negative) with a straight gradient."""
+    """Lava's `<< exp` (a flooring arithmetic `>> -exp` when negative), straight-through."""
     scaled = x * 2.0**exp
     return scaled if exp >= 0 else scaled + (torch.floor(scaled) - scaled).detach()
 
@@ -149,7 +150,8 @@ class QuantSpikingLinear(SpikingLinear):
         du = torch.clamp(round_ste(self.du * DECAY_UNITY), 1, DECAY_UNITY) - DU_OFFSET
         dv = torch.clamp(round_ste(self.dv * DECAY_UNITY), 0, DECAY_UNITY - 1)
         vth = self.lif.vth.to(torch.float64)
-        bias = (self.lif.bias if self.lif.bias is not None else torch.zeros(self.lif.n)).to(torch.float64)
+        bias = self.lif.bias if self.lif.bias is not None else torch.zeros(self.lif.n)
+        bias = bias.to(torch.float64)
         exp = weight_exponent(
             self.name, weights.detach().numpy(), scale.item(), vth.item(), bias.detach().numpy(),
             int(du.item()), step,

@@ -4,8 +4,6 @@ refused by name; fine-tuning lowers the loss."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
