@@ -18,7 +18,8 @@ one that has it) with HOME set to a temporary folder holding a `.spynnaker.cfg` 
 a virtual 48-chip board (version 5): sPyNNaker maps without hardware and stops before loading.
 This same file, run with `--peer CASE.npz`, builds the case there as PyNN populations
 (SpikeSourceArray + IF_curr_exp, 256 neurons per core) and FromListConnector projections
-(excitatory and inhibitory), and reports cores used, entries per chip and the time of its
+(excitatory and inhibitory), and reports cores used (its application machine vertices;
+it also places one system core per chip), entries per chip (its uncompressed tables) and the time of its
 mapping algorithms as sPyNNaker logs them (partitioner, placer, router, key allocator,
 table generator, compressor when it runs).
 
@@ -145,22 +146,11 @@ def ours(neurons: int, device: Any, rng: np.random.Generator) -> tuple[dict[str,
 
 def peer(case_file: Path) -> None:
     """Inside sPyNNaker's venv: map the case on a virtual SpiNN-5 board, print JSON."""
-    import logging
     from importlib import metadata
 
     import pyNN.spiNNaker as sim
     from spinn_front_end_common.data import FecDataView
 
-    took: dict[str, float] = {}
-
-    class Timings(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            found = re.match(r"(.+) took (\d+):(\d+):([\d.]+)", record.getMessage())
-            if found:
-                h, m, s = found.group(2, 3, 4)
-                took[found.group(1).strip()] = int(h) * 3600 + int(m) * 60 + float(s)
-
-    logging.getLogger().addHandler(Timings())
     data = np.load(case_file)
     width, count = int(data["width"]), int(data["populations"])
     began = time.perf_counter()
@@ -182,12 +172,11 @@ def peer(case_file: Path) -> None:
     entries = [t.number_of_entries for t in tables]
     print(json.dumps({
         "version": metadata.version("sPyNNaker"),
-        "cores_used": FecDataView.get_n_placements(),
+        "cores_used": sum(1 for v in FecDataView.iterate_vertices() for _ in v.machine_vertices),
+        "placements_with_system_cores": FecDataView.get_n_placements(),
         "max_table_entries": max(entries),
         "total_table_entries": sum(entries),
         "chips_with_tables": len(entries),
-        "mapping_s": sum(took.get(step, 0.0) for step in PEER_MAPPING_STEPS),
-        "mapping_steps_s": {step: took[step] for step in PEER_MAPPING_STEPS if step in took},
         "setup_to_end_of_run_s": total_s,
     }))
     sim.end()
@@ -217,7 +206,15 @@ def run_peer(python: Path, layers: list[Any], scratch: Path, neurons: int) -> di
     )
     if done.returncode:
         raise SystemExit(f"sPyNNaker failed on {neurons} neurons:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    took = {
+        name.strip(): int(h) * 3600 + int(m) * 60 + float(s)
+        for name, h, m, s in re.findall(r"INFO: (.+?) took (\d+):(\d+):([\d.]+)", done.stderr + done.stdout)
+    }
+    steps = {step: took[step] for step in PEER_MAPPING_STEPS if step in took}
+    if not steps:
+        raise SystemExit(f"no mapping timings in sPyNNaker's log:\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report | {"mapping_s": sum(steps.values()), "mapping_steps_s": steps}
 
 
 def main() -> None:
