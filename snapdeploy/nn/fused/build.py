@@ -62,10 +62,10 @@ def cpu_flags() -> str:
 
 
 def library_path(cxx: str) -> Path:
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), version.encode(), cpu_flags().encode()):
-        key.update(part)
+    for part in (SOURCE.read_bytes(), " ".join(FLAGS), version.stdout, cpu_flags()):
+        key.update(part if isinstance(part, bytes) else part.encode())
     return cache_dir() / f"lif_cpu-{key.hexdigest()[:16]}.so"
 
 
@@ -75,7 +75,8 @@ def compile_library(cxx: str, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        done = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True)
+        command = [cxx, *FLAGS, str(SOURCE), "-o", tmp]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise FusedLIFError(
                 f"fused LIF: {cxx} failed to compile {SOURCE} (exit {done.returncode}):\n"

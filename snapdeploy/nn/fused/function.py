@@ -9,9 +9,10 @@ per-step graph. CPU tensors run the C++ kernel (`lif_cpu.cpp`), CUDA tensors the
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import once_differentiable
 
 from snapdeploy.nn.fused.build import FusedLIFError
 from snapdeploy.nn.surrogate import DEFAULT_SLOPE
@@ -34,7 +35,7 @@ class FusedLIF(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx,
+        ctx: Any,
         current: torch.Tensor,
         vth: torch.Tensor,
         bias: torch.Tensor,
@@ -42,33 +43,33 @@ class FusedLIF(torch.autograd.Function):
         slope: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         kernels = backend(current.device)
-        save = any(ctx.needs_input_grad[:3])  # type: ignore[attr-defined]
+        save = any(ctx.needs_input_grad[:3])
         spikes, saved, u_last, v_last = kernels.forward(current, bias, vth, decays, save)
         ctx.save_for_backward(saved)
-        ctx.decays, ctx.slope, ctx.kernels = decays, slope, kernels  # type: ignore[attr-defined]
-        ctx.vth_shape = vth.shape  # type: ignore[attr-defined]
+        ctx.decays, ctx.slope, ctx.kernels = decays, slope, kernels
+        ctx.vth_shape = vth.shape
         return spikes, u_last, v_last
 
     @staticmethod
     @once_differentiable
     def backward(  # type: ignore[override]
-        ctx: FunctionCtx,
+        ctx: Any,
         grad_spikes: torch.Tensor | None,
         grad_u_last: torch.Tensor | None,
         grad_v_last: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        (saved,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        (saved,) = ctx.saved_tensors
         state = saved.shape[1:]
         grads = [
             torch.zeros_like(saved) if grad_spikes is None else grad_spikes.contiguous(),
             saved.new_zeros(state) if grad_u_last is None else grad_u_last.contiguous(),
             saved.new_zeros(state) if grad_v_last is None else grad_v_last.contiguous(),
         ]
-        grad_current, bias_cells, vth_cells = ctx.kernels.backward(  # type: ignore[attr-defined]
-            saved, *grads, ctx.decays, ctx.slope  # type: ignore[attr-defined]
+        grad_current, bias_cells, vth_cells = ctx.kernels.backward(
+            saved, *grads, ctx.decays, ctx.slope
         )
-        need_current, need_vth, need_bias = ctx.needs_input_grad[:3]  # type: ignore[attr-defined]
-        grad_vth = (-vth_cells.sum()).to(saved.dtype).reshape(ctx.vth_shape)  # type: ignore[attr-defined]
+        need_current, need_vth, need_bias = ctx.needs_input_grad[:3]
+        grad_vth = (-vth_cells.sum()).to(saved.dtype).reshape(ctx.vth_shape)
         grad_bias = bias_cells.reshape(-1, saved.shape[-1]).sum(0).to(saved.dtype)
         return (
             grad_current if need_current else None,
