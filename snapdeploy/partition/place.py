@@ -92,21 +92,6 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def target_mapping(target: Target) -> dict[str, str]:
-    """The `[mapping]` table of the target's file (partition = "device"), if it has one."""
-    try:
-        with Path(target.path).open("rb") as file:
-            table = tomllib.load(file).get("mapping", {})
-    except OSError:
-        return {}
-    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise TargetError(
-            f"{target.path}: [mapping] must map partition names to device names; fix: write "
-            f'lines like p1_spiking = "fpga"'
-        )
-    return dict(table)
-
-
 def _capable_kinds(partition: Partition) -> tuple[str, ...]:
     return tuple(SPIKING_KINDS) if partition.kind == "spiking" else tuple(DENSE_KINDS)
 

@@ -19,7 +19,7 @@ from snapdeploy.targets.spec import ALL_KINDS, DEVICE_TYPES, DeviceSpec, LinkSpe
 
 SHIPPED_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 
-_SECTIONS = ("target", "devices", "links")
+_SECTIONS = ("target", "devices", "links", "mapping")
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,19 @@ def _build_target(document: dict[str, Any], path: Path) -> Target:
         path=path.resolve(),
         devices=devices,
         links=links,
+        mapping=_mapping(document),
     )
+
+
+def _mapping(document: dict[str, Any]) -> dict[str, str]:
+    """The optional [mapping] table: partition name = "device name"."""
+    table = document.get("mapping", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise TargetError(
+            '[mapping] must map partition names to device names; fix: write lines like '
+            'p1_spiking = "fpga"'
+        )
+    return dict(table)
 
 
 def _build_device(name: str, table: dict[str, Any]) -> DeviceSpec:

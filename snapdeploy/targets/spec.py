@@ -180,6 +180,7 @@ class Target:
     path: Path
     devices: dict[str, DeviceSpec]
     links: list[LinkSpec]
+    mapping: dict[str, str] = field(default_factory=dict)  # partition name -> device name
 
     def __post_init__(self) -> None:
         if not self.devices:
@@ -194,6 +195,9 @@ class Target:
                 f"{self.devices[misnamed[0]].name!r} under the name {misnamed[0]!r}; "
                 f"fix: key each device by its own name"
             )
+        for partition, device in self.mapping.items():
+            if device not in self.devices:
+                raise self._no_device(device, f" ([mapping] {partition} = {device!r})")
         seen: set[frozenset[str]] = set()
         for link in self.links:
             for end in (link.src, link.dst):

@@ -290,16 +290,20 @@ def test_estimated_bytes_follow_the_assumed_rate_and_stay_below_fp16():
 
 
 def test_mapping_from_the_command_line_and_from_the_target_file(tmp_path):
-    from snapdeploy.partition.place import parse_mapping, target_mapping
+    from snapdeploy.partition.place import parse_mapping
+    from snapdeploy.targets import load_target
 
     assert parse_mapping(["p1_spiking=ref", " p0_dense = host "]) == {
         "p1_spiking": "ref", "p0_dense": "host"}
     with pytest.raises(TargetError, match="PARTITION=DEVICE"):
         parse_mapping(["p1_spiking"])
     toml = tmp_path / "t.toml"
-    toml.write_text('[mapping]\np1_spiking = "ref"\n')
-    bench = target(TorchDevice(name="host"), ReferenceDevice(name="ref"))
-    assert target_mapping(replace(bench, path=toml)) == {"p1_spiking": "ref"}
-    toml.write_text("[mapping]\np1_spiking = 3\n")
+    devices = '[target]\nname = "t"\n[devices.host]\nkind = "torch"\n[devices.ref]\nkind = "reference"\n'
+    toml.write_text(devices + '[mapping]\np1_spiking = "ref"\n')
+    assert load_target(toml).mapping == {"p1_spiking": "ref"}
+    toml.write_text(devices + "[mapping]\np1_spiking = 3\n")
     with pytest.raises(TargetError, match="mapping"):
-        target_mapping(replace(bench, path=toml))
+        load_target(toml)
+    toml.write_text(devices + '[mapping]\np1_spiking = "fgpa"\n')
+    with pytest.raises(TargetError, match="fgpa"):
+        load_target(toml)
