@@ -4,7 +4,6 @@ wrong, and plan.json."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
