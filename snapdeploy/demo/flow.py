@@ -37,7 +37,7 @@ class DemoConfig:
     steps: int = 4
     hidden: int = 128
     spiking: int = 64
-    sparsity_weight: float = 5e-2
+    sparsity_weight: float = 0.1
     weight_bits: int = 8
     seed: int = 0
     limit: int | None = None  # keep only the first N samples (tiny test runs)
