@@ -17,6 +17,7 @@ from snapdeploy.commands import (
     import_nir,
     inspect,
     quantize,
+    report,
     run,
     train,
 )
@@ -40,3 +41,4 @@ app.command()(train.train)
 app.command()(quantize.quantize)
 app.command("import")(import_nir.import_nir)
 app.command("export")(export_nir.export_nir)
+app.command()(report.report)

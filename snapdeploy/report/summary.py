@@ -2,6 +2,8 @@
 
 Every figure is computed from counts the runtime measured on the wire (packets and bytes
 with headers) and from the accuracies measured on the test set; nothing is estimated here.
+Each boundary keeps its per-step spike counts and first-sample raster, so `snapdeploy report`
+can redraw and price a run from report.json alone.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from snapdeploy.core.files import atomic_write
 from snapdeploy.partition import Plan
@@ -33,7 +37,23 @@ def boundary_record(stats: BoundaryStats, plan: Plan) -> dict[str, Any]:
         "wire_bytes_per_sample": stats.wire_bytes / max(stats.samples, 1),
         "fp16_bytes": stats.fp16_bytes,
         "fp16_over_spikes": stats.fp16_bytes / stats.wire_bytes if stats.wire_bytes else None,
+        "spikes_per_step": [int(v) for v in stats.spikes_per_step],
+        "first_sample_raster": (None if stats.first_sample_raster is None
+                                else stats.first_sample_raster.astype(int).tolist()),
     }
+
+
+def stats_from_record(record: dict[str, Any]) -> BoundaryStats:
+    """A boundary's counts back from report.json or a run's result.json (which holds no
+    per-step counts or raster: those come back empty)."""
+    stats = BoundaryStats(record["id"], record["width"], record["steps"],
+                          samples=record["samples"], packets=record.get("packets", record.get("frames", 0)),
+                          wire_bytes=record["wire_bytes"], spikes=record["spikes"])
+    if record.get("spikes_per_step") is not None:
+        stats.spikes_per_step = np.asarray(record["spikes_per_step"], dtype=np.int64)
+    if record.get("first_sample_raster") is not None:
+        stats.first_sample_raster = np.asarray(record["first_sample_raster"], dtype=bool)
+    return stats
 
 
 def build_report(
