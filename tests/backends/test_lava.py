@@ -27,6 +27,7 @@ from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
+from lava.proc.lif.models import PyLifModelBitAcc
 
 from snapdeploy.backends import get_backend
 from snapdeploy.backends.lava import lava_module
@@ -240,6 +241,23 @@ def test_ctrl_c_stops_lava_and_needs_reset(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             executor.run(spikes[:3]), ReferenceNetwork([layer]).run(spikes[:3])[0]
         )
+
+
+def test_a_failing_lava_process_is_reported_and_all_are_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lava 0.10 itself would wait forever for a process model that raised."""
+
+    def run_spk(model: PyLifModelBitAcc) -> None:
+        raise ValueError("model failed on purpose")
+
+    monkeypatch.setattr(PyLifModelBitAcc, "run_spk", run_spk)  # forked processes inherit it
+    layer = LifLayerParams(np.full((2, 2), 2), 0, 0, 0, 0, np.zeros(2, int), 0)
+    before = lava_children()
+    with load_executor(partition_of([layer]), tmp_path) as executor:
+        with pytest.raises(BackendError, match="Lava process died.*model failed on purpose"):
+            executor.run(np.ones((4, 1, 2), dtype=bool))
+        assert not lava_children() - before
 
 
 def test_overflowing_parameter_refused_at_compile_naming_layer(tmp_path: Path) -> None:

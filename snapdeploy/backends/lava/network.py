@@ -4,21 +4,25 @@ Spikes go in through Lava's `Injector` and come out through its `Extractor`, one
 step over shared memory; Lava's `RingBuffer` source and sink would move data through Var
 get/set, one message per value (about 24 s to read 10,000 neurons x 100 steps).
 
-Time runs in chunks of at most `chunk` steps: the chunk's inputs are queued first, then a
-blocking `RunSteps` runs it, then its outputs are read. Both queues hold a whole chunk, so a
-run never waits on this process, and an interrupted one can always be finished and stopped.
+Time runs in chunks of at most `chunk` steps: the chunk's inputs are queued first, then
+`RunSteps` runs it, then its outputs are read. Both queues hold a whole chunk, so a run never
+waits on this process, and an interrupted one can always be finished and stopped.
 
 The runtime forks one OS process per Lava process. They are started with SIGINT ignored, so
-Ctrl-C reaches only this process, which finishes the chunk in flight and stops them all; a
+Ctrl-C reaches only this process, which lets the chunk in flight finish and stops them all; a
 finalizer stops them too if `stop` was never called (they would keep the interpreter from
-exiting).
+exiting). Lava 0.10 never reports a process model that raises: its runtime waits forever for
+the dead process. So a chunk is waited for in a thread while this one watches the processes,
+and a dead one, or a run that does not finish when stopping, gets them all terminated.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -34,6 +38,9 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LayerState
 
 CHUNK = 128
+POLL_S = 0.05
+#: How long `stop` lets a chunk in flight finish before it terminates Lava's processes.
+FINISH_TIMEOUT_S = 10.0
 
 
 def run_config(select_tag: str) -> Loihi2SimCfg:
@@ -60,14 +67,80 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def stop_runtime(runtime: Runtime) -> None:
-    """Finish a run in flight, then stop and join every Lava process."""
-    if runtime._is_running:  # an interrupted blocking run: its chunk completes on its own
-        runtime.wait()
-    # A runtime that was initialized but never ran ignores stop() and then hangs joining
-    # its processes; marked started, it sends them the stop command they are waiting for.
-    runtime._is_started = True
-    runtime.stop()
+class RuntimeGuard:
+    """Lava's runtime, run chunk by chunk under watch, and stopped without ever hanging.
+
+    It reaches into the runtime's private state where Lava 0.10 offers no public way: its
+    process list, its started flag and its shared memory manager.
+    """
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._waiter: threading.Thread | None = None
+        self._error: RuntimeError | None = None
+
+    def run(self, steps: int) -> None:
+        """Run `steps` steps; raise BackendError if a Lava process dies meanwhile."""
+        self._error = None
+        self.runtime.start(RunSteps(num_steps=steps, blocking=False))
+        self._waiter = threading.Thread(target=self._wait, daemon=True)
+        self._waiter.start()
+        dead = self._watch(timeout=None)
+        if dead:
+            raise BackendError(f"a Lava process died during the run: {dead}")
+        if self._error is not None:
+            raise BackendError(f"the Lava run failed: {self._error}") from self._error
+
+    def _wait(self) -> None:
+        try:
+            self.runtime.wait()
+        except RuntimeError as exc:  # how Lava reports errors its processes sent back
+            self._error = exc
+
+    def _watch(self, timeout: float | None) -> str | None:
+        """Wait for the chunk in flight (up to `timeout`); a dead process's story ends it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._waiter is not None and self._waiter.is_alive():
+            dead = self.dead_process()
+            if dead or (deadline is not None and time.monotonic() > deadline):
+                return dead
+            self._waiter.join(POLL_S)
+        return self.dead_process()
+
+    def dead_process(self) -> str | None:
+        """What killed the first Lava process that is no longer running, if one is not."""
+        for actor in self.runtime._messaging_infrastructure.actors:
+            if actor.is_alive():
+                continue
+            exception = actor.exception
+            return f"{exception[0]!r}\n{exception[1]}" if exception else f"exit {actor.exitcode}"
+        return None
+
+    def stop(self) -> None:
+        """Let a chunk in flight finish, then stop and join every Lava process."""
+        dead = self._watch(timeout=FINISH_TIMEOUT_S)
+        if dead or (self._waiter is not None and self._waiter.is_alive()):
+            self.terminate()
+            return
+        # A runtime that was initialized but never ran ignores stop() and then hangs joining
+        # its processes; marked started, it sends them the stop command they are waiting for.
+        self.runtime._is_started = True
+        self.runtime.stop()
+
+    def terminate(self) -> None:
+        """End Lava's processes and shared memory without its stop protocol (which would hang)."""
+        actors = self.runtime._messaging_infrastructure.actors
+        for actor in actors:
+            if actor.is_alive():
+                actor.terminate()
+        for actor in actors:
+            multiprocessing.Process.join(actor, FINISH_TIMEOUT_S)
+            if actor.is_alive():
+                actor.kill()
+                multiprocessing.Process.join(actor)
+        self.runtime._messaging_infrastructure.smm.shutdown()
+        self.runtime._is_started = False  # so Runtime.__del__ does not call stop() again
+        self.runtime._is_running = False
 
 
 class LavaNetwork:
@@ -83,6 +156,7 @@ class LavaNetwork:
         self._extractor = Extractor(shape=(self.n_out,), buffer_size=chunk)
         self._injector.out_port.connect(chain[0].dense.s_in)
         chain[-1].lif.s_out.connect(self._extractor.in_port)
+        self._guard: RuntimeGuard | None = None
         self._stopper: weakref.finalize | None = None
 
     @property
@@ -95,16 +169,16 @@ class LavaNetwork:
             with sigint_ignored():
                 self._injector.create_runtime(run_cfg=run_config(self.select_tag))
         except Exception as exc:
-            runtime = self._injector.runtime
-            if runtime is not None:
+            if self._injector.runtime is not None:
                 with contextlib.suppress(Exception):
-                    stop_runtime(runtime)
+                    RuntimeGuard(self._injector.runtime).terminate()
             raise BackendError(
                 f"the Lava runtime failed to start: {type(exc).__name__}: {exc}; fix: check "
                 f"that lava-nc 0.10.0 is installed whole (`make install`) and that /dev/shm "
                 f"has room for its shared memory"
             ) from exc
-        self._stopper = weakref.finalize(self, stop_runtime, self._injector.runtime)
+        self._guard = RuntimeGuard(self._injector.runtime)
+        self._stopper = weakref.finalize(self, self._guard.stop)
 
     def run(self, spikes: np.ndarray, advance: Callable[[int], None] | None = None) -> np.ndarray:
         """Run bool [T, n_in] from the current state; return bool [T, n_out]."""
@@ -115,18 +189,12 @@ class LavaNetwork:
             block = spikes[begin : begin + self.chunk]
             for row in block:
                 self._injector.send(row.astype(np.float64))
-            self._run_steps(len(block))
+            self._guard.run(len(block))
             for offset in range(len(block)):
                 out[begin + offset] = self._extractor.receive() != 0
             if advance is not None:
                 advance(len(block))
         return out
-
-    def _run_steps(self, steps: int) -> None:
-        try:
-            self._injector.run(condition=RunSteps(num_steps=steps))
-        except RuntimeError as exc:
-            raise BackendError(f"the Lava run failed: {exc}") from exc
 
     def read_state(self) -> list[LayerState]:
         """Every layer's u, v and Dense's pending activation, read from the Lava processes."""
