@@ -145,23 +145,47 @@ def plot_latency(rows: list[dict[str, float]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_accuracy(points: list[dict[str, Any]], path: Path) -> Path:
-    """Accuracy against the sparsity weight it was trained with, one line per series."""
+def plot_accuracy(points: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> Path:
+    """`metric` (accuracy, or bits per character) against the sparsity weight it was trained
+    with, one line per series."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
     series: dict[str, list[tuple[float, float]]] = {}
     for p in points:
-        series.setdefault(p.get("series", "deployed"), []).append((p["sparsity_weight"], p["accuracy"]))
+        series.setdefault(p.get("series", "deployed"), []).append((p["sparsity_weight"], p[metric]))
     for name, values in series.items():
         values.sort()
         ax.plot(*zip(*values), marker="o", label=name)
     if series:
         ax.set_xscale("symlog", linthresh=1e-3)
         ax.set_xlabel("sparsity weight")
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(metric)
         ax.legend()
     else:
-        note(ax, "no accuracy measured for this directory\n(a run or build directory holds no labels)")
-    ax.set_title("Accuracy vs sparsity weight")
+        note(ax, f"no {metric} measured for this directory\n(a run or build directory holds no labels)")
+    ax.set_title(f"{metric.capitalize()} vs sparsity weight")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_scaling(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Energy and latency ratios (baseline over spikes) against model width, one line per
+    task and link; SNAP expects the gains to grow with the model."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        for key in ("energy_ratio", "latency_ratio"):
+            lines.setdefault(f"{r['series']} {key.split('_')[0]}", []).append((r["width"], r[key]))
+    for name, values in lines.items():
+        values.sort()
+        ax.plot(*zip(*values), marker="o", label=name)
+    if not lines:
+        note(ax, "no widths measured")
+    ax.axhline(1.0, color="#888", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("model width (neurons per layer and per boundary)")
+    ax.set_ylabel("baseline / spikes")
+    ax.set_title("Estimated gains as the model grows")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
 
