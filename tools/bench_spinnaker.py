@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -241,6 +242,7 @@ def main() -> None:
             mine, layers = ours(neurons, device, np.random.default_rng(SEED + neurons))
             theirs = run_peer(python, layers, scratch, neurons)
             results.append(mine | {
+                "load_average_1m": os.getloadavg()[0],  # other work sharing these cores
                 "spynnaker": theirs,
                 "entries_spynnaker_over_ours": theirs["max_table_entries"] / mine["max_table_entries_before"],
                 "mapping_time_spynnaker_over_ours": theirs["mapping_s"] / mine["mapping_s"],
