@@ -37,6 +37,23 @@ class CompiledPartition:
         (self.path / COMPILED_FILE).write_text(json.dumps(record, indent=2))
 
     @classmethod
+    def record_spiking(
+        cls, kind: str, partition: Any, device: Any, out: Path, **meta: Any
+    ) -> CompiledPartition:
+        """Save and return the record of a compiled spiking partition, with backend `meta`."""
+        compiled = cls(
+            kind=kind,
+            partition=partition.name,
+            device=device.name,
+            path=out,
+            n_in=partition.n_in,
+            n_out=partition.n_out,
+            meta={"index": partition.index, "neurons": partition.n_neurons, **meta},
+        )
+        compiled.save()
+        return compiled
+
+    @classmethod
     def load(cls, path: Path) -> CompiledPartition:
         record = json.loads((path / COMPILED_FILE).read_text())
         return cls(**(record | {"path": path}))

@@ -61,17 +61,7 @@ class ReferenceBackend:
         check_spiking_partition(partition, device.name, getattr(device, "max_neurons", None))
         out.mkdir(parents=True, exist_ok=True)
         partition.save(out)
-        compiled = CompiledPartition(
-            kind=self.kind,
-            partition=partition.name,
-            device=device.name,
-            path=out,
-            n_in=partition.n_in,
-            n_out=partition.n_out,
-            meta={"index": partition.index, "neurons": partition.n_neurons},
-        )
-        compiled.save()
-        return compiled
+        return CompiledPartition.record_spiking(self.kind, partition, device, out)
 
     def load(self, compiled: CompiledPartition) -> ReferenceExecutor:
         partition = SpikingPartition.load(compiled.path, compiled.partition, compiled.meta["index"])

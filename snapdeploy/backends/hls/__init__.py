@@ -42,30 +42,19 @@ class HlsBackend:
         partition.save(out)
         sources = write_sources(layout, partition.layers, out / SOURCES_DIR)
         _, build_hash = build_library(sources, out / SOURCES_DIR)
-        compiled = CompiledPartition(
-            kind=self.kind,
-            partition=partition.name,
-            device=device.name,
-            path=out,
-            n_in=partition.n_in,
-            n_out=partition.n_out,
-            meta={
-                "index": partition.index,
-                "neurons": partition.n_neurons,
-                "layer_sizes": layout.n_out,
-                "steps": partition.steps,
-                "part": device.part,
-                "board": device.board,
-                "clock_mhz": device.clock_mhz,
-                "bitstream": device.bitstream,
-                "build_hash": build_hash,
-                "weight_bits": layout.weight_bits,
-                "lanes": layout.lanes,
-                "worst_case_cycles_per_step": worst_case_cycles(layout),
-            },
+        return CompiledPartition.record_spiking(
+            self.kind, partition, device, out,
+            layer_sizes=layout.n_out,
+            steps=partition.steps,
+            part=device.part,
+            board=device.board,
+            clock_mhz=device.clock_mhz,
+            bitstream=device.bitstream,
+            build_hash=build_hash,
+            weight_bits=layout.weight_bits,
+            lanes=layout.lanes,
+            worst_case_cycles_per_step=worst_case_cycles(layout),
         )
-        compiled.save()
-        return compiled
 
     def load(self, compiled: CompiledPartition) -> HlsExecutor:
         """On a board when the device names a bitstream, else the C-simulation."""

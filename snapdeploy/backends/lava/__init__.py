@@ -82,26 +82,15 @@ class LavaBackend:
         processes.save_network(
             processes.build_network(names, partition.layers), out / processes.NETWORK_FILE
         )
-        compiled = CompiledPartition(
-            kind=self.kind,
-            partition=partition.name,
-            device=device.name,
-            path=out,
-            n_in=partition.n_in,
-            n_out=partition.n_out,
-            meta={
-                "index": partition.index,
-                "neurons": partition.n_neurons,
-                "layers": names,
-                "steps": partition.steps,
-                "network": processes.NETWORK_FILE,
-                "lava_version": LAVA_VERSION,
-                "run_config": device.run_config,
-                "select_tag": device.select_tag,
-            },
+        return CompiledPartition.record_spiking(
+            self.kind, partition, device, out,
+            layers=names,
+            steps=partition.steps,
+            network=processes.NETWORK_FILE,
+            lava_version=LAVA_VERSION,
+            run_config=device.run_config,
+            select_tag=device.select_tag,
         )
-        compiled.save()
-        return compiled
 
     def load(self, compiled: CompiledPartition) -> Any:
         processes = lava_module("processes")

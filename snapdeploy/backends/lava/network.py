@@ -112,8 +112,13 @@ class RuntimeGuard:
         for actor in self.runtime._messaging_infrastructure.actors:
             if actor.is_alive():
                 continue
-            exception = actor.exception
-            return f"{exception[0]!r}\n{exception[1]}" if exception else f"exit {actor.exitcode}"
+            if not actor.exception:
+                return f"exit code {actor.exitcode}"
+            error, trace = actor.exception
+            frames = [
+                line.strip() for line in trace.splitlines() if line.strip().startswith("File ")
+            ]
+            return f"{error!r}, raised at {frames[-1]}" if frames else repr(error)
         return None
 
     def stop(self) -> None:

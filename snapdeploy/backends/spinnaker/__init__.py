@@ -106,23 +106,13 @@ class SpiNNakerBackend:
             f"{partition.name} on {device.name}: {mapping.graph.n_slices} cores",
             out / MESH_PLOT,
         )
-        compiled = CompiledPartition(
-            kind=self.kind,
-            partition=partition.name,
-            device=device.name,
-            path=out,
-            n_in=partition.n_in,
-            n_out=partition.n_out,
-            meta={
-                "index": partition.index,
-                "neurons": partition.n_neurons,
-                "device_spec": device_fields(device),
-                "cores_used": mapping.graph.n_slices,
-                "max_table_entries_before": max(mapping.entries_before),
-                "max_table_entries_after": max(len(t) for t in mapping.tables),
-            },
+        compiled = CompiledPartition.record_spiking(
+            self.kind, partition, device, out,
+            device_spec=device_fields(device),
+            cores_used=mapping.graph.n_slices,
+            max_table_entries_before=max(mapping.entries_before),
+            max_table_entries_after=max(len(t) for t in mapping.tables),
         )
-        compiled.save()
         return compiled
 
     def load(self, compiled: CompiledPartition) -> SpiNNakerExecutor:
