@@ -106,14 +106,13 @@ class SpiNNakerBackend:
             f"{partition.name} on {device.name}: {mapping.graph.n_slices} cores",
             out / MESH_PLOT,
         )
-        compiled = CompiledPartition.record_spiking(
+        return CompiledPartition.record_spiking(
             self.kind, partition, device, out,
             device_spec=device_fields(device),
             cores_used=mapping.graph.n_slices,
             max_table_entries_before=max(mapping.entries_before),
             max_table_entries_after=max(len(t) for t in mapping.tables),
         )
-        return compiled
 
     def load(self, compiled: CompiledPartition) -> SpiNNakerExecutor:
         device = SpiNNakerDevice(**compiled.meta["device_spec"])
