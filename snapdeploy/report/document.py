@@ -1,8 +1,8 @@
 """`snapdeploy report DIR`: count, price, plot and write report.json, report.md, report.html.
 
 Reads what DIR measured (see `source`), counts the work of each partition from its build,
-prices it with the energy model, and writes every file atomically, the plots first so the
-page that inlines them is written last.
+prices it with the energy model, and writes every file atomically: the plots first (the page
+inlines them), then the three texts, each rendered before any of them is written.
 """
 
 from __future__ import annotations
@@ -97,7 +97,11 @@ def write_full_report(directory: Path, constants: Constants | None = None) -> di
     source = read_source(Path(directory))
     report = build_full_report(source, constants or load_constants())
     directory = source.directory
-    atomic_write(directory / REPORT_FILE, json.dumps(report, indent=2).encode())
-    atomic_write(directory / MARKDOWN_FILE, render_markdown(report).encode())
-    atomic_write(directory / HTML_FILE, render_html(report, directory).encode())
+    texts = {  # all rendered before any is written, so a failure leaves the old ones whole
+        REPORT_FILE: json.dumps(report, indent=2),
+        MARKDOWN_FILE: render_markdown(report),
+        HTML_FILE: render_html(report, directory),
+    }
+    for name, text in texts.items():
+        atomic_write(directory / name, text.encode())
     return report
