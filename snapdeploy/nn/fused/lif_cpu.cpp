@@ -12,6 +12,8 @@
 // their state in small local arrays, so every element is read and written once per pass.
 // Plain C ABI, no torch headers: the Python side passes data pointers (see build.py).
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -33,9 +35,23 @@ struct Shape {
   }
 };
 
+// The outputs are fresh allocations; on first touch a 4 KiB page fault each cost more than
+// the kernel's arithmetic (measured: 0.2 s faulting vs 0.05 s computing 32x32x16384 steps).
+// Asking for transparent huge pages on the 2 MiB-aligned interior makes that 512x fewer.
+template <typename T>
+void advise_huge_pages(T* data, int64_t count) {
+  constexpr uintptr_t kHuge = uintptr_t(1) << 21;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data + count)) & ~(kHuge - 1);
+  if (data != nullptr && end > begin)
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint: may fail
+}
+
 template <typename T, bool kSave>
 void forward(const T* current, const T* bias, T* spikes, T* saved, T* u_last, T* v_last,
              Shape shape, T ku, T kv, T vth, int threads) {
+  advise_huge_pages(spikes, shape.steps * shape.stride());
+  if constexpr (kSave) advise_huge_pages(saved, shape.steps * shape.stride());
 #pragma omp parallel for num_threads(shape.threads(threads)) schedule(static)
   for (int64_t item = 0; item < shape.items(); ++item) {
     const int64_t row = item / shape.blocks_per_row();
@@ -74,6 +90,7 @@ template <typename T>
 void backward(const T* saved, const T* grad_spikes, const T* grad_u_last, const T* grad_v_last,
               T* grad_current, double* grad_bias_cells, double* grad_vth_cells, Shape shape,
               T ku, T kv, T slope, int threads) {
+  advise_huge_pages(grad_current, shape.steps * shape.stride());
 #pragma omp parallel for num_threads(shape.threads(threads)) schedule(static)
   for (int64_t item = 0; item < shape.items(); ++item) {
     const int64_t row = item / shape.blocks_per_row();
