@@ -33,21 +33,21 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from snapdeploy.bench import write_bench  # noqa: E402
-from snapdeploy.core.files import atomic_write  # noqa: E402
-from snapdeploy.demo.data import digits  # noqa: E402
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeBoundary  # noqa: E402
-from snapdeploy.nn.train import accuracy, fit, predict  # noqa: E402
-from snapdeploy.partition import cut, place  # noqa: E402
-from snapdeploy.quant.export import export_model  # noqa: E402
-from snapdeploy.report import plots  # noqa: E402
-from snapdeploy.report.chartext import VOCAB, bits_per_char, char_task  # noqa: E402
-from snapdeploy.report.comparison import baseline_cost, pick_headline, versus  # noqa: E402
-from snapdeploy.report.constants import Constants, load_constants  # noqa: E402
-from snapdeploy.report.counts import measure  # noqa: E402
-from snapdeploy.report.energy import estimate  # noqa: E402
-from snapdeploy.runtime import Deployment, compile_plan  # noqa: E402
-from snapdeploy.targets import Target, load_target  # noqa: E402
+from snapdeploy.bench import write_bench
+from snapdeploy.core.files import atomic_write
+from snapdeploy.demo.data import digits
+from snapdeploy.nn import DenseBlock, HybridNet, SpikeBoundary
+from snapdeploy.nn.train import accuracy, fit, predict
+from snapdeploy.partition import cut, place
+from snapdeploy.quant.export import export_model
+from snapdeploy.report import plots
+from snapdeploy.report.chartext import VOCAB, bits_per_char, char_task
+from snapdeploy.report.comparison import baseline_cost, pick_headline, versus
+from snapdeploy.report.constants import Constants, load_constants
+from snapdeploy.report.counts import measure
+from snapdeploy.report.energy import estimate
+from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.targets import Target, load_target
 
 STEPS = 4
 PAPER = {"energy": 5.3, "latency": 15.2}  # SNAP (arXiv 2501.08645): best reported gains
@@ -71,10 +71,22 @@ class Settings:
     test_chars: int
 
 
-FULL = Settings({"vision": [128, 256, 512], "language": [128, 256, 512]}, [0.0, 0.05, 0.2, 0.5],
-                0.2, {"vision": 40, "language": 6}, 200_000, 40_000)
-QUICK = Settings({"vision": [64, 128, 256], "language": [64, 128, 256]}, [0.0, 0.2], 0.2,
-                 {"vision": 15, "language": 2}, 30_000, 6_000)
+FULL = Settings(
+    {"vision": [128, 256, 512], "language": [128, 256, 512]},
+    [0.0, 0.05, 0.2, 0.5],
+    0.2,
+    {"vision": 40, "language": 6},
+    200_000,
+    40_000,
+)
+QUICK = Settings(
+    {"vision": [64, 128, 256], "language": [64, 128, 256]},
+    [0.0, 0.2],
+    0.2,
+    {"vision": 15, "language": 2},
+    30_000,
+    6_000,
+)
 
 
 class DenseBaseline(HybridNet):
@@ -101,14 +113,22 @@ def hybrid(blocks: list[DenseBlock], width: int, n_in: int) -> HybridNet:
 def write_target(directory: Path, scenario: str, chips: int, constants: Constants) -> Target:
     """Chips (torch devices on this machine) in a row, joined by the scenario's links."""
     bandwidth, latency, energy = (constants.value(k) for k in SCENARIOS[scenario])
-    lines = ["[target]", f'name = "snap-{scenario}-{chips}chips"',
-             f'description = "{chips} dense chips joined by {scenario} links (tools/snap_eval.py)"']
+    lines = [
+        "[target]",
+        f'name = "snap-{scenario}-{chips}chips"',
+        f'description = "{chips} dense chips joined by {scenario} links (tools/snap_eval.py)"',
+    ]
     for chip in range(chips):
         lines += [f"[devices.chip{chip}]", 'kind = "torch"', 'device = "cpu"']
     for chip in range(chips - 1):
-        lines += ["[[links]]", f'from = "chip{chip}"', f'to = "chip{chip + 1}"',
-                  f"bandwidth_gbps = {bandwidth}", f"latency_ns = {latency}",
-                  f"energy_pj_per_bit = {energy}"]
+        lines += [
+            "[[links]]",
+            f'from = "chip{chip}"',
+            f'to = "chip{chip + 1}"',
+            f"bandwidth_gbps = {bandwidth}",
+            f"latency_ns = {latency}",
+            f"energy_pj_per_bit = {energy}",
+        ]
     path = directory / f"snap-{scenario}-{chips}.toml"
     path.write_text("\n".join(lines) + "\n")
     return load_target(path)
@@ -139,10 +159,26 @@ def load_tasks(settings: Settings) -> list[Task]:
     d = digits()
     text = char_task(settings.train_chars, settings.test_chars)
     return [
-        Task("vision", d.x_train, d.y_train, d.x_test, d.y_test, 10, "accuracy",
-             "sklearn digits 8x8 (bundled with scikit-learn), 75/25 stratified split"),
-        Task("language", text.x_train, text.y_train, text.x_test, text.y_test, VOCAB, "bpc",
-             text.source + f", context {text.context} characters one-hot"),
+        Task(
+            "vision",
+            d.x_train,
+            d.y_train,
+            d.x_test,
+            d.y_test,
+            10,
+            "accuracy",
+            "sklearn digits 8x8 (bundled with scikit-learn), 75/25 stratified split",
+        ),
+        Task(
+            "language",
+            text.x_train,
+            text.y_train,
+            text.x_test,
+            text.y_test,
+            VOCAB,
+            "bpc",
+            text.source + f", context {text.context} characters one-hot",
+        ),
     ]
 
 
@@ -151,14 +187,23 @@ class Evaluation:
 
     def __init__(self, settings: Settings, work: Path, constants: Constants):
         self.settings, self.work, self.constants = settings, work, constants
-        self.targets = {(s, c): write_target(work, s, c, constants)
-                        for s in SCENARIOS for c in (2, 3)}
+        self.targets = {
+            (s, c): write_target(work, s, c, constants) for s in SCENARIOS for c in (2, 3)
+        }
         self.baselines: dict[tuple[str, int, int], dict[str, Any]] = {}
 
     def train(self, task: Task, model: HybridNet, weight: float, seed: int) -> None:
         torch.manual_seed(seed)
-        fit(model, task.x_train, task.y_train, self.settings.epochs[task.name],
-            sparsity_weight=weight, batch_size=128, seed=seed, progress=False)
+        fit(
+            model,
+            task.x_train,
+            task.y_train,
+            self.settings.epochs[task.name],
+            sparsity_weight=weight,
+            batch_size=128,
+            seed=seed,
+            progress=False,
+        )
 
     def baseline(self, task: Task, width: int, cuts: int) -> dict[str, Any]:
         key = (task.name, width, cuts)
@@ -170,8 +215,9 @@ class Evaluation:
             priced = {}
             for scenario in SCENARIOS:
                 target = self.targets[(scenario, cuts + 1)]
-                priced[scenario] = baseline_cost(list(blocks), (task.x_train.shape[1],),
-                                                 target.links, self.constants)
+                priced[scenario] = baseline_cost(
+                    list(blocks), (task.x_train.shape[1],), target.links, self.constants
+                )
             self.baselines[key] = {"score": task.score(predict(model, task.x_test)), **priced}
         return self.baselines[key]
 
@@ -186,8 +232,9 @@ class Evaluation:
         target = self.targets[(HEADLINE_SCENARIO, cuts + 1)]
         mapping = {p.name: f"chip{i}" for i, p in enumerate(partitions)}
         plan = place(partitions, boundaries, target, mapping)
-        build = compile_plan(graph, partitions, plan, target,
-                             self.work / f"{task.name}-{width}-{cuts}-{weight}")
+        build = compile_plan(
+            graph, partitions, plan, target, self.work / f"{task.name}-{width}-{cuts}-{weight}"
+        )
         with Deployment.load(build) as deployment:
             result = deployment.run(task.x_test, batch_size=256, progress=False)
         base = self.baseline(task, width, cuts)
@@ -196,12 +243,20 @@ class Evaluation:
         fp16 = sum(s.fp16_bytes for s in result.boundaries)
         samples = result.boundaries[0].samples
         row: dict[str, Any] = {
-            "task": task.name, "width": width, "boundaries": cuts, "sparsity_weight": weight,
-            "metric": task.metric, "baseline": base["score"], "hybrid_float": float_score,
-            "deployed": deployed, "loss": task.loss(base["score"], deployed),
+            "task": task.name,
+            "width": width,
+            "boundaries": cuts,
+            "sparsity_weight": weight,
+            "metric": task.metric,
+            "baseline": base["score"],
+            "hybrid_float": float_score,
+            "deployed": deployed,
+            "loss": task.loss(base["score"], deployed),
             "spike_rate": float(np.mean([s.spike_rate for s in result.boundaries])),
-            "spike_bytes_per_sample": wire / samples, "fp16_bytes_per_sample": fp16 / samples,
-            "bytes_fp16_over_spikes": fp16 / wire if wire else None, "test_samples": samples,
+            "spike_bytes_per_sample": wire / samples,
+            "fp16_bytes_per_sample": fp16 / samples,
+            "bytes_fp16_over_spikes": fp16 / wire if wire else None,
+            "test_samples": samples,
         }
         for scenario in SCENARIOS:
             scenario_target = self.targets[(scenario, cuts + 1)]
@@ -209,7 +264,8 @@ class Evaluation:
             priced = estimate(work, traffic, scenario_target, self.constants)
             totals, baseline = priced["totals"]["spikes"], base[scenario]
             row[scenario] = {
-                "energy_pj": totals["energy_pj"], "latency_ns": totals["latency_ns"],
+                "energy_pj": totals["energy_pj"],
+                "latency_ns": totals["latency_ns"],
                 "baseline_energy_pj": baseline["energy_pj"],
                 "baseline_latency_ns": baseline["latency_ns"],
                 "baseline_link_share": baseline["link_energy_pj"] / baseline["energy_pj"],
@@ -235,28 +291,46 @@ def shortfall(headline: dict[str, Any], kind: str) -> str:
     if ratio >= PAPER[kind]:
         return f"{ratio:.2f}x, at or above the paper's {PAPER[kind]}x"
     bound = 1 / max(1 - share, 1e-12)
-    return (f"{ratio:.2f}x, below the paper's {PAPER[kind]}x: the fp16 links are only "
-            f"{share:.1%} of the baseline's estimated {kind} here, so even free spikes could "
-            f"gain at most {bound:.2f}x; the dense compute of these small models (and, for "
-            f"latency, each link's fixed delay, which spikes do not shorten) dominates, and the "
-            f"encoders' and decoders' own work is added to the hybrid")
+    return (
+        f"{ratio:.2f}x, below the paper's {PAPER[kind]}x: the fp16 links are only "
+        f"{share:.1%} of the baseline's estimated {kind} here, so even free spikes could "
+        f"gain at most {bound:.2f}x; the dense compute of these small models (and, for "
+        f"latency, each link's fixed delay, which spikes do not shorten) dominates, and the "
+        f"encoders' and decoders' own work is added to the hybrid"
+    )
 
 
-def markdown(rows: list[dict[str, Any]], heads: dict[str, dict[str, Any]], command: str,
-             tasks: list[Task], seconds: float) -> str:
-    lines = ["# SNAP evaluation: spikes at chip boundaries vs fp16", "",
-             f"Produced by `{command}` in {seconds / 60:.1f} minutes on this repository's CPU "
-             "machine. Accuracy, bits per character and bytes are measured (bytes on the wire, "
-             "frame headers included, batch 256); energy and latency are estimates from the "
-             "measured counts and snapdeploy/report/constants.toml (every constant sourced). "
-             "Ratios are baseline / hybrid: the baseline is the same dense network, trained "
-             "without spikes, whose boundaries carry fp16 activations.", ""]
+def markdown(
+    rows: list[dict[str, Any]],
+    heads: dict[str, dict[str, Any]],
+    command: str,
+    tasks: list[Task],
+    seconds: float,
+) -> str:
+    lines = [
+        "# SNAP evaluation: spikes at chip boundaries vs fp16",
+        "",
+        (
+            f"Produced by `{command}` in {seconds / 60:.1f} minutes on this repository's CPU "
+            "machine. Accuracy, bits per character and bytes are measured (bytes on the wire, "
+            "frame headers included, batch 256); energy and latency are estimates from the "
+            "measured counts and snapdeploy/report/constants.toml (every constant sourced). "
+            "Ratios are baseline / hybrid: the baseline is the same dense network, trained "
+            "without spikes, whose boundaries carry fp16 activations."
+        ),
+        "",
+    ]
     for task in tasks:
         lines.append(f"- {task.name}: {task.source}")
-    lines += ["", "| task | width | cuts | sparsity w | baseline | hybrid float | hybrid deployed "
-              "| loss | spike rate | spike B/sample | fp16 B/sample | fp16/spikes | energy x "
-              "(UCIe) | latency x (UCIe) | energy x (SerDes) | latency x (SerDes) |",
-              "|" + "---|" * 16]
+    lines += [
+        "",
+        (
+            "| task | width | cuts | sparsity w | baseline | hybrid float | hybrid deployed "
+            "| loss | spike rate | spike B/sample | fp16 B/sample | fp16/spikes | energy x "
+            "(UCIe) | latency x (UCIe) | energy x (SerDes) | latency x (SerDes) |"
+        ),
+        "|" + "---|" * 16,
+    ]
     for r in rows:
         unit = "pts" if r["metric"] == "accuracy" else "bpc"
         lines.append(
@@ -265,50 +339,98 @@ def markdown(rows: list[dict[str, Any]], heads: dict[str, dict[str, Any]], comma
             f"{r['loss']:+.2f} {unit} | {r['spike_rate']:.1%} | {r['spike_bytes_per_sample']:.1f} | "
             f"{r['fp16_bytes_per_sample']:.0f} | {r['bytes_fp16_over_spikes']:.2f}x | "
             f"{r['ucie']['energy_ratio']:.2f}x | {r['ucie']['latency_ratio']:.2f}x | "
-            f"{r['serdes']['energy_ratio']:.2f}x | {r['serdes']['latency_ratio']:.2f}x |")
+            f"{r['serdes']['energy_ratio']:.2f}x | {r['serdes']['latency_ratio']:.2f}x |"
+        )
     lines += ["", "## Headline and how it compares", ""]
     for name, head in heads.items():
-        budget = (f"at most {VISION_BUDGET_POINTS} point of accuracy lost" if name == "vision"
-                  else f"at most {LANGUAGE_BUDGET_BPC} bit per character gained")
-        chosen = "the configuration with the most byte savings within" if head["within_budget"] \
+        budget = (
+            f"at most {VISION_BUDGET_POINTS} point of accuracy lost"
+            if name == "vision"
+            else f"at most {LANGUAGE_BUDGET_BPC} bit per character gained"
+        )
+        chosen = (
+            "the configuration with the most byte savings within"
+            if head["within_budget"]
             else "no configuration met the budget; the one with the smallest loss is shown, budget:"
-        lines += [f"### {name}", "",
-                  f"- picked: {chosen} {budget} (width {head['width']}, {head['boundaries']} "
-                  f"cut(s), sparsity weight {head['sparsity_weight']:g})",
-                  f"- bytes: {head['bytes_fp16_over_spikes']:.2f}x fewer than fp16"
-                  + ("" if name != "vision" else
-                     f" (goal: 5x at <= 1 point; {'met' if head['within_budget'] and head['bytes_fp16_over_spikes'] >= 5 else 'NOT met'})"),
-                  f"- energy (UCIe links): {shortfall(head, 'energy')}",
-                  f"- latency (UCIe links): {shortfall(head, 'latency')}", ""]
-    scaling = [r for r in rows if r["boundaries"] == 1 and r["sparsity_weight"] == rows[-1]["sparsity_weight"]]
-    lines += ["## As the model grows", "",
-              "SNAP reports that the gains grow with the model. In these MLPs the compute per chip "
-              "grows with width squared while a boundary's traffic grows with width, so the link "
-              "share, and with it the estimated gain, shrinks as the model widens; the table "
-              "shows what was measured:", ""]
+        )
+        lines += [
+            f"### {name}",
+            "",
+            (
+                f"- picked: {chosen} {budget} (width {head['width']}, {head['boundaries']} "
+                f"cut(s), sparsity weight {head['sparsity_weight']:g})"
+            ),
+            f"- bytes: {head['bytes_fp16_over_spikes']:.2f}x fewer than fp16"
+            + (
+                ""
+                if name != "vision"
+                else f" (goal: 5x at <= 1 point; {'met' if head['within_budget'] and head['bytes_fp16_over_spikes'] >= 5 else 'NOT met'})"
+            ),
+            f"- energy (UCIe links): {shortfall(head, 'energy')}",
+            f"- latency (UCIe links): {shortfall(head, 'latency')}",
+            "",
+        ]
+    scaling = [
+        r
+        for r in rows
+        if r["boundaries"] == 1 and r["sparsity_weight"] == rows[-1]["sparsity_weight"]
+    ]
+    lines += [
+        "## As the model grows",
+        "",
+        (
+            "SNAP reports that the gains grow with the model. In these MLPs the compute per chip "
+            "grows with width squared while a boundary's traffic grows with width, so the link "
+            "share, and with it the estimated gain, shrinks as the model widens; the table "
+            "shows what was measured:"
+        ),
+        "",
+    ]
     for r in sorted(scaling, key=lambda r: (r["task"], r["width"])):
-        lines.append(f"- {r['task']} width {r['width']}: energy {r['ucie']['energy_ratio']:.2f}x, "
-                     f"latency {r['ucie']['latency_ratio']:.2f}x (UCIe); energy "
-                     f"{r['serdes']['energy_ratio']:.2f}x (SerDes)")
+        lines.append(
+            f"- {r['task']} width {r['width']}: energy {r['ucie']['energy_ratio']:.2f}x, "
+            f"latency {r['ucie']['latency_ratio']:.2f}x (UCIe); energy "
+            f"{r['serdes']['energy_ratio']:.2f}x (SerDes)"
+        )
     lines += ["", "Plots: " + ", ".join(f"[{p}](snap_eval/{p})" for p in PLOT_NAMES.values()), ""]
     return "\n".join(lines)
 
 
-PLOT_NAMES = {"vision": "vision_accuracy.png", "language": "language_bpc.png",
-              "scaling": "scaling.png"}
+PLOT_NAMES = {
+    "vision": "vision_accuracy.png",
+    "language": "language_bpc.png",
+    "scaling": "scaling.png",
+}
 
 
 def write_plots(rows: list[dict[str, Any]], out: Path) -> None:
     for task, metric in (("vision", "accuracy"), ("language", "bpc")):
         first = min(r["width"] for r in rows if r["task"] == task)
-        points = [{"series": f"{r['boundaries']} cut(s), deployed", "sparsity_weight": r["sparsity_weight"],
-                   metric: r["deployed"]} for r in rows if r["task"] == task and r["width"] == first]
+        points = [
+            {
+                "series": f"{r['boundaries']} cut(s), deployed",
+                "sparsity_weight": r["sparsity_weight"],
+                metric: r["deployed"],
+            }
+            for r in rows
+            if r["task"] == task and r["width"] == first
+        ]
         plots.plot_accuracy(points, out / PLOT_NAMES[task], metric=metric)
-    plots.plot_scaling([{"series": f"{r['task']} {s}", "width": r["width"],
-                         "energy_ratio": r[s]["energy_ratio"], "latency_ratio": r[s]["latency_ratio"]}
-                        for r in rows if r["boundaries"] == 1 for s in SCENARIOS
-                        if r["sparsity_weight"] == rows[-1]["sparsity_weight"]],
-                       out / PLOT_NAMES["scaling"])
+    plots.plot_scaling(
+        [
+            {
+                "series": f"{r['task']} {s}",
+                "width": r["width"],
+                "energy_ratio": r[s]["energy_ratio"],
+                "latency_ratio": r[s]["latency_ratio"],
+            }
+            for r in rows
+            if r["boundaries"] == 1
+            for s in SCENARIOS
+            if r["sparsity_weight"] == rows[-1]["sparsity_weight"]
+        ],
+        out / PLOT_NAMES["scaling"],
+    )
 
 
 def headline_of(heads: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -328,8 +450,12 @@ def headline_of(heads: dict[str, dict[str, Any]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="A smaller sweep (minutes), for CI.")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="Where the table and plots go (default: docs/ full, snap-eval-quick/ quick).")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Where the table and plots go (default: docs/ full, snap-eval-quick/ quick).",
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     out = args.out or (ROOT / "snap-eval-quick" if args.quick else ROOT / "docs")
@@ -343,25 +469,38 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(t, c) for t in tasks for c in configurations(settings, t.name)]
         progress = bar.add_task("snap_eval", total=len(jobs))
         for task, (width, cuts, weight) in jobs:
-            bar.update(progress, description=f"{task.name} width {width}, {cuts} cut(s), w={weight:g}")
+            bar.update(
+                progress, description=f"{task.name} width {width}, {cuts} cut(s), w={weight:g}"
+            )
             rows.append(evaluation.hybrid_row(task, width, cuts, weight))
             bar.advance(progress)
-    heads = {"vision": pick_headline([r for r in rows if r["task"] == "vision"], "loss",
-                                     VISION_BUDGET_POINTS),
-             "language": pick_headline([r for r in rows if r["task"] == "language"], "loss",
-                                       LANGUAGE_BUDGET_BPC)}
+    heads = {
+        "vision": pick_headline(
+            [r for r in rows if r["task"] == "vision"], "loss", VISION_BUDGET_POINTS
+        ),
+        "language": pick_headline(
+            [r for r in rows if r["task"] == "language"], "loss", LANGUAGE_BUDGET_BPC
+        ),
+    }
     seconds = time.perf_counter() - began
     command = "python tools/snap_eval.py" + (" --quick" if args.quick else "")
     plots_dir = out / "snap_eval"
     write_plots(rows, plots_dir)
     atomic_write(out / "snap_eval.md", markdown(rows, heads, command, tasks, seconds).encode())
-    record = {"headline": headline_of(heads), "picked": heads, "results": rows,
-              "seconds": seconds, "constants": constants.to_json()}
+    record = {
+        "headline": headline_of(heads),
+        "picked": heads,
+        "results": rows,
+        "seconds": seconds,
+        "constants": constants.to_json(),
+    }
     atomic_write(out / "snap_eval.json", (json.dumps(record, indent=2) + "\n").encode())
     if not args.quick:
         write_bench("snap_eval", headline_of(heads), rows, ["scikit-learn"])
     console.print(json.dumps(headline_of(heads), indent=2))
-    console.print(f"wrote {out / 'snap_eval.md'}, {out / 'snap_eval.json'}, {plots_dir}/ in {seconds:.0f} s")
+    console.print(
+        f"wrote {out / 'snap_eval.md'}, {out / 'snap_eval.json'}, {plots_dir}/ in {seconds:.0f} s"
+    )
     return 0
 
 

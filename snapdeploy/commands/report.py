@@ -11,7 +11,9 @@ from snapdeploy.commands.common import console, guarded
 
 
 def report(
-    directory: Path = typer.Argument(..., help="A run (--out of `run`), demo output or build directory."),
+    directory: Path = typer.Argument(
+        ..., help="A run (--out of `run`), demo output or build directory."
+    ),
 ) -> None:
     """Write report.json, report.md, plots/*.png and a self-contained report.html into DIR."""
     from snapdeploy.report.document import HTML_FILE, MARKDOWN_FILE, write_full_report
@@ -26,5 +28,7 @@ def report(
     console.print(table)
     for line in written["notes"]:
         console.print(f"[yellow]not measured:[/] {line}", soft_wrap=True)
-    console.print(f"wrote {directory / 'report.json'}, {directory / MARKDOWN_FILE}, "
-                  f"{directory / HTML_FILE}, {directory / 'plots'}/")
+    console.print(
+        f"wrote {directory / 'report.json'}, {directory / MARKDOWN_FILE}, "
+        f"{directory / HTML_FILE}, {directory / 'plots'}/"
+    )

@@ -71,8 +71,10 @@ def char_task(train_chars: int, test_chars: int, context: int = 8) -> CharTask:
     codes = encode(stdlib_text(train_chars + test_chars))
     x_train, y_train = one_hot_contexts(codes[:train_chars], context)
     x_test, y_test = one_hot_contexts(codes[train_chars:], context)
-    source = (f"Python {sys.version_info.major}.{sys.version_info.minor} stdlib *.py "
-              f"(sorted, first {train_chars}+{test_chars} characters)")
+    source = (
+        f"Python {sys.version_info.major}.{sys.version_info.minor} stdlib *.py "
+        f"(sorted, first {train_chars}+{test_chars} characters)"
+    )
     return CharTask(x_train, y_train, x_test, y_test, context, source)
 
 

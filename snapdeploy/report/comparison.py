@@ -18,8 +18,12 @@ from snapdeploy.report.energy import DENSE_BITS, link_cost, ratio, torch_cost
 from snapdeploy.targets.spec import LinkSpec
 
 
-def baseline_cost(segments: list[nn.Module], input_shape: tuple[int, ...], links: list[LinkSpec],
-                  constants: Constants) -> dict[str, float]:
+def baseline_cost(
+    segments: list[nn.Module],
+    input_shape: tuple[int, ...],
+    links: list[LinkSpec],
+    constants: Constants,
+) -> dict[str, float]:
     """Energy and latency per sample of dense `segments`, one per chip, joined by `links`
     that carry each segment's output (all but the last) as fp16."""
     energy = latency = link_energy = link_latency = 0.0
@@ -33,8 +37,12 @@ def baseline_cost(segments: list[nn.Module], input_shape: tuple[int, ...], links
             cost = link_cost(bits, links[index])
             energy, latency = energy + cost.energy_pj, latency + cost.latency_ns
             link_energy, link_latency = link_energy + cost.energy_pj, link_latency + cost.latency_ns
-    return {"energy_pj": energy, "latency_ns": latency, "link_energy_pj": link_energy,
-            "link_latency_ns": link_latency}
+    return {
+        "energy_pj": energy,
+        "latency_ns": latency,
+        "link_energy_pj": link_energy,
+        "link_latency_ns": link_latency,
+    }
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -47,8 +55,10 @@ def _numel(shape: tuple[int, ...]) -> int:
 def versus(baseline: dict[str, float], deployed: dict[str, Any]) -> dict[str, float | None]:
     """Baseline over deployment for energy and latency (the deployment's spike totals)."""
     spikes = deployed["totals"]["spikes"]
-    return {"energy_ratio": ratio(baseline["energy_pj"], spikes["energy_pj"]),
-            "latency_ratio": ratio(baseline["latency_ns"], spikes["latency_ns"])}
+    return {
+        "energy_ratio": ratio(baseline["energy_pj"], spikes["energy_pj"]),
+        "latency_ratio": ratio(baseline["latency_ns"], spikes["latency_ns"]),
+    }
 
 
 def pick_headline(rows: list[dict[str, Any]], loss_key: str, budget: float) -> dict[str, Any]:

@@ -86,8 +86,11 @@ def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float,
             kh, kw = layer.kernel_size
             total[0] += output[0].numel() * (layer.in_channels // layer.groups) * kh * kw
 
-    hooks = [m.register_forward_hook(count) for m in module.modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d))]
+    hooks = [
+        m.register_forward_hook(count)
+        for m in module.modules()
+        if isinstance(m, (nn.Linear, nn.Conv2d))
+    ]
     try:
         with torch.no_grad():
             out = module(torch.zeros((1, *input_shape)))
@@ -97,8 +100,12 @@ def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float,
     return total[0], tuple(out.shape[1:])
 
 
-def dense_work(partition: DensePartition, input_shape: tuple[int, ...], spikes_in: float,
-               placement: dict[str, str]) -> Work:
+def dense_work(
+    partition: DensePartition,
+    input_shape: tuple[int, ...],
+    spikes_in: float,
+    placement: dict[str, str],
+) -> Work:
     """A dense partition: its layers' MACs; a decoder adds up spikes and scales each neuron;
     an encoder updates each of its LIF neurons on every step."""
     from snapdeploy.backends.torch_dense import dense_module
@@ -115,8 +122,16 @@ def dense_work(partition: DensePartition, input_shape: tuple[int, ...], spikes_i
         elif isinstance(op, DenseOp):
             layer_macs, shape = module_macs(dense_module(op), shape)
             macs += layer_macs
-    return Work(partition.name, "dense", placement["device"], placement["device_kind"],
-                partition.steps, macs=macs, accumulates=accumulates, neuron_updates=updates)
+    return Work(
+        partition.name,
+        "dense",
+        placement["device"],
+        placement["device_kind"],
+        partition.steps,
+        macs=macs,
+        accumulates=accumulates,
+        neuron_updates=updates,
+    )
 
 
 def fpga_cycles(partition: SpikingPartition, device: DeviceSpec, events_in: float) -> float:
@@ -129,8 +144,13 @@ def fpga_cycles(partition: SpikingPartition, device: DeviceSpec, events_in: floa
     return cycles_per_step(layout, [events_in, *map(float, layout.n_in[1:])])
 
 
-def spiking_work(partition: SpikingPartition, spikes_in: float, spikes_out: float,
-                 placement: dict[str, str], device: DeviceSpec) -> Work:
+def spiking_work(
+    partition: SpikingPartition,
+    spikes_in: float,
+    spikes_out: float,
+    placement: dict[str, str],
+    device: DeviceSpec,
+) -> Work:
     """A spiking partition: the first layer's synaptic events are its measured input spikes
     times the mean fan-out of its synapses (non-zero weights per input); inner layers' input
     spikes are not recorded by the runtime, so their events are left out and named."""
@@ -139,14 +159,20 @@ def spiking_work(partition: SpikingPartition, spikes_in: float, spikes_out: floa
     steps = partition.steps
     cycles = fpga_cycles(partition, device, spikes_in / steps) if device.kind == "hls" else None
     return Work(
-        partition.name, "spiking", placement["device"], placement["device_kind"], steps,
+        partition.name,
+        "spiking",
+        placement["device"],
+        placement["device_kind"],
+        steps,
         neuron_updates=float(partition.n_neurons * steps),
         synaptic_events=spikes_in * fan_out,
         packets=spikes_out,
         fpga_cycles_per_step=cycles,
-        unmeasured=tuple(f"synaptic events into layer '{op.name}' (its input spikes stay inside "
-                         f"the partition, which the runtime does not record)"
-                         for op in partition.ops[1:]),
+        unmeasured=tuple(
+            f"synaptic events into layer '{op.name}' (its input spikes stay inside "
+            f"the partition, which the runtime does not record)"
+            for op in partition.ops[1:]
+        ),
     )
 
 
@@ -156,14 +182,27 @@ def stats_traffic(stats: list[BoundaryStats], plan: dict) -> list[Traffic]:
     traffic = []
     for b in plan["boundaries"]:
         s = by_id.get(b["id"])
-        common = dict(boundary=b["id"], src_device=b["src_device"], dst_device=b["dst_device"],
-                      has_link=b["has_link"], width=b["width"], steps=b["steps"])
+        common = {
+            "boundary": b["id"],
+            "src_device": b["src_device"],
+            "dst_device": b["dst_device"],
+            "has_link": b["has_link"],
+            "width": b["width"],
+            "steps": b["steps"],
+        }
         if s is None:
             traffic.append(Traffic(**common, spikes_per_step=[0] * b["steps"]))
             continue
-        traffic.append(Traffic(**common, samples=s.samples, packets=s.packets,
-                               wire_bytes=s.wire_bytes, spikes=s.spikes,
-                               spikes_per_step=[int(v) for v in s.spikes_per_step]))
+        traffic.append(
+            Traffic(
+                **common,
+                samples=s.samples,
+                packets=s.packets,
+                wire_bytes=s.wire_bytes,
+                spikes=s.spikes,
+                spikes_per_step=[int(v) for v in s.spikes_per_step],
+            )
+        )
     return traffic
 
 

@@ -27,7 +27,9 @@ HTML_FILE = "report.html"
 PLOTS_DIR = "plots"
 
 
-def headline(previous: dict[str, Any], traffic: list[Traffic], energy: dict[str, Any]) -> dict[str, Any]:
+def headline(
+    previous: dict[str, Any], traffic: list[Traffic], energy: dict[str, Any]
+) -> dict[str, Any]:
     """The demo's headline where there was one, the measured byte ratio, the estimated ratios."""
     wire = sum(t.wire_bytes for t in traffic)
     fp16 = sum(t.dense_bits_per_sample(16) // 8 * t.samples for t in traffic)
@@ -45,22 +47,31 @@ def accuracy_points(previous: dict[str, Any]) -> list[dict[str, Any]]:
     head, config = previous.get("headline", {}), previous.get("config", {})
     if "deployed_accuracy" not in head or "sparsity_weight" not in config:
         return []
-    return [{"series": series, "sparsity_weight": config["sparsity_weight"], "accuracy": head[key]}
-            for series, key in (("float", "float_accuracy"), ("deployed", "deployed_accuracy"))
-            if head.get(key) is not None]
+    return [
+        {"series": series, "sparsity_weight": config["sparsity_weight"], "accuracy": head[key]}
+        for series, key in (("float", "float_accuracy"), ("deployed", "deployed_accuracy"))
+        if head.get(key) is not None
+    ]
 
 
 def notes(source: Source, energy: dict[str, Any]) -> list[str]:
     """Everything the estimate could not count, in words."""
     found = [f"{d['partition']}: {u}" for d in energy["devices"] for u in d["unmeasured"]]
     if not any(s.samples for s in source.stats):
-        found.append("no run was measured here: spike traffic is n/a and compute counts assume "
-                     "no input spikes; run the build and report the run directory")
+        found.append(
+            "no run was measured here: spike traffic is n/a and compute counts assume "
+            "no input spikes; run the build and report the run directory"
+        )
     if source.kind == "run":
-        found.append("a run's result.json holds no per-step counts or raster; those plots "
-                     "show what it lacks")
-    found += [f"boundary {l['boundary']} ({l['from']} -> {l['to']}) crosses no link of the "
-              f"target: not priced" for l in energy["links"] if l["link"] is None]
+        found.append(
+            "a run's result.json holds no per-step counts or raster; those plots show what it lacks"
+        )
+    found += [
+        f"boundary {l['boundary']} ({l['from']} -> {l['to']}) crosses no link of the "
+        f"target: not priced"
+        for l in energy["links"]
+        if l["link"] is None
+    ]
     return found
 
 
@@ -71,19 +82,32 @@ def build_full_report(source: Source, constants: Constants) -> dict[str, Any]:
     rows = per_step_latency(energy, traffic)
     directory = source.directory
     written = {
-        "spike raster and rate per step": plots.plot_spikes(source.stats, directory / PLOTS_DIR / plots.PLOT_FILES["spikes"]),
-        "bytes per boundary": plots.plot_bytes(traffic, directory / PLOTS_DIR / plots.PLOT_FILES["bytes"]),
-        "energy per device and link": plots.plot_energy(energy, directory / PLOTS_DIR / plots.PLOT_FILES["energy"]),
-        "latency per step": plots.plot_latency(rows, directory / PLOTS_DIR / plots.PLOT_FILES["latency"]),
+        "spike raster and rate per step": plots.plot_spikes(
+            source.stats, directory / PLOTS_DIR / plots.PLOT_FILES["spikes"]
+        ),
+        "bytes per boundary": plots.plot_bytes(
+            traffic, directory / PLOTS_DIR / plots.PLOT_FILES["bytes"]
+        ),
+        "energy per device and link": plots.plot_energy(
+            energy, directory / PLOTS_DIR / plots.PLOT_FILES["energy"]
+        ),
+        "latency per step": plots.plot_latency(
+            rows, directory / PLOTS_DIR / plots.PLOT_FILES["latency"]
+        ),
         "accuracy vs sparsity weight": plots.plot_accuracy(
-            accuracy_points(source.previous), directory / PLOTS_DIR / plots.PLOT_FILES["accuracy"]),
+            accuracy_points(source.previous), directory / PLOTS_DIR / plots.PLOT_FILES["accuracy"]
+        ),
     }
     return {
         **source.previous,
         "headline": headline(source.previous, traffic, energy),
-        "source": {"directory": str(directory), "kind": source.kind, "build": str(source.build_dir),
-                   "target": target.name,
-                   "samples": max((t.samples for t in traffic), default=0)},
+        "source": {
+            "directory": str(directory),
+            "kind": source.kind,
+            "build": str(source.build_dir),
+            "target": target.name,
+            "samples": max((t.samples for t in traffic), default=0),
+        },
         "traffic": [asdict(t) for t in traffic],
         "energy": energy,
         "latency_per_step": rows,

@@ -43,39 +43,57 @@ class Cost:
 def torch_cost(work: Work, c: Constants) -> Cost:
     mac = c.value("fp16_mult_pj") + c.value("fp16_add_pj")
     update = c.value("fp16_mult_pj") + 2 * c.value("fp16_add_pj")
-    energy = work.macs * mac + work.accumulates * c.value("fp16_add_pj") + work.neuron_updates * update
+    energy = (
+        work.macs * mac + work.accumulates * c.value("fp16_add_pj") + work.neuron_updates * update
+    )
     ops = work.macs + work.accumulates + work.neuron_updates
-    return Cost(energy, ops / c.value("dense_macs_per_ns"),
-                "MACs x (fp16_mult_pj + fp16_add_pj) + spike adds x fp16_add_pj + encoder updates "
-                "x (fp16_mult_pj + 2 fp16_add_pj); time = ops / dense_macs_per_ns")
+    return Cost(
+        energy,
+        ops / c.value("dense_macs_per_ns"),
+        "MACs x (fp16_mult_pj + fp16_add_pj) + spike adds x fp16_add_pj + encoder updates "
+        "x (fp16_mult_pj + 2 fp16_add_pj); time = ops / dense_macs_per_ns",
+    )
 
 
 def loihi_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
-    energy = (work.synaptic_events * c.value("loihi_synop_pj")
-              + work.neuron_updates * c.value("loihi_neuron_update_pj"))
+    energy = work.synaptic_events * c.value("loihi_synop_pj") + work.neuron_updates * c.value(
+        "loihi_neuron_update_pj"
+    )
     per_core = getattr(device, "neurons_per_core", None) or c.value("loihi_neurons_per_core")
     cores = max(1, math.ceil(work.neuron_updates / max(work.steps, 1) / per_core))
-    busy = (work.synaptic_events * c.value("loihi_synop_ns")
-            + work.neuron_updates * c.value("loihi_neuron_update_ns"))
-    return Cost(energy, busy / cores,
-                f"synaptic events x loihi_synop_pj + neuron updates x loihi_neuron_update_pj; "
-                f"time = (events x loihi_synop_ns + updates x loihi_neuron_update_ns) / {cores} cores")
+    busy = work.synaptic_events * c.value("loihi_synop_ns") + work.neuron_updates * c.value(
+        "loihi_neuron_update_ns"
+    )
+    return Cost(
+        energy,
+        busy / cores,
+        f"synaptic events x loihi_synop_pj + neuron updates x loihi_neuron_update_pj; "
+        f"time = (events x loihi_synop_ns + updates x loihi_neuron_update_ns) / {cores} cores",
+    )
 
 
 def fpga_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
     seconds = (work.fpga_cycles_per_step or 0.0) * work.steps / (device.clock_mhz * 1e6)
-    return Cost(c.value("fpga_dynamic_power_w") * seconds * 1e12, seconds * 1e9,
-                f"fpga_dynamic_power_w x estimated cycles x steps / {device.clock_mhz:g} MHz")
+    return Cost(
+        c.value("fpga_dynamic_power_w") * seconds * 1e12,
+        seconds * 1e9,
+        f"fpga_dynamic_power_w x estimated cycles x steps / {device.clock_mhz:g} MHz",
+    )
 
 
 def spinnaker_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
-    energy = (work.packets * device.packet_energy_pj
-              + work.synaptic_events * c.value("spinnaker_synaptic_event_nj") * 1e3
-              + work.neuron_updates * c.value("spinnaker_neuron_update_nj") * 1e3)
-    return Cost(energy, work.steps * c.value("spinnaker_step_ns"),
-                f"packets x {device.packet_energy_pj:g} pJ (target) + synaptic events x "
-                f"spinnaker_synaptic_event_nj + neuron updates x spinnaker_neuron_update_nj; "
-                f"time = steps x spinnaker_step_ns (hops not recorded)")
+    energy = (
+        work.packets * device.packet_energy_pj
+        + work.synaptic_events * c.value("spinnaker_synaptic_event_nj") * 1e3
+        + work.neuron_updates * c.value("spinnaker_neuron_update_nj") * 1e3
+    )
+    return Cost(
+        energy,
+        work.steps * c.value("spinnaker_step_ns"),
+        f"packets x {device.packet_energy_pj:g} pJ (target) + synaptic events x "
+        f"spinnaker_synaptic_event_nj + neuron updates x spinnaker_neuron_update_nj; "
+        f"time = steps x spinnaker_step_ns (hops not recorded)",
+    )
 
 
 def partition_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
@@ -93,17 +111,21 @@ def link_cost(bits: float, link: LinkSpec | None) -> Cost:
     """`bits` across `link`: energy per bit, plus its latency and serialization time."""
     if link is None:
         return Cost(0.0, 0.0, "no link between the devices (same device): not priced")
-    return Cost(bits * link.energy_pj_per_bit, link.latency_ns + bits / link.bandwidth_gbps,
-                f"bits x {link.energy_pj_per_bit:g} pJ/bit; {link.latency_ns:g} ns + bits / "
-                f"{link.bandwidth_gbps:g} Gbit/s")
+    return Cost(
+        bits * link.energy_pj_per_bit,
+        link.latency_ns + bits / link.bandwidth_gbps,
+        f"bits x {link.energy_pj_per_bit:g} pJ/bit; {link.latency_ns:g} ns + bits / "
+        f"{link.bandwidth_gbps:g} Gbit/s",
+    )
 
 
 def boundary_costs(traffic: Traffic, link: LinkSpec | None) -> dict[str, Any]:
     """The boundary priced as measured spikes and as each dense encoding of its activation."""
     spike_bits = traffic.wire_bits_per_sample
     record: dict[str, Any] = {
-        "spikes": None if spike_bits is None else {"bits": spike_bits,
-                                                   **asdict(link_cost(spike_bits, link))},
+        "spikes": None
+        if spike_bits is None
+        else {"bits": spike_bits, **asdict(link_cost(spike_bits, link))},
     }
     for name, width in DENSE_BITS.items():
         bits = traffic.dense_bits_per_sample(width)
@@ -115,8 +137,9 @@ def ratio(num: float | None, den: float | None) -> float | None:
     return num / den if num is not None and den else None
 
 
-def estimate(work: list[Work], traffic: list[Traffic], target: Target,
-             constants: Constants) -> dict[str, Any]:
+def estimate(
+    work: list[Work], traffic: list[Traffic], target: Target, constants: Constants
+) -> dict[str, Any]:
     """Per-sample energy and latency of every partition and boundary, and totals for the
     boundaries carrying spikes (as measured) or fp16 / int8 activations (compute unchanged).
 
@@ -125,15 +148,34 @@ def estimate(work: list[Work], traffic: list[Traffic], target: Target,
     devices = []
     for w in work:
         cost = partition_cost(w, target.device(w.device), constants)
-        devices.append({"partition": w.partition, "kind": w.kind, "device": w.device,
-                        "device_kind": w.device_kind, "counts": counts_json(w), **asdict(cost),
-                        "unmeasured": list(w.unmeasured)})
+        devices.append(
+            {
+                "partition": w.partition,
+                "kind": w.kind,
+                "device": w.device,
+                "device_kind": w.device_kind,
+                "counts": counts_json(w),
+                **asdict(cost),
+                "unmeasured": list(w.unmeasured),
+            }
+        )
     links = []
     for t in traffic:
-        link = target.link_between(t.src_device, t.dst_device) if t.src_device != t.dst_device else None
-        links.append({"boundary": t.boundary, "from": t.src_device, "to": t.dst_device,
-                      "link": None if link is None else asdict(link),
-                      "samples": t.samples, **boundary_costs(t, link)})
+        link = (
+            target.link_between(t.src_device, t.dst_device)
+            if t.src_device != t.dst_device
+            else None
+        )
+        links.append(
+            {
+                "boundary": t.boundary,
+                "from": t.src_device,
+                "to": t.dst_device,
+                "link": None if link is None else asdict(link),
+                "samples": t.samples,
+                **boundary_costs(t, link),
+            }
+        )
     compute_pj = sum(d["energy_pj"] for d in devices)
     compute_ns = sum(d["latency_ns"] for d in devices)
     totals: dict[str, Any] = {}
@@ -163,8 +205,11 @@ def estimate(work: list[Work], traffic: list[Traffic], target: Target,
 
 
 def counts_json(work: Work) -> dict[str, Any]:
-    return {k: v for k, v in asdict(work).items()
-            if k not in ("partition", "kind", "device", "device_kind", "unmeasured")}
+    return {
+        k: v
+        for k, v in asdict(work).items()
+        if k not in ("partition", "kind", "device", "device_kind", "unmeasured")
+    }
 
 
 def per_step_latency(estimate_: dict[str, Any], traffic: list[Traffic]) -> list[dict[str, float]]:
@@ -172,7 +217,8 @@ def per_step_latency(estimate_: dict[str, Any], traffic: list[Traffic]) -> list[
     each link's bits apportioned to steps by the spikes counted in each (all steps pay the
     link's latency, since every step is one frame)."""
     steps = max((t.steps for t in traffic), default=0) or max(
-        (d["counts"]["steps"] for d in estimate_["devices"]), default=1)
+        (d["counts"]["steps"] for d in estimate_["devices"]), default=1
+    )
     compute = estimate_["totals"]["compute"]["latency_ns"] / steps
     rows = [{"step": s, "compute_ns": compute, "link_ns": 0.0} for s in range(steps)]
     for t, priced in zip(traffic, estimate_["links"]):

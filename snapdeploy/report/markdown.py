@@ -21,8 +21,11 @@ def headline_rows(report: dict[str, Any]) -> list[list[str]]:
     """(figure, value) rows shared by the Markdown, the HTML page and the CLI table."""
     head, totals = report["headline"], report["energy"]["totals"]
     ratio = report["energy"]["fp16_over_spikes"]
-    rows = [[k.replace("_", " "), fmt(v, digits=4)] for k, v in head.items()
-            if k in ("float_accuracy", "deployed_accuracy")]
+    rows = [
+        [k.replace("_", " "), fmt(v, digits=4)]
+        for k, v in head.items()
+        if k in ("float_accuracy", "deployed_accuracy")
+    ]
     rows += [
         ["boundary bytes fp16 / spikes", fmt(head.get("boundary_bytes_fp16_over_spikes"), "x")],
         ["energy per sample, spikes at boundaries", fmt(_nj(totals["spikes"]["energy_pj"]), " nJ")],
@@ -41,25 +44,58 @@ def _nj(pj: float | None) -> float | None:
 
 def render_markdown(report: dict[str, Any]) -> str:
     energy = report["energy"]
-    lines = [f"# snapdeploy report: {report['source']['directory']}", "",
-             f"Measured from a {report['source']['kind']} directory; target "
-             f"'{report['source']['target']}'; {report['source']['samples']} samples. "
-             "Energy and latency are estimates from the measured counts and the constants listed "
-             "in report.json (each with its source).", ""]
+    lines = [
+        f"# snapdeploy report: {report['source']['directory']}",
+        "",
+        (
+            f"Measured from a {report['source']['kind']} directory; target "
+            f"'{report['source']['target']}'; {report['source']['samples']} samples. "
+            "Energy and latency are estimates from the measured counts and the constants listed "
+            "in report.json (each with its source)."
+        ),
+        "",
+    ]
     lines += table(["figure", "value"], headline_rows(report)) + [""]
     lines += ["## Devices (per sample)", ""]
-    lines += table(["partition", "device", "energy", "latency", "how"], [
-        [d["partition"], f"{d['device']} ({d['device_kind']})", fmt(_nj(d["energy_pj"]), " nJ"),
-         fmt(d["latency_ns"], " ns"), d["basis"]] for d in energy["devices"]]) + [""]
+    lines += table(
+        ["partition", "device", "energy", "latency", "how"],
+        [
+            [
+                d["partition"],
+                f"{d['device']} ({d['device_kind']})",
+                fmt(_nj(d["energy_pj"]), " nJ"),
+                fmt(d["latency_ns"], " ns"),
+                d["basis"],
+            ]
+            for d in energy["devices"]
+        ],
+    ) + [""]
     lines += ["## Links (per sample)", ""]
-    lines += table(["boundary", "from -> to", "spike bits", "fp16 bits", "spike energy",
-                    "fp16 energy", "spike latency", "fp16 latency"], [
-        [str(l["boundary"]), f"{l['from']} -> {l['to']}",
-         fmt(l["spikes"] and l["spikes"]["bits"]), str(l["fp16"]["bits"]),
-         fmt(l["spikes"] and _nj(l["spikes"]["energy_pj"]), " nJ"),
-         fmt(_nj(l["fp16"]["energy_pj"]), " nJ"),
-         fmt(l["spikes"] and l["spikes"]["latency_ns"], " ns"), fmt(l["fp16"]["latency_ns"], " ns")]
-        for l in energy["links"]]) + [""]
+    lines += table(
+        [
+            "boundary",
+            "from -> to",
+            "spike bits",
+            "fp16 bits",
+            "spike energy",
+            "fp16 energy",
+            "spike latency",
+            "fp16 latency",
+        ],
+        [
+            [
+                str(l["boundary"]),
+                f"{l['from']} -> {l['to']}",
+                fmt(l["spikes"] and l["spikes"]["bits"]),
+                str(l["fp16"]["bits"]),
+                fmt(l["spikes"] and _nj(l["spikes"]["energy_pj"]), " nJ"),
+                fmt(_nj(l["fp16"]["energy_pj"]), " nJ"),
+                fmt(l["spikes"] and l["spikes"]["latency_ns"], " ns"),
+                fmt(l["fp16"]["latency_ns"], " ns"),
+            ]
+            for l in energy["links"]
+        ],
+    ) + [""]
     notes = report["notes"]
     if notes:
         lines += ["## What this report could not measure", ""] + [f"- {n}" for n in notes] + [""]

@@ -13,12 +13,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from snapdeploy.core.files import atomic_write  # noqa: E402
-from snapdeploy.report.counts import Traffic  # noqa: E402
-from snapdeploy.runtime import BoundaryStats  # noqa: E402
+from snapdeploy.core.files import atomic_write
+from snapdeploy.report.counts import Traffic
+from snapdeploy.runtime import BoundaryStats
 
 DPI = 100
 FIGSIZE = (10.0, 4.0)  # inches: every report plot is 1000 x 400 pixels
@@ -65,8 +65,12 @@ def draw_raster(ax: plt.Axes, stats: list[BoundaryStats]) -> None:
 def draw_rates(ax: plt.Axes, stats: list[BoundaryStats]) -> None:
     measured = [s for s in stats if s.samples and s.spikes_per_step.any()]
     for s in measured:
-        ax.plot(np.arange(s.steps), s.spikes_per_step / (s.samples * s.width), marker="o",
-                label=f"boundary {s.boundary_id}")
+        ax.plot(
+            np.arange(s.steps),
+            s.spikes_per_step / (s.samples * s.width),
+            marker="o",
+            label=f"boundary {s.boundary_id}",
+        )
     if not measured:
         note(ax, "no spikes measured")
         return
@@ -161,7 +165,10 @@ def plot_accuracy(points: list[dict[str, Any]], path: Path, metric: str = "accur
         ax.set_ylabel(metric)
         ax.legend()
     else:
-        note(ax, f"no {metric} measured for this directory\n(a run or build directory holds no labels)")
+        note(
+            ax,
+            f"no {metric} measured for this directory\n(a run or build directory holds no labels)",
+        )
     ax.set_title(f"{metric.capitalize()} vs sparsity weight")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -196,8 +203,15 @@ def plot_boundaries(stats: list[BoundaryStats], path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     x = np.arange(len(stats))
     samples = [max(s.samples, 1) for s in stats]
-    axes[0].bar(x - 0.2, [s.fp16_bytes / n for s, n in zip(stats, samples)], 0.4, label="fp16 activations")
-    axes[0].bar(x + 0.2, [s.wire_bytes / n for s, n in zip(stats, samples)], 0.4, label="spike packets (wire)")
+    axes[0].bar(
+        x - 0.2, [s.fp16_bytes / n for s, n in zip(stats, samples)], 0.4, label="fp16 activations"
+    )
+    axes[0].bar(
+        x + 0.2,
+        [s.wire_bytes / n for s, n in zip(stats, samples)],
+        0.4,
+        label="spike packets (wire)",
+    )
     axes[0].set_xticks(x, [f"boundary {s.boundary_id}\n({s.width} wide)" for s in stats])
     axes[0].set_ylabel("bytes per sample")
     axes[0].set_title("Traffic per boundary")

@@ -47,7 +47,9 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise SnapdeployError(f"{path} cannot be read as JSON ({error}); fix: rerun what wrote it") from None
+        raise SnapdeployError(
+            f"{path} cannot be read as JSON ({error}); fix: rerun what wrote it"
+        ) from None
 
 
 def read_source(directory: Path) -> Source:

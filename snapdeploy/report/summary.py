@@ -38,17 +38,26 @@ def boundary_record(stats: BoundaryStats, plan: Plan) -> dict[str, Any]:
         "fp16_bytes": stats.fp16_bytes,
         "fp16_over_spikes": stats.fp16_bytes / stats.wire_bytes if stats.wire_bytes else None,
         "spikes_per_step": [int(v) for v in stats.spikes_per_step],
-        "first_sample_raster": (None if stats.first_sample_raster is None
-                                else stats.first_sample_raster.astype(int).tolist()),
+        "first_sample_raster": (
+            None
+            if stats.first_sample_raster is None
+            else stats.first_sample_raster.astype(int).tolist()
+        ),
     }
 
 
 def stats_from_record(record: dict[str, Any]) -> BoundaryStats:
     """A boundary's counts back from report.json or a run's result.json (which holds no
     per-step counts or raster: those come back empty)."""
-    stats = BoundaryStats(record["id"], record["width"], record["steps"],
-                          samples=record["samples"], packets=record.get("packets", record.get("frames", 0)),
-                          wire_bytes=record["wire_bytes"], spikes=record["spikes"])
+    stats = BoundaryStats(
+        record["id"],
+        record["width"],
+        record["steps"],
+        samples=record["samples"],
+        packets=record.get("packets", record.get("frames", 0)),
+        wire_bytes=record["wire_bytes"],
+        spikes=record["spikes"],
+    )
     if record.get("spikes_per_step") is not None:
         stats.spikes_per_step = np.asarray(record["spikes_per_step"], dtype=np.int64)
     if record.get("first_sample_raster") is not None:

@@ -12,7 +12,14 @@ import torch
 from torch import nn
 
 from snapdeploy.demo.data import digits
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.nn.train import accuracy, fit, predict
 from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
@@ -35,9 +42,13 @@ def deployed(tmp_path_factory) -> Deployed:
     torch.manual_seed(0)
     data = digits(limit=240)
     model = HybridNet(
-        DenseBlock(nn.Linear(64, 24), nn.ReLU()), SpikeEncoder(24, T),
-        SpikingBlock(SpikingLinear(24, 12)), SpikeDecoder(12, T), DenseBlock(nn.Linear(12, 10)),
-        input_shape=(64,), steps=T,
+        DenseBlock(nn.Linear(64, 24), nn.ReLU()),
+        SpikeEncoder(24, T),
+        SpikingBlock(SpikingLinear(24, 12)),
+        SpikeDecoder(12, T),
+        DenseBlock(nn.Linear(12, 10)),
+        input_shape=(64,),
+        steps=T,
     )
     fit(model, data.x_train, data.y_train, epochs=2, sparsity_weight=0.05, progress=False)
     graph = export_model(model)
@@ -49,9 +60,13 @@ def deployed(tmp_path_factory) -> Deployed:
     build = compile_plan(graph, partitions, plan, target, demo / "build")
     with Deployment.load(build) as deployment:
         result = deployment.run(data.x_test, batch_size=25, progress=False, run_dir=root / "run")
-    report = build_report(accuracy(predict(model, data.x_test), data.y_test),
-                          accuracy(result.outputs, data.y_test), result, plan,
-                          {"target": "emulator", "config": {"sparsity_weight": 0.05}})
+    report = build_report(
+        accuracy(predict(model, data.x_test), data.y_test),
+        accuracy(result.outputs, data.y_test),
+        result,
+        plan,
+        {"target": "emulator", "config": {"sparsity_weight": 0.05}},
+    )
     write_report(demo, report)
     shutil.copytree(build, root / "build")
     return Deployed(demo, root / "run", root / "build")

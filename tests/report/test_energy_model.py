@@ -33,12 +33,15 @@ def test_every_constant_has_a_value_unit_and_source():
     assert "loihi_synop_pj" not in assumed  # a published figure (Davies et al. 2018)
 
 
-@pytest.mark.parametrize("entry, problem", [
-    ('[x]\nvalue = 1.0\nunit = "pJ"\nsource = ""\n', "no source"),
-    ('[x]\nvalue = 1.0\nunit = "pJ"\n', "exactly value, unit and source"),
-    ('[x]\nvalue = "big"\nunit = "pJ"\nsource = "s"\n', "not a number"),
-    ("[x\n", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ('[x]\nvalue = 1.0\nunit = "pJ"\nsource = ""\n', "no source"),
+        ('[x]\nvalue = 1.0\nunit = "pJ"\n', "exactly value, unit and source"),
+        ('[x]\nvalue = "big"\nunit = "pJ"\nsource = "s"\n', "not a number"),
+        ("[x\n", "cannot read"),
+    ],
+)
 def test_a_constant_without_a_source_or_number_is_refused(tmp_path, entry, problem):
     path = tmp_path / "constants.toml"
     path.write_text(entry)
@@ -57,16 +60,21 @@ def work(kind: str, device_kind: str, **counts) -> Work:
 
 
 def test_dense_compute_is_priced_per_mac_add_and_update():
-    cost = partition_cost(work("dense", "torch", macs=1000, accumulates=10, neuron_updates=20),
-                          TorchDevice(name="d"), C)
+    cost = partition_cost(
+        work("dense", "torch", macs=1000, accumulates=10, neuron_updates=20),
+        TorchDevice(name="d"),
+        C,
+    )
     # Horowitz 45 nm: MAC = 1.1 + 0.4, add = 0.4, encoder update = 1.1 + 2 x 0.4
     assert cost.energy_pj == pytest.approx(1000 * 1.5 + 10 * 0.4 + 20 * 1.9)
     assert cost.latency_ns == pytest.approx(1030 / 1000.0)
 
 
 def test_loihi_priced_spiking_compute_spreads_time_over_cores():
-    counts = dict(synaptic_events=100, neuron_updates=4 * 2048)  # 2048 neurons, 4 steps
-    cost = partition_cost(work("spiking", "lava", **counts), LavaDevice(name="d", neurons_per_core=1024), C)
+    counts = {"synaptic_events": 100, "neuron_updates": 4 * 2048}  # 2048 neurons, 4 steps
+    cost = partition_cost(
+        work("spiking", "lava", **counts), LavaDevice(name="d", neurons_per_core=1024), C
+    )
     assert cost.energy_pj == pytest.approx(100 * 23.6 + 8192 * 81.0)
     assert cost.latency_ns == pytest.approx((100 * 3.5 + 8192 * 8.4) / 2)
     reference = partition_cost(work("spiking", "reference", **counts), ReferenceDevice(name="d"), C)
@@ -74,17 +82,28 @@ def test_loihi_priced_spiking_compute_spreads_time_over_cores():
 
 
 def test_spinnaker_uses_the_targets_packet_energy():
-    device = SpiNNakerDevice(name="d", width=2, height=2, torus=True, cores_per_chip=16,
-                             neurons_per_core=256, synapse_bytes_per_core=1000,
-                             packet_energy_pj=7.0, hop_energy_pj=1.0)
-    cost = partition_cost(work("spiking", "spinnaker", packets=3, synaptic_events=2,
-                               neuron_updates=5), device, C)
+    device = SpiNNakerDevice(
+        name="d",
+        width=2,
+        height=2,
+        torus=True,
+        cores_per_chip=16,
+        neurons_per_core=256,
+        synapse_bytes_per_core=1000,
+        packet_energy_pj=7.0,
+        hop_energy_pj=1.0,
+    )
+    cost = partition_cost(
+        work("spiking", "spinnaker", packets=3, synaptic_events=2, neuron_updates=5), device, C
+    )
     assert cost.energy_pj == pytest.approx(3 * 7.0 + 2 * 8000.0 + 5 * 10000.0)
     assert cost.latency_ns == pytest.approx(4 * 1e6)
 
 
 def test_fpga_energy_is_power_times_estimated_time():
-    device = HlsDevice(name="d", part="x", board="b", lif_cores=1, neurons_per_core=8, clock_mhz=100.0)
+    device = HlsDevice(
+        name="d", part="x", board="b", lif_cores=1, neurons_per_core=8, clock_mhz=100.0
+    )
     cost = partition_cost(work("spiking", "hls", fpga_cycles_per_step=250.0), device, C)
     seconds = 250 * 4 / 100e6  # 4 steps at 100 MHz = 10 us
     assert cost.latency_ns == pytest.approx(seconds * 1e9)
@@ -99,15 +118,31 @@ def test_a_link_costs_energy_per_bit_plus_latency_and_serialization():
 
 
 def two_chip_target() -> Target:
-    return Target("t", "", CONSTANTS_FILE, {"a": TorchDevice(name="a"), "b": TorchDevice(name="b")},
-                  [LINK])
+    return Target(
+        "t", "", CONSTANTS_FILE, {"a": TorchDevice(name="a"), "b": TorchDevice(name="b")}, [LINK]
+    )
 
 
 def test_estimate_totals_and_ratios_by_hand():
-    works = [Work("p0", "dense", "a", "torch", 4, macs=1000, neuron_updates=40),
-             Work("p1", "dense", "b", "torch", 4, macs=100, accumulates=5)]
-    traffic = [Traffic(0, "a", "b", True, width=10, steps=4, samples=2, packets=8, wire_bytes=20,
-                       spikes=10, spikes_per_step=[4, 3, 2, 1])]
+    works = [
+        Work("p0", "dense", "a", "torch", 4, macs=1000, neuron_updates=40),
+        Work("p1", "dense", "b", "torch", 4, macs=100, accumulates=5),
+    ]
+    traffic = [
+        Traffic(
+            0,
+            "a",
+            "b",
+            True,
+            width=10,
+            steps=4,
+            samples=2,
+            packets=8,
+            wire_bytes=20,
+            spikes=10,
+            spikes_per_step=[4, 3, 2, 1],
+        )
+    ]
     result = estimate(works, traffic, two_chip_target(), C)
     compute = (1000 * 1.5 + 40 * 1.9) + (100 * 1.5 + 5 * 0.4)
     spike_bits = 8 * 20 / 2
@@ -117,11 +152,15 @@ def test_estimate_totals_and_ratios_by_hand():
     assert result["totals"]["int8"]["link_energy_pj"] == pytest.approx(80 * 2.0)
     assert spikes["latency_ns"] == pytest.approx((1040 + 105) / 1000 + 10 + spike_bits / 100)
     assert result["fp16_over_spikes"]["link_energy"] == pytest.approx(160 / spike_bits)
-    assert result["fp16_over_spikes"]["energy"] == pytest.approx(fp16["energy_pj"] / spikes["energy_pj"])
+    assert result["fp16_over_spikes"]["energy"] == pytest.approx(
+        fp16["energy_pj"] / spikes["energy_pj"]
+    )
     rows = per_step_latency(result, traffic)
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert rows[0]["link_ns"] == pytest.approx(10 + spike_bits * 0.4 / 100)
-    assert sum(r["compute_ns"] for r in rows) == pytest.approx(result["totals"]["compute"]["latency_ns"])
+    assert sum(r["compute_ns"] for r in rows) == pytest.approx(
+        result["totals"]["compute"]["latency_ns"]
+    )
 
 
 def test_zero_counts_give_zero_spike_traffic_not_a_crash():

@@ -49,12 +49,15 @@ def test_a_demo_output_keeps_its_headline_and_gains_estimates(deployed, tmp_path
     head = report["headline"]
     assert head["deployed_accuracy"] == before["headline"]["deployed_accuracy"]
     assert head["boundary_bytes_fp16_over_spikes"] == pytest.approx(
-        before["headline"]["boundary_bytes_fp16_over_spikes"])
+        before["headline"]["boundary_bytes_fp16_over_spikes"]
+    )
     assert head["energy_fp16_over_spikes"] > 1.0  # the links cost less with spikes on them
     assert report["source"]["kind"] == "demo" and report["source"]["samples"] == 60
     devices = report["energy"]["devices"]
     assert [d["device_kind"] for d in devices] == ["torch", "reference", "torch"]
-    assert devices[0]["counts"]["macs"] == 64 * 24 and devices[0]["counts"]["neuron_updates"] == 24 * 4
+    assert (
+        devices[0]["counts"]["macs"] == 64 * 24 and devices[0]["counts"]["neuron_updates"] == 24 * 4
+    )
     spiking = devices[1]["counts"]
     assert spiking["neuron_updates"] == 12 * 4
     spikes_in = report["traffic"][0]["spikes"] / 60
@@ -91,10 +94,15 @@ def test_every_report_file_goes_through_atomic_write(deployed, tmp_path, monkeyp
     written = []
     for module in (document, plots):
         real = module.atomic_write
-        monkeypatch.setattr(module, "atomic_write",
-                            lambda path, data, real=real: (written.append(path.name), real(path, data)))
+        monkeypatch.setattr(
+            module,
+            "atomic_write",
+            lambda path, data, real=real: (written.append(path.name), real(path, data)),
+        )
     report = write_full_report(directory)
-    expected = {"report.json", MARKDOWN_FILE, HTML_FILE} | {p.split("/")[-1] for p in report["plots"].values()}
+    expected = {"report.json", MARKDOWN_FILE, HTML_FILE} | {
+        p.split("/")[-1] for p in report["plots"].values()
+    }
     assert sorted(written) == sorted(expected)
 
 

@@ -17,11 +17,13 @@ import pytest
 
 from snapdeploy.report.document import HTML_FILE, write_full_report
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None
+)
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="NO CHROMIUM BINARY FOUND: report.html was NOT checked in a browser; install Debian's "
-           "`chromium` (the Makefile's test set-up does: apt-get install -y chromium)",
+    "`chromium` (the Makefile's test set-up does: apt-get install -y chromium)",
 )
 PROBE = """<script>
 window.__errors = [];
@@ -44,9 +46,21 @@ window.addEventListener("load", () => {
 
 def chromium(*args: str, profile) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-         "--enable-logging=stderr", "--v=0", "--window-size=1200,3000", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,3000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -62,10 +76,14 @@ def test_report_html_renders_every_plot_without_console_errors(page, tmp_path):
     html = (directory / HTML_FILE).read_text()
     probed = tmp_path / "probed.html"
     probed.write_text(html.replace("<head>", "<head>" + PROBE, 1))
-    done = chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri(),
-                    profile=tmp_path / "profile-dom")
+    done = chromium(
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        probed.as_uri(),
+        profile=tmp_path / "profile-dom",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.DOTALL)
     assert found, "the page never finished loading"
     probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe["errors"] == []
@@ -80,8 +98,9 @@ def test_report_html_renders_every_plot_without_console_errors(page, tmp_path):
 def test_report_html_screenshot_is_written(page, tmp_path):
     directory, _ = page
     shot = tmp_path / "report.png"
-    done = chromium(f"--screenshot={shot}", (directory / HTML_FILE).as_uri(),
-                    profile=tmp_path / "profile-shot")
+    done = chromium(
+        f"--screenshot={shot}", (directory / HTML_FILE).as_uri(), profile=tmp_path / "profile-shot"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 50_000

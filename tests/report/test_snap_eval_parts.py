@@ -58,8 +58,11 @@ def test_baseline_is_dense_macs_plus_fp16_links(snap_eval, tmp_path):
 
 
 def test_headline_takes_the_most_savings_within_budget_else_the_least_loss():
-    rows = [{"loss": 0.5, "bytes_fp16_over_spikes": 6.0}, {"loss": 2.0, "bytes_fp16_over_spikes": 9.0},
-            {"loss": -0.2, "bytes_fp16_over_spikes": 4.0}]
+    rows = [
+        {"loss": 0.5, "bytes_fp16_over_spikes": 6.0},
+        {"loss": 2.0, "bytes_fp16_over_spikes": 9.0},
+        {"loss": -0.2, "bytes_fp16_over_spikes": 4.0},
+    ]
     assert pick_headline(rows, "loss", 1.0) == {**rows[0], "within_budget": True}
     assert pick_headline(rows, "loss", -1.0) == {**rows[2], "within_budget": False}
 
@@ -83,10 +86,13 @@ def test_a_hybrid_row_is_measured_and_priced(snap_eval, tmp_path, cuts):
     row = evaluation.hybrid_row(task, 16, cuts, 0.1)
     assert row["test_samples"] == 40 and row["fp16_bytes_per_sample"] == 2 * 16 * cuts
     assert row["bytes_fp16_over_spikes"] == pytest.approx(
-        row["fp16_bytes_per_sample"] / row["spike_bytes_per_sample"])
+        row["fp16_bytes_per_sample"] / row["spike_bytes_per_sample"]
+    )
     for scenario in ("ucie", "serdes"):
         priced = row[scenario]
-        assert priced["energy_ratio"] == pytest.approx(priced["baseline_energy_pj"] / priced["energy_pj"])
+        assert priced["energy_ratio"] == pytest.approx(
+            priced["baseline_energy_pj"] / priced["energy_pj"]
+        )
         assert 0 < priced["baseline_link_share"] < 1
     # a SerDes bit costs 10x a UCIe bit: the links weigh more, the baseline costs more
     assert row["serdes"]["baseline_energy_pj"] > row["ucie"]["baseline_energy_pj"]
