@@ -72,12 +72,12 @@ class Settings:
 
 
 FULL = Settings(
-    {"vision": [128, 256, 512], "language": [128, 256, 512]},
+    {"vision": [128, 256, 512], "language": [64, 128, 256]},
     [0.0, 0.05, 0.2, 0.5],
     0.2,
-    {"vision": 40, "language": 6},
-    200_000,
-    40_000,
+    {"vision": 40, "language": 4},
+    100_000,
+    20_000,
 )
 QUICK = Settings(
     {"vision": [64, 128, 256], "language": [64, 128, 256]},
