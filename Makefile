@@ -26,6 +26,8 @@ demo: $(STAMP)
 	$(BIN)/snapdeploy demo
 
 test: $(STAMP)
+	# The report tests render report.html in headless Chromium (Debian's package).
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 clean:
