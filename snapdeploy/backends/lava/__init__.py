@@ -83,7 +83,10 @@ class LavaBackend:
             processes.build_network(names, partition.layers), out / processes.NETWORK_FILE
         )
         return CompiledPartition.record_spiking(
-            self.kind, partition, device, out,
+            self.kind,
+            partition,
+            device,
+            out,
             layers=names,
             steps=partition.steps,
             network=processes.NETWORK_FILE,

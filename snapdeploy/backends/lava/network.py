@@ -76,15 +76,18 @@ class RuntimeGuard:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self._waiter: threading.Thread | None = None
+        # Set when no run is in flight. An Event, not Thread.join/is_alive: on Python 3.11 a
+        # Ctrl-C that lands inside join() can leave a running thread reported as finished.
+        self._idle = threading.Event()
+        self._idle.set()
         self._error: RuntimeError | None = None
 
     def run(self, steps: int) -> None:
         """Run `steps` steps; raise BackendError if a Lava process dies meanwhile."""
         self._error = None
+        self._idle.clear()
         self.runtime.start(RunSteps(num_steps=steps, blocking=False))
-        self._waiter = threading.Thread(target=self._wait, daemon=True)
-        self._waiter.start()
+        threading.Thread(target=self._wait, daemon=True).start()
         dead = self._watch(timeout=None)
         if dead:
             raise BackendError(f"a Lava process died during the run: {dead}")
@@ -96,15 +99,17 @@ class RuntimeGuard:
             self.runtime.wait()
         except RuntimeError as exc:  # how Lava reports errors its processes sent back
             self._error = exc
+        finally:
+            self._idle.set()
 
     def _watch(self, timeout: float | None) -> str | None:
         """Wait for the chunk in flight (up to `timeout`); a dead process's story ends it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._waiter is not None and self._waiter.is_alive():
+        while not self._idle.is_set():
             dead = self.dead_process()
             if dead or (deadline is not None and time.monotonic() > deadline):
                 return dead
-            self._waiter.join(POLL_S)
+            self._idle.wait(POLL_S)
         return self.dead_process()
 
     def dead_process(self) -> str | None:
@@ -124,7 +129,7 @@ class RuntimeGuard:
     def stop(self) -> None:
         """Let a chunk in flight finish, then stop and join every Lava process."""
         dead = self._watch(timeout=FINISH_TIMEOUT_S)
-        if dead or (self._waiter is not None and self._waiter.is_alive()):
+        if dead or not self._idle.is_set():
             self.terminate()
             return
         # A runtime that was initialized but never ran ignores stop() and then hangs joining
