@@ -104,7 +104,7 @@ def measure(config: DemoConfig, peer_accuracy: float, work: Path, repeat: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sparsity", type=float, nargs="*", default=[0.1])
+    parser.add_argument("--sparsity", type=float, nargs="*", default=[], help="Extra weights to measure beside the demo's.")
     parser.add_argument("--repeat", type=int, default=4, help="Tile the 450 test digits this often.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +112,7 @@ def main() -> None:
         base = DemoConfig(out=root / "demo")
         peer = fp16_peer_accuracy(base)
         results = [measure(base, peer, root / "w-demo", args.repeat)]
-        for weight in args.sparsity:
+        for weight in sorted(set(args.sparsity) - {base.sparsity_weight}):
             config = replace(base, out=root / f"s{weight}", sparsity_weight=weight)
             results.append(measure(config, peer, root / f"w{weight}", args.repeat))
     demo = results[0]
