@@ -5,8 +5,8 @@ states here prove the reference's integers are the hardware's.
 
 `compile` checks every layer against Loihi's widths and the device's neurons, then writes
 the layers (`layers.npz`) and the network itself as Lava processes (`network.pickle`, from
-`lava.utils.serialization`; read it with `load_network`, which works around a Lava 0.10 id
-clash). Why not lava-dl's netx HDF5: netx fixes the bias exponent at 6 and derives the
+`lava.utils.serialization`; read it with `processes.load_network`, which works around a
+Lava 0.10 id clash). Why not lava-dl's netx HDF5: netx fixes the bias exponent at 6 and derives the
 weight exponent from the weight values, so it cannot hold a layer's own `bias_exp` and
 `weight_exp` exactly, and lava-dl cannot be installed next to torch 2.13, so a file written
 for it could not even be checked here. The serialized processes are exactly what runs.
@@ -31,7 +31,7 @@ from snapdeploy.partition.partitions import SpikingPartition
 
 LAVA_VERSION = "0.10.0"
 RUN_CONFIGS = ("sim",)
-SELECT_TAGS = ("fixed_pt", "bit_accurate_loihi")
+SELECT_TAG = "fixed_pt"
 
 
 def lava_module(name: str) -> ModuleType:
@@ -58,7 +58,7 @@ def check_device(device: Any) -> None:
             f"open-source Lava {LAVA_VERSION} has only its CPU simulator; fix: use "
             f'run_config = "sim" (Loihi hardware needs Intel\'s lava-loihi extension)'
         )
-    if device.select_tag not in SELECT_TAGS:
+    if device.select_tag != SELECT_TAG:
         raise BackendError(
             f"device '{device.name}': select_tag '{device.select_tag}' runs Lava's float "
             f"models, which do not compute the integer neuron of a spiking partition; fix: "
