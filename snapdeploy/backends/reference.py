@@ -41,10 +41,7 @@ class ReferenceExecutor:
                 f"batch changed from {self.network.states[0].u.shape[0]} to {batch} without "
                 f"reset(); fix: call reset() between batches"
             )
-        out = np.zeros((steps, batch, self.network.n_out), dtype=bool)
-        for t in range(steps):
-            out[t] = self.network.step(inputs[t].astype(bool))[-1]
-        return out
+        return self.network.advance(inputs)[-1]
 
     def reset(self) -> None:
         self.network.states = []

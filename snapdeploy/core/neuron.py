@@ -31,6 +31,8 @@ VTH_SHIFT = 6
 DU_OFFSET = 1
 STATE_LIMIT = 1 << 23
 V_MAX = STATE_LIMIT - 1
+#: Largest |activation| allowed: a << 6 plus the states must stay inside Lava's int32.
+ACTIVATION_LIMIT = 1 << 24
 
 #: (low, high) inclusive ranges of each integer parameter, as Loihi/Lava hold them.
 PARAM_RANGES: dict[str, tuple[int, int]] = {
@@ -103,6 +105,14 @@ class LifLayerParams:
             )
         for name in PARAM_RANGES:
             check_range(layer, name, getattr(self, name))
+        most, least = activation_extremes(self.weights, self.weight_exp)
+        if max(most, -least) > ACTIVATION_LIMIT:
+            raise ParameterRangeError(
+                f"layer '{layer}': its inputs can sum to an activation of "
+                f"{max(most, -least)}, beyond {ACTIVATION_LIMIT} (Lava computes a << 6 and "
+                f"the state sums in 32 bits, so larger sums would wrap there); fix: lower "
+                f"weight_exp or split the layer's fan-in"
+            )
         if np.any(self.weights % 2):
             raise ParameterRangeError(
                 f"layer '{layer}': weights must be even (Lava keeps 8-bit mixed-sign weights "
@@ -142,9 +152,25 @@ def wrap24(u: np.ndarray) -> np.ndarray:
 
 
 def dense_activation(weights: np.ndarray, spikes: np.ndarray, weight_exp: int) -> np.ndarray:
-    """Dense synapse: int64 [batch, n_out] activation from bool spikes [batch, n_in]."""
-    accum = spikes.astype(np.int64) @ weights.astype(np.int64).T
-    return shift(accum, weight_exp)
+    """Dense synapse: int64 [..., n_out] activation from bool spikes [..., n_in].
+
+    The product runs in float64 so numpy hands it to BLAS (an int64 matmul does not); it is
+    exact, because every partial sum is an integer below 2**53 (|w| <= 256 per input).
+    """
+    accum = spikes.astype(np.float64) @ weights.T.astype(np.float64)
+    return shift(accum.astype(np.int64), weight_exp)
+
+
+def activation_extremes(weights: np.ndarray, weight_exp: int) -> tuple[int, int]:
+    """The most positive and most negative activation any input pattern can give a neuron.
+
+    Dense shifts the signed sum (an arithmetic right shift floors), so the extremes are the
+    shifted sums of each row's positive and of its negative weights.
+    """
+    w = weights.astype(np.int64)
+    most = shift(np.where(w > 0, w, 0).sum(axis=1), weight_exp).max(initial=0)
+    least = shift(np.where(w < 0, w, 0).sum(axis=1), weight_exp).min(initial=0)
+    return int(most), int(least)
 
 
 def bias_value(bias_mant: np.ndarray, bias_exp: int) -> np.ndarray:
@@ -167,6 +193,20 @@ def layer_step(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams)
     arrived = state.a_pending
     state.a_pending = dense_activation(params.weights, spikes_in, params.weight_exp)
     return lif_step(state, arrived, params)
+
+
+def run_layer(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams) -> np.ndarray:
+    """A window of T steps of one Dense + LIF layer; bool [T, batch, n_out]."""
+    steps = spikes_in.shape[0]
+    out = np.zeros((steps, *state.u.shape), dtype=bool)
+    if steps == 0:
+        return out
+    activations = dense_activation(params.weights, spikes_in, params.weight_exp)
+    arrived = np.concatenate([state.a_pending[None], activations[:-1]])
+    state.a_pending = activations[-1]
+    for t in range(steps):
+        out[t] = lif_step(state, arrived[t], params)
+    return out
 
 
 class ReferenceNetwork:
@@ -199,6 +239,20 @@ class ReferenceNetwork:
     def reset(self, batch: int) -> None:
         self.states = [LayerState.zeros(batch, p.n_out) for p in self.layers]
 
+    def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
+        """Run bool [T, batch, n_in] on from the current state; every layer's spikes.
+
+        Layers are feed-forward, so each runs its whole window before the next: one BLAS
+        product per layer for all T steps, then the LIF loop over time. Equal to calling
+        `step` T times.
+        """
+        per_layer = []
+        spikes = spikes_in.astype(bool)
+        for state, params in zip(self.states, self.layers):
+            spikes = run_layer(state, spikes, params)
+            per_layer.append(spikes)
+        return per_layer
+
     def step(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """Advance every layer one step; return each layer's bool spikes [batch, n_out]."""
         out = []
@@ -218,10 +272,6 @@ class ReferenceNetwork:
             raise ParameterRangeError(
                 f"input spikes must be [T, batch, {self.n_in}], got {spikes_in.shape}"
             )
-        steps, batch, _ = spikes_in.shape
-        self.reset(batch)
-        per_layer = [np.zeros((steps, batch, p.n_out), dtype=bool) for p in self.layers]
-        for t in range(steps):
-            for i, spikes in enumerate(self.step(spikes_in[t].astype(bool))):
-                per_layer[i][t] = spikes
+        self.reset(spikes_in.shape[1])
+        per_layer = self.advance(spikes_in)
         return per_layer if record_all else per_layer[-1:]

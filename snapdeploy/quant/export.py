@@ -29,7 +29,7 @@ from snapdeploy.core.neuron import (
     PARAM_RANGES,
     STATE_LIMIT,
     LifLayerParams,
-    shift,
+    activation_extremes,
 )
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
 from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
@@ -85,15 +85,11 @@ def choose_scale(
 def current_fits(weights: np.ndarray, weight_exp: int, du_int: int) -> bool:
     """Whether every input pattern keeps u inside Lava's wrap (-2**23, 2**23].
 
-    Dense shifts the signed sum (an arithmetic right shift floors), so the extremes are the
-    shifted sums of the positive and of the negative weights; decay rounds toward zero, so
-    |u| never exceeds (a << 6) / d with d = (du + 1) / 4096.
+    Decay rounds toward zero, so |u| never exceeds (a << 6) / d with d = (du + 1) / 4096.
     """
-    w = weights.astype(np.int64)
-    most = shift(np.where(w > 0, w, 0).sum(axis=1), weight_exp).max(initial=0)
-    least = shift(np.where(w < 0, w, 0).sum(axis=1), weight_exp).min(initial=0)
+    most, least = activation_extremes(weights, weight_exp)
     gain = DECAY_UNITY / (du_int + DU_OFFSET)
-    return (int(most) << ACT_SHIFT) * gain <= STATE_LIMIT and -(int(-least) << ACT_SHIFT) * gain > -STATE_LIMIT
+    return (most << ACT_SHIFT) * gain <= STATE_LIMIT and -((-least) << ACT_SHIFT) * gain > -STATE_LIMIT
 
 
 def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:

@@ -71,7 +71,7 @@ def map_network(
 
 class SpiNNakerExecutor(ReferenceExecutor):
     """Runs the emulated board like the reference runs its network (the emulator has the same
-    `n_in`, `n_out`, `states`, `reset(batch)` and `step`); adds the emulator's traffic counts."""
+    `n_in`, `n_out`, `states`, `reset(batch)` and `advance`); adds the emulator's traffic counts."""
 
     @property
     def stats(self) -> TrafficStats:

@@ -178,6 +178,16 @@ class Emulator:
         self._accumulate(d_item, d_slice, d_key)
         return spikes[1:]
 
+    def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
+        """T steps for bool [T, batch, n_in]; each layer's bool spikes [T, batch, n]."""
+        steps = [self.step(s) for s in spikes_in.astype(bool)]
+        return [
+            np.stack([step[i] for step in steps])
+            if steps
+            else np.zeros((0, spikes_in.shape[1], n), dtype=bool)
+            for i, n in enumerate(self.sizes[1:])
+        ]
+
     def _emit(self, spikes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """One packet (batch item, key) per spike of every slice that sends."""
         items, keys = [], []
