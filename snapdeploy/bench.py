@@ -12,10 +12,11 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from snapdeploy.core.files import atomic_write
 
@@ -52,9 +53,24 @@ def bench_env(packages: list[str]) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "versions": versions(["snapdeploy", "numpy", "torch", *packages]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
+
+
+def random_lif_layer(n_in: int, n_out: int, rng: Any) -> Any:
+    """Random Lava-form weights and a threshold that lets a fraction of neurons fire."""
+    from snapdeploy.core.neuron import LifLayerParams
+
+    return LifLayerParams(
+        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
+        weight_exp=0,
+        du=400,
+        dv=200,
+        vth=300,
+        bias_mant=rng.integers(0, 64, n_out),
+        bias_exp=2,
+    )
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:

@@ -31,9 +31,9 @@ from rich.progress import Progress
 from snapdeploy.backends.hls import HlsBackend
 from snapdeploy.backends.hls.estimate import cycles_per_step, latency_us
 from snapdeploy.backends.hls.layout import core_layout
-from snapdeploy.bench import best_time, write_bench
+from snapdeploy.bench import best_time, random_lif_layer, write_bench
 from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
 
@@ -48,24 +48,11 @@ CASES = [
 HEADLINE_CASE = 2
 
 
-def layer(n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
-    """Random Lava-form weights; a threshold that lets a fraction of neurons fire."""
-    return LifLayerParams(
-        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
-        weight_exp=0,
-        du=400,
-        dv=200,
-        vth=300,
-        bias_mant=rng.integers(0, 64, n_out),
-        bias_exp=2,
-    )
-
-
 def measure(
     widths: tuple[int, ...], steps: int, batch: int, rate: float, device: Any
 ) -> dict[str, Any]:
     rng = np.random.default_rng(sum(widths) + steps + batch)
-    layers = [layer(a, b, rng) for a, b in itertools.pairwise(widths)]
+    layers = [random_lif_layer(a, b, rng) for a, b in itertools.pairwise(widths)]
     spikes = rng.random((steps, batch, widths[0])) < rate
     reference = ReferenceNetwork(layers)
     per_layer = reference.run(spikes, record_all=True)

@@ -26,9 +26,9 @@ import numpy as np
 from rich.progress import Progress
 
 from snapdeploy.backends import get_backend
-from snapdeploy.bench import best_time, write_bench
+from snapdeploy.bench import best_time, random_lif_layer, write_bench
 from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import LavaDevice
 
@@ -42,24 +42,11 @@ HEADLINE_CASE = {"neurons": 1000, "batch": 1}
 DEMO_SHAPE = {"inputs": 128, "neurons": 64, "steps": 4, "batch": 32}
 
 
-def layer(n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
-    """Random Lava-form weights; a threshold that lets a fraction of neurons fire."""
-    return LifLayerParams(
-        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
-        weight_exp=0,
-        du=400,
-        dv=200,
-        vth=300,
-        bias_mant=rng.integers(0, 64, n_out),
-        bias_exp=2,
-    )
-
-
 def measure(
     n_in: int, n_out: int, steps: int, batch: int, rng: np.random.Generator
 ) -> dict[str, Any]:
     """Time both on one partition; fail loudly if Lava and the reference disagree."""
-    params = layer(n_in, n_out, rng)
+    params = random_lif_layer(n_in, n_out, rng)
     spikes = rng.random((steps, batch, n_in)) < RATE
     reference = ReferenceNetwork([params])
     want = reference.run(spikes)[0]

@@ -11,11 +11,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 
 from snapdeploy.core.errors import BackendError
+from snapdeploy.core.files import compile_atomically
 
 COMPILER = "g++"
 #: -O2 as asked, with the vectorizer's dynamic cost model (-O2 alone keeps the synapse row add
@@ -68,17 +68,10 @@ def build_library(sources: list[Path], out: Path) -> tuple[Path, str]:
 def compile_to(sources: list[Path], library: Path) -> None:
     """Run g++ into a temp file and rename it, so a failed or killed build leaves no library."""
     units = [str(path) for path in sources if path.suffix == ".cpp"]
-    handle, temp_name = tempfile.mkstemp(dir=library.parent, suffix=".so.tmp")
-    os.close(handle)
-    command = [COMPILER, *FLAGS, "-o", temp_name, *units]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise BackendError(
-                f"g++ could not build the C-simulation in {sources[0].parent}:\n"
-                f"{result.stderr.strip()}\nfix: the generated sources are kept there; "
-                f"report this with them"
-            )
-        os.replace(temp_name, library)
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
+    result = compile_atomically([COMPILER, *FLAGS, *units], library)
+    if result.returncode != 0:
+        raise BackendError(
+            f"g++ could not build the C-simulation in {sources[0].parent}:\n"
+            f"{result.stderr.strip()}\nfix: the generated sources are kept there; "
+            f"report this with them"
+        )

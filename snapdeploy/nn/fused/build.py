@@ -15,11 +15,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 
 from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.files import compile_atomically
 
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-fPIC", "-shared", "-std=c++17"]
@@ -71,22 +71,13 @@ def library_path(cxx: str) -> Path:
 
 def compile_library(cxx: str, target: Path) -> None:
     """Compile into a temporary file beside `target`, then rename: never half a library."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        command = [cxx, *FLAGS, str(SOURCE), "-o", tmp]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise FusedLIFError(
-                f"fused LIF: {cxx} failed to compile {SOURCE} (exit {done.returncode}):\n"
-                f"{done.stderr.strip()}\nfix: check the compiler supports C++17 and OpenMP, "
-                f"or use LIF(fused=False)"
-            )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    done = compile_atomically([cxx, *FLAGS, str(SOURCE)], target)
+    if done.returncode != 0:
+        raise FusedLIFError(
+            f"fused LIF: {cxx} failed to compile {SOURCE} (exit {done.returncode}):\n"
+            f"{done.stderr.strip()}\nfix: check the compiler supports C++17 and OpenMP, "
+            f"or use LIF(fused=False)"
+        )
 
 
 def declare(lib: ctypes.CDLL) -> None:
