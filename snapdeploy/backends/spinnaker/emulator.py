@@ -25,10 +25,20 @@ the board is built), so a router's first match for a key depends only on which c
 Each table is matched once against each slice's key, and packets then route by indexing.
 Synaptic rows are summed by a float64 matrix product, exact because every sum stays far
 below 2**53 (|weight| <= 256 times the packets in one step).
+
+Why a step is usually not packet by packet: since routes depend only on the sending slice, what
+one packet causes (lookups, hops, per-link load, drops, the copies each core receives) is fixed
+per slice, and is found once at load by routing one packet per slice. A step then counts spikes
+per slice and multiplies them into the counters, and the synaptic input is one stacked BLAS
+product over every receiving core's weight block, each weight scaled by how many copies of its
+neuron's packet the core gets (0 where none arrives, more with redundant routes). The packet-level
+path still runs a step where some link would exceed its capacity (its drops depend on packet
+order), and when the emulator is built with `packet_level` (for tests).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,11 +123,23 @@ def fanouts(words: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.
     return count, np.cumsum(count) - count, np.nonzero(bits)[1]
 
 
+#: The TrafficStats counts fixed per sent packet of a slice, in the columns of `Emulator.per_packet`.
+PER_PACKET = (
+    "packets_sent", "router_lookups", "hops", "deliveries", "dropped_no_route", "dropped_no_link",
+    "misdelivered",
+)
+
+#: Rows of a core's weights per block of the stacked synaptic product: blocks of a few rows keep
+#: only the columns those rows use (a banded matrix's band), without a product call per row.
+BLOCK_ROWS = 32
+
+
 class Emulator:
     """Runs the board over time steps; state and traffic counts persist until `reset`."""
 
-    def __init__(self, board: Board, layers: list[LifLayerParams]):
+    def __init__(self, board: Board, layers: list[LifLayerParams], packet_level: bool = False):
         self.board = board
+        self.packet_level = packet_level
         self.layers = layers
         self.sizes = [layers[0].n_in] + [p.n_out for p in layers]
         self.neighbours = board.mesh.neighbours()
@@ -137,8 +159,77 @@ class Emulator:
         self.core_slice = np.full((board.mesh.n_chips, board.cores_per_chip), -1, np.int64)
         self.core_slice[board.chip, board.core] = np.arange(len(base))
         self.synapses = [self._synaptic_matrix(s) for s in range(len(base))]
+        self.offsets = np.cumsum([0] + self.sizes)  # each population's first global neuron
+        starts = self.offsets[board.population] + board.lo
+        self.slice_order = np.argsort(starts)
+        self.slice_starts = starts[self.slice_order]
+        # slices cover each population without gaps or overlap, as `_emit` also relies on
+        self.slice_of_neuron = np.repeat(self.slice_order, (board.hi - board.lo)[self.slice_order])
+        self._tabulate(*self._route_one_packet_each())
         self.states: list[LayerState] = []
         self.stats = TrafficStats()
+
+    def _route_one_packet_each(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Route one packet per sending slice, uncapped: (int64 [slice, len(PER_PACKET)] counts,
+        int64 [slice, chip * link] load, int64 [slice, target slice] copies delivered)."""
+        n, n_chips = len(self.base), self.board.mesh.n_chips
+        counts = np.zeros((n, len(PER_PACKET)), np.int64)
+        load = np.zeros((n, n_chips * N_LINKS), np.int64)
+        copies = np.zeros((n, n + 1), np.int64)  # last column: cores that run nothing
+        for s in np.flatnonzero(self.board.sends).tolist():
+            self.reset(1)
+            _, target, _ = self._route(np.zeros(1, np.int64), self.base[s : s + 1], 1, None)
+            copies[s] = np.bincount(np.where(target < 0, n, target), minlength=n + 1)
+            self.stats.packets_sent, self.stats.deliveries = 1, len(target)
+            counts[s] = [getattr(self.stats, name) for name in PER_PACKET]
+            load[s] = self.stats.link_load.ravel()
+        return counts, load, copies
+
+    def _tabulate(self, counts: np.ndarray, load: np.ndarray, copies: np.ndarray) -> None:
+        """Turn per-packet traffic into step tables: counts and load per slice (in slice_order),
+        no_synaptic_row per global neuron, and the stacked weight blocks of every receiving core."""
+        pop, lo, hi = self.board.population, self.board.lo, self.board.hi
+        n = len(pop)
+        valid = copies[:, :n] * ((pop[None, :] > 0) & (pop[None, :] - 1 == pop[:, None]))
+        counts[:, PER_PACKET.index("misdelivered")] = copies.sum(axis=1) - valid.sum(axis=1)
+        self.per_packet = counts[self.slice_order]
+        self.per_packet_load = load[self.slice_order]
+        self.no_row = np.zeros(self.offsets[-1], np.int64)
+        blocks = []
+        for t in np.flatnonzero(pop > 0).tolist():
+            p, (row_of, _) = int(pop[t]), self.synapses[t]
+            first = self.offsets[p - 1]
+            # copies of each presynaptic neuron's packet this core receives
+            got = valid[self.slice_of_neuron[first : self.offsets[p]], t]
+            self.no_row[first : self.offsets[p]] += got * (row_of < 0)
+            weights = self.layers[p - 1].weights[lo[t] : hi[t]] * got[None, :]
+            for r in range(0, len(weights), BLOCK_ROWS):
+                cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
+                if len(cols):
+                    chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
+                    blocks.append((self.offsets[p] + lo[t] + r, first + cols[0], chunk))
+        self._stack(blocks)
+
+    def _stack(self, blocks: list[tuple[int, int, np.ndarray]]) -> None:
+        """Pad each block (first global neuron it feeds, first it reads, weights [rows, columns])
+        to one shape, so a step's synaptic input is one stacked product.
+
+        Padding gathers and scatters through the extra global neuron `offsets[-1]`, always 0.
+        float32 when every partial sum is an integer below 2**24 (exact in any summation
+        order), float64 (exact below 2**53) otherwise.
+        """
+        dump = self.offsets[-1]
+        rows = max((len(w) for *_, w in blocks), default=0)
+        width = max((w.shape[1] for *_, w in blocks), default=0)
+        bound = max((int(np.abs(w).sum(axis=1).max()) for *_, w in blocks), default=0)
+        dtype = np.float32 if bound < 2**24 else np.float64
+        self.block_weights = np.zeros((len(blocks), rows, width), dtype)
+        self.block_inputs = np.full((len(blocks), width), dump, np.int64)
+        self.block_outputs = np.full((len(blocks), rows), dump, np.int64)
+        for b, (out, first, w) in enumerate(blocks):
+            self.block_weights[b, : len(w), : w.shape[1]] = w
+            self.block_inputs[b, : w.shape[1]] = first + np.arange(w.shape[1])
+            self.block_outputs[b, : len(w)] = out + np.arange(len(w))
 
     def _synaptic_matrix(self, s: int) -> tuple[np.ndarray, np.ndarray] | None:
         """A core's rows: (row of each presynaptic neuron or -1, float64 [rows, slice size])."""
@@ -173,10 +264,40 @@ class Emulator:
             lif_step(state, state.a_pending, params)
             for state, params in zip(self.states, self.layers)
         ]
-        items, keys = self._emit(spikes)
-        d_item, d_slice, d_key = self._route(items, keys, spikes_in.shape[0])
-        self._accumulate(d_item, d_slice, d_key)
+        fired = np.concatenate(spikes, axis=1)
+        per_slice = np.add.reduceat(fired, self.slice_starts, axis=1, dtype=np.int64)
+        if self.packet_level or self._overflows(per_slice):
+            items, keys = self._emit(spikes)
+            d_item, d_slice, d_key = self._route(items, keys, spikes_in.shape[0], self.board.link_capacity)
+            self._accumulate(d_item, d_slice, d_key)
+        else:
+            self._count(per_slice, fired)
+            self._synaptic_input(fired)
         return spikes[1:]
+
+    def _overflows(self, per_slice: np.ndarray) -> bool:
+        """Whether some link would carry more than its capacity in some batch item this step."""
+        capacity = self.board.link_capacity
+        return capacity is not None and bool(
+            (per_slice.astype(np.float64) @ self.per_packet_load).max(initial=0) > capacity
+        )
+
+    def _count(self, per_slice: np.ndarray, fired: np.ndarray) -> None:
+        """Add a step's traffic counts from its spikes per slice [batch, slice] (slice_order)."""
+        total = per_slice.sum(axis=0)
+        for name, value in zip(PER_PACKET, (total @ self.per_packet).tolist()):
+            setattr(self.stats, name, getattr(self.stats, name) + value)
+        self.stats.no_synaptic_row += int(fired.sum(axis=0) @ self.no_row)
+        self.stats.link_load += (total @ self.per_packet_load).reshape(self.stats.link_load.shape)
+
+    def _synaptic_input(self, fired: np.ndarray) -> None:
+        """Every core's input for next step: one stacked product of gathered spikes and blocks."""
+        columns = np.zeros((len(self.no_row) + 1, fired.shape[0]), self.block_weights.dtype)
+        columns[:-1] = fired.T
+        summed = np.zeros_like(columns)
+        summed[self.block_outputs] = np.matmul(self.block_weights, columns[self.block_inputs])
+        for state, params, first, last in zip(self.states, self.layers, self.offsets[1:], self.offsets[2:]):
+            state.a_pending = shift(summed[first:last].T.astype(np.int64), params.weight_exp)
 
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """T steps for bool [T, batch, n_in]; each layer's bool spikes [T, batch, n]."""
@@ -201,14 +322,25 @@ class Emulator:
         self.stats.packets_sent += sum(len(k) for k in keys)
         return np.concatenate(items), np.concatenate(keys)
 
-    def _route(self, item: np.ndarray, key: np.ndarray, batch: int):
-        """Move packets hop by hop until none is in flight; return the deliveries."""
+    def _route(self, item: np.ndarray, key: np.ndarray, batch: int, capacity: int | None):
+        """Move packets hop by hop until none is in flight; return the deliveries.
+
+        A copy's next hop depends only on its source slice, chip and incoming link, so one still
+        flying after n_chips * (N_LINKS + 1) hops has repeated that state and loops for ever.
+        """
         chip = self.board.chip[self.slice_of_key(key)]
         arrived = np.full(len(key), -1, np.int64)
         n_chips = self.board.mesh.n_chips
-        load = np.zeros(batch * n_chips * N_LINKS, np.int64) if self.board.link_capacity else None
+        load = np.zeros(batch * n_chips * N_LINKS, np.int64) if capacity else None
         delivered: list[tuple[np.ndarray, ...]] = []
-        while len(key):
+        for hop in itertools.count():
+            if not len(key):
+                break
+            if hop > n_chips * (N_LINKS + 1):
+                raise BackendError(
+                    f"packets from the slices of keys {np.unique(key).tolist()[:4]} loop between "
+                    f"chips for ever; fix: compile the partition again"
+                )
             self.stats.router_lookups += len(key)
             rid = self.route_id[chip, self.slice_of_key(key)]
             unmatched = rid < 0
@@ -227,7 +359,7 @@ class Emulator:
             self.stats.dropped_no_link += int(np.count_nonzero(~exists))
             fp, link, nxt = fp[exists], link[exists], nxt[exists]
             if load is not None:
-                keep = self._within_capacity(load, (item[fp] * n_chips + chip[fp]) * N_LINKS + link)
+                keep = self._within_capacity(load, (item[fp] * n_chips + chip[fp]) * N_LINKS + link, capacity)
                 fp, link, nxt = fp[keep], link[keep], nxt[keep]
             self.stats.link_load += np.bincount(
                 chip[fp] * N_LINKS + link, minlength=n_chips * N_LINKS
@@ -239,14 +371,14 @@ class Emulator:
             return empty, empty, empty
         return tuple(np.concatenate(parts) for parts in zip(*delivered))
 
-    def _within_capacity(self, load: np.ndarray, link_id: np.ndarray) -> np.ndarray:
+    def _within_capacity(self, load: np.ndarray, link_id: np.ndarray, capacity: int) -> np.ndarray:
         """Which packets still fit their link this step (the first ones, in packet order)."""
         order = np.argsort(link_id, kind="stable")
         sorted_id = link_id[order]
         first = np.searchsorted(sorted_id, sorted_id, side="left")
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order)) - first
-        keep = load[link_id] + rank < self.board.link_capacity
+        keep = load[link_id] + rank < capacity
         np.add.at(load, link_id[keep], 1)
         self.stats.dropped_link_capacity += int(np.count_nonzero(~keep))
         return keep
