@@ -11,7 +11,16 @@ from pathlib import Path
 import typer
 
 from snapdeploy.commands.common import guarded
-from snapdeploy.commands.run import BATCH, INPUTS, OUT, RANKS, RESUME, TIMEOUT, print_result, run_build
+from snapdeploy.commands.run import (
+    BATCH,
+    INPUTS,
+    OUT,
+    RANKS,
+    RESUME,
+    TIMEOUT,
+    print_result,
+    run_build,
+)
 
 
 def board_problem(device) -> str | None:

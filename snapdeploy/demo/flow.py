@@ -19,7 +19,14 @@ from torch import nn
 from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.core.errors import TargetError
 from snapdeploy.demo.data import digits
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.nn.train import accuracy, fit, predict
 from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model

@@ -21,8 +21,9 @@ where no float tau divides to them exactly; see `preimage`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import nir
 import numpy as np
@@ -90,7 +91,7 @@ def checked_decays(name: str, du: float, dv: float) -> None:
 
 def discretize(name: str, node: nir.NIRNode, n: int, dt: float) -> DiscreteNeuron:
     """A LIF, CubaLIF or IF node with n neurons as our LIF at time step dt."""
-    vec = lambda field: per_neuron(name, field, getattr(node, field), n)  # noqa: E731
+    vec = lambda field: per_neuron(name, field, getattr(node, field), n)
     reset = vec("v_reset")
     if np.any(reset != 0):
         raise UnsupportedNirNodeError(
@@ -138,7 +139,7 @@ def preimage(target: float, decode: Callable[[float], float], guess: float) -> f
 def continuous(du: float, dv: float, vth: np.ndarray, bias: np.ndarray, dt: float) -> nir.NIRNode:
     """Our LIF layer (gain 1) as the NIR node that `discretize` reads back to it exactly."""
     n = vth.size
-    full = lambda value: np.full(n, value, dtype=np.float64)  # noqa: E731
+    full = lambda value: np.full(n, value, dtype=np.float64)
     if dv == 0:
         if np.any(bias != 0) or du != 1:
             raise UnsupportedNirNodeError(

@@ -47,7 +47,14 @@ from snapdeploy.interop.neurons import (
     discretize,
     per_neuron,
 )
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 
 #: Nodes we cannot map, with the nearest one we can.
 NEAREST = {

@@ -54,7 +54,7 @@ def dense_nodes(name: str, module: nn.Module, shape: tuple[int, ...]) -> Nodes:
         return [(name, nir.Flatten(input_type={"input": np.array(shape)},
                                    start_dim=module.start_dim - 1, end_dim=end))]
     if isinstance(module, nn.AvgPool2d):
-        pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))  # noqa: E731
+        pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))
         return [(name, nir.AvgPool2d(kernel_size=pair(module.kernel_size),
                                      stride=pair(module.stride), padding=pair(module.padding)))]
     raise UnsupportedNirNodeError(

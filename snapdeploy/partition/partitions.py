@@ -61,7 +61,7 @@ class DensePartition:
 
     name: str
     index: int
-    ops: tuple[Union[DenseOp, EncoderOp, DecoderOp], ...]
+    ops: tuple[DenseOp | EncoderOp | DecoderOp, ...]
     steps: int
 
     kind = "dense"

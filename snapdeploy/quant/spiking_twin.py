@@ -106,7 +106,7 @@ class IntegerLif:
 
     def params(self, layer: str) -> LifLayerParams:
         """The Lava-form integers, checked against their widths."""
-        as_int = lambda t: int(t.detach().round().item())  # noqa: E731
+        as_int = lambda t: int(t.detach().round().item())
         params = LifLayerParams(
             weights=self.weights.detach().numpy().astype(np.int32),
             weight_exp=self.weight_exp,

@@ -16,7 +16,14 @@ from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.cli import app
 from snapdeploy.core.graph import SpikingOp
 from snapdeploy.interop import read_nir, to_nir, write_nir
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.quant.export import export_model
 
 STEPS = 6

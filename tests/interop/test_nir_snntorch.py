@@ -14,14 +14,14 @@ import torch
 from typer.testing import CliRunner
 
 snn = pytest.importorskip("snntorch")
-from snntorch import utils as snn_utils  # noqa: E402
-from snntorch.export_nir import export_to_nir  # noqa: E402
+from snntorch import utils as snn_utils
+from snntorch.export_nir import export_to_nir
 
-from snapdeploy.artifact.model import load_model  # noqa: E402
-from snapdeploy.cli import app  # noqa: E402
-from snapdeploy.core.graph import EncoderOp, SpikingOp  # noqa: E402
-from snapdeploy.interop import read_nir  # noqa: E402
-from snapdeploy.nn import SpikeEncoder, SpikingLinear  # noqa: E402
+from snapdeploy.artifact.model import load_model
+from snapdeploy.cli import app
+from snapdeploy.core.graph import EncoderOp, SpikingOp
+from snapdeploy.interop import read_nir
+from snapdeploy.nn import SpikeEncoder, SpikingLinear
 
 T = 20
 
@@ -29,7 +29,7 @@ T = 20
 def snntorch_net(reset: str, seed: int = 0) -> torch.nn.Sequential:
     """Linear(+bias) -> Leaky -> Linear -> Leaky, per-neuron thresholds, shared beta."""
     torch.manual_seed(seed)
-    leaky = lambda n, beta: snn.Leaky(  # noqa: E731
+    leaky = lambda n, beta: snn.Leaky(
         beta=torch.full((n,), beta), threshold=torch.rand(n) + 0.5,
         init_hidden=True, reset_mechanism=reset,
     )

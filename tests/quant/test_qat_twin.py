@@ -20,7 +20,14 @@ from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.graph import DenseOp
 from snapdeploy.core.neuron import ReferenceNetwork, shift
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.nn.train import predict
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
 from snapdeploy.quant.export import lava_weight_step

@@ -16,7 +16,14 @@ import pytest
 import torch
 from torch import nn
 
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment, compile_plan

@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import save_model
 from snapdeploy.cli import app
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment
 

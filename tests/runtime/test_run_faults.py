@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from snapdeploy.core.errors import BackendError, SnapdeployError
-from snapdeploy.nn import DenseBlock, HybridNet, SpikeDecoder, SpikeEncoder, SpikingBlock, SpikingLinear
+from snapdeploy.nn import (
+    DenseBlock,
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikingBlock,
+    SpikingLinear,
+)
 from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment, compile_plan
