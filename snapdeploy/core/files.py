@@ -24,6 +24,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         temp.unlink(missing_ok=True)  # a no-op once os.replace has moved it into place
 
 
+def cpu_flags() -> str:
+    """This CPU's feature flags: part of a build cache key wherever -march=native is used."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return os.uname().machine
+
+
 def compile_atomically(command: list[str], target: Path) -> subprocess.CompletedProcess[str]:
     """Run a compiler `command` with `-o` a temp file beside `target`, renamed on success.
 

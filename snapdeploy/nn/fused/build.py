@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.core.files import compile_atomically
+from snapdeploy.core.files import compile_atomically, cpu_flags
 
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-fPIC", "-shared", "-std=c++17"]
@@ -49,16 +49,6 @@ def compiler() -> str:
             f"fix: install g++ (apt-get install g++), set {CXX_ENV}, or use LIF(fused=False)"
         )
     return path
-
-
-def cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return os.uname().machine
 
 
 def library_path(cxx: str) -> Path:
