@@ -43,19 +43,25 @@ def compiler_version() -> str:
 
 
 def source_hash(sources: list[Path]) -> str:
-    """sha256 of the sources (names and bytes), the flags, the compiler version and the CPU."""
+    """sha256 of the sources (names and bytes): what a bitstream built from them is matched by."""
     digest = hashlib.sha256()
-    for text in (COMPILER, *FLAGS, compiler_version(), cpu_flags()):
-        digest.update(text.encode() + b"\0")
     for path in sorted(sources, key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def library_key(build_hash: str) -> str:
+    """The C-sim cache key: the sources plus the flags, the compiler version and this CPU."""
+    digest = hashlib.sha256(build_hash.encode())
+    for text in (COMPILER, *FLAGS, compiler_version(), cpu_flags()):
+        digest.update(b"\0" + text.encode())
     return digest.hexdigest()
 
 
 def build_library(sources: list[Path], out: Path) -> tuple[Path, str]:
     """Compile the .cpp files of `sources` into `out`/LIBRARY (from cache when built before)."""
     build_hash = source_hash(sources)
-    cached = cache_root() / build_hash / LIBRARY
+    cached = cache_root() / library_key(build_hash) / LIBRARY
     if not cached.is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)
         compile_to(sources, cached)
