@@ -48,7 +48,8 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     else:
         record = {"type": "dense", "op": op.op, "attrs": op.attrs}
         if "bits" in op.attrs:
-            record["bit_widths"] = {"weight": op.attrs["bits"]}
+            quantity = "activation" if op.op == "quant_act" else "weight"
+            record["bit_widths"] = {quantity: op.attrs["bits"]}
         tensors = dict(op.tensors)
     record = {"name": op.name, **record, "tensors": sorted(tensors)}
     return record, {f"{op.name}.{key}": value for key, value in tensors.items()}

@@ -36,6 +36,36 @@ def _load_weights(module: nn.Linear | nn.Conv2d, op: DenseOp) -> nn.Module:
     return module
 
 
+class QuantAct(nn.Module):
+    """An activation fake-quantized as Brevitas does: clamp(round(x / scale)) * scale.
+
+    Division (not multiplication by 1/scale) and torch.round (half to even) match Brevitas'
+    float32 arithmetic bit for bit, so an encoder sees exactly the QAT twin's input.
+    """
+
+    def __init__(self, bits: int, scale: float, signed: bool):
+        super().__init__()
+        self.low = -(1 << (bits - 1)) if signed else 0
+        self.high = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(torch.round(x / self.scale), self.low, self.high) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"range=[{self.low}, {self.high}], scale={self.scale.item():.4g}"
+
+
+def quant_act_module(op: DenseOp) -> QuantAct:
+    bits, scale = op.attrs["bits"], op.attrs["scale"]
+    if not 2 <= bits <= 16 or not scale > 0:
+        raise BackendError(
+            f"quant_act '{op.name}' has bits={bits}, scale={scale}; bits must lie in 2..16 and "
+            f"the scale be positive; fix: re-export the model"
+        )
+    return QuantAct(bits, scale, bool(op.attrs["signed"]))
+
+
 def dense_module(op: DenseOp) -> nn.Module:
     """The torch module an exported dense op stands for."""
     has_bias = "bias" in op.tensors
@@ -58,6 +88,8 @@ def dense_module(op: DenseOp) -> nn.Module:
     if op.op in ("maxpool2d", "avgpool2d"):
         pool = nn.MaxPool2d if op.op == "maxpool2d" else nn.AvgPool2d
         return pool(op.attrs["kernel_size"], op.attrs["stride"], op.attrs["padding"])
+    if op.op == "quant_act":
+        return quant_act_module(op)
     raise BackendError(f"dense op '{op.name}' has unknown type '{op.op}'")
 
 

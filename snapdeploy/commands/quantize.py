@@ -19,6 +19,7 @@ def quantize(
     lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate."),
     per_channel: bool = typer.Option(False, help="Per-channel weight scales in dense layers."),
     power_of_two: bool = typer.Option(False, help="Power-of-two weight scales (shifts)."),
+    act_bits: int = typer.Option(8, help="Bits of the activation entering each spike encoder, 2..16; 0 = float."),
     data: Path = typer.Option(None, help=".npz with x_train, y_train, x_test, y_test (default: bundled digits)."),
     seed: int = typer.Option(0, help="Seed of shuffling and the data split."),
     checkpoint: Path = typer.Option(None, help="Checkpoint to resume and update each epoch (default: OUT.ckpt)."),
@@ -30,7 +31,9 @@ def quantize(
     from snapdeploy.quant.inputs import load_hybridnet, load_split
     from snapdeploy.quant.qat import quantize_model
 
-    spec = QuantSpec(bits, bits if dense_bits is None else dense_bits, per_channel, power_of_two)
+    spec = QuantSpec(
+        bits, bits if dense_bits is None else dense_bits, per_channel, power_of_two, act_bits
+    )
     config = FinetuneConfig(epochs=epochs, lr=lr, sparsity_weight=sparsity, seed=seed)
     ckpt = checkpoint or out.with_name(out.name + ".ckpt")
 

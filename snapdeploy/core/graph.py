@@ -15,12 +15,16 @@ import numpy as np
 from snapdeploy.core.errors import ModelStructureError
 from snapdeploy.core.neuron import LifLayerParams
 
-DENSE_OPS = ("linear", "conv2d", "relu", "flatten", "maxpool2d", "avgpool2d")
+DENSE_OPS = ("linear", "conv2d", "relu", "flatten", "maxpool2d", "avgpool2d", "quant_act")
 
 
 @dataclass(frozen=True)
 class DenseOp:
-    """A dense layer: `op` is one of DENSE_OPS; weights as int values and per-channel scales."""
+    """A dense layer: `op` is one of DENSE_OPS; weights as int values and per-channel scales.
+
+    "quant_act" fake-quantizes an activation (attrs bits, scale, signed) as the QAT twin did,
+    so the deployed model feeds an encoder the very values it was fine-tuned on.
+    """
 
     name: str
     op: str

@@ -4,22 +4,26 @@ Dense `nn.Linear`/`nn.Conv2d` become Brevitas `QuantLinear`/`QuantConv2d` (per-t
 per-channel scales, float or power of two); each `SpikingLinear` becomes a
 `QuantSpikingLinear` (a Brevitas synapse into the exact integer LIF). A spiking layer has one
 threshold and one weight exponent for all its neurons, so its weight scale is per tensor
-whatever is asked for dense layers. Encoders, decoders and shape layers stay as they are: they
-run in float on the dense device in a deployment too. The twin keeps every stage's name, so
-its artifact names layers as post-training export does.
+whatever is asked for dense layers. Each `SpikeEncoder` becomes a `QuantSpikeEncoder`, whose
+input passes a Brevitas activation quantizer first (exported as a "quant_act" op). Decoders and
+shape layers stay as they are: they run in float on the dense device in a deployment too. The
+twin keeps every stage's name, so its artifact names layers as post-training export does.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 
 import torch
-from brevitas.nn import QuantConv2d, QuantLinear
+from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas.quant import (
     Int8WeightPerChannelFloat,
     Int8WeightPerTensorFixedPoint,
     Int8WeightPerTensorFloat,
+    Uint8ActPerTensorFloat,
 )
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from torch import nn
@@ -46,12 +50,14 @@ KEPT_STAGES = (
 
 @dataclass(frozen=True)
 class QuantSpec:
-    """What the user chose: weight bits of spiking and dense layers, and the scale kind."""
+    """What the user chose: weight bits of spiking and dense layers, the scale kind, and the
+    bits of the activation entering each encoder (0: left in float)."""
 
     bits: int = 8  # spiking synapses: Lava keeps 2**bits levels, multiples of 2**(9 - bits)
     dense_bits: int = 8
     per_channel: bool = False  # dense layers only
     power_of_two: bool = False  # scales 2**k; in a spiking layer the integer scale is then a shift
+    act_bits: int = 8
 
     def check(self) -> None:
         lava_weight_step(self.bits)
@@ -59,6 +65,56 @@ class QuantSpec:
             raise ParameterRangeError(
                 f"dense_bits={self.dense_bits} must lie in 2..16; fix: choose 2 to 16"
             )
+        if self.act_bits != 0 and not 2 <= self.act_bits <= 16:
+            raise ParameterRangeError(
+                f"act_bits={self.act_bits} must be 0 (off) or lie in 2..16; fix: choose 0 or 2 to 16"
+            )
+
+
+class QuantSpikeEncoder(SpikeEncoder):
+    """A `SpikeEncoder` whose dense input is fake-quantized by Brevitas first.
+
+    The quantizer is unsigned: the encoder repeats its input every step with a positive
+    threshold, so a negative input never spikes, exactly as zero does; all levels go to x >= 0.
+    """
+
+    def __init__(self, source: SpikeEncoder, bits: int):
+        super().__init__(source.n, source.steps, dv=source.dv)
+        self.log_threshold.data.copy_(source.log_threshold.data)
+        self.input_quant = QuantIdentity(
+            act_quant=Uint8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.input_quant(x))
+
+
+@torch.no_grad()
+def calibrate_activations(twin: HybridNet, inputs: torch.Tensor, batch_size: int) -> None:
+    """Set every uncalibrated activation scale from Brevitas' statistics over `inputs`.
+
+    Brevitas otherwise collects them during the first training steps, in a counter outside
+    the state dict, so a fine-tune resumed from a checkpoint would diverge from an
+    uninterrupted one; calibrating up front is deterministic and starts QAT from a fitted scale.
+    (What `brevitas.graph.calibrate.calibration_mode` does, without importing brevitas.graph,
+    which warns on import.)
+    """
+    fresh = [
+        m for m in twin.modules()
+        if isinstance(m, ParameterFromRuntimeStatsScaling) and m.counter == 0
+    ]
+    if not fresh:
+        return
+    twin.eval()
+    for scaling in fresh:
+        scaling.collect_stats_steps = sys.maxsize - 1  # collect over every batch
+        scaling.momentum = None  # a plain average, not an exponential one
+        scaling.train()
+    for start in range(0, len(inputs), batch_size):
+        twin(inputs[start : start + batch_size])
+    for scaling in fresh:
+        scaling.init_scale()
+        scaling.eval()
 
 
 def quant_dense(module: nn.Linear | nn.Conv2d, spec: QuantSpec) -> nn.Module:
@@ -90,6 +146,8 @@ def twin_stage(name: str, stage: nn.Module, spec: QuantSpec) -> nn.Module:
     if isinstance(stage, (nn.Linear, nn.Conv2d)):
         refuse_settings(name, stage)
         return quant_dense(stage, spec)
+    if isinstance(stage, SpikeEncoder) and spec.act_bits:
+        return QuantSpikeEncoder(stage, spec.act_bits)
     if isinstance(stage, KEPT_STAGES):
         refuse_settings(name, stage)
         return stage

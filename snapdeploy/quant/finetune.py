@@ -22,6 +22,7 @@ from torch import nn
 
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.nn.hybrid import HybridNet
+from snapdeploy.quant.brevitas_twin import calibrate_activations
 from snapdeploy.quant.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -69,17 +70,16 @@ def train_epoch(
 
 
 def resume(
-    state: dict[str, Any], path: Path, digest: str, twin: HybridNet,
-    optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    state: dict[str, Any], path: Path, digest: str, twin: HybridNet, generator: torch.Generator
 ) -> list[float]:
-    """Restore a checkpoint of this same run; return the losses of its finished epochs."""
+    """Restore a checkpoint of this same run (all but the optimizer); return the losses of its
+    finished epochs."""
     if state.get("run") != digest:
         raise SnapdeployError(
             f"{path} is the checkpoint of a different fine-tune (model, data or settings "
             f"differ); fix: delete it, or pass the same model, data and settings to resume"
         )
     twin.load_state_dict(state["twin"])
-    optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     return list(state["history"])
@@ -96,15 +96,19 @@ def finetune(
     """Fine-tune `twin` in place up to `config.epochs` epochs; the mean loss of each epoch.
 
     With `checkpoint`, an existing checkpoint of this run is resumed and a new one is written
-    after every epoch.
+    after every epoch. Activation scales not yet set are first calibrated on `x`.
     """
+    inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+    calibrate_activations(twin, inputs, config.batch_size)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(twin.parameters(), lr=config.lr)
     digest = run_digest(twin, x, y, config)
     state = load_checkpoint(checkpoint) if checkpoint is not None else None
-    history = resume(state, checkpoint, digest, twin, optimizer, generator) if state else []
-    inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+    history = resume(state, checkpoint, digest, twin, generator) if state else []
+    # Built after resuming: Brevitas rebuilds its quantizers (new scale Parameters) on load.
+    optimizer = torch.optim.Adam(twin.parameters(), lr=config.lr)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
     twin.train()
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("fine-tuning (QAT)", total=config.epochs, completed=len(history))

@@ -46,8 +46,9 @@ def quantize_model(
     """Fine-tune `model`'s twin on `data`, export it to `out`, and score every stage."""
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
     twin = make_twin(model, spec)
+    acts = f"{spec.act_bits}-bit" if spec.act_bits else "float"
     console.print(f"[bold]1/3[/] fine-tuning at {spec.bits}-bit spiking / {spec.dense_bits}-bit "
-                  f"dense weights for {config.epochs} epochs")
+                  f"dense weights, {acts} encoder inputs, for {config.epochs} epochs")
     history = finetune(twin, data.x_train, data.y_train, config, checkpoint, progress)
     qat_acc = accuracy(predict(twin, data.x_test), data.y_test)
     console.print(f"[bold]2/3[/] exporting integers; running the integer reference on "
@@ -63,6 +64,7 @@ def quantize_model(
             "dense_bits": spec.dense_bits,
             "per_channel": spec.per_channel,
             "power_of_two": spec.power_of_two,
+            "act_bits": spec.act_bits,
             "finetune": asdict(config),
         },
         "float_accuracy": float_acc,
