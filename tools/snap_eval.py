@@ -38,7 +38,6 @@ from snapdeploy.core.files import atomic_write
 from snapdeploy.demo.data import digits
 from snapdeploy.nn import DenseBlock, HybridNet, SpikeBoundary
 from snapdeploy.nn.train import accuracy, fit, predict
-from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import plots
 from snapdeploy.report.chartext import VOCAB, bits_per_char, char_task
@@ -46,7 +45,7 @@ from snapdeploy.report.comparison import baseline_cost, pick_headline, versus
 from snapdeploy.report.constants import Constants, load_constants
 from snapdeploy.report.counts import measure
 from snapdeploy.report.energy import estimate
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.targets import Target, load_target
 
 STEPS = 4
@@ -228,12 +227,11 @@ class Evaluation:
         self.train(task, model, weight, seed=0)
         float_score = task.score(predict(model, task.x_test))
         graph = export_model(model)
-        partitions, boundaries = cut(graph)
-        target = self.targets[(HEADLINE_SCENARIO, cuts + 1)]
-        mapping = {p.name: f"chip{i}" for i, p in enumerate(partitions)}
-        plan = place(partitions, boundaries, target, mapping)
-        build = compile_plan(
-            graph, partitions, plan, target, self.work / f"{task.name}-{width}-{cuts}-{weight}"
+        build, _ = compile_graph(
+            graph,
+            self.targets[(HEADLINE_SCENARIO, cuts + 1)],
+            self.work / f"{task.name}-{width}-{cuts}-{weight}",
+            lambda partitions: {p.name: f"chip{i}" for i, p in enumerate(partitions)},
         )
         with Deployment.load(build) as deployment:
             result = deployment.run(task.x_test, batch_size=256, progress=False)

@@ -13,17 +13,14 @@ from snapdeploy.commands.common import console, guarded
 def compile_model(model: Path, target: str, out: Path, mapping: list[str]) -> Path:
     """Place (target's [mapping], then --map) and compile atomically into `out`."""
     from snapdeploy.artifact.model import load_model
-    from snapdeploy.partition import cut, place
     from snapdeploy.partition.place import parse_mapping
-    from snapdeploy.runtime import compile_plan
+    from snapdeploy.runtime import compile_graph
     from snapdeploy.targets import load_target
 
     loaded = load_target(target)
     graph, _ = load_model(model)
-    partitions, boundaries = cut(graph)
     chosen = loaded.mapping | parse_mapping(mapping)
-    plan = place(partitions, boundaries, loaded, chosen)
-    return compile_plan(graph, partitions, plan, loaded, out, {"artifact": str(model)})
+    return compile_graph(graph, loaded, out, lambda _: chosen, {"artifact": str(model)})[0]
 
 
 def compile_command(

@@ -28,10 +28,10 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.nn.train import accuracy, fit, predict
-from snapdeploy.partition import cut, place
+from snapdeploy.partition.place import spiking_on
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import build_report, plot_boundaries, write_report
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.targets import Target, load_target
 
 
@@ -102,10 +102,10 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
 
     console.print(f"[bold]3/5[/] partitioning and compiling for target '{target.name}'")
     graph, _ = load_model(artifact_path)
-    partitions, boundaries = cut(graph)
-    mapping = {p.name: device for p in partitions if p.kind == "spiking" and device}
-    plan = place(partitions, boundaries, target, mapping)
-    build = compile_plan(graph, partitions, plan, target, out / "build", {"artifact": str(artifact_path)})
+    build, plan = compile_graph(
+        graph, target, out / "build", spiking_on(device) if device else None,
+        {"artifact": str(artifact_path)},
+    )
 
     console.print(f"[bold]4/5[/] running the deployment on {len(data.x_test)} test digits")
     with Deployment.load(build) as deployment:

@@ -11,6 +11,7 @@ real ones).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,11 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
             )
         mapping[partition.strip()] = device.strip()
     return mapping
+
+
+def spiking_on(device: str) -> Callable[[list[Partition]], dict[str, str]]:
+    """A placement that puts every spiking partition on `device`."""
+    return lambda partitions: {p.name: device for p in partitions if p.kind == "spiking"}
 
 
 def _capable_kinds(partition: Partition) -> tuple[str, ...]:

@@ -15,8 +15,8 @@ import numpy as np
 
 from snapdeploy.core.graph import ModelGraph
 from snapdeploy.nn.train import accuracy
-from snapdeploy.partition import cut, place
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.partition.place import spiking_on
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.targets import load_target
 
 
@@ -30,11 +30,8 @@ def reference_score(graph: ModelGraph, x: np.ndarray, y: np.ndarray) -> Referenc
     """Accuracy and boundary spikes of `graph` on (x, y), spiking layers on the reference."""
     target = load_target("emulator")
     device = target.devices_of_kind("reference")[0].name
-    partitions, boundaries = cut(graph)
-    mapping = {p.name: device for p in partitions if p.kind == "spiking"}
-    plan = place(partitions, boundaries, target, mapping)
     with tempfile.TemporaryDirectory(prefix="snapdeploy-qat-") as work:
-        build = compile_plan(graph, partitions, plan, target, Path(work) / "build")
+        build, _ = compile_graph(graph, target, Path(work) / "build", spiking_on(device))
         with Deployment.load(build) as deployment:
             result = deployment.run(x, progress=False)
     spikes = sum(b.spikes for b in result.boundaries)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from snapdeploy.backends import get_backend
 from snapdeploy.core.graph import ModelGraph
-from snapdeploy.partition import Partition, Plan
+from snapdeploy.partition import Partition, Plan, cut, place
 from snapdeploy.targets import Target
 
 BUILD_FILE = "build.json"
@@ -51,6 +52,24 @@ def compile_plan(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def compile_graph(
+    graph: ModelGraph,
+    target: Target,
+    out: Path,
+    mapping_for: Callable[[list[Partition]], dict[str, str]] | None = None,
+    info: dict[str, Any] | None = None,
+) -> tuple[Path, Plan]:
+    """Cut `graph`, place it on `target` and compile it into `out`; the build and its plan.
+
+    `mapping_for` sees the partitions and returns explicit placements (partition -> device);
+    the rest go to the first capable device.
+    """
+    partitions, boundaries = cut(graph)
+    mapping = mapping_for(partitions) if mapping_for else {}
+    plan = place(partitions, boundaries, target, mapping)
+    return compile_plan(graph, partitions, plan, target, out, info), plan
 
 
 def _replace_dir(new: Path, old: Path) -> None:

@@ -24,9 +24,8 @@ from snapdeploy.nn import (
     SpikingBlock,
     SpikingLinear,
 )
-from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.launch import RANKS_FILE
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR
 from snapdeploy.targets import load_target
@@ -51,11 +50,7 @@ def built(tmp_path_factory):
     )
     with torch.no_grad():
         model.stages()[3].synapse.weight.mul_(3)
-    graph = export_model(model)
-    partitions, boundaries = cut(graph)
-    target = load_target("emulator")
-    build = compile_plan(graph, partitions, place(partitions, boundaries, target), target,
-                         root / "build")
+    build, _ = compile_graph(export_model(model), load_target("emulator"), root / "build")
     x = np.random.default_rng(0).random((240, 12)).astype(np.float32)
     np.save(root / "x.npy", x)
     return root, build, x

@@ -17,9 +17,8 @@ from snapdeploy.nn import (
     SpikingBlock,
     SpikingLinear,
 )
-from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.errors import CorruptFrameError, LinkFailure
 from snapdeploy.runtime.links import QueueLink
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR
@@ -40,11 +39,10 @@ def build(tmp_path_factory):
         input_shape=(6,),
         steps=T,
     )
-    graph = export_model(model)
-    partitions, boundaries = cut(graph)
-    target = load_target("emulator")
-    plan = place(partitions, boundaries, target)
-    return compile_plan(graph, partitions, plan, target, tmp_path_factory.mktemp("f") / "build")
+    build, _ = compile_graph(
+        export_model(model), load_target("emulator"), tmp_path_factory.mktemp("f") / "build"
+    )
+    return build
 
 
 X = np.random.default_rng(5).random((20, 6)).astype(np.float32)
