@@ -8,23 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from snapdeploy.demo.data import digits
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
+from snapdeploy.demo.flow import DemoConfig, demo_model
 from snapdeploy.nn.train import accuracy, fit, predict
-from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import build_report, write_report
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.targets import load_target
 
 T = 4
@@ -39,25 +29,12 @@ class Deployed:
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory) -> Deployed:
-    torch.manual_seed(0)
     data = digits(limit=240)
-    model = HybridNet(
-        DenseBlock(nn.Linear(64, 24), nn.ReLU()),
-        SpikeEncoder(24, T),
-        SpikingBlock(SpikingLinear(24, 12)),
-        SpikeDecoder(12, T),
-        DenseBlock(nn.Linear(12, 10)),
-        input_shape=(64,),
-        steps=T,
-    )
+    model = demo_model(DemoConfig(steps=T, hidden=24, spiking=12, seed=0))
     fit(model, data.x_train, data.y_train, epochs=2, sparsity_weight=0.05, progress=False)
-    graph = export_model(model)
-    partitions, boundaries = cut(graph)
-    target = load_target("emulator")
-    plan = place(partitions, boundaries, target)
     root = tmp_path_factory.mktemp("deployed")
     demo = root / "demo"
-    build = compile_plan(graph, partitions, plan, target, demo / "build")
+    build, plan = compile_graph(export_model(model), load_target("emulator"), demo / "build")
     with Deployment.load(build) as deployment:
         result = deployment.run(data.x_test, batch_size=25, progress=False, run_dir=root / "run")
     report = build_report(

@@ -7,23 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from snapdeploy.demo.data import digits
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
+from snapdeploy.demo.flow import DemoConfig, demo_model
 from snapdeploy.nn.train import accuracy, fit, predict
-from snapdeploy.partition import cut, place
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import REPORT_FILE, build_report, plot_boundaries, write_report
-from snapdeploy.runtime import BoundaryStats, Deployment, RunResult, compile_plan
+from snapdeploy.runtime import BoundaryStats, Deployment, RunResult, compile_graph
 from snapdeploy.targets import load_target
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -34,24 +24,13 @@ HEADLINE = {"float_accuracy", "deployed_accuracy", "boundary_bytes_fp16_over_spi
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A briefly trained digits model, deployed on the emulator: (accuracies, result, plan)."""
-    torch.manual_seed(0)
     data = digits(limit=240)
-    model = HybridNet(
-        DenseBlock(nn.Linear(64, 24), nn.ReLU()),
-        SpikeEncoder(24, T),
-        SpikingBlock(SpikingLinear(24, 12)),
-        SpikeDecoder(12, T),
-        DenseBlock(nn.Linear(12, 10)),
-        input_shape=(64,),
-        steps=T,
-    )
+    model = demo_model(DemoConfig(steps=T, hidden=24, spiking=12, seed=0))
     fit(model, data.x_train, data.y_train, epochs=2, progress=False)
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
-    graph = export_model(model)
-    partitions, boundaries = cut(graph)
-    target = load_target("emulator")
-    plan = place(partitions, boundaries, target)
-    build = compile_plan(graph, partitions, plan, target, tmp_path_factory.mktemp("r") / "build")
+    build, plan = compile_graph(
+        export_model(model), load_target("emulator"), tmp_path_factory.mktemp("r") / "build"
+    )
     with Deployment.load(build) as deployment:
         result = deployment.run(data.x_test, batch_size=25, progress=False)
     return float_acc, accuracy(result.outputs, data.y_test), result, plan
