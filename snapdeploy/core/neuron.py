@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snapdeploy.core import lif_native
 from snapdeploy.core.errors import ParameterRangeError
 
 DECAY_SHIFT = 12
@@ -188,13 +189,6 @@ def lif_step(state: LayerState, activation: np.ndarray, params: LifLayerParams) 
     return spikes
 
 
-def layer_step(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams) -> np.ndarray:
-    """One step of Dense + LIF, with Dense's one-step delay; returns bool spikes."""
-    arrived = state.a_pending
-    state.a_pending = dense_activation(params.weights, spikes_in, params.weight_exp)
-    return lif_step(state, arrived, params)
-
-
 def run_layer(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams) -> np.ndarray:
     """A window of T steps of one Dense + LIF layer; bool [T, batch, n_out]."""
     steps = spikes_in.shape[0]
@@ -214,9 +208,13 @@ class ReferenceNetwork:
 
     Layer i+1 receives layer i's spikes of the same step (and, through its own Dense, sees
     them one step later), exactly as a chain of Lava processes does.
+
+    With `native` (the default) the layers run the compiled kernel of `core.lif_native`,
+    bit-equal to this module's numpy functions, which run when `native` is off or the kernel
+    cannot be built here (with a warning saying why).
     """
 
-    def __init__(self, layers: list[LifLayerParams]):
+    def __init__(self, layers: list[LifLayerParams], native: bool = True):
         if not layers:
             raise ParameterRangeError("a spiking network needs at least one layer")
         for i, (prev, nxt) in enumerate(zip(layers, layers[1:])):
@@ -227,6 +225,11 @@ class ReferenceNetwork:
                 )
         self.layers = layers
         self.states: list[LayerState] = []
+        self.native = (
+            [lif_native.NativeLayer(p, bias_value(p.bias_mant, p.bias_exp)) for p in layers]
+            if native and lif_native.available()
+            else None
+        )
 
     @property
     def n_in(self) -> int:
@@ -242,25 +245,24 @@ class ReferenceNetwork:
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """Run bool [T, batch, n_in] on from the current state; every layer's spikes.
 
-        Layers are feed-forward, so each runs its whole window before the next: one BLAS
-        product per layer for all T steps, then the LIF loop over time. Equal to calling
-        `step` T times.
+        Layers are feed-forward, so each runs its whole window before the next (in numpy:
+        one BLAS product per layer for all T steps, then the LIF loop over time). Equal to
+        calling `step` T times.
         """
         per_layer = []
         spikes = spikes_in.astype(bool)
-        for state, params in zip(self.states, self.layers):
-            spikes = run_layer(state, spikes, params)
+        for i, (state, params) in enumerate(zip(self.states, self.layers)):
+            spikes = (
+                self.native[i].run(state, spikes)
+                if self.native
+                else run_layer(state, spikes, params)
+            )
             per_layer.append(spikes)
         return per_layer
 
     def step(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """Advance every layer one step; return each layer's bool spikes [batch, n_out]."""
-        out = []
-        spikes = spikes_in
-        for state, params in zip(self.states, self.layers):
-            spikes = layer_step(state, spikes, params)
-            out.append(spikes)
-        return out
+        return [spikes[0] for spikes in self.advance(spikes_in[None])]
 
     def run(self, spikes_in: np.ndarray, record_all: bool = False) -> list[np.ndarray]:
         """Run bool [T, batch, n_in] from a fresh state.

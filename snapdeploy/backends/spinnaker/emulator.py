@@ -1,7 +1,8 @@
 """A packet-level emulator of the board: cores update their slices, routers forward by their tables.
 
 One time step, as a SpiNNaker timer tick:
-1. every core updates its slice with the integer neuron (`core.neuron.lif_step`) from the
+1. every core updates its slice with the integer neuron (`core.neuron.lif_step`, compiled by
+   `core.lif_native` where it builds) from the
    input it accumulated during the previous step (Dense's one-step delay); injector cores
    take this step's input spikes;
 2. each spike becomes a multicast packet carrying its 32-bit key; packets move hop by hop,
@@ -47,7 +48,8 @@ from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0, RoutingTable
 from snapdeploy.core.errors import BackendError
-from snapdeploy.core.neuron import LayerState, LifLayerParams, lif_step, shift
+from snapdeploy.core import lif_native
+from snapdeploy.core.neuron import LayerState, LifLayerParams, bias_value, lif_step, shift
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ class Emulator:
         self.board = board
         self.packet_level = packet_level
         self.layers = layers
+        self.biases = [bias_value(p.bias_mant, p.bias_exp) for p in layers]
+        self.native = lif_native.available()
         self.sizes = [layers[0].n_in] + [p.n_out for p in layers]
         self.neighbours = board.mesh.neighbours()
         words = first_matches(board)
@@ -261,8 +265,10 @@ class Emulator:
     def step(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """One time step for bool [batch, n_in]; returns each layer's bool spikes [batch, n]."""
         spikes = [spikes_in] + [
-            lif_step(state, state.a_pending, params)
-            for state, params in zip(self.states, self.layers)
+            lif_native.lif_step(state, state.a_pending, params, bias)
+            if self.native
+            else lif_step(state, state.a_pending, params)
+            for state, params, bias in zip(self.states, self.layers, self.biases)
         ]
         fired = np.concatenate(spikes, axis=1)
         per_slice = np.add.reduceat(fired, self.slice_starts, axis=1, dtype=np.int64)
@@ -297,7 +303,8 @@ class Emulator:
         summed = np.zeros_like(columns)
         summed[self.block_outputs] = np.matmul(self.block_weights, columns[self.block_inputs])
         for state, params, first, last in zip(self.states, self.layers, self.offsets[1:], self.offsets[2:]):
-            state.a_pending = shift(summed[first:last].T.astype(np.int64), params.weight_exp)
+            # C-contiguous, as the compiled neuron reads it, in one copy
+            state.a_pending = shift(np.ascontiguousarray(summed[first:last].T, np.int64), params.weight_exp)
 
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """T steps for bool [T, batch, n_in]; each layer's bool spikes [T, batch, n]."""

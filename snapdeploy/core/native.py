@@ -1,0 +1,76 @@
+"""Build a C++ source with the machine's g++ on first use, cache it, load it through ctypes.
+
+Our kernels are plain C++ with a C ABI and no Python or torch headers: each compiles in
+about a second (a torch extension's headers take 30-80 s on two cores) and needs no ninja.
+A shared library is cached under a name hashed from the source, the flags, the compiler's
+version and the CPU's instruction set (kernels are built with -march=native), so an edit or
+a different machine rebuilds it and a stale one is never loaded. Libraries link the OpenMP
+runtime by soname, so in a process that imported torch they share torch's libgomp.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.files import compile_atomically, cpu_flags
+
+BASE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17"]
+CXX_ENV = "SNAPDEPLOY_CXX"
+CACHE_ENV = "SNAPDEPLOY_CACHE"
+
+
+def cache_dir() -> Path:
+    """$SNAPDEPLOY_CACHE, else $XDG_CACHE_HOME/snapdeploy, else ~/.cache/snapdeploy."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "snapdeploy"
+
+
+def compiler(source: Path, error: type[SnapdeployError], fallback: str) -> str:
+    name = os.environ.get(CXX_ENV, "g++")
+    path = shutil.which(name)
+    if path is None:
+        raise error(
+            f"C++ compiler {name!r} not found (needed to build {source.name}); fix: install "
+            f"g++ (apt-get install g++), set {CXX_ENV}, or {fallback}"
+        )
+    return path
+
+
+def library_path(source: Path, flags: list[str], cxx: str) -> Path:
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+    key = hashlib.sha256()
+    for part in (source.read_bytes(), " ".join(flags), version.stdout, cpu_flags()):
+        key.update(part if isinstance(part, bytes) else part.encode())
+    return cache_dir() / f"{source.stem}-{key.hexdigest()[:16]}.so"
+
+
+def load_library(
+    source: Path, flags: list[str], error: type[SnapdeployError], fallback: str
+) -> ctypes.CDLL:
+    """The compiled `source`, built first if this machine has none cached.
+
+    Failures raise `error` naming the cause; `fallback` says what works without the kernel.
+    The build goes to a temporary file renamed into place: never half a library.
+    """
+    cxx = compiler(source, error, fallback)
+    path = library_path(source, flags, cxx)
+    if not path.exists():
+        done = compile_atomically([cxx, *flags, str(source)], path)
+        if done.returncode != 0:
+            raise error(
+                f"{cxx} failed to compile {source} (exit {done.returncode}):\n"
+                f"{done.stderr.strip()}\nfix: check the compiler supports C++17 and OpenMP, "
+                f"or {fallback}"
+            )
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise error(f"cannot load {path}: {exc}; fix: delete it to rebuild, or {fallback}") from exc

@@ -1,0 +1,97 @@
+"""The compiled integer neuron equals the numpy specification bit for bit: one step on any
+int64 state and activation (wrap and clip edges included), and whole layers over split
+windows (spikes, u, v and Dense's pending buffer)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snapdeploy.core import lif_native
+from snapdeploy.core.neuron import (
+    ACTIVATION_LIMIT,
+    STATE_LIMIT,
+    LayerState,
+    ReferenceNetwork,
+    bias_value,
+    lif_step,
+)
+from tests.strategies import in_range_layer, params, random_spikes
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_kernel_builds_here() -> None:
+    """CI has g++: the compiled path must be the one the other tests exercise."""
+    assert lif_native.available()
+
+
+def edge_values(rng: np.random.Generator, shape: tuple[int, ...], limit: int) -> np.ndarray:
+    """Values in [-limit, limit] with the edges (0, +-1, +-limit, +-(limit - 1)) over-sampled."""
+    edges = np.array([0, 1, -1, limit, -limit, limit - 1, -(limit - 1)], dtype=np.int64)
+    values = rng.integers(-limit, limit + 1, shape, dtype=np.int64)
+    pick = rng.random(shape) < 0.3
+    values[pick] = rng.choice(edges, int(pick.sum()))
+    return values
+
+
+@SETTINGS
+@given(layer=in_range_layer(), batch=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
+def test_one_step_equals_the_specification(layer, batch, seed) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (batch, layer.n_out)
+    u = edge_values(rng, shape, STATE_LIMIT)
+    v = edge_values(rng, shape, STATE_LIMIT - 1)
+    activation = edge_values(rng, shape, ACTIVATION_LIMIT)
+    spec = LayerState(u.copy(), v.copy(), np.zeros(shape, np.int64))
+    compiled = LayerState(u.copy(), v.copy(), np.zeros(shape, np.int64))
+    want = lif_step(spec, activation, layer)
+    got = lif_native.lif_step(
+        compiled, activation, layer, bias_value(layer.bias_mant, layer.bias_exp)
+    )
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(compiled.u, spec.u)
+    np.testing.assert_array_equal(compiled.v, spec.v)
+
+
+@SETTINGS
+@given(
+    shapes=st.lists(st.integers(1, 40), min_size=2, max_size=4),
+    data=st.data(),
+    steps=st.integers(0, 30),
+    batch=st.integers(1, 5),
+    density=st.floats(0.0, 1.0),
+    split=st.integers(0, 30),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_layers_over_split_windows_equal_the_specification(
+    shapes, data, steps, batch, density, split, seed
+) -> None:
+    layers = [data.draw(in_range_layer(n_in=a, n_out=b)) for a, b in zip(shapes, shapes[1:])]
+    s_in = random_spikes((steps, batch, shapes[0]), density, seed)
+    spec, compiled = ReferenceNetwork(layers, native=False), ReferenceNetwork(layers)
+    assert compiled.native is not None and spec.native is None
+    for net in (spec, compiled):
+        net.reset(batch)
+    cut = min(split, steps)
+    for window in (s_in[:cut], s_in[cut:]):
+        for want, got in zip(spec.advance(window), compiled.advance(window)):
+            np.testing.assert_array_equal(got, want)
+    for want, got in zip(spec.states, compiled.states):
+        for name in ("u", "v", "a_pending"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_wide_fan_in_at_the_activation_limit() -> None:
+    """Every input firing into the extreme weights: sums far beyond a byte, at the limit."""
+    n_in = 4096
+    weights = np.array([[254] * n_in, [-256] * n_in, [254, -256] * (n_in // 2)])
+    layer = params(weights, weight_exp=4, du=0, dv=0, vth=(1 << 17) - 1)
+    layer.validate("wide")
+    s_in = np.ones((6, 2, n_in), dtype=bool)
+    spec, compiled = ReferenceNetwork([layer], native=False), ReferenceNetwork([layer])
+    for want, got in zip(spec.run(s_in), compiled.run(s_in)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(compiled.states[0].a_pending, spec.states[0].a_pending)
+    np.testing.assert_array_equal(compiled.states[0].u, spec.states[0].u)
