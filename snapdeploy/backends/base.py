@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +21,27 @@ import numpy as np
 from snapdeploy.core.errors import BackendError
 
 COMPILED_FILE = "compiled.json"
+#: "1" while `snapdeploy deploy --emulate` runs, in its process and the ranks it launches
+#: (they inherit the environment): backends that could open hardware open their emulation.
+EMULATE_ENV = "SNAPDEPLOY_EMULATE"
+
+
+@contextmanager
+def emulation_mode(emulate: bool) -> Iterator[None]:
+    """Force emulation on (or, for `--board`, off) for the duration, then restore the caller's."""
+    before = os.environ.get(EMULATE_ENV)
+    os.environ[EMULATE_ENV] = "1" if emulate else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(EMULATE_ENV, None)
+        else:
+            os.environ[EMULATE_ENV] = before
+
+
+def emulation_forced() -> bool:
+    return os.environ.get(EMULATE_ENV) == "1"
 
 
 @dataclass(frozen=True)

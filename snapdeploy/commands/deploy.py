@@ -1,6 +1,7 @@
 """`snapdeploy deploy`: the run of `snapdeploy run`, after checking every device can serve
-the mode: `--emulate` (every device emulated on this machine) or `--board` (real hardware
-wherever the target names it; refused, naming the device, where it cannot be reached).
+the mode: `--emulate` (every device emulated on this machine, also an FPGA whose device names
+a bitstream: it runs the C-simulation) or `--board` (real hardware wherever the target names
+it; refused, naming the device, where it cannot be reached).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def board_problem(device) -> str | None:
         if device.bitstream is None:
             return "names no bitstream; fix: build one into bitstreams/ and set bitstream ="
         if importlib.util.find_spec("pynq") is None:
-            return "needs pynq, which is not installed (it runs on the board); fix: run on the board"
+            return (
+                "needs pynq, which is not installed (it runs on the board); fix: run on the board"
+            )
         return None
     if device.kind == "lava" and device.run_config == "hw":
         return None
@@ -67,17 +70,25 @@ def deploy(
     build: Path = typer.Argument(..., help="A build directory from `snapdeploy compile`."),
     emulate: bool = typer.Option(False, "--emulate", help="Every device emulated on this machine."),
     board: bool = typer.Option(False, "--board", help="Real devices where the target names them."),
-    inputs: Path = INPUTS, out: Path = OUT, batch_size: int = BATCH, ranks: int = RANKS,
-    resume: bool = RESUME, timeout: float = TIMEOUT,
+    inputs: Path = INPUTS,
+    out: Path = OUT,
+    batch_size: int = BATCH,
+    ranks: int = RANKS,
+    resume: bool = RESUME,
+    timeout: float = TIMEOUT,
 ) -> None:
     """Check the devices for the mode, then run the build as `snapdeploy run` does."""
+    from snapdeploy.backends.base import emulation_mode
     from snapdeploy.core.errors import SnapdeployError
 
     def body() -> Path | None:
         if emulate == board:
             raise SnapdeployError("choose one of --emulate and --board")
         check_mode(build, board)
-        return run_build(build, inputs, out, batch_size, ranks, None, None, None, resume, timeout)
+        with emulation_mode(emulate):
+            return run_build(
+                build, inputs, out, batch_size, ranks, None, None, None, resume, timeout
+            )
 
     holder = guarded(body)
     if holder is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snapdeploy.backends.base import CompiledPartition, register_backend
+from snapdeploy.backends.base import CompiledPartition, emulation_forced, register_backend
 from snapdeploy.backends.hls.board import board_overlay
 from snapdeploy.backends.hls.build import LIBRARY, build_library
 from snapdeploy.backends.hls.driver import LifCoreDriver
@@ -43,7 +43,10 @@ class HlsBackend:
         sources = write_sources(layout, partition.layers, out / SOURCES_DIR)
         _, build_hash = build_library(sources, out / SOURCES_DIR)
         return CompiledPartition.record_spiking(
-            self.kind, partition, device, out,
+            self.kind,
+            partition,
+            device,
+            out,
             layer_sizes=layout.n_out,
             steps=partition.steps,
             part=device.part,
@@ -57,8 +60,10 @@ class HlsBackend:
         )
 
     def load(self, compiled: CompiledPartition) -> HlsExecutor:
-        """On a board when the device names a bitstream, else the C-simulation."""
-        return self.open(compiled, emulate=compiled.meta["bitstream"] is None)
+        """On a board when the device names a bitstream, else (or under `deploy --emulate`)
+        the C-simulation."""
+        emulate = compiled.meta["bitstream"] is None or emulation_forced()
+        return self.open(compiled, emulate=emulate)
 
     def open(self, compiled: CompiledPartition, emulate: bool) -> HlsExecutor:
         """An executor on the C-simulation (`emulate`) or on the FPGA of this machine."""
