@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import warnings
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.core.native import BASE_FLAGS, load_library
+from snapdeploy.core.native import BASE_FLAGS, builds, load_library
 
 if TYPE_CHECKING:
     from snapdeploy.core.neuron import LayerState, LifLayerParams
@@ -48,12 +47,7 @@ def kernel() -> ctypes.CDLL:
 @cache
 def available() -> bool:
     """Whether the kernel builds here; if not, warn once with the reason and use numpy."""
-    try:
-        kernel()
-    except NativeNeuronError as exc:
-        warnings.warn(f"the integer reference runs in numpy (slower): {exc}", stacklevel=2)
-        return False
-    return True
+    return builds(kernel, "the integer reference runs in numpy (slower)")
 
 
 def threads(rows: int, work: int) -> int:

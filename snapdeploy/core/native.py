@@ -15,6 +15,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from snapdeploy.core.errors import SnapdeployError
@@ -74,3 +76,14 @@ def load_library(
         return ctypes.CDLL(str(path))
     except OSError as exc:
         raise error(f"cannot load {path}: {exc}; fix: delete it to rebuild, or {fallback}") from exc
+
+
+def builds(load: Callable[[], ctypes.CDLL], instead: str) -> bool:
+    """Whether `load` gives its kernel on this machine; if not, warn saying what runs
+    `instead` and why (callers cache the answer, so the warning comes once)."""
+    try:
+        load()
+    except SnapdeployError as exc:
+        warnings.warn(f"{instead}: {exc}", stacklevel=3)
+        return False
+    return True

@@ -24,17 +24,18 @@ Why lookups are resolved per source slice: every entry's mask clears the neuron 
 keys of one core differ only there, and merging entries only clears more bits; checked when
 the board is built), so a router's first match for a key depends only on which core sent it.
 Each table is matched once against each slice's key, and packets then route by indexing.
-Synaptic rows are summed by a float64 matrix product, exact because every sum stays far
-below 2**53 (|weight| <= 256 times the packets in one step).
+On the packet-level path synaptic rows are summed by a float64 matrix product, exact because
+every sum stays far below 2**53 (|weight| <= 256 times the packets in one step).
 
 Why a step is usually not packet by packet: since routes depend only on the sending slice, what
 one packet causes (lookups, hops, per-link load, drops, the copies each core receives) is fixed
 per slice, and is found once at load by routing one packet per slice. A step then counts spikes
-per slice and multiplies them into the counters, and the synaptic input is one stacked BLAS
-product over every receiving core's weight block, each weight scaled by how many copies of its
-neuron's packet the core gets (0 where none arrives, more with redundant routes). The packet-level
-path still runs a step where some link would exceed its capacity (its drops depend on packet
-order), and when the emulator is built with `packet_level` (for tests).
+per slice and multiplies them into the counters, and the synaptic input is summed, event-driven
+and compiled (`synapses.cpp`), over every receiving core's weight blocks, each weight scaled by
+how many copies of its neuron's packet the core gets (0 where none arrives, more with redundant
+routes). The packet-level path still runs a step where some link would exceed its capacity
+(its drops depend on packet order), when the emulator is built with `packet_level` (for
+tests), and where the kernel cannot be built.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snapdeploy.backends.spinnaker import synapses
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0, RoutingTable
-from snapdeploy.core.errors import BackendError
+from snapdeploy.backends.spinnaker.synapses import BlockSynapses
 from snapdeploy.core import lif_native
+from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LayerState, LifLayerParams, bias_value, lif_step, shift
 
 
@@ -127,12 +130,17 @@ def fanouts(words: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.
 
 #: The TrafficStats counts fixed per sent packet of a slice, in the columns of `Emulator.per_packet`.
 PER_PACKET = (
-    "packets_sent", "router_lookups", "hops", "deliveries", "dropped_no_route", "dropped_no_link",
+    "packets_sent",
+    "router_lookups",
+    "hops",
+    "deliveries",
+    "dropped_no_route",
+    "dropped_no_link",
     "misdelivered",
 )
 
-#: Rows of a core's weights per block of the stacked synaptic product: blocks of a few rows keep
-#: only the columns those rows use (a banded matrix's band), without a product call per row.
+#: Rows of a core's weights per synaptic block: blocks of a few rows keep only the columns those
+#: rows use (a banded matrix's band), and their sums fit in registers.
 BLOCK_ROWS = 32
 
 
@@ -191,7 +199,7 @@ class Emulator:
 
     def _tabulate(self, counts: np.ndarray, load: np.ndarray, copies: np.ndarray) -> None:
         """Turn per-packet traffic into step tables: counts and load per slice (in slice_order),
-        no_synaptic_row per global neuron, and the stacked weight blocks of every receiving core."""
+        no_synaptic_row per global neuron, and the weight blocks of every receiving core."""
         pop, lo, hi = self.board.population, self.board.lo, self.board.hi
         n = len(pop)
         valid = copies[:, :n] * ((pop[None, :] > 0) & (pop[None, :] - 1 == pop[:, None]))
@@ -212,28 +220,7 @@ class Emulator:
                 if len(cols):
                     chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
                     blocks.append((self.offsets[p] + lo[t] + r, first + cols[0], chunk))
-        self._stack(blocks)
-
-    def _stack(self, blocks: list[tuple[int, int, np.ndarray]]) -> None:
-        """Pad each block (first global neuron it feeds, first it reads, weights [rows, columns])
-        to one shape, so a step's synaptic input is one stacked product.
-
-        Padding gathers and scatters through the extra global neuron `offsets[-1]`, always 0.
-        float32 when every partial sum is an integer below 2**24 (exact in any summation
-        order), float64 (exact below 2**53) otherwise.
-        """
-        dump = self.offsets[-1]
-        rows = max((len(w) for *_, w in blocks), default=0)
-        width = max((w.shape[1] for *_, w in blocks), default=0)
-        bound = max((int(np.abs(w).sum(axis=1).max()) for *_, w in blocks), default=0)
-        dtype = np.float32 if bound < 2**24 else np.float64
-        self.block_weights = np.zeros((len(blocks), rows, width), dtype)
-        self.block_inputs = np.full((len(blocks), width), dump, np.int64)
-        self.block_outputs = np.full((len(blocks), rows), dump, np.int64)
-        for b, (out, first, w) in enumerate(blocks):
-            self.block_weights[b, : len(w), : w.shape[1]] = w
-            self.block_inputs[b, : w.shape[1]] = first + np.arange(w.shape[1])
-            self.block_outputs[b, : len(w)] = out + np.arange(len(w))
+        self.block_synapses = BlockSynapses(blocks, int(self.offsets[-1]))
 
     def _synaptic_matrix(self, s: int) -> tuple[np.ndarray, np.ndarray] | None:
         """A core's rows: (row of each presynaptic neuron or -1, float64 [rows, slice size])."""
@@ -272,9 +259,11 @@ class Emulator:
         ]
         fired = np.concatenate(spikes, axis=1)
         per_slice = np.add.reduceat(fired, self.slice_starts, axis=1, dtype=np.int64)
-        if self.packet_level or self._overflows(per_slice):
+        if self.packet_level or not synapses.available() or self._overflows(per_slice):
             items, keys = self._emit(spikes)
-            d_item, d_slice, d_key = self._route(items, keys, spikes_in.shape[0], self.board.link_capacity)
+            d_item, d_slice, d_key = self._route(
+                items, keys, spikes_in.shape[0], self.board.link_capacity
+            )
             self._accumulate(d_item, d_slice, d_key)
         else:
             self._count(per_slice, fired)
@@ -297,14 +286,13 @@ class Emulator:
         self.stats.link_load += (total @ self.per_packet_load).reshape(self.stats.link_load.shape)
 
     def _synaptic_input(self, fired: np.ndarray) -> None:
-        """Every core's input for next step: one stacked product of gathered spikes and blocks."""
-        columns = np.zeros((len(self.no_row) + 1, fired.shape[0]), self.block_weights.dtype)
-        columns[:-1] = fired.T
-        summed = np.zeros_like(columns)
-        summed[self.block_outputs] = np.matmul(self.block_weights, columns[self.block_inputs])
-        for state, params, first, last in zip(self.states, self.layers, self.offsets[1:], self.offsets[2:]):
+        """Every core's input for next step, from the spikes of every global neuron."""
+        summed = self.block_synapses.input(fired)
+        for state, params, first, last in zip(
+            self.states, self.layers, self.offsets[1:], self.offsets[2:]
+        ):
             # C-contiguous, as the compiled neuron reads it, in one copy
-            state.a_pending = shift(np.ascontiguousarray(summed[first:last].T, np.int64), params.weight_exp)
+            state.a_pending = shift(np.ascontiguousarray(summed[:, first:last]), params.weight_exp)
 
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """T steps for bool [T, batch, n_in]; each layer's bool spikes [T, batch, n]."""
@@ -366,7 +354,9 @@ class Emulator:
             self.stats.dropped_no_link += int(np.count_nonzero(~exists))
             fp, link, nxt = fp[exists], link[exists], nxt[exists]
             if load is not None:
-                keep = self._within_capacity(load, (item[fp] * n_chips + chip[fp]) * N_LINKS + link, capacity)
+                keep = self._within_capacity(
+                    load, (item[fp] * n_chips + chip[fp]) * N_LINKS + link, capacity
+                )
                 fp, link, nxt = fp[keep], link[keep], nxt[keep]
             self.stats.link_load += np.bincount(
                 chip[fp] * N_LINKS + link, minlength=n_chips * N_LINKS
@@ -404,7 +394,9 @@ class Emulator:
             got = order[bounds[s] : bounds[s + 1]]
             p = int(self.board.population[s])
             synapses = self.synapses[s]
-            wrong = self.board.population[src[got]] != p - 1 if synapses else np.ones(len(got), bool)
+            wrong = (
+                self.board.population[src[got]] != p - 1 if synapses else np.ones(len(got), bool)
+            )
             self.stats.misdelivered += int(np.count_nonzero(wrong))
             if synapses is None:
                 continue

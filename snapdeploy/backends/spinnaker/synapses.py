@@ -1,0 +1,79 @@
+"""Every core's synaptic input for the next step, compiled (`synapses.cpp`), event-driven.
+
+The emulator's step, when no link overflows, delivers each slice's packets by a fixed rule
+(routes depend only on the sending slice), so the input of a core is a sum over its weight
+blocks of the columns whose presynaptic neuron fired, each scaled by the copies it receives.
+Where the kernel cannot be built, the emulator runs its packet-level path instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.lif_native import pointer, threads
+from snapdeploy.core.native import BASE_FLAGS, builds, load_library
+
+SOURCE = Path(__file__).with_name("synapses.cpp")
+INT32_LIMIT = 2**31
+
+
+@cache
+def kernel() -> ctypes.CDLL:
+    lib = load_library(
+        SOURCE, BASE_FLAGS, BackendError, "build the emulator with packet_level=True"
+    )
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.spinn_block_input.argtypes = [i64, i64, ptr, i64, i64] + [ptr] * 6 + [ctypes.c_int]
+    lib.spinn_block_input.restype = None
+    lib.spinn_block_rows.restype = ctypes.c_int
+    return lib
+
+
+@cache
+def available() -> bool:
+    return builds(kernel, "the SpiNNaker emulator routes packet by packet (slower)")
+
+
+class BlockSynapses:
+    """Weight blocks as (first global neuron fed, first global neuron read, weights [rows, columns]),
+    padded to one shape (the kernel's fixed block height) and stored column by column."""
+
+    def __init__(self, blocks: list[tuple[int, int, np.ndarray]], n_neurons: int):
+        self.n_neurons = n_neurons
+        rows = kernel().spinn_block_rows()
+        if any(len(w) > rows for *_, w in blocks):
+            raise BackendError(f"synaptic blocks must be at most {rows} rows high (synapses.cpp)")
+        width = max((w.shape[1] for *_, w in blocks), default=0)
+        bound = max(
+            (int(np.abs(w.astype(np.int64)).sum(axis=1).max()) for *_, w in blocks), default=0
+        )
+        if bound >= INT32_LIMIT:
+            raise BackendError(
+                f"a core's synaptic input can reach {bound}, beyond the emulator's int32 sums; "
+                f"fix: lower the weights or the fan-in"
+            )
+        self.weights_t = np.zeros((len(blocks), width, rows), np.int32)
+        self.first_out = np.array([out for out, _, _ in blocks], np.int64)
+        self.first_in = np.array([first for _, first, _ in blocks], np.int64)
+        self.n_rows = np.array([len(w) for *_, w in blocks], np.int64)
+        self.n_cols = np.array([w.shape[1] for *_, w in blocks], np.int64)
+        for b, (_, _, w) in enumerate(blocks):
+            self.weights_t[b, : w.shape[1], : len(w)] = w.T
+
+    def input(self, fired: np.ndarray) -> np.ndarray:
+        """int64 [batch, n_neurons]: each neuron's summed weights of the neurons that fired."""
+        fired = np.ascontiguousarray(fired, dtype=bool).view(np.uint8)
+        batch = fired.shape[0]
+        summed = np.zeros((batch, self.n_neurons), np.int64)
+        n_blocks, width, _ = self.weights_t.shape
+        kernel().spinn_block_input(
+            batch, self.n_neurons, pointer(fired), n_blocks, width, pointer(self.weights_t),
+            pointer(self.first_in), pointer(self.n_cols), pointer(self.first_out),
+            pointer(self.n_rows), pointer(summed), threads(batch, summed.size),
+        )  # fmt: skip
+        return summed
