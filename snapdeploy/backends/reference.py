@@ -31,7 +31,7 @@ class ReferenceExecutor:
         self.network = network
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
-        steps, batch, width = inputs.shape
+        _, batch, width = inputs.shape
         if width != self.network.n_in:
             raise BackendError(f"expected {self.network.n_in} input channels, got {width}")
         if not self.network.states:

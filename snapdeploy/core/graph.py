@@ -8,7 +8,7 @@ Dense operations keep float scales (they run on torch); spiking layers are pure 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class DecoderOp:
     scale: np.ndarray  # float32 [n]
 
 
-Op = Union[DenseOp, EncoderOp, SpikingOp, DecoderOp]
+Op = DenseOp | EncoderOp | SpikingOp | DecoderOp
 
 
 #: Which operation types may come directly before each one (None: the model's input).

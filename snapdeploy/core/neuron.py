@@ -18,6 +18,7 @@ truncated to the 16-bit port width, as Lava's simulator does.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,7 +218,7 @@ class ReferenceNetwork:
     def __init__(self, layers: list[LifLayerParams], native: bool = True):
         if not layers:
             raise ParameterRangeError("a spiking network needs at least one layer")
-        for i, (prev, nxt) in enumerate(zip(layers, layers[1:])):
+        for i, (prev, nxt) in enumerate(itertools.pairwise(layers)):
             if prev.n_out != nxt.n_in:
                 raise ParameterRangeError(
                     f"layer {i + 1} expects {nxt.n_in} inputs but layer {i} has "

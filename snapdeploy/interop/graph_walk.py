@@ -76,10 +76,10 @@ def inline(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode
 def find_cycle(successors: dict[str, list[str]]) -> list[str] | None:
     """One cycle's node names in order, or None (iterative depth-first search)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: finished
-    for root in successors:
+    for root, first in successors.items():
         if state.get(root):
             continue
-        path, stack = [root], [iter(successors[root])]
+        path, stack = [root], [iter(first)]
         state[root] = 1
         while stack:
             nxt = next(stack[-1], None)

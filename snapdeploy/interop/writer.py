@@ -10,6 +10,7 @@ max-pooling or other non-linear dense layer, so a net with one is refused, namin
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import nir
@@ -101,7 +102,7 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     if refused:
         raise UnsupportedNirNodeError(f"cannot write the model as NIR: {'; '.join(refused)}")
     nodes.append(("output", nir.Output(output_type=np.array(shape))))
-    edges = [(a, b) for (a, _), (b, _) in zip(nodes, nodes[1:])]
+    edges = [(a, b) for (a, _), (b, _) in itertools.pairwise(nodes)]
     return nir.NIRGraph(nodes=dict(nodes), edges=edges, metadata={"producer": "snapdeploy", "dt": dt},
                         type_check=False)
 

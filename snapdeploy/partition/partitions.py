@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from snapdeploy.artifact.model import load_ops, save_ops
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, SpikingOp
@@ -83,7 +82,7 @@ class DensePartition:
         return isinstance(self.ops[-1], EncoderOp)
 
 
-Partition = Union[SpikingPartition, DensePartition]
+Partition = SpikingPartition | DensePartition
 
 
 @dataclass(frozen=True)

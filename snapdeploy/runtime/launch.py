@@ -48,7 +48,8 @@ def launch_local(
         subprocess.Popen(
             [sys.executable, "-c", _CLI, "run", str(build_dir), "--rank", str(rank),
              "--world", str(ranks), "--master", f"127.0.0.1:{port}", *rank_args],
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            # prctl only, no locks: safe between fork and exec even with threads
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         for rank in range(ranks)
     ]
