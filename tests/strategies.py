@@ -1,14 +1,16 @@
 """Hypothesis strategies and builders shared by the tests: random in-range integer layers and
-spike trains, so every backend's property tests draw networks the same way."""
+spike trains, and random LIF networks (`lif_network`), so every backend's property tests draw
+networks the same way."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from hypothesis import strategies as st
 
-from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.core.neuron import PARAM_RANGES, LifLayerParams
 
 
 def params(
@@ -41,7 +43,7 @@ def in_range_layer(draw, n_in: int | None = None, n_out: int | None = None) -> L
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     # keep |a| << 6 below 2**24 so one wrap correction brings u back into 24 bits
-    max_exp = int(math.floor(math.log2((1 << 18) / (n_in * 256)))) - 1
+    max_exp = math.floor(math.log2((1 << 18) / (n_in * 256))) - 1
     weight_exp = draw(st.integers(-8, min(7, max_exp)))
     return params(
         2 * rng.integers(-128, 128, size=(n_out, n_in)),
@@ -56,3 +58,110 @@ def in_range_layer(draw, n_in: int | None = None, n_out: int | None = None) -> L
 
 def random_spikes(shape: tuple[int, ...], density: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(shape) < density
+
+
+# ---------------------------------------------------------------- random LIF networks
+
+#: Exponents: often 0..7 (so neurons fire), and anywhere in Lava's range.
+WEIGHT_EXPS = st.one_of(st.integers(0, 7), st.integers(*PARAM_RANGES["weight_exp"]))
+#: Thresholds: often small (so neurons fire), and anywhere in Lava's range.
+THRESHOLDS = st.one_of(st.integers(0, 200), st.integers(*PARAM_RANGES["vth"]))
+#: Input spike densities a network is driven at.
+RATES = (0.05, 0.3, 0.8, 1.0)
+
+
+@st.composite
+def lif_layer(
+    draw,
+    n_in: int,
+    n_out: int,
+    rng: np.random.Generator,
+    *,
+    saturating: bool = False,
+    density: float = 1.0,
+) -> LifLayerParams:
+    """Any valid Lava-form layer: weights (a fraction `density` of them non-zero) and biases
+    from `rng`, the scalars drawn. With `saturating`, half the layers are extreme instead: no or
+    full decay, largest weights, exponents and biases, so u wraps and v clips."""
+    if saturating and draw(st.booleans()):
+        return LifLayerParams(
+            weights=2 * rng.choice([-128, 127], (n_out, n_in)),
+            weight_exp=draw(st.integers(4, 7)),
+            du=draw(st.sampled_from([0, 1, 4095])),
+            dv=draw(st.sampled_from([0, 1, 4095])),
+            vth=draw(st.sampled_from([0, (1 << 17) - 1])),
+            bias_mant=rng.choice([-(1 << 12), (1 << 12) - 1], n_out),
+            bias_exp=7,
+        )
+    weights = 2 * rng.integers(-128, 128, (n_out, n_in))
+    if density < 1.0:
+        weights = weights * (rng.random((n_out, n_in)) < density)
+    return LifLayerParams(
+        weights=weights,
+        weight_exp=draw(WEIGHT_EXPS),
+        du=draw(st.integers(*PARAM_RANGES["du"])),
+        dv=draw(st.integers(*PARAM_RANGES["dv"])),
+        vth=draw(THRESHOLDS),
+        # full-range mantissas shifted right by 0..12: large and small biases alike
+        bias_mant=rng.integers(*PARAM_RANGES["bias_mant"], endpoint=True, size=n_out)
+        >> draw(st.integers(0, 12)),
+        bias_exp=draw(st.integers(*PARAM_RANGES["bias_exp"])),
+    )
+
+
+def layer_widths(low: int = 1, high: int = 64, layers: tuple[int, int] = (1, 3)):
+    """Widths of the input and of each of `layers` layers, each `low`..`high`."""
+    return st.lists(st.integers(low, high), min_size=layers[0] + 1, max_size=layers[1] + 1)
+
+
+@st.composite
+def lif_layers(
+    draw,
+    widths=None,
+    rng: np.random.Generator | None = None,
+    *,
+    saturating: bool = False,
+    densities: tuple[float, ...] = (1.0,),
+) -> list[LifLayerParams]:
+    """Layers over `widths` (a list, or a strategy for one; default `layer_widths()`), all
+    drawn with one weight density out of `densities`; see `lif_layer`."""
+    widths = layer_widths() if widths is None else widths
+    if isinstance(widths, st.SearchStrategy):
+        widths = draw(widths)
+    if rng is None:
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    density = draw(st.sampled_from(densities))
+    return [
+        draw(lif_layer(n_in, n_out, rng, saturating=saturating, density=density))
+        for n_in, n_out in itertools.pairwise(widths)
+    ]
+
+
+@st.composite
+def lif_network(
+    draw,
+    widths=None,
+    *,
+    steps: tuple[int, int] = (1, 50),
+    batch: tuple[int, int] = (1, 3),
+    rates: tuple[float, ...] = RATES,
+    saturating: bool = False,
+    densities: tuple[float, ...] = (1.0,),
+) -> tuple[list[LifLayerParams], np.ndarray, int]:
+    """Layers (default: 1-3 of 1-64 neurons, see `lif_layers`), an input spike train
+    [T, batch, n_in] with T in `steps` drawn at one of `rates`, and a step 0..T to split the
+    run at (one window may be empty)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    layers = draw(lif_layers(widths, rng, saturating=saturating, densities=densities))
+    n_steps = draw(st.integers(*steps))
+    rate = draw(st.sampled_from(rates))
+    spikes = rng.random((n_steps, draw(st.integers(*batch)), layers[0].n_in)) < rate
+    return layers, spikes, draw(st.integers(0, n_steps))
+
+
+# ---------------------------------------------------------------- float networks
+
+#: Float current decays a SpikingLinear is drawn with: the integer extremes and a few between.
+FLOAT_DUS = [1 / 4096, 1 / 64, 0.125, 0.5, 1.0]
+#: Float voltage decays, likewise.
+FLOAT_DVS = [0.0, 1 / 16, 0.25, 0.5, 4095 / 4096]

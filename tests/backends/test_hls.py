@@ -6,7 +6,6 @@ header's power-on parameters equal what the driver loads."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -25,18 +24,16 @@ from snapdeploy.backends.hls.executor import HlsExecutor
 from snapdeploy.backends.hls.layout import core_layout, parameter_image
 from snapdeploy.backends.hls.writer import HEADER, fill
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
-from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import (
-    PARAM_RANGES,
-    STATE_LIMIT,
-    V_MAX,
-    LifLayerParams,
-    ReferenceNetwork,
-)
-from snapdeploy.partition import SpikingPartition
+from snapdeploy.core.neuron import STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets import HlsDevice
+from tests.models import (
+    LAVA_FIXTURES,
+    assert_runs_as_real_lava_did,
+    assert_states_equal,
+    spiking_partition,
+)
+from tests.strategies import lif_network, params
 
-FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "lava").glob("*.npz"))
 DEVICE = HlsDevice(
     name="fpga", part="xc7z020clg400-1", board="pynq-z2", lif_cores=8, neurons_per_core=16
 )
@@ -57,80 +54,14 @@ def build_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ["SNAPDEPLOY_CACHE"] = old
 
 
-def partition_of(layers: list[LifLayerParams], name: str = "p1_spiking") -> SpikingPartition:
-    ops = tuple(SpikingOp(f"layer{i}", params) for i, params in enumerate(layers))
-    return SpikingPartition(name=name, index=1, ops=ops, steps=1)
-
-
 def compile_and_load(layers: list[LifLayerParams], out: Path) -> HlsExecutor:
     backend = get_backend("hls")
-    return backend.load(backend.compile(partition_of(layers), DEVICE, out))
+    return backend.load(backend.compile(spiking_partition(layers), DEVICE, out))
 
 
-def assert_states_equal(executor: HlsExecutor, reference: ReferenceNetwork) -> None:
-    for i, (got, want) in enumerate(zip(executor.states(), reference.states)):
-        np.testing.assert_array_equal(got.u, want.u, err_msg=f"layer {i} u")
-        np.testing.assert_array_equal(got.v, want.v, err_msg=f"layer {i} v")
-        np.testing.assert_array_equal(got.a_pending, want.a_pending, err_msg=f"layer {i} a")
-
-
-def fixture_layers(data: np.lib.npyio.NpzFile) -> list[LifLayerParams]:
-    names = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
-    return [
-        LifLayerParams(*(data[f"l{i}_{name}"][()] for name in names))
-        for i in range(int(data["n_layers"]))
-    ]
-
-
-@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
+@pytest.mark.parametrize("fixture", LAVA_FIXTURES, ids=[f.stem for f in LAVA_FIXTURES])
 def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
-    with np.load(fixture) as data:
-        layers = fixture_layers(data)
-        with compile_and_load(layers, tmp_path) as executor:
-            spikes = executor.run(data["s_in"][:, None, :])
-            states = executor.states()
-        last = len(layers) - 1
-        np.testing.assert_array_equal(spikes[:, 0], data[f"l{last}_spikes"])
-        for i, state in enumerate(states):
-            np.testing.assert_array_equal(state.u[0], data[f"l{i}_u"], err_msg=f"layer {i} u")
-            np.testing.assert_array_equal(state.v[0], data[f"l{i}_v"], err_msg=f"layer {i} v")
-
-
-@st.composite
-def layer_params(draw, n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
-    """Valid parameters; 'extreme' layers saturate: no decay, largest weights and biases."""
-    if draw(st.booleans()):
-        return LifLayerParams(
-            weights=2 * rng.choice([-128, 127], (n_out, n_in)),
-            weight_exp=draw(st.integers(4, 7)),
-            du=draw(st.sampled_from([0, 1, 4095])),
-            dv=draw(st.sampled_from([0, 1, 4095])),
-            vth=draw(st.sampled_from([0, (1 << 17) - 1])),
-            bias_mant=rng.choice([-(1 << 12), (1 << 12) - 1], n_out),
-            bias_exp=7,
-        )
-    return LifLayerParams(
-        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
-        weight_exp=draw(st.integers(*PARAM_RANGES["weight_exp"])),
-        du=draw(st.integers(*PARAM_RANGES["du"])),
-        dv=draw(st.integers(*PARAM_RANGES["dv"])),
-        vth=draw(st.one_of(st.integers(0, 200), st.integers(*PARAM_RANGES["vth"]))),
-        bias_mant=rng.integers(*PARAM_RANGES["bias_mant"], endpoint=True, size=n_out)
-        >> draw(st.integers(0, 12)),
-        bias_exp=draw(st.integers(*PARAM_RANGES["bias_exp"])),
-    )
-
-
-@st.composite
-def networks_and_spikes(draw) -> tuple[list[LifLayerParams], np.ndarray, int]:
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    widths = draw(st.sampled_from(SHAPES))
-    layers = [draw(layer_params(a, b, rng)) for a, b in itertools.pairwise(widths)]
-    steps = draw(st.integers(1, 40))
-    batch = draw(st.integers(1, 3))
-    rate = draw(st.sampled_from([0.05, 0.3, 1.0]))
-    spikes = rng.random((steps, batch, widths[0])) < rate
-    return layers, spikes, draw(st.integers(0, steps))
+    assert_runs_as_real_lava_did(fixture, lambda layers: compile_and_load(layers, tmp_path))
 
 
 #: One compiled library per shape: an example loads its own parameters through the `params`
@@ -142,7 +73,7 @@ def executor_for(layers: list[LifLayerParams]) -> HlsExecutor:
     shape = (layers[0].n_in, *(p.n_out for p in layers))
     if shape not in _COMPILED:
         out = Path(tempfile.mkdtemp(prefix="hls-prop-"))
-        _COMPILED[shape] = HlsBackend().compile(partition_of(layers), DEVICE, out)
+        _COMPILED[shape] = HlsBackend().compile(spiking_partition(layers), DEVICE, out)
     compiled = _COMPILED[shape]
     driver = LifCoreDriver(emulated_overlay(compiled))
     return HlsExecutor(driver, parameter_image(layers), list(shape[1:]), shape[0])
@@ -157,7 +88,7 @@ def saturation_events(reference: ReferenceNetwork) -> None:
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(networks_and_spikes())
+@given(lif_network(st.sampled_from(SHAPES), saturating=True))
 def test_csim_equals_reference(case: tuple[list[LifLayerParams], np.ndarray, int]) -> None:
     """Spikes and final u, v, a of every layer, with the run split in two `run` calls."""
     layers, spikes, split = case
@@ -213,7 +144,7 @@ def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
         ),
         LifLayerParams(2 * rng.integers(-128, 128, (4, 9)), 3, 4095, 0, 90, np.zeros(4, int), 0),
     ]
-    compiled = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path)
+    compiled = HlsBackend().compile(spiking_partition(layers), DEVICE, tmp_path)
     spikes = rng.random((30, 2, 6)) < 0.4
 
     class PowerOnDriver(LifCoreDriver):
@@ -244,9 +175,7 @@ def test_reset_and_batch_change(tmp_path: Path) -> None:
 
 
 def small_layer(n_in: int, n_out: int) -> LifLayerParams:
-    return LifLayerParams(
-        np.zeros((n_out, n_in), dtype=np.int64), 0, 0, 0, 1, np.zeros(n_out, int), 0
-    )
+    return params(np.zeros((n_out, n_in)), vth=1)
 
 
 @pytest.mark.parametrize(
@@ -277,7 +206,7 @@ def small_layer(n_in: int, n_out: int) -> LifLayerParams:
 )
 def test_what_does_not_fit_is_refused(device, layers, error, words, tmp_path: Path) -> None:
     with pytest.raises(error) as info:
-        HlsBackend().compile(partition_of(layers), device, tmp_path)
+        HlsBackend().compile(spiking_partition(layers), device, tmp_path)
     for word in [*words, "fix:", "fpga"]:
         assert word in str(info.value)
     assert not any(tmp_path.iterdir()), "a refused partition left files"
@@ -292,34 +221,36 @@ def test_weights_wider_than_the_device_are_refused(tmp_path: Path) -> None:
     spikes = np.random.default_rng(2).random((20, 1, 3)) < 0.5
     reference = ReferenceNetwork([fits])
     want = reference.run(spikes)[0]
-    with backend.load(backend.compile(partition_of([fits]), narrow, tmp_path / "fits")) as executor:
+    with backend.load(
+        backend.compile(spiking_partition([fits]), narrow, tmp_path / "fits")
+    ) as executor:
         np.testing.assert_array_equal(executor.run(spikes), want)
         assert_states_equal(executor, reference)
     wide = LifLayerParams(np.full((2, 3), 16), 0, 0, 0, 1, np.zeros(2, int), 0)  # mantissa 8
     with pytest.raises(ParameterRangeError, match="layer0.*5-bit mantissas.*4-bit weights.*fix:"):
-        HlsBackend().compile(partition_of([wide]), narrow, tmp_path / "wide")
+        HlsBackend().compile(spiking_partition([wide]), narrow, tmp_path / "wide")
 
 
 def test_build_is_cached_by_content_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     layers = [LifLayerParams(np.full((3, 2), 2), 0, 0, 0, 1, np.zeros(3, int), 0)]
-    first = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path / "a")
+    first = HlsBackend().compile(spiking_partition(layers), DEVICE, tmp_path / "a")
 
     def no_compiler(*args: object) -> None:
         raise AssertionError("g++ ran for sources it had built before")
 
     monkeypatch.setattr(hls_build, "compile_to", no_compiler)
-    again = HlsBackend().compile(partition_of(layers), DEVICE, tmp_path / "b")
+    again = HlsBackend().compile(spiking_partition(layers), DEVICE, tmp_path / "b")
     assert again.meta["build_hash"] == first.meta["build_hash"]
     assert (tmp_path / "b" / "hls" / hls_build.LIBRARY).is_file()
     changed = [LifLayerParams(np.full((3, 2), 4), 0, 0, 0, 1, np.zeros(3, int), 0)]
     with pytest.raises(AssertionError, match="g\\+\\+ ran"):
-        HlsBackend().compile(partition_of(changed), DEVICE, tmp_path / "c")
+        HlsBackend().compile(spiking_partition(changed), DEVICE, tmp_path / "c")
 
 
 def test_build_directory_is_what_vitis_takes(tmp_path: Path) -> None:
     """The header holds the partition's numbers; the core's sources sit beside it."""
     layers = [LifLayerParams(np.array([[2, -4], [6, 254]]), -3, 11, 22, 33, np.array([7, -8]), 4)]
-    HlsBackend().compile(partition_of(layers), DEVICE, tmp_path)
+    HlsBackend().compile(spiking_partition(layers), DEVICE, tmp_path)
     sources = tmp_path / "hls"
     header = (sources / HEADER).read_text()
     assert "{{" not in header
@@ -338,7 +269,7 @@ def test_template_and_writer_must_agree() -> None:
 
 
 def test_cycle_estimate_counts_the_loops() -> None:
-    layout = core_layout(partition_of([small_layer(40, 20), small_layer(20, 5)]), DEVICE)
+    layout = core_layout(spiking_partition([small_layer(40, 20), small_layer(20, 5)]), DEVICE)
     assert layout.lanes == [2, 1]
     # UNPACK 40; layer 0: clear 10 + scan 40 + 4 events * (10 + 3) + LIF 10 + 12;
     # layer 1: 5 + 20 + 2 * (5 + 3) + 5 + 12; PACK 1 word.

@@ -9,7 +9,6 @@ import base64
 import dataclasses
 import hashlib
 import importlib.util
-import itertools
 import multiprocessing
 import os
 import signal
@@ -21,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import event, given, settings
-from hypothesis import strategies as st
 from lava.magma.compiler import var_model
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
@@ -35,19 +33,19 @@ from snapdeploy.backends.lava.executor import LavaExecutor
 from snapdeploy.backends.lava.network import LavaNetwork
 from snapdeploy.backends.lava.processes import NETWORK_FILE, build_network, load_network
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
-from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import PARAM_RANGES, LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import LavaDevice
+from tests.models import (
+    LAVA_FIXTURES,
+    assert_runs_as_real_lava_did,
+    assert_states_equal,
+    spiking_partition,
+)
+from tests.strategies import layer_widths, lif_network
 
-FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "lava").glob("*.npz"))
 DEVICE = LavaDevice(name="loihi")
 EXAMPLES = 50 if os.environ.get("CI") else 12
-
-
-def partition_of(layers: list[LifLayerParams], steps: int = 1) -> SpikingPartition:
-    ops = tuple(SpikingOp(f"layer{i}", params) for i, params in enumerate(layers))
-    return SpikingPartition(name="p1_spiking", index=1, ops=ops, steps=steps)
 
 
 def load_executor(partition: SpikingPartition, out: Path) -> LavaExecutor:
@@ -55,86 +53,30 @@ def load_executor(partition: SpikingPartition, out: Path) -> LavaExecutor:
     return backend.load(backend.compile(partition, DEVICE, out))
 
 
-def fixture_layers(data: np.lib.npyio.NpzFile) -> list[LifLayerParams]:
-    return [
-        LifLayerParams(
-            weights=data[f"l{i}_weights"],
-            weight_exp=int(data[f"l{i}_weight_exp"]),
-            du=int(data[f"l{i}_du"]),
-            dv=int(data[f"l{i}_dv"]),
-            vth=int(data[f"l{i}_vth"]),
-            bias_mant=data[f"l{i}_bias_mant"],
-            bias_exp=int(data[f"l{i}_bias_exp"]),
-        )
-        for i in range(int(data["n_layers"]))
-    ]
-
-
-def assert_states_equal(executor: LavaExecutor, reference: ReferenceNetwork) -> None:
-    for i, (got, want) in enumerate(zip(executor.states(), reference.states)):
-        np.testing.assert_array_equal(got.u, want.u, err_msg=f"layer {i} u")
-        np.testing.assert_array_equal(got.v, want.v, err_msg=f"layer {i} v")
-        np.testing.assert_array_equal(got.a_pending, want.a_pending, err_msg=f"layer {i} a")
-
-
 def lava_children() -> set[multiprocessing.Process]:
     """This process's children, less multiprocessing's own resource tracker."""
     return set(multiprocessing.active_children())
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
+@pytest.mark.parametrize("fixture", LAVA_FIXTURES, ids=[f.stem for f in LAVA_FIXTURES])
 def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
-    with np.load(fixture) as data:
-        layers = fixture_layers(data)
-        with load_executor(partition_of(layers), tmp_path) as executor:
-            spikes = executor.run(data["s_in"][:, None, :])
-            states = executor.states()
-        last = len(layers) - 1
-        np.testing.assert_array_equal(spikes[:, 0], data[f"l{last}_spikes"])
-        for i, state in enumerate(states):
-            np.testing.assert_array_equal(state.u[0], data[f"l{i}_u"], err_msg=f"layer {i} u")
-            np.testing.assert_array_equal(state.v[0], data[f"l{i}_v"], err_msg=f"layer {i} v")
-
-
-@st.composite
-def layer_params(draw, n_in: int, n_out: int, rng: np.random.Generator) -> LifLayerParams:
-    """Any valid parameters; thresholds and exponents often small, so neurons fire."""
-    return LifLayerParams(
-        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
-        weight_exp=draw(st.one_of(st.integers(0, 7), st.integers(*PARAM_RANGES["weight_exp"]))),
-        du=draw(st.integers(*PARAM_RANGES["du"])),
-        dv=draw(st.integers(*PARAM_RANGES["dv"])),
-        vth=draw(st.one_of(st.integers(0, 200), st.integers(*PARAM_RANGES["vth"]))),
-        bias_mant=rng.integers(*PARAM_RANGES["bias_mant"], endpoint=True, size=n_out)
-        >> draw(st.integers(0, 12)),
-        bias_exp=draw(st.integers(*PARAM_RANGES["bias_exp"])),
+    assert_runs_as_real_lava_did(
+        fixture, lambda layers: load_executor(spiking_partition(layers), tmp_path)
     )
 
 
-@st.composite
-def networks_and_spikes(draw) -> tuple[list[LifLayerParams], np.ndarray, int]:
-    """1-3 layers of 1-64 neurons, a spike train of up to 50 steps, and where to split it."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    widths = draw(st.lists(st.integers(1, 64), min_size=2, max_size=4))
-    layers = [draw(layer_params(a, b, rng)) for a, b in itertools.pairwise(widths)]
-    steps = draw(st.integers(1, 50))
-    batch = draw(st.integers(1, 3))
-    rate = draw(st.sampled_from([0.05, 0.3, 0.8]))
-    spikes = rng.random((steps, batch, widths[0])) < rate
-    return layers, spikes, draw(st.integers(0, steps))
-
-
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(networks_and_spikes())
+@given(lif_network(layer_widths(1, 64, layers=(1, 3)), steps=(1, 50)))
 def test_lava_equals_reference(case: tuple[list[LifLayerParams], np.ndarray, int]) -> None:
-    """Spikes and final u, v, a of every layer, with the run split in two `run` calls."""
+    """1-3 layers of 1-64 neurons and up to 50 steps: spikes and final u, v, a of every layer,
+    with the run split in two `run` calls."""
     layers, spikes, split = case
     reference = ReferenceNetwork(layers)
     want = reference.run(spikes)[0]
     event("output spikes" if want.any() else "no output spike")
     with (
         tempfile.TemporaryDirectory() as out,
-        load_executor(partition_of(layers), Path(out)) as executor,
+        load_executor(spiking_partition(layers), Path(out)) as executor,
     ):
         windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
         got = np.concatenate([executor.run(w) for w in windows])
@@ -156,7 +98,7 @@ def test_all_negative_weights_keep_minus_256(tmp_path: Path) -> None:
     spikes = np.ones((6, 1, 4), dtype=bool)
     reference = ReferenceNetwork([layer])
     want = reference.run(spikes)[0]
-    with load_executor(partition_of([layer]), tmp_path) as executor:
+    with load_executor(spiking_partition([layer]), tmp_path) as executor:
         np.testing.assert_array_equal(executor.run(spikes), want)
         assert_states_equal(executor, reference)
 
@@ -174,7 +116,7 @@ def test_reset_starts_every_item_from_zero(tmp_path: Path) -> None:
     )
     spikes = rng.random((8, 2, 6)) < 0.5
     want = ReferenceNetwork([layer]).run(spikes)[0]
-    with load_executor(partition_of([layer]), tmp_path) as executor:
+    with load_executor(spiking_partition([layer]), tmp_path) as executor:
         executor.run(spikes)
         executor.reset()
         np.testing.assert_array_equal(executor.run(spikes), want)
@@ -190,7 +132,7 @@ def test_network_file_loads_as_plain_lava(tmp_path: Path) -> None:
         LifLayerParams(2 * rng.integers(-128, 128, (4, 7)), 0, 0, 2000, 10, np.zeros(4, int), 0),
     ]
     spikes = rng.random((12, 1, 5)) < 0.6
-    get_backend("lava").compile(partition_of(layers), DEVICE, tmp_path)
+    get_backend("lava").compile(spiking_partition(layers), DEVICE, tmp_path)
     chain = load_network(tmp_path / NETWORK_FILE)
     source = SourceBuffer(data=spikes[:, 0].T.astype(np.int32))
     sink = SinkBuffer(shape=(4,), buffer=len(spikes))
@@ -209,7 +151,7 @@ def test_network_file_loads_as_plain_lava(tmp_path: Path) -> None:
 def test_close_leaves_no_lava_process(tmp_path: Path) -> None:
     layer = LifLayerParams(np.full((2, 2), 2), 0, 0, 0, 0, np.zeros(2, int), 0)
     before = lava_children()
-    executor = load_executor(partition_of([layer]), tmp_path)
+    executor = load_executor(spiking_partition([layer]), tmp_path)
     executor.run(np.ones((3, 2, 2), dtype=bool))
     assert lava_children() - before, "Lava should run in child processes"
     executor.close()
@@ -223,7 +165,7 @@ def test_ctrl_c_stops_lava_and_needs_reset(tmp_path: Path) -> None:
     layer = LifLayerParams(np.full((50, 50), 2), 0, 100, 100, 5, np.zeros(50, int), 0)
     spikes = np.ones((20000, 1, 50), dtype=bool)
     before = lava_children()
-    executor = load_executor(partition_of([layer]), tmp_path)
+    executor = load_executor(spiking_partition([layer]), tmp_path)
     executor.progress = False
     executor.run(spikes[:2])  # runtime up, so the signal lands mid-run
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
@@ -254,7 +196,7 @@ def test_a_failing_lava_process_is_reported_and_all_are_ended(
     monkeypatch.setattr(PyLifModelBitAcc, "run_spk", run_spk)  # forked processes inherit it
     layer = LifLayerParams(np.full((2, 2), 2), 0, 0, 0, 0, np.zeros(2, int), 0)
     before = lava_children()
-    with load_executor(partition_of([layer]), tmp_path) as executor:
+    with load_executor(spiking_partition([layer]), tmp_path) as executor:
         with pytest.raises(BackendError, match="Lava process died.*model failed on purpose"):
             executor.run(np.ones((4, 1, 2), dtype=bool))
         assert not lava_children() - before
@@ -264,7 +206,7 @@ def test_overflowing_parameter_refused_at_compile_naming_layer(tmp_path: Path) -
     good = LifLayerParams(np.zeros((3, 3), int), 0, 0, 0, 10, np.zeros(3, int), 0)
     bad = dataclasses.replace(good, vth=1 << 17)
     with pytest.raises(ParameterRangeError, match=r"layer 'layer1'.*vth"):
-        get_backend("lava").compile(partition_of([good, bad]), DEVICE, tmp_path)
+        get_backend("lava").compile(spiking_partition([good, bad]), DEVICE, tmp_path)
     assert not (tmp_path / NETWORK_FILE).exists()
 
 
@@ -272,7 +214,7 @@ def test_too_many_neurons_refused_with_the_numbers(tmp_path: Path) -> None:
     layer = LifLayerParams(np.zeros((40, 3), int), 0, 0, 0, 10, np.zeros(40, int), 0)
     small = dataclasses.replace(DEVICE, neurons_per_core=16, cores=2)
     with pytest.raises(CapacityError, match=r"40 neurons.*32"):
-        get_backend("lava").compile(partition_of([layer]), small, tmp_path)
+        get_backend("lava").compile(spiking_partition([layer]), small, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +225,7 @@ def test_device_settings_lava_cannot_run_are_refused(change, message, tmp_path: 
     layer = LifLayerParams(np.zeros((2, 2), int), 0, 0, 0, 10, np.zeros(2, int), 0)
     with pytest.raises(BackendError, match=message):
         get_backend("lava").compile(
-            partition_of([layer]), dataclasses.replace(DEVICE, **change), tmp_path
+            spiking_partition([layer]), dataclasses.replace(DEVICE, **change), tmp_path
         )
 
 
@@ -302,7 +244,7 @@ def test_runtime_that_cannot_start_names_the_cause() -> None:
 
 def test_batch_change_without_reset_is_refused(tmp_path: Path) -> None:
     layer = LifLayerParams(np.zeros((2, 2), int), 0, 0, 0, 10, np.zeros(2, int), 0)
-    with load_executor(partition_of([layer]), tmp_path) as executor:
+    with load_executor(spiking_partition([layer]), tmp_path) as executor:
         executor.run(np.zeros((2, 2, 2), dtype=bool))
         with pytest.raises(BackendError, match="batch changed from 2 to 3"):
             executor.run(np.zeros((2, 3, 2), dtype=bool))

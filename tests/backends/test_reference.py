@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from pathlib import Path
 
@@ -16,47 +15,19 @@ from snapdeploy.backends import BACKEND_MODULES, CompiledPartition, get_backend
 from snapdeploy.backends.base import COMPILED_FILE
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import PARAM_RANGES, LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import ReferenceDevice
-
-
-@st.composite
-def layer_params(draw, n_in: int, n_out: int) -> LifLayerParams:
-    """Valid Lava-form parameters, biased toward values that make neurons fire."""
-    weights = draw(st.lists(st.integers(-128, 127), min_size=n_out * n_in, max_size=n_out * n_in))
-    return LifLayerParams(
-        weights=(2 * np.array(weights, dtype=np.int32)).reshape(n_out, n_in),
-        weight_exp=draw(st.integers(-2, PARAM_RANGES["weight_exp"][1])),
-        du=draw(st.integers(*PARAM_RANGES["du"])),
-        dv=draw(st.integers(*PARAM_RANGES["dv"])),
-        vth=draw(st.integers(0, 4000)),
-        bias_mant=np.array(
-            draw(st.lists(st.integers(-200, 400), min_size=n_out, max_size=n_out)), dtype=np.int32
-        ),
-        bias_exp=draw(st.integers(*PARAM_RANGES["bias_exp"])),
-    )
-
-
-@st.composite
-def partitions(draw) -> SpikingPartition:
-    widths = draw(st.lists(st.integers(1, 7), min_size=2, max_size=4))
-    ops = tuple(
-        SpikingOp(f"layer{i}", draw(layer_params(n_in, n_out)))
-        for i, (n_in, n_out) in enumerate(itertools.pairwise(widths))
-    )
-    return SpikingPartition(name="p1_spiking", index=1, ops=ops, steps=draw(st.integers(1, 12)))
+from tests.models import spiking_partition
+from tests.strategies import layer_widths, lif_network, params
 
 
 @st.composite
 def partition_and_spikes(draw, min_steps: int = 1):
-    partition = draw(partitions())
-    steps = draw(st.integers(min_steps, 14))
-    batch = draw(st.integers(1, 3))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rate = draw(st.sampled_from([0.1, 0.5, 0.9]))
-    spikes = np.random.default_rng(seed).random((steps, batch, partition.n_in)) < rate
-    return partition, spikes
+    """1-3 layers of 1-7 neurons (see `lif_network`), run over 1-12 partition steps and
+    `min_steps`..14 input steps."""
+    layers, spikes, _ = draw(lif_network(layer_widths(1, 7), steps=(min_steps, 14)))
+    return spiking_partition(layers, steps=draw(st.integers(1, 12))), spikes
 
 
 def compile_and_load(partition: SpikingPartition, directory: Path, max_neurons: int | None = None):
@@ -116,16 +87,8 @@ def test_state_carries_across_runs_and_reset_starts_afresh(case, data):
 
 def test_state_carry_is_observable_on_a_slow_neuron(tmp_path):
     """A neuron that needs two input spikes to fire: split runs must remember the first."""
-    params = LifLayerParams(
-        weights=np.array([[100]], dtype=np.int32),
-        weight_exp=0,
-        du=4095,
-        dv=0,
-        vth=150,
-        bias_mant=np.zeros(1, dtype=np.int32),
-        bias_exp=0,
-    )
-    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("slow", params),), steps=4)
+    slow = params([[100]], du=4095, vth=150)
+    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("slow", slow),), steps=4)
     spikes = np.zeros((4, 1, 1), dtype=bool)
     spikes[0] = spikes[1] = True
     _, executor = compile_and_load(partition, tmp_path)
@@ -141,16 +104,7 @@ def test_state_carry_is_observable_on_a_slow_neuron(tmp_path):
 
 
 def test_changing_batch_size_without_reset_is_refused(tmp_path):
-    params = LifLayerParams(
-        weights=np.full((2, 3), 10, dtype=np.int32),
-        weight_exp=0,
-        du=0,
-        dv=0,
-        vth=10,
-        bias_mant=np.zeros(2, dtype=np.int32),
-        bias_exp=0,
-    )
-    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("l", params),), steps=3)
+    partition = spiking_partition([params(np.full((2, 3), 10), vth=10)], steps=3)
     _, executor = compile_and_load(partition, tmp_path)
     executor.run(np.ones((3, 2, 3), dtype=bool))
     with pytest.raises(BackendError) as error:
@@ -162,36 +116,14 @@ def test_changing_batch_size_without_reset_is_refused(tmp_path):
 
 
 def test_wrong_input_width_is_refused(tmp_path):
-    params = LifLayerParams(
-        weights=np.zeros((2, 3), dtype=np.int32),
-        weight_exp=0,
-        du=0,
-        dv=0,
-        vth=1,
-        bias_mant=np.zeros(2, dtype=np.int32),
-        bias_exp=0,
-    )
-    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("l", params),), steps=3)
+    partition = spiking_partition([params(np.zeros((2, 3)), vth=1)], steps=3)
     _, executor = compile_and_load(partition, tmp_path)
     with pytest.raises(BackendError, match="expected 3 input channels, got 4"):
         executor.run(np.zeros((3, 1, 4), dtype=bool))
 
 
 def two_layer_partition() -> SpikingPartition:
-    def layer(n_in, n_out):
-        return LifLayerParams(
-            weights=np.zeros((n_out, n_in), dtype=np.int32),
-            weight_exp=0,
-            du=0,
-            dv=0,
-            vth=1,
-            bias_mant=np.zeros(n_out, dtype=np.int32),
-            bias_exp=0,
-        )
-
-    return SpikingPartition(
-        "p1_spiking", 1, (SpikingOp("a", layer(3, 4)), SpikingOp("b", layer(4, 3))), 2
-    )
+    return spiking_partition([params(np.zeros((4, 3)), vth=1), params(np.zeros((3, 4)), vth=1)], 2)
 
 
 def test_a_partition_larger_than_the_device_is_refused_with_both_numbers(tmp_path):
@@ -212,16 +144,8 @@ def test_a_partition_that_exactly_fills_the_device_compiles(tmp_path):
 
 
 def test_out_of_range_parameters_are_refused_at_compile_naming_the_layer(tmp_path):
-    params = LifLayerParams(
-        weights=np.array([[255]], dtype=np.int32),
-        weight_exp=0,
-        du=0,
-        dv=0,
-        vth=1,
-        bias_mant=np.zeros(1, dtype=np.int32),
-        bias_exp=0,
-    )
-    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("too_wide", params),), 2)
+    too_wide = params([[255]], vth=1)
+    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("too_wide", too_wide),), 2)
     with pytest.raises(ParameterRangeError, match="too_wide.*weights"):
         get_backend("reference").compile(partition, ReferenceDevice(name="ref"), tmp_path / "p")
 

@@ -34,11 +34,10 @@ from snapdeploy.quant.export import (
     quantize_bias,
     quantize_spiking_layer,
 )
+from tests.strategies import FLOAT_DUS, FLOAT_DVS
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STATE_LIMIT = 1 << 23
-DUS = [1 / 4096, 1 / 64, 0.125, 0.5, 1.0]
-DVS = [0.0, 1 / 16, 0.25, 0.5, 4095 / 4096]
 
 # Measured on 200 random 2-layer nets (seeds 0..199, T=40, batch 8, input density 0.3): the
 # integer spikes match the float ones with Jaccard 0.993 (first layer) and 0.979 (second
@@ -65,8 +64,8 @@ def spiking_nets(draw) -> tuple[HybridNet, int]:
     torch.manual_seed(seed)
     layers = []
     for n_in, n_out in zip(widths, widths[1:]):
-        du, vth = draw(st.sampled_from(DUS)), draw(st.floats(0.05, 5.0))
-        layer = SpikingLinear(n_in, n_out, du=du, dv=draw(st.sampled_from(DVS)), vth=vth)
+        du, vth = draw(st.sampled_from(FLOAT_DUS)), draw(st.floats(0.05, 5.0))
+        layer = SpikingLinear(n_in, n_out, du=du, dv=draw(st.sampled_from(FLOAT_DVS)), vth=vth)
         with torch.no_grad():
             weight = layer.synapse.weight
             weight.uniform_(-1.0, 1.0)
@@ -502,7 +501,7 @@ def assert_current_cannot_wrap(p: LifLayerParams) -> None:
 @given(
     n_in=st.integers(1, 64),
     n_out=st.integers(1, 4),
-    du=st.sampled_from(DUS),
+    du=st.sampled_from(FLOAT_DUS),
     vth=st.floats(0.05, 5.0),
     scale=st.sampled_from([0.01, 0.1, 1.0, 10.0]),
     positive=st.floats(0.0, 1.0),

@@ -34,10 +34,9 @@ from snapdeploy.quant.export import lava_weight_step
 from snapdeploy.quant.qat_export import export_twin
 from snapdeploy.quant.reference_eval import reference_score
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear, shift_ste
+from tests.strategies import FLOAT_DUS, FLOAT_DVS
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DUS = [1 / 4096, 1 / 64, 0.125, 0.5, 1.0]
-DVS = [0.0, 1 / 16, 0.25, 0.5, 4095 / 4096]
 
 
 @st.composite
@@ -50,7 +49,7 @@ def spiking_nets(draw) -> tuple[HybridNet, QuantSpec, np.ndarray]:
     layers = []
     for n_in, n_out in zip(widths, widths[1:]):
         vth = draw(st.floats(0.05, 4.0))
-        layer = SpikingLinear(n_in, n_out, du=draw(st.sampled_from(DUS)), dv=draw(st.sampled_from(DVS)), vth=vth)
+        layer = SpikingLinear(n_in, n_out, du=draw(st.sampled_from(FLOAT_DUS)), dv=draw(st.sampled_from(FLOAT_DVS)), vth=vth)
         # Weights and biases relative to the threshold, leaning excitatory, so layers fire.
         weights = rng.normal(0.3, draw(st.floats(0.2, 2.0)), (n_out, n_in)) * vth
         with torch.no_grad():

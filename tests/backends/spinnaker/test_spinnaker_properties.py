@@ -15,8 +15,9 @@ from snapdeploy.backends.spinnaker.compression import compress
 from snapdeploy.backends.spinnaker.emulator import Emulator
 from snapdeploy.backends.spinnaker.mesh import LINK_STEPS
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0
-from snapdeploy.core.neuron import PARAM_RANGES, LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.targets.spec import SpiNNakerDevice
+from tests.strategies import layer_widths, lif_layers
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,26 +45,17 @@ def boards(draw) -> SpiNNakerDevice:
 
 @st.composite
 def networks(draw) -> tuple[SpiNNakerDevice, list[LifLayerParams], np.random.Generator]:
-    """A board and Dense + LIF layers that fit it, with some all-zero weight blocks."""
+    """A board and 1-3 Dense + LIF layers of 1-40 neurons (halved until they fit it), with
+    some all-zero weight blocks, saturating or not (see `lif_layer`)."""
     device = draw(boards())
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     cores = len(device.chips()) * device.cores_per_chip
-    sizes = draw(st.lists(st.integers(1, 40), min_size=2, max_size=4))
+    sizes = draw(layer_widths(1, 40))
     while sum(-(-n // device.neurons_per_core) for n in sizes) > cores and max(sizes) > 1:
         sizes = [max(1, n // 2) for n in sizes]
-    density = draw(st.sampled_from([0.05, 0.3, 1.0]))
-    layers = [
-        LifLayerParams(
-            weights=2 * rng.integers(-128, 128, (n_out, n_in)) * (rng.random((n_out, n_in)) < density),
-            weight_exp=int(rng.integers(-2, PARAM_RANGES["weight_exp"][1] + 1)),
-            du=int(rng.integers(0, 4096)),
-            dv=int(rng.integers(0, 4096)),
-            vth=int(rng.integers(0, 2000)),
-            bias_mant=rng.integers(-100, 300, n_out),
-            bias_exp=int(rng.integers(0, 8)),
-        )
-        for n_in, n_out in zip(sizes, sizes[1:])
-    ]
+    layers = draw(
+        lif_layers(sizes, rng, saturating=draw(st.booleans()), densities=(0.05, 0.3, 1.0))
+    )
     return device, layers, rng
 
 
