@@ -25,6 +25,8 @@ from snapdeploy.nn import (
 )
 from snapdeploy.partition import Boundary, DensePartition, SpikingPartition, cut
 from snapdeploy.quant.export import export_model
+from tests.models import hybrid_net
+from tests.strategies import params
 
 T = 4
 
@@ -43,13 +45,7 @@ def op_types(partition) -> list[type]:
 
 
 def test_dense_spiking_dense_is_cut_after_the_encoder_and_before_the_decoder():
-    graph = exported(
-        DenseBlock(nn.Linear(6, 5), nn.ReLU()),
-        SpikeEncoder(5, T),
-        SpikingBlock(SpikingLinear(5, 4), SpikingLinear(4, 3)),
-        SpikeDecoder(3, T),
-        DenseBlock(nn.Linear(3, 2)),
-    )
+    graph = export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2))
     partitions, boundaries = cut(graph)
 
     assert [p.name for p in partitions] == ["p0_dense", "p1_spiking", "p2_dense"]
@@ -168,15 +164,7 @@ def test_a_dense_only_model_is_one_partition_without_boundaries():
 
 
 def lif(n_in: int, n_out: int) -> LifLayerParams:
-    return LifLayerParams(
-        weights=np.zeros((n_out, n_in), dtype=np.int32),
-        weight_exp=0,
-        du=0,
-        dv=0,
-        vth=1,
-        bias_mant=np.zeros(n_out, dtype=np.int32),
-        bias_exp=0,
-    )
+    return params(np.zeros((n_out, n_in)), vth=1)
 
 
 @st.composite

@@ -15,10 +15,6 @@ from snapdeploy.nn import (
     DenseBlock,
     HybridNet,
     SpikeBoundary,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
 )
 from snapdeploy.partition import cut, place
 from snapdeploy.partition.place import PLAN_FILE, estimated_traffic
@@ -31,23 +27,14 @@ from snapdeploy.targets import (
     TorchDevice,
     load_target,
 )
+from tests.models import hybrid_net
 
 T = 3
 
 
 def hybrid_partitions():
     """p0_dense -> p1_spiking -> p2_dense, boundaries 5 and 3 wide."""
-    torch.manual_seed(0)
-    model = HybridNet(
-        DenseBlock(nn.Linear(6, 5), nn.ReLU()),
-        SpikeEncoder(5, T),
-        SpikingBlock(SpikingLinear(5, 4), SpikingLinear(4, 3)),
-        SpikeDecoder(3, T),
-        DenseBlock(nn.Linear(3, 2)),
-        input_shape=(6,),
-        steps=T,
-    )
-    return cut(export_model(model))
+    return cut(export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2)))
 
 
 def boundary_only_partitions():

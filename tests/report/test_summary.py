@@ -8,32 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from snapdeploy.demo.data import digits
-from snapdeploy.demo.flow import DemoConfig, demo_model
-from snapdeploy.nn.train import accuracy, fit, predict
-from snapdeploy.quant.export import export_model
 from snapdeploy.report import REPORT_FILE, build_report, plot_boundaries, write_report
-from snapdeploy.runtime import BoundaryStats, Deployment, RunResult, compile_graph
-from snapdeploy.targets import load_target
+from snapdeploy.runtime import BoundaryStats, RunResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-T = 4
 HEADLINE = {"float_accuracy", "deployed_accuracy", "boundary_bytes_fp16_over_spikes"}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A briefly trained digits model, deployed on the emulator: (accuracies, result, plan)."""
-    data = digits(limit=240)
-    model = demo_model(DemoConfig(steps=T, hidden=24, spiking=12, seed=0))
-    fit(model, data.x_train, data.y_train, epochs=2, progress=False)
-    float_acc = accuracy(predict(model, data.x_test), data.y_test)
-    build, plan = compile_graph(
-        export_model(model), load_target("emulator"), tmp_path_factory.mktemp("r") / "build"
-    )
-    with Deployment.load(build) as deployment:
-        result = deployment.run(data.x_test, batch_size=25, progress=False)
-    return float_acc, accuracy(result.outputs, data.y_test), result, plan
+def run(deployed):
+    """The session's briefly trained digits model on the emulator: (accuracies, result, plan)."""
+    return deployed.float_accuracy, deployed.deployed_accuracy, deployed.result, deployed.plan
 
 
 def test_headline_holds_accuracy_fractions_and_the_byte_ratio(run):

@@ -7,20 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
 from snapdeploy.backends.reference import ReferenceBackend
 from snapdeploy.core.errors import CapacityError
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
 from snapdeploy.partition import cut, place
 from snapdeploy.partition.partitions import PARTITION_FILE
 from snapdeploy.partition.place import PLAN_FILE
@@ -28,23 +18,14 @@ from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import compile_plan
 from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.targets import LinkSpec, ReferenceDevice, Target, TorchDevice
+from tests.models import hybrid_net
 
 T = 4
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    net = HybridNet(
-        DenseBlock(nn.Linear(6, 5), nn.ReLU()),
-        SpikeEncoder(5, T),
-        SpikingBlock(SpikingLinear(5, 4), SpikingLinear(4, 3)),  # 7 neurons
-        SpikeDecoder(3, T),
-        DenseBlock(nn.Linear(3, 2)),
-        input_shape=(6,),
-        steps=T,
-    )
-    graph = export_model(net)
+    graph = export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2))  # 4 + 3 = 7 neurons
     partitions, boundaries = cut(graph)
     return graph, partitions, boundaries
 

@@ -14,40 +14,25 @@ from snapdeploy.core.errors import ArtifactError, SnapdeployError
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, SpikingOp
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.core.packets import encode_steps
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
-from snapdeploy.partition import cut, place
+from snapdeploy.nn import HybridNet, SpikeEncoder
 from snapdeploy.partition.partitions import PARTITION_FILE
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_plan
+from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.targets import load_target
+from tests.models import hybrid_net
 
 T = 6
 N = 40
 
 
-def lively(model: HybridNet) -> HybridNet:
-    """Scale the spiking synapses up so every layer fires now and then."""
-    with torch.no_grad():
-        for stage in model.stages():
-            if isinstance(stage, SpikingLinear):
-                stage.synapse.weight.mul_(3)
-    return model
+#: Spiking synapses scaled up so every layer fires now and then.
+LIVELY = 3.0
 
 
 def deploy(model: HybridNet, directory):
     graph = export_model(model)
-    partitions, boundaries = cut(graph)
-    target = load_target("emulator")
-    plan = place(partitions, boundaries, target)
-    return graph, compile_plan(graph, partitions, plan, target, directory / "build")
+    return graph, compile_graph(graph, load_target("emulator"), directory / "build")[0]
 
 
 class Recording:
@@ -86,17 +71,8 @@ def numpy_dense(ops, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    torch.manual_seed(0)
-    model = lively(
-        HybridNet(
-            DenseBlock(nn.Linear(12, 10), nn.ReLU()),
-            SpikeEncoder(10, T, threshold=0.5, dv=0.1),
-            SpikingBlock(SpikingLinear(10, 8, vth=0.3), SpikingLinear(8, 6, vth=0.3)),
-            SpikeDecoder(6, T),
-            DenseBlock(nn.Linear(6, 3)),
-            input_shape=(12,),
-            steps=T,
-        )
+    model = hybrid_net(
+        [10, 8, 6], T, n_in=12, n_out=3, threshold=0.5, dv=0.1, vth=0.3, gain=LIVELY
     ).eval()
     graph, build = deploy(model, tmp_path_factory.mktemp("deploy"))
     x = np.random.default_rng(0).random((N, 12)).astype(np.float32)
@@ -175,16 +151,7 @@ def test_run_result_counts_what_crossed_each_boundary(deployed):
 
 def test_batches_are_independent(tmp_path):
     """An encoder-first model has no matmul before the spikes: any batch split is bit-exact."""
-    torch.manual_seed(1)
-    model = lively(
-        HybridNet(
-            SpikeEncoder(8, T, threshold=0.3),
-            SpikingBlock(SpikingLinear(8, 6, vth=0.3)),
-            SpikeDecoder(6, T),
-            input_shape=(8,),
-            steps=T,
-        )
-    )
+    model = hybrid_net([8, 6], T, seed=1, threshold=0.3, vth=0.3, gain=LIVELY)
     _, build = deploy(model, tmp_path)
     x = np.random.default_rng(2).random((11, 8)).astype(np.float32)
     with Deployment.load(build) as deployment:
@@ -201,16 +168,7 @@ def test_batches_are_independent(tmp_path):
 
 
 def test_a_model_ending_in_spikes_returns_spike_counts(tmp_path):
-    torch.manual_seed(2)
-    model = lively(
-        HybridNet(
-            DenseBlock(nn.Linear(5, 4), nn.ReLU()),
-            SpikeEncoder(4, T, threshold=0.2),
-            SpikingBlock(SpikingLinear(4, 3, vth=0.2)),
-            input_shape=(5,),
-            steps=T,
-        )
-    )
+    model = hybrid_net([4, 3], T, n_in=5, decode=False, seed=2, threshold=0.2, vth=0.2, gain=LIVELY)
     _, build = deploy(model, tmp_path)
     x = np.random.default_rng(3).random((6, 5)).astype(np.float32)
     with Deployment.load(build) as deployment:
@@ -236,14 +194,7 @@ def test_loading_a_directory_that_is_not_a_build_is_refused(tmp_path, layout):
 
 
 def test_loading_a_build_with_a_damaged_partition_is_refused(tmp_path):
-    torch.manual_seed(3)
-    model = HybridNet(
-        SpikeEncoder(4, T),
-        SpikingBlock(SpikingLinear(4, 3)),
-        SpikeDecoder(3, T),
-        input_shape=(4,),
-        steps=T,
-    )
+    model = hybrid_net([4, 3], T, seed=3)
     _, build = deploy(model, tmp_path)
     snap = build / "p1_spiking" / PARTITION_FILE
     data = bytearray(snap.read_bytes())

@@ -13,22 +13,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.launch import RANKS_FILE
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR
 from snapdeploy.targets import load_target
+from tests.models import hybrid_net
 
 T = 4
 CLI = [sys.executable, "-c", "from snapdeploy.cli import app; app()"]
@@ -38,18 +29,7 @@ CLI = [sys.executable, "-c", "from snapdeploy.cli import app; app()"]
 def built(tmp_path_factory):
     """A dense -> spiking -> dense model compiled for the emulator, and its inputs."""
     root = tmp_path_factory.mktemp("dist")
-    torch.manual_seed(0)
-    model = HybridNet(
-        DenseBlock(nn.Linear(12, 10), nn.ReLU()),
-        SpikeEncoder(10, T, threshold=0.5),
-        SpikingBlock(SpikingLinear(10, 8, vth=0.3)),
-        SpikeDecoder(8, T),
-        DenseBlock(nn.Linear(8, 3)),
-        input_shape=(12,),
-        steps=T,
-    )
-    with torch.no_grad():
-        model.stages()[3].synapse.weight.mul_(3)
+    model = hybrid_net([10, 8], T, n_in=12, n_out=3, threshold=0.5, vth=0.3, gain=3)
     build, _ = compile_graph(export_model(model), load_target("emulator"), root / "build")
     x = np.random.default_rng(0).random((240, 12)).astype(np.float32)
     np.save(root / "x.npy", x)

@@ -7,38 +7,20 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import save_model
 from snapdeploy.cli import app
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment
+from tests.models import hybrid_net
 
 T = 3
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    torch.manual_seed(6)
-    net = HybridNet(
-        DenseBlock(nn.Linear(5, 6), nn.ReLU()),
-        SpikeEncoder(6, T, threshold=0.3),
-        SpikingBlock(SpikingLinear(6, 4, vth=0.2)),
-        SpikeDecoder(4, T),
-        DenseBlock(nn.Linear(4, 2)),
-        input_shape=(5,),
-        steps=T,
-    )
+    net = hybrid_net([6, 4], T, n_in=5, n_out=2, seed=6, threshold=0.3, vth=0.2)
     root = tmp_path_factory.mktemp("cmd")
     np.save(root / "x.npy", np.random.default_rng(1).random((9, 5)).astype(np.float32))
     return save_model(root / "m.snap", export_model(net), {}), root

@@ -5,40 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from snapdeploy.core.errors import BackendError, SnapdeployError
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
 from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.errors import CorruptFrameError, LinkFailure
 from snapdeploy.runtime.links import QueueLink
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR
 from snapdeploy.targets import load_target
+from tests.models import hybrid_net
 
 T = 3
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    torch.manual_seed(4)
-    model = HybridNet(
-        DenseBlock(nn.Linear(6, 8), nn.ReLU()),
-        SpikeEncoder(8, T, threshold=0.3),
-        SpikingBlock(SpikingLinear(8, 5, vth=0.2)),
-        SpikeDecoder(5, T),
-        DenseBlock(nn.Linear(5, 2)),
-        input_shape=(6,),
-        steps=T,
-    )
+    model = hybrid_net([8, 5], T, n_in=6, n_out=2, seed=4, threshold=0.3, vth=0.2)
     build, _ = compile_graph(
         export_model(model), load_target("emulator"), tmp_path_factory.mktemp("f") / "build"
     )
