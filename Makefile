@@ -28,6 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	# The report tests render report.html in headless Chromium (Debian's package).
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -4,6 +4,8 @@ windows (spikes, u, v and Dense's pending buffer)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,7 +70,7 @@ def test_one_step_equals_the_specification(layer, batch, seed) -> None:
 def test_layers_over_split_windows_equal_the_specification(
     shapes, data, steps, batch, density, split, seed
 ) -> None:
-    layers = [data.draw(in_range_layer(n_in=a, n_out=b)) for a, b in zip(shapes, shapes[1:])]
+    layers = [data.draw(in_range_layer(n_in=a, n_out=b)) for a, b in itertools.pairwise(shapes)]
     s_in = random_spikes((steps, batch, shapes[0]), density, seed)
     spec, compiled = ReferenceNetwork(layers, native=False), ReferenceNetwork(layers)
     assert compiled.native is not None and spec.native is None

@@ -4,6 +4,7 @@ reset to zero of v only, Dense's one-step delay, batch independence, range check
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -260,7 +261,7 @@ def test_dense_delays_a_spike_by_one_step(t0, weight, weight_exp) -> None:
 
 def test_spike_reaches_next_layer_one_step_later_per_layer() -> None:
     """Each Dense adds one step: an input spike at t=0 fires layer 0 at t=1, layer 1 at t=2."""
-    strong = dict(weight_exp=7, du=4095, dv=4095, vth=1)
+    strong = {"weight_exp": 7, "du": 4095, "dv": 4095, "vth": 1}
     net = ReferenceNetwork([params([[254]], **strong), params([[254]], **strong)])
     s_in = np.zeros((5, 1, 1), dtype=bool)
     s_in[0] = True
@@ -280,7 +281,7 @@ def test_spike_reaches_next_layer_one_step_later_per_layer() -> None:
 def test_batch_items_are_independent(shapes, data, steps, batch, seed) -> None:
     layers = [
         data.draw(in_range_layer(n_in=n_in, n_out=n_out))
-        for n_in, n_out in zip(shapes, shapes[1:])
+        for n_in, n_out in itertools.pairwise(shapes)
     ]
     s_in = random_spikes((steps, batch, shapes[0]), 0.5, seed)
     net = ReferenceNetwork(layers)
@@ -315,15 +316,15 @@ OUT_OF_RANGE = [
 
 
 def with_value(name: str, value: int) -> LifLayerParams:
-    base = dict(
-        weights=np.array([[2, -4], [0, 6]], dtype=np.int32),
-        weight_exp=0,
-        du=10,
-        dv=20,
-        vth=30,
-        bias_mant=np.array([1, -1], dtype=np.int32),
-        bias_exp=0,
-    )
+    base = {
+        "weights": np.array([[2, -4], [0, 6]], dtype=np.int32),
+        "weight_exp": 0,
+        "du": 10,
+        "dv": 20,
+        "vth": 30,
+        "bias_mant": np.array([1, -1], dtype=np.int32),
+        "bias_exp": 0,
+    }
     if name in ("weights", "bias_mant"):
         arr = base[name].copy()
         arr.flat[-1] = value

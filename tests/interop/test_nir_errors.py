@@ -23,7 +23,7 @@ from snapdeploy.nn import DenseBlock, HybridNet, SpikeEncoder
 
 def lif(n: int, tau=None, **extra) -> nir.LIF:
     tau = np.full(n, 1e-3) if tau is None else tau
-    params = dict(tau=tau, r=np.ones(n) * 10, v_leak=np.zeros(n), v_threshold=np.ones(n))
+    params = {"tau": tau, "r": np.ones(n) * 10, "v_leak": np.zeros(n), "v_threshold": np.ones(n)}
     return nir.LIF(**(params | extra))
 
 

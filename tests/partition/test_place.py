@@ -268,7 +268,7 @@ def test_the_shipped_emulator_target_places_dense_on_host_and_spiking_on_ref():
 
 
 def test_estimated_bytes_follow_the_assumed_rate_and_stay_below_fp16():
-    partitions, boundaries = hybrid_partitions()
+    _partitions, boundaries = hybrid_partitions()
     for boundary in boundaries:
         estimate = estimated_traffic(boundary)
         assert 0 < estimate["estimated_bytes_per_step"]

@@ -4,6 +4,7 @@ the integer network with the float one, and every refusal (layer, structure, ran
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -63,7 +64,7 @@ def spiking_nets(draw) -> tuple[HybridNet, int]:
     widths = draw(st.lists(st.integers(1, 10), min_size=2, max_size=4))
     torch.manual_seed(seed)
     layers = []
-    for n_in, n_out in zip(widths, widths[1:]):
+    for n_in, n_out in itertools.pairwise(widths):
         du, vth = draw(st.sampled_from(FLOAT_DUS)), draw(st.floats(0.05, 5.0))
         layer = SpikingLinear(n_in, n_out, du=du, dv=draw(st.sampled_from(FLOAT_DVS)), vth=vth)
         with torch.no_grad():
@@ -239,15 +240,15 @@ def representable_layers(draw) -> tuple[dict, int]:
     bias_exp = draw(st.integers(0, 7))
     bias_mant = np.array(draw(st.lists(st.integers(-4095, 4095), min_size=n_out, max_size=n_out)))
     assume(np.abs(bias_mant << bias_exp).max() * 1.001 < BIAS_LIMIT)
-    ints_params = dict(
-        weights=ints.astype(np.int32),
-        weight_exp=weight_exp,
-        du=du,
-        dv=draw(st.integers(0, 4095)),
-        vth=draw(st.integers((1 << 15) + 1, (1 << 16) - 1)),
-        bias_mant=bias_mant.astype(np.int32),
-        bias_exp=bias_exp,
-    )
+    ints_params = {
+        "weights": ints.astype(np.int32),
+        "weight_exp": weight_exp,
+        "du": du,
+        "dv": draw(st.integers(0, 4095)),
+        "vth": draw(st.integers((1 << 15) + 1, (1 << 16) - 1)),
+        "bias_mant": bias_mant.astype(np.int32),
+        "bias_exp": bias_exp,
+    }
     return ints_params, weight_bits
 
 
@@ -299,7 +300,7 @@ def test_reexport_through_a_float32_hybridnet_reproduces_the_integers(case, lam)
 def agreement_net(rng: np.random.Generator, steps: int) -> tuple[HybridNet, list[SpikingLinear]]:
     widths = [int(rng.integers(4, 24)) for _ in range(3)]
     layers = []
-    for n_in, n_out in zip(widths, widths[1:]):
+    for n_in, n_out in itertools.pairwise(widths):
         vth = float(rng.uniform(0.5, 2.0))
         layer = SpikingLinear(n_in, n_out, du=float(rng.choice([1.0, 0.5, 0.25, 0.125, 1 / 16])),
                               dv=float(rng.choice([0.0, 0.0625, 0.25, 0.5])), vth=vth)

@@ -69,7 +69,7 @@ def test_tool_fine_tunes_a_users_model_on_their_data(user_files, tmp_path: Path)
     run = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "qat_finetune.py"), str(model), "--data", str(data),
          "--bits", "6", "--epochs", "2", "--power-of-two", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     _, artifact = load_model(out)

@@ -4,6 +4,7 @@ every trainable LIF parameter gets a gradient; overflow and unsupported layers a
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 from pathlib import Path
@@ -47,7 +48,7 @@ def spiking_nets(draw) -> tuple[HybridNet, QuantSpec, np.ndarray]:
     widths = [draw(st.integers(1, 12)) for _ in range(draw(st.integers(2, 4)))]
     steps = draw(st.integers(4, 24))
     layers = []
-    for n_in, n_out in zip(widths, widths[1:]):
+    for n_in, n_out in itertools.pairwise(widths):
         vth = draw(st.floats(0.05, 4.0))
         layer = SpikingLinear(n_in, n_out, du=draw(st.sampled_from(FLOAT_DUS)), dv=draw(st.sampled_from(FLOAT_DVS)), vth=vth)
         # Weights and biases relative to the threshold, leaning excitatory, so layers fire.

@@ -5,6 +5,7 @@ link capacity drops packets, and the placement heuristic beats random placement.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def layer(n_in: int, n_out: int, rng: np.random.Generator, band: int | None = No
 
 def partition(sizes: list[int], rng: np.random.Generator, band: int | None = None) -> SpikingPartition:
     ops = tuple(
-        SpikingOp(f"layer{i}", layer(a, b, rng, band)) for i, (a, b) in enumerate(zip(sizes, sizes[1:]))
+        SpikingOp(f"layer{i}", layer(a, b, rng, band)) for i, (a, b) in enumerate(itertools.pairwise(sizes))
     )
     return SpikingPartition("p1_spiking", 1, ops, steps=8)
 
