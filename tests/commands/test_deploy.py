@@ -7,23 +7,14 @@ import os
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import save_model
 from snapdeploy.backends.base import EMULATE_ENV
 from snapdeploy.cli import app
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
 from snapdeploy.quant.export import export_model
 from snapdeploy.targets import SHIPPED_TARGETS_DIR
+from tests.models import hybrid_net
 
 T = 3
 
@@ -35,16 +26,7 @@ def cli(*args: object):
 @pytest.fixture(scope="module")
 def fpga_build(tmp_path_factory):
     """A build whose spiking partition sits on an HLS device that names a bitstream."""
-    torch.manual_seed(3)
-    net = HybridNet(
-        DenseBlock(nn.Linear(5, 6), nn.ReLU()),
-        SpikeEncoder(6, T, threshold=0.3),
-        SpikingBlock(SpikingLinear(6, 4, vth=0.2)),
-        SpikeDecoder(4, T),
-        DenseBlock(nn.Linear(4, 2)),
-        input_shape=(5,),
-        steps=T,
-    )
+    net = hybrid_net([6, 4], T, n_in=5, n_out=2, seed=3, threshold=0.3, vth=0.2)
     root = tmp_path_factory.mktemp("deploy")
     np.save(root / "x.npy", np.random.default_rng(2).random((7, 5)).astype(np.float32))
     snap = save_model(root / "m.snap", export_model(net), {})
