@@ -4,8 +4,6 @@ windows (spikes, u, v and Dense's pending buffer)."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +17,7 @@ from snapdeploy.core.neuron import (
     bias_value,
     lif_step,
 )
-from tests.strategies import in_range_layer, params, random_spikes
+from tests.strategies import in_range_layer, lif_network, params
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -58,29 +56,17 @@ def test_one_step_equals_the_specification(layer, batch, seed) -> None:
 
 
 @SETTINGS
-@given(
-    shapes=st.lists(st.integers(1, 40), min_size=2, max_size=4),
-    data=st.data(),
-    steps=st.integers(0, 30),
-    batch=st.integers(1, 5),
-    density=st.floats(0.0, 1.0),
-    split=st.integers(0, 30),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_layers_over_split_windows_equal_the_specification(
-    shapes, data, steps, batch, density, split, seed
-) -> None:
-    layers = [data.draw(in_range_layer(n_in=a, n_out=b)) for a, b in itertools.pairwise(shapes)]
-    s_in = random_spikes((steps, batch, shapes[0]), density, seed)
+@given(network=lif_network(saturating=True, batch=(1, 5), densities=(0.1, 1.0)))
+def test_layers_over_split_windows_equal_the_specification(network) -> None:
+    layers, s_in, cut = network
     spec, compiled = ReferenceNetwork(layers, native=False), ReferenceNetwork(layers)
     assert compiled.native is not None and spec.native is None
     for net in (spec, compiled):
-        net.reset(batch)
-    cut = min(split, steps)
+        net.reset(s_in.shape[1])
     for window in (s_in[:cut], s_in[cut:]):
-        for want, got in zip(spec.advance(window), compiled.advance(window)):
+        for want, got in zip(spec.advance(window), compiled.advance(window), strict=True):
             np.testing.assert_array_equal(got, want)
-    for want, got in zip(spec.states, compiled.states):
+    for want, got in zip(spec.states, compiled.states, strict=True):
         for name in ("u", "v", "a_pending"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
 
