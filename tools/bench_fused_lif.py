@@ -2,7 +2,9 @@
 bench/fused_lif.json.
 
 Every implementation runs in this one process on the same input current [T, batch, n]:
-forward alone (inference, no graph) and forward + backward of spikes.sum(). Ours runs the
+forward alone (inference, no graph) and forward + backward of spikes.sum(), and at the
+headline size also of (spikes * weight).sum() with one dense random weight. After a warm-up
+call each, the implementations take turns, best of 3-5 kept. Ours runs the
 two-state neuron with a learnable per-neuron bias and threshold; snnTorch's `Leaky` (reset to
 zero, fast-sigmoid surrogate, stepped in a Python loop as its docs do) and SpikingJelly's
 multi-step `LIFNode` (hard reset to 0, no input decay, detached reset) run their one-state
@@ -131,6 +133,26 @@ def forward_backward(run: Run, current: torch.Tensor) -> Callable[[], None]:
     return call
 
 
+def dense_weight(current: torch.Tensor) -> torch.Tensor:
+    gen = torch.Generator(device=current.device).manual_seed(1)
+    return torch.rand(current.shape, generator=gen, device=current.device)
+
+
+def forward_backward_dense(
+    run: Run, current: torch.Tensor, weight: torch.Tensor
+) -> Callable[[], None]:
+    """Forward + backward of (spikes * weight).sum(): a dense upstream gradient, as a layer
+    after the neurons gives, where spikes.sum() gives one value expanded (which the fused
+    kernel takes as a scalar instead of reading a [T, batch, n] tensor of ones)."""
+    leaf = current.detach().requires_grad_()
+
+    def call() -> None:
+        (run(leaf) * weight).sum().backward()
+        leaf.grad = None
+
+    return call
+
+
 def resident(field: str) -> int:
     """VmRSS or VmHWM (peak) of this process, in bytes."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -168,23 +190,45 @@ def ratio(theirs: float | None, mine: float | None) -> float | None:
     return None if theirs is None or not mine else round(theirs / mine, 2)
 
 
+def timed(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Best wall-clock time of each call. One untimed warm-up call each, then the calls take
+    turns (round robin) `repeats` times, so a burst of load from the machine's other jobs
+    falls on every implementation alike rather than on whichever ran during it."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            times[name].append(best_time(call, 1))
+    return {name: min(found) for name, found in times.items()}
+
+
 def measure(steps: int, batch: int, n: int, device: str, memory: bool) -> list[dict]:
     current = current_for(steps, batch, n, device)
-    repeats = 2 if steps * batch * n > 2**24 else 3
+    repeats = 3 if steps * batch * n > 2**24 else 5
+    passes: list[tuple[str, Callable[[Run, torch.Tensor], Callable[[], object]]]] = [
+        ("fwd", forward_only), ("fwd_bwd", forward_backward),
+    ]  # fmt: skip
+    if (batch, n, steps) == HEADLINE_T32:
+        weight = dense_weight(current)  # one, shared by every implementation
+        passes.append(("fwd_bwd_dense_grad", lambda run, x: forward_backward_dense(run, x, weight)))
     rows = []
-    for name, wrap in (("fwd", forward_only), ("fwd_bwd", forward_backward)):
-        times: dict[str, float | None] = {}
-        for impl in IMPLS:
-            run = make(impl, n, device)
-            times[impl] = (
-                None if run is None else best_time(synced(wrap(run, current), device), repeats)
-            )
+    for name, wrap in passes:
+        runs = {impl: make(impl, n, device) for impl in IMPLS}
+        calls = {
+            impl: synced(wrap(run, current), device)
+            for impl, run in runs.items()
+            if run is not None
+        }
+        found = timed(calls, repeats)
+        times: dict[str, float | None] = {impl: found.get(impl) for impl in IMPLS}
         row = {"device": device, "batch": batch, "neurons": n, "steps": steps, "pass": name}
         row.update({f"{impl}_s": None if t is None else round(t, 5) for impl, t in times.items()})
         row.update({f"{impl}_over_fused": ratio(times[impl], times["fused"]) for impl in IMPLS[1:]})
-        # bytes the kernels move: fwd reads a, writes s; with backward it also writes and
-        # reads v - vth, reads ds and writes da
-        per_element = 6 if name == "fwd_bwd" else 2
+        # bytes the fused kernels move: forward reads the current and writes the spikes;
+        # backward reads the current again (it replays the steps rather than storing them)
+        # and writes the current's gradient, and with a dense upstream gradient reads it
+        per_element = {"fwd": 2, "fwd_bwd": 4, "fwd_bwd_dense_grad": 5}[name]
         fused_bytes = steps * batch * n * current.element_size() * per_element
         row["fused_traffic_gb_per_s"] = round(fused_bytes / times["fused"] / 1e9, 2)
         if memory and name == "fwd_bwd":
@@ -203,11 +247,17 @@ def headline(results: list[dict]) -> dict[str, float | None]:
     """The issue's four figures, from the cases measured so far (None until measured)."""
     found = {(r["batch"], r["neurons"], r["steps"]): r for r in results if r["pass"] == "fwd_bwd"}
     t32, t128 = found.get(HEADLINE_T32, {}), found.get(HEADLINE_T128, {})
+    dense = next(
+        (r for r in results if r["pass"] == "fwd_bwd_dense_grad"
+         and (r["batch"], r["neurons"], r["steps"]) == HEADLINE_T32),
+        {},
+    )  # fmt: skip
     return {
         "fwd_bwd_vs_snntorch_T32": t32.get("snntorch_over_fused"),
         "fwd_bwd_vs_spikingjelly_T32": t32.get("spikingjelly_over_fused"),
         "fwd_bwd_vs_step_loop_T32": t32.get("step_loop_over_fused"),
         "peak_mem_fused_over_loop_T128": t128.get("peak_mem_fused_over_step_loop"),
+        "fwd_bwd_dense_grad_vs_snntorch_T32": dense.get("snntorch_over_fused"),
     }
 
 
@@ -223,8 +273,11 @@ def main() -> None:
         return
     note = (
         f"{torch.get_num_threads()} torch threads; the machine's cores were shared with other "
-        f"jobs during the run, so absolute times are noisy (best of 2-3); ratios come from "
-        f"the same run. snntorch: Leaky stepped in a Python loop; spikingjelly: multi-step "
+        f"jobs during the run, so absolute times are noisy (best of 3-5 after a warm-up, "
+        f"the implementations taking turns); ratios come from the same run. fwd_bwd is the "
+        f"backward of spikes.sum() (an expanded scalar gradient, which the fused kernel "
+        f"takes as one value); fwd_bwd_dense_grad that of (spikes * weight).sum() with a "
+        f"dense random weight, as a following layer gives. snntorch: Leaky stepped in a Python loop; spikingjelly: multi-step "
         f"LIFNode, whose CPU path is its torch autograd reference. T=128 runs at 32x16384 "
         f"(128x16384 needs over 1 GiB per tensor and was killed for memory here)."
     )

@@ -120,7 +120,8 @@ def test_gradcheck_of_final_state_float64() -> None:
 
 def test_saves_one_tensor_for_backward_and_none_without_grad() -> None:
     """What autograd keeps between forward and backward: the loop keeps several tensors per
-    step, the fused function one [T, batch, n] tensor in all."""
+    step, the fused function one [T, batch, n] tensor in all (on CPU the input current, from
+    which backward replays the steps, and the n-element bias)."""
     current = torch.randn(16, 4, 32, requires_grad=True)
     vth = torch.tensor(1.0, requires_grad=True)
     bias = torch.zeros(32, requires_grad=True)
@@ -137,7 +138,7 @@ def test_saves_one_tensor_for_backward_and_none_without_grad() -> None:
             lif_sequence(current, 0.5, 0.5, vth, bias, fused=fused)
         return count
 
-    assert saved_elements(fused=True) == current.numel()
+    assert saved_elements(fused=True) == current.numel() + bias.numel()
     assert saved_elements(fused=False) >= 2 * current.numel()
     with torch.no_grad():
         spikes, *_ = fused_lif(current, 0.5, 0.5, vth, bias, return_state=True)
@@ -189,6 +190,42 @@ def test_thread_count_does_not_change_results() -> None:
         torch.set_num_threads(threads)
     assert torch.equal(results[0][0], results[1][0])
     assert torch.equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_long_sequences_many_rows_and_the_sum_gradient(dtype) -> None:
+    """Shapes that split backward's replay into narrower blocks (long T), several rows per
+    work item with a shorter last one, and a partial last block of neurons; the gradient of
+    spikes.sum() (an expanded scalar, taken as one value) and a dense one of ones give the
+    same gradients; and the gradients of the final state alone (none for the spikes)."""
+    gen = torch.Generator().manual_seed(11)
+    current = torch.randn(200, 25, 600, generator=gen, dtype=dtype) * 0.6 + 0.35
+    bias = torch.randn(600, generator=gen, dtype=dtype) * 0.1
+    vth = torch.tensor(0.9, dtype=dtype)
+    close = {"rtol": 1e-5, "atol": 1e-12 if dtype == torch.float64 else 1e-6}
+    ones = torch.ones_like(current)
+    ref_spikes, ref = run_both(current, 0.3, 0.2, vth, bias, ones, fused=False)
+    spikes, dense = run_both(current, 0.3, 0.2, vth, bias, ones, fused=True)
+    assert torch.equal(spikes, ref_spikes) and 0.05 < spikes.mean() < 0.95
+    leaves = [t.clone().requires_grad_() for t in (current, vth, bias)]
+    lif_sequence(leaves[0], 0.3, 0.2, leaves[1], leaves[2]).sum().backward()
+    for expanded, got, expected in zip(leaves, dense, ref):
+        assert torch.equal(expanded.grad, got)
+        torch.testing.assert_close(got, expected, **close)
+
+    def state_grads(fused: bool) -> list[torch.Tensor]:
+        leaves = [t.clone().requires_grad_() for t in (current, vth, bias)]
+        if fused:
+            _, u, v = fused_lif(leaves[0], 0.3, 0.2, leaves[1], leaves[2], return_state=True)
+        else:
+            (u, v), _ = loop_trace(leaves[0], 0.3, 0.2, leaves[1], leaves[2])
+        (u.sum() + 2 * v.sum()).backward()
+        return [leaf.grad for leaf in leaves]
+
+    fused, loop = state_grads(True), state_grads(False)
+    assert loop[1] is None and fused[1] == 0  # the state does not depend on vth but at resets
+    for index in (0, 2):
+        torch.testing.assert_close(fused[index], loop[index], **close)
 
 
 def test_unsupported_arguments_fall_back_or_are_refused() -> None:

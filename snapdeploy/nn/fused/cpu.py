@@ -1,4 +1,8 @@
-"""Calls the compiled CPU kernel on contiguous torch tensors (the kernel sees raw pointers)."""
+"""Calls the compiled CPU kernel on contiguous torch tensors (the kernel sees raw pointers).
+
+Backward re-runs the forward steps from the saved input current (see lif_cpu.cpp), so
+forward stores nothing but its outputs.
+"""
 
 from __future__ import annotations
 
@@ -21,46 +25,63 @@ def pointer(tensor: torch.Tensor | None) -> int | None:
 
 
 def forward(
-    current: torch.Tensor,
-    bias: torch.Tensor,
-    vth: torch.Tensor,
-    decays: tuple[float, float],
-    save: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-    """Spikes, the saved `v - vth` (None unless `save`), and the final u and v."""
+    current: torch.Tensor, bias: torch.Tensor, vth: float, decays: tuple[float, float]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Spikes and the final u and v."""
     ku, kv = decays
     rows, n = rows_and_neurons(current)
     spikes = torch.empty_like(current)
-    saved = torch.empty_like(current) if save else None
     u_last = current.new_empty(current.shape[1:])
     v_last = current.new_empty(current.shape[1:])
     run = getattr(cpu_kernel(), f"lif_forward_{SUFFIX[current.dtype]}")
     run(
-        current.data_ptr(), bias.data_ptr(), spikes.data_ptr(), pointer(saved),
-        u_last.data_ptr(), v_last.data_ptr(), current.shape[0], rows, n, ku, kv, vth.item(),
-        torch.get_num_threads(),
+        current.data_ptr(), bias.data_ptr(), spikes.data_ptr(), u_last.data_ptr(),
+        v_last.data_ptr(), current.shape[0], rows, n, ku, kv, vth, torch.get_num_threads(),
     )  # fmt: skip
-    return spikes, saved, u_last, v_last
+    return spikes, u_last, v_last
+
+
+def uniform_value(tensor: torch.Tensor) -> float | None:
+    """The one value of a tensor expanded from a single element (every stride 0), else None:
+    the gradient of spikes.sum() is one, and the kernel takes it as a scalar."""
+    if tensor.numel() and all(stride == 0 for stride in tensor.stride()):
+        return tensor[(0,) * tensor.dim()].item()
+    return None
 
 
 def backward(
-    saved: torch.Tensor,
-    grad_spikes: torch.Tensor,
-    grad_u_last: torch.Tensor,
-    grad_v_last: torch.Tensor,
+    current: torch.Tensor,
+    bias: torch.Tensor,
+    vth: float,
+    grad_spikes: torch.Tensor | None,
+    grad_u_last: torch.Tensor | None,
+    grad_v_last: torch.Tensor | None,
     decays: tuple[float, float],
     slope: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradient w.r.t. the current, and per-cell float64 sums over time of the gradients
-    w.r.t. the bias and (negated) the threshold."""
+    """Gradient w.r.t. the current, and float64 partial sums ([chunks, n]) of the gradients
+    w.r.t. the bias and (negated) the threshold. None gradients count as zero."""
     ku, kv = decays
-    rows, n = rows_and_neurons(saved)
-    grad_current = torch.empty_like(saved)
-    cells = saved.new_empty((2, *saved.shape[1:]), dtype=torch.float64)
-    run = getattr(cpu_kernel(), f"lif_backward_{SUFFIX[saved.dtype]}")
-    run(
-        saved.data_ptr(), grad_spikes.data_ptr(), grad_u_last.data_ptr(), grad_v_last.data_ptr(),
-        grad_current.data_ptr(), cells[0].data_ptr(), cells[1].data_ptr(),
-        saved.shape[0], rows, n, ku, kv, slope, torch.get_num_threads(),
+    rows, n = rows_and_neurons(current)
+    suffix = SUFFIX[current.dtype]
+    kernel = cpu_kernel()
+    steps = current.shape[0]
+    grad_current = torch.empty_like(current)
+    chunks = getattr(kernel, f"lif_backward_cells_{suffix}")(steps, rows, n)
+    cells = current.new_empty((2, chunks, n), dtype=torch.float64)
+    if grad_spikes is None:
+        grad_spike: float | None = 0.0
+    else:
+        grad_spike = uniform_value(grad_spikes)
+        if grad_spike is None:
+            grad_spikes = grad_spikes.contiguous()
+    grad_u_last = None if grad_u_last is None else grad_u_last.contiguous()
+    grad_v_last = None if grad_v_last is None else grad_v_last.contiguous()
+    getattr(kernel, f"lif_backward_{suffix}")(
+        current.data_ptr(), bias.data_ptr(),
+        None if grad_spike is not None else grad_spikes.data_ptr(), grad_spike or 0.0,
+        pointer(grad_u_last), pointer(grad_v_last), grad_current.data_ptr(),
+        cells[0].data_ptr(), cells[1].data_ptr(), steps, rows, n, ku, kv, vth, slope,
+        torch.get_num_threads(),
     )  # fmt: skip
     return grad_current, cells[0], cells[1]

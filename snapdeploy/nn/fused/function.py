@@ -2,8 +2,9 @@
 one walks them back, instead of a handful of small ops per step.
 
 It computes what `snapdeploy.nn.lif.lif_sequence` computes (same spikes, bit for bit; the
-same surrogate gradient) and stores for backward only `v - vth` per step, not the loop's
-per-step graph. CPU tensors run the C++ kernel (`lif_cpu.cpp`), CUDA tensors the Triton one.
+same surrogate gradient) and keeps for backward one [T, ..., n] tensor (the input current on
+CPU, `v - vth` per step on CUDA), not the loop's per-step graph. CPU tensors run the C++
+kernel (`lif_cpu.cpp`), CUDA tensors the Triton one.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ def backend(device: torch.device) -> ModuleType:
 
 
 class FusedLIF(torch.autograd.Function):
-    """Inputs: current [T, ..., n] and bias [n] (contiguous, one dtype), vth 0-dim."""
+    """Inputs: current [T, ..., n] and bias [n] (contiguous, one dtype), vth 0-dim.
+
+    On CUDA forward stores `v - vth` per step for backward; on CPU backward re-runs the
+    steps from the input current instead (a read of the current costs less there than
+    writing and reading one more [T, ..., n] tensor), so it saves the current and the bias.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -44,8 +50,14 @@ class FusedLIF(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         kernels = backend(current.device)
         save = any(ctx.needs_input_grad[:3])
-        spikes, saved, u_last, v_last = kernels.forward(current, bias, vth, decays, save)
-        ctx.save_for_backward(saved)
+        if current.device.type != "cuda":  # the C++ kernel: backward replays the steps
+            threshold = vth.item()
+            spikes, u_last, v_last = kernels.forward(current, bias, threshold, decays)
+            ctx.save_for_backward(*((current, bias) if save else ()))
+            ctx.vth_value = threshold
+        else:
+            spikes, saved, u_last, v_last = kernels.forward(current, bias, vth, decays, save)
+            ctx.save_for_backward(saved)
         ctx.decays, ctx.slope, ctx.kernels = decays, slope, kernels
         ctx.vth_shape = vth.shape
         return spikes, u_last, v_last
@@ -58,19 +70,27 @@ class FusedLIF(torch.autograd.Function):
         grad_u_last: torch.Tensor | None,
         grad_v_last: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        (saved,) = ctx.saved_tensors
-        state = saved.shape[1:]
-        grads = [
-            torch.zeros_like(saved) if grad_spikes is None else grad_spikes.contiguous(),
-            saved.new_zeros(state) if grad_u_last is None else grad_u_last.contiguous(),
-            saved.new_zeros(state) if grad_v_last is None else grad_v_last.contiguous(),
-        ]
-        grad_current, bias_cells, vth_cells = ctx.kernels.backward(
-            saved, *grads, ctx.decays, ctx.slope
-        )
+        saved = ctx.saved_tensors
+        if hasattr(ctx, "vth_value"):
+            current, bias = saved
+            grad_current, bias_cells, vth_cells = ctx.kernels.backward(
+                current, bias, ctx.vth_value, grad_spikes, grad_u_last, grad_v_last,
+                ctx.decays, ctx.slope,
+            )  # fmt: skip
+        else:
+            (current,) = saved
+            state = current.shape[1:]
+            grads = [
+                torch.zeros_like(current) if grad_spikes is None else grad_spikes.contiguous(),
+                current.new_zeros(state) if grad_u_last is None else grad_u_last.contiguous(),
+                current.new_zeros(state) if grad_v_last is None else grad_v_last.contiguous(),
+            ]
+            grad_current, bias_cells, vth_cells = ctx.kernels.backward(
+                current, *grads, ctx.decays, ctx.slope
+            )
         need_current, need_vth, need_bias = ctx.needs_input_grad[:3]
-        grad_vth = (-vth_cells.sum()).to(saved.dtype).reshape(ctx.vth_shape)
-        grad_bias = bias_cells.reshape(-1, saved.shape[-1]).sum(0).to(saved.dtype)
+        grad_vth = (-vth_cells.sum()).to(current.dtype).reshape(ctx.vth_shape)
+        grad_bias = bias_cells.reshape(-1, current.shape[-1]).sum(0).to(current.dtype)
         return (
             grad_current if need_current else None,
             grad_vth if need_vth else None,
