@@ -60,6 +60,15 @@ def random_spikes(shape: tuple[int, ...], density: float, seed: int) -> np.ndarr
     return np.random.default_rng(seed).random(shape) < density
 
 
+@st.composite
+def spike_inputs(draw, steps: int, n: int, batch: tuple[int, int] = (1, 8)) -> np.ndarray:
+    """A spike-input model's input: bool [batch, steps, n] at one of `RATES` (defined below),
+    sometimes with no spike at all."""
+    rate = draw(st.sampled_from((0.0, *RATES)))
+    shape = (draw(st.integers(*batch)), steps, n)
+    return random_spikes(shape, rate, draw(st.integers(0, 2**32 - 1)))
+
+
 # ---------------------------------------------------------------- random LIF networks
 
 #: Exponents: often 0..7 (so neurons fire), and anywhere in Lava's range.

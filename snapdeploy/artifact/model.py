@@ -3,7 +3,9 @@
 The manifest's `graph` lists each op with its type, scalar settings, the names of its
 tensors and every parameter's bit width, so `snapdeploy inspect` shows a deployment's
 widths without loading a tensor. Reading checks the graph's shape and each op's ranges, so a
-hand-edited or foreign artifact fails with an error naming the op.
+hand-edited or foreign artifact fails with an error naming the op. A spike source (a model
+whose input is spikes) is one more record type, "spike_source", so every artifact written
+before it existed reads as it did.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import numpy as np
 
 from snapdeploy.artifact.format import Artifact, read_artifact, write_artifact
 from snapdeploy.core.errors import ArtifactError
-from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, Op, SpikingOp
+from snapdeploy.core.graph import (
+    DecoderOp,
+    DenseOp,
+    EncoderOp,
+    ModelGraph,
+    Op,
+    SpikeSourceOp,
+    SpikingOp,
+)
 from snapdeploy.core.neuron import LifLayerParams
 
 #: Bit widths of a spiking layer's parameters (Loihi's, see core.neuron.PARAM_RANGES).
@@ -43,6 +53,8 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         record = {"type": "encoder", "n": op.n, "steps": op.steps,
                   "threshold": op.threshold, "dv": op.dv}
         tensors = {}
+    elif isinstance(op, SpikeSourceOp):
+        record, tensors = {"type": "spike_source", "n": op.n, "steps": op.steps}, {}
     elif isinstance(op, DecoderOp):
         record, tensors = {"type": "decoder", "n": op.n}, {"scale": op.scale}
     else:
@@ -82,6 +94,8 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
     if kind == "encoder":
         return EncoderOp(name, int(record["n"]), int(record["steps"]),
                          float(record["threshold"]), float(record["dv"]))
+    if kind == "spike_source":
+        return SpikeSourceOp(name, int(record["n"]), int(record["steps"]))
     if kind == "decoder":
         return DecoderOp(name, int(record["n"]), own["scale"])
     if kind == "dense":

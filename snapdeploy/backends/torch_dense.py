@@ -2,7 +2,8 @@
 
 A dense partition is rebuilt from its artifact ops as ordinary torch modules with the
 exported integer weights times their scales, and the same `SpikeEncoder`/`SpikeDecoder`
-modules the float model trained with, so encoding and decoding match training exactly.
+modules the float model trained with, so encoding and decoding match training exactly; a
+spike source is the `SpikeSource` module, which checks the event input and passes it on.
 Dense partitions hold no state between calls (an encoder runs all T steps from one input).
 """
 
@@ -17,8 +18,8 @@ from torch import nn
 
 from snapdeploy.backends.base import CompiledPartition, register_backend
 from snapdeploy.core.errors import BackendError
-from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, Op
-from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
+from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
+from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.partition.partitions import DensePartition
 
 
@@ -98,6 +99,8 @@ def op_module(op: Op) -> nn.Module:
         encoder = SpikeEncoder(op.n, op.steps, threshold=1.0, dv=op.dv)
         encoder.log_threshold.data.fill_(math.log(op.threshold))
         return encoder
+    if isinstance(op, SpikeSourceOp):
+        return SpikeSource(op.n, op.steps)
     if isinstance(op, DecoderOp):
         decoder = SpikeDecoder(op.n, 1)
         decoder.scale.data.copy_(torch.from_numpy(op.scale))
@@ -140,7 +143,7 @@ class TorchBackend:
             device=device.name,
             path=out,
             n_in=first.n if isinstance(first, DecoderOp) else 0,
-            n_out=last.n if isinstance(last, EncoderOp) else 0,
+            n_out=last.n if isinstance(last, SPIKE_SOURCES) else 0,
             meta={"index": partition.index, "torch_device": device.resolve()},
         )
         compiled.save()

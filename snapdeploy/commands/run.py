@@ -15,7 +15,7 @@ from rich.table import Table
 
 from snapdeploy.commands.common import console, guarded
 
-INPUTS = typer.Option(None, help="Float samples [N, ...] as .npy (read by rank 0).")
+INPUTS = typer.Option(None, help="Samples [N, ...] as .npy (read by rank 0): floats, or 0/1 spikes [N, T, n] for a spike-input model.")
 OUT = typer.Option(Path("run"), "-o", "--out", help="Run directory: outputs, per-batch state, result.json.")
 BATCH = typer.Option(256, min=1, help="Samples per batch (the unit of --resume).")
 RANKS = typer.Option(1, min=1, help="Start this many ranks on this host (one per device group).")

@@ -23,6 +23,10 @@ class ModelStructureError(SnapdeployError):
     """A model's blocks are not arranged as a hybrid network can be (e.g. spikes with no encoder)."""
 
 
+class SpikeInputError(SnapdeployError):
+    """A model's spike input is not [batch, T, n] of 0/1 values."""
+
+
 class ArtifactError(SnapdeployError):
     """A .snap file is not an artifact, is corrupt, or has an unsupported schema."""
 

@@ -44,6 +44,16 @@ class EncoderOp:
 
 
 @dataclass(frozen=True)
+class SpikeSourceOp:
+    """The model's input is already spikes (event data): [batch, steps, n] 0/1 values, passed
+    through as [steps, batch, n]. Only ever the first op; nothing to quantize."""
+
+    name: str
+    n: int
+    steps: int
+
+
+@dataclass(frozen=True)
 class SpikingOp:
     """One Dense + LIF layer with integer parameters (runs on a spiking backend)."""
 
@@ -60,27 +70,35 @@ class DecoderOp:
     scale: np.ndarray  # float32 [n]
 
 
-Op = DenseOp | EncoderOp | SpikingOp | DecoderOp
+Op = DenseOp | EncoderOp | SpikeSourceOp | SpikingOp | DecoderOp
 
+#: The ops that start spikes on the dense side (a cut follows each): an encoder turns a dense
+#: activation into spikes, a spike source passes the model's spike input through.
+SPIKE_SOURCES = (EncoderOp, SpikeSourceOp)
+#: Every op whose output is spikes.
+SPIKE_EMITTERS = (*SPIKE_SOURCES, SpikingOp)
 
 #: Which operation types may come directly before each one (None: the model's input).
 ALLOWED_BEFORE: dict[type, tuple] = {
     DenseOp: (type(None), DenseOp, DecoderOp),
     EncoderOp: (type(None), DenseOp, DecoderOp),
-    SpikingOp: (EncoderOp, SpikingOp),
-    DecoderOp: (EncoderOp, SpikingOp),
+    SpikeSourceOp: (type(None),),
+    SpikingOp: SPIKE_EMITTERS,
+    DecoderOp: SPIKE_EMITTERS,
 }
 FIX_BEFORE = {
     DenseOp: "put a SpikeDecoder between spikes and a dense layer",
     EncoderOp: "an encoder takes a dense activation; remove the extra encoder",
-    SpikingOp: "put a SpikeEncoder before the first spiking layer",
-    DecoderOp: "a decoder needs spikes before it: an encoder or a spiking layer",
+    SpikeSourceOp: "a SpikeSource is the model's spike input; put it first, and only once",
+    SpikingOp: "put a SpikeEncoder (dense input) or a SpikeSource (spike input) before the "
+    "first spiking layer",
+    DecoderOp: "a decoder needs spikes before it: an encoder, a spike source or a spiking layer",
 }
 
 
 def output_width(op: Op) -> int | None:
     """How many spike channels an op emits (None for dense ops, whose shape varies)."""
-    if isinstance(op, (EncoderOp, DecoderOp)):
+    if isinstance(op, (*SPIKE_SOURCES, DecoderOp)):
         return op.n
     if isinstance(op, SpikingOp):
         return op.params.n_out
@@ -102,7 +120,7 @@ def check_order(prev: Op | None, op: Op) -> None:
         raise ModelStructureError(
             f"'{op.name}' ({type(op).__name__}) cannot come {where}; fix: {FIX_BEFORE[type(op)]}"
         )
-    if prev is not None and isinstance(prev, (EncoderOp, SpikingOp)):
+    if isinstance(prev, SPIKE_EMITTERS):
         emitted, expected = output_width(prev), input_width(op)
         if expected is not None and emitted != expected:
             raise ModelStructureError(
@@ -130,11 +148,19 @@ class ModelGraph:
             raise ModelStructureError("the model has no layers; fix: add at least one block")
         for prev, op in zip((None, *self.ops), self.ops):
             check_order(prev, op)
-            if isinstance(op, EncoderOp) and op.steps != self.steps:
+            if isinstance(op, SPIKE_SOURCES) and op.steps != self.steps:
                 raise ModelStructureError(
-                    f"encoder '{op.name}' runs {op.steps} steps but the model runs "
-                    f"{self.steps}; fix: give every encoder the model's number of steps"
+                    f"{type(op).__name__} '{op.name}' runs {op.steps} steps but the model runs "
+                    f"{self.steps}; fix: give every encoder and spike source the model's "
+                    f"number of steps"
                 )
+        first = self.ops[0]
+        if isinstance(first, SpikeSourceOp) and self.input_shape != (first.steps, first.n):
+            raise ModelStructureError(
+                f"spike source '{first.name}' takes input [batch, {first.steps}, {first.n}] but "
+                f"the model's input_shape is {self.input_shape}; fix: set input_shape=(steps, n)"
+                f" = ({first.steps}, {first.n})"
+            )
 
     def spiking_ops(self) -> list[SpikingOp]:
         return [op for op in self.ops if isinstance(op, SpikingOp)]

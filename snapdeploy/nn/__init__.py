@@ -1,6 +1,6 @@
 """Torch layers of hybrid networks: LIF neurons, spike boundaries, dense and spiking blocks."""
 
-from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder
+from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import DenseBlock, HybridNet, SpikingBlock, SpikingLinear
 from snapdeploy.nn.lif import LIF
 
@@ -11,6 +11,7 @@ __all__ = [
     "SpikeBoundary",
     "SpikeDecoder",
     "SpikeEncoder",
+    "SpikeSource",
     "SpikingBlock",
     "SpikingLinear",
 ]

@@ -4,7 +4,9 @@ The encoder drives a LIF with the activation as a constant current for T steps; 
 threshold is learned (kept positive through exp), and every emitted spike is a packet on the
 link, so `sparsity_loss` (the mean spike rate of the last forward) is the term that trades
 accuracy for link traffic. The decoder turns spike counts back into an activation with a
-learned per-neuron scale.
+learned per-neuron scale. A model whose input is already spikes (event data, e.g. a DVS
+camera's) starts with a `SpikeSource` instead of an encoder: it passes the events through,
+checked, in the [T, batch, n] layout every spiking stage uses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from snapdeploy.core.errors import SpikeInputError
 from snapdeploy.nn.lif import check_decays, lif_sequence
 
 
@@ -44,6 +47,41 @@ class SpikeEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n={self.n}, steps={self.steps}, threshold={self.threshold.item():.4g}"
+
+
+class SpikeSource(nn.Module):
+    """Event input [batch, T, n] of 0/1 values -> spikes [T, batch, n] (same dtype).
+
+    The model's first stage when its input is already spikes: nothing is learned and nothing
+    encoded; the spikes are checked (shape, 0/1 values) and moved to time-major order. It adds
+    no sparsity term: its spike rate is the data's, which training cannot change.
+    """
+
+    def __init__(self, n: int, steps: int):
+        super().__init__()
+        if n < 1 or steps < 1:
+            raise SpikeInputError(f"SpikeSource(n={n}, steps={steps}): both must be at least 1")
+        self.n, self.steps = n, steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or tuple(x.shape[1:]) != (self.steps, self.n):
+            raise SpikeInputError(
+                f"spike input has shape {tuple(x.shape)}, but this SpikeSource takes [batch, "
+                f"{self.steps}, {self.n}] (batch, steps, channels); fix: give {self.steps} "
+                f"steps of {self.n} channels per sample, time on axis 1"
+            )
+        binary = (x == 0) | (x == 1)
+        if not bool(binary.all()):
+            bad = x[~binary][0].item()
+            raise SpikeInputError(
+                f"spike input holds {(~binary).sum().item()} values that are not 0 or 1 (e.g. "
+                f"{bad:g}); fix: pass events as 0/1 (bool or x > 0), or use a SpikeEncoder "
+                f"for dense input"
+            )
+        return x.transpose(0, 1).contiguous()
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, steps={self.steps}"
 
 
 class SpikeDecoder(nn.Module):

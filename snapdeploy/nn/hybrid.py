@@ -1,7 +1,8 @@
 """Hybrid networks: dense blocks and spiking blocks in order, joined by spike boundaries.
 
-`HybridNet` flattens its children into one sequence of stages (dense layers, encoders,
-spiking layers, decoders), which is the order the exporter and the partitioner walk.
+`HybridNet` flattens its children into one sequence of stages (dense layers, encoders or a
+spike source, spiking layers, decoders), which is the order the exporter and the partitioner
+walk.
 A `SpikingLinear` is a synapse plus a LIF population, with the synapse's one-step delay that
 Lava's Dense has, so the float model and the integer neuron agree step for step.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder
+from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.lif import LIF
 
 
@@ -51,8 +52,13 @@ def flatten_stages(children: list[nn.Module]) -> list[nn.Module]:
     return stages
 
 
+#: Stages whose output is spikes [T, batch, n].
+SPIKING_STAGES = (SpikeEncoder, SpikeSource, SpikingLinear)
+
+
 class HybridNet(nn.Sequential):
-    """Dense and spiking blocks in order; dense input [batch, ...], dense output.
+    """Dense and spiking blocks in order; dense input [batch, ...] (or, after a leading
+    `SpikeSource`, spikes [batch, T, n]), dense output.
 
     Consecutive stages pass tensors unchanged, so an encoder emits [T, batch, n] spikes,
     spiking layers keep that shape, and a decoder (or, at the very end, a sum over T)
@@ -69,7 +75,7 @@ class HybridNet(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(x)
-        ends_in_spikes = isinstance(self.stages()[-1], (SpikingLinear, SpikeEncoder))
+        ends_in_spikes = isinstance(self.stages()[-1], SPIKING_STAGES)
         return out.sum(0) if ends_in_spikes else out
 
     def spiking_modules(self) -> list[nn.Module]:
@@ -89,6 +95,7 @@ __all__ = [
     "SpikeBoundary",
     "SpikeDecoder",
     "SpikeEncoder",
+    "SpikeSource",
     "SpikingBlock",
     "SpikingLinear",
 ]

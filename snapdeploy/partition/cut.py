@@ -1,20 +1,21 @@
 """Cut a model graph at its spike boundaries into ordered dense and spiking partitions.
 
-A cut falls after every encoder (its spikes leave the chip) and wherever spiking layers
-start or stop, so every boundary carries spikes and nothing else. The graph has already
+A cut falls after every encoder or spike source (its spikes leave the chip: a spike source,
+the first op of a model whose input is spikes, makes a dense partition of its own that runs
+on torch and emits the input's spikes) and wherever spiking layers start or stop, so every boundary carries spikes and nothing else. The graph has already
 checked that its ops come in a runnable order (`core.graph.check_order`).
 """
 
 from __future__ import annotations
 
-from snapdeploy.core.graph import EncoderOp, ModelGraph, Op, SpikingOp, output_width
+from snapdeploy.core.graph import SPIKE_SOURCES, ModelGraph, Op, SpikingOp, output_width
 from snapdeploy.partition.partitions import Boundary, DensePartition, Partition, SpikingPartition
 
 
 def _groups(ops: tuple[Op, ...]) -> list[list[Op]]:
     groups: list[list[Op]] = []
     for prev, op in zip((None, *ops), ops):
-        starts_new = prev is None or isinstance(prev, EncoderOp) or (
+        starts_new = prev is None or isinstance(prev, SPIKE_SOURCES) or (
             isinstance(prev, SpikingOp) != isinstance(op, SpikingOp)
         )
         if starts_new:

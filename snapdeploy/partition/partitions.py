@@ -1,7 +1,8 @@
 """Partitions and the boundaries between them: the units a backend compiles.
 
 A spiking partition is a chain of integer Dense + LIF layers; a dense partition is a run of
-dense operations that may start with a spike decoder and end with a spike encoder. Every
+dense operations that may start with a spike decoder and end with a spike encoder, or the
+spike source alone of a model whose input is spikes. Every
 boundary carries spikes, [T, batch, width] booleans, which is what crosses a chip boundary.
 """
 
@@ -11,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snapdeploy.artifact.model import load_ops, save_ops
-from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, SpikingOp
+from snapdeploy.core.graph import (
+    SPIKE_SOURCES,
+    DecoderOp,
+    DenseOp,
+    EncoderOp,
+    SpikeSourceOp,
+    SpikingOp,
+)
 from snapdeploy.core.neuron import LifLayerParams
 
 PARTITION_FILE = "partition.snap"
@@ -56,11 +64,12 @@ class SpikingPartition:
 
 @dataclass(frozen=True)
 class DensePartition:
-    """Dense operations run on torch; may start with a decoder and end with an encoder."""
+    """Dense operations run on torch; may start with a decoder and end with an encoder, or
+    be a model's spike source alone."""
 
     name: str
     index: int
-    ops: tuple[DenseOp | EncoderOp | DecoderOp, ...]
+    ops: tuple[DenseOp | EncoderOp | SpikeSourceOp | DecoderOp, ...]
     steps: int
 
     kind = "dense"
@@ -79,7 +88,7 @@ class DensePartition:
 
     @property
     def emits_spikes(self) -> bool:
-        return isinstance(self.ops[-1], EncoderOp)
+        return isinstance(self.ops[-1], SPIKE_SOURCES)
 
 
 Partition = SpikingPartition | DensePartition

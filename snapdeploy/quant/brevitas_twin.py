@@ -5,7 +5,8 @@ per-channel scales, float or power of two); each `SpikingLinear` becomes a
 `QuantSpikingLinear` (a Brevitas synapse into the exact integer LIF). A spiking layer has one
 threshold and one weight exponent for all its neurons, so its weight scale is per tensor
 whatever is asked for dense layers. Each `SpikeEncoder` becomes a `QuantSpikeEncoder`, whose
-input passes a Brevitas activation quantizer first (exported as a "quant_act" op). Decoders and
+input passes a Brevitas activation quantizer first (exported as a "quant_act" op). A
+`SpikeSource` (spike input) passes its spikes through, with nothing to quantize. It, decoders and
 shape layers stay as they are: they run in float on the dense device in a deployment too. The
 twin keeps every stage's name, so its artifact names layers as post-training export does.
 """
@@ -29,7 +30,7 @@ from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from torch import nn
 
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
-from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
+from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
 from snapdeploy.quant.export import SUPPORTED_LAYERS, lava_weight_step, refuse_settings
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear
@@ -44,7 +45,7 @@ WEIGHT_QUANTS: dict[tuple[bool, bool], type] = {
 #: Stages that run unchanged in the twin (float on the dense side of every deployment).
 KEPT_STAGES = (
     nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.Dropout, SpikeEncoder,
-    SpikeDecoder,
+    SpikeDecoder, SpikeSource,
 )
 
 

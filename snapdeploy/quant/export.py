@@ -21,7 +21,15 @@ import torch
 from torch import nn
 
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
-from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, Op, SpikingOp
+from snapdeploy.core.graph import (
+    DecoderOp,
+    DenseOp,
+    EncoderOp,
+    ModelGraph,
+    Op,
+    SpikeSourceOp,
+    SpikingOp,
+)
 from snapdeploy.core.neuron import (
     ACT_SHIFT,
     DECAY_UNITY,
@@ -31,13 +39,13 @@ from snapdeploy.core.neuron import (
     LifLayerParams,
     activation_extremes,
 )
-from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder
+from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
 
 SUPPORTED_LAYERS = (
     "nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, "
     "nn.Dropout (dense blocks); SpikingLinear (spiking blocks); SpikeEncoder, SpikeDecoder, "
-    "SpikeBoundary (boundaries)"
+    "SpikeBoundary (boundaries); SpikeSource (first, for spike input)"
 )
 VTH_TARGET = 1 << 16  # half of vth's 17-bit range: headroom for a trained threshold to grow
 BIAS_LIMIT = PARAM_RANGES["bias_mant"][1] << PARAM_RANGES["bias_exp"][1]
@@ -241,6 +249,8 @@ def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) ->
         return SpikingOp(name, params)
     if isinstance(module, SpikeEncoder):
         return EncoderOp(name, module.n, module.steps, module.threshold.item(), module.dv)
+    if isinstance(module, SpikeSource):
+        return SpikeSourceOp(name, module.n, module.steps)
     if isinstance(module, SpikeDecoder):
         return DecoderOp(name, module.n, _array(module.scale).astype(np.float32))
     return dense_op(name, module, dense_bits)

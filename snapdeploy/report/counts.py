@@ -107,7 +107,8 @@ def dense_work(
     placement: dict[str, str],
 ) -> Work:
     """A dense partition: its layers' MACs; a decoder adds up spikes and scales each neuron;
-    an encoder updates each of its LIF neurons on every step."""
+    an encoder updates each of its LIF neurons on every step (a spike source computes
+    nothing: it passes the input's spikes on)."""
     from snapdeploy.backends.torch_dense import dense_module
 
     macs = accumulates = updates = 0.0

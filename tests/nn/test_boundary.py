@@ -1,17 +1,22 @@
 """Spike boundaries: the encoder's spikes, its learnable threshold and sparsity loss, the
-decoder's counts times scale, and the pair as one SNAP link."""
+decoder's counts times scale, the pair as one SNAP link, and the spike source of a model whose
+input is already spikes (its layout, its checks, and such a model trained and run)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snapdeploy.core.errors import ParameterRangeError
-from snapdeploy.nn import SpikeBoundary, SpikeDecoder, SpikeEncoder
+from snapdeploy.core.errors import ParameterRangeError, SpikeInputError
+from snapdeploy.nn import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
+from snapdeploy.nn.train import accuracy, fit, predict
+from tests.models import hybrid_net
+from tests.strategies import spike_inputs
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -140,3 +145,60 @@ def test_extra_reprs() -> None:
     assert "steps=6" in repr(SpikeEncoder(2, steps=6))
     assert "threshold=0.5" in repr(SpikeEncoder(2, steps=6, threshold=0.5))
     assert "n=3" in repr(SpikeDecoder(3, steps=2))
+
+
+# ---------------------------------------------------------------- spike input
+
+
+@SETTINGS
+@given(
+    steps=st.integers(1, 9),
+    n=st.integers(1, 7),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16]),
+    data=st.data(),
+)
+def test_spike_source_is_the_input_time_major(steps, n, dtype, data) -> None:
+    x = torch.from_numpy(data.draw(spike_inputs(steps, n))).to(dtype)
+    out = SpikeSource(n, steps)(x)
+    assert out.shape == (steps, x.shape[0], n) and out.dtype == dtype
+    assert torch.equal(out, x.transpose(0, 1))
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 4, 3), (2, 5, 3), (2, 15), (3, 5), (1, 2, 3, 5)], ids=str,
+)
+def test_spike_source_refuses_a_wrong_shape_naming_the_one_it_takes(shape) -> None:
+    with pytest.raises(SpikeInputError, match=r"\[batch, 3, 5\].*fix:"):
+        SpikeSource(5, 3)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("bad", [0.5, -1.0, 2.0, float("nan")])
+def test_spike_source_refuses_values_that_are_not_spikes(bad) -> None:
+    x = torch.zeros(2, 3, 4)
+    x[1, 2, 3] = bad
+    with pytest.raises(SpikeInputError, match="1 values that are not 0 or 1.*SpikeEncoder"):
+        SpikeSource(4, 3)(x)
+
+
+def test_spike_source_needs_a_size_and_steps() -> None:
+    with pytest.raises(SpikeInputError, match="at least 1"):
+        SpikeSource(0, 3)
+    assert repr(SpikeSource(4, 3)) == "SpikeSource(n=4, steps=3)"
+
+
+def test_a_spike_input_net_trains_and_runs() -> None:
+    """Class = which half of the channels carries more events: learnable from spikes alone."""
+    steps, n = 6, 8
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 256)
+    rates = np.where(y[:, None] == np.arange(n) // (n // 2), 0.7, 0.1)
+    x = (rng.random((256, steps, n)) < rates[:, None, :]).astype(np.float32)
+    net = hybrid_net([n, 12], steps, n_out=2, spike_input=True, vth=0.5, seed=1)
+    history = fit(net, x, y, epochs=8, lr=1e-2, progress=False)
+    assert history[-1] < history[0]
+    assert accuracy(predict(net, x), y) > 0.8
+    ends_in_spikes = hybrid_net([n, 4], steps, decode=False, spike_input=True)
+    counts = ends_in_spikes(torch.from_numpy(x[:3]))
+    assert counts.shape == (3, 4)  # summed over the steps, as any net ending in spikes
+    assert torch.equal(hybrid_net([n], steps, decode=False, spike_input=True)(
+        torch.from_numpy(x[:3])), torch.from_numpy(x[:3]).sum(1))

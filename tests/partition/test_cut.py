@@ -1,4 +1,5 @@
-"""The graph cut: partitions fall after every encoder and where spiking layers start or stop,
+"""The graph cut: partitions fall after every encoder (or spike source) and where spiking layers
+start or stop,
 each boundary is as wide as the spikes that cross it, and no op is lost or reordered."""
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, ModelGraph, SpikingOp
+from snapdeploy.core.graph import (
+    DecoderOp,
+    DenseOp,
+    EncoderOp,
+    ModelGraph,
+    SpikeSourceOp,
+    SpikingOp,
+)
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.nn import (
     DenseBlock,
@@ -104,6 +112,16 @@ def test_an_encoder_first_model_gets_an_encoder_only_dense_partition():
     assert [p.name for p in partitions] == ["p0_dense", "p1_spiking", "p2_dense"]
     assert op_types(partitions[0]) == [EncoderOp]
     assert op_types(partitions[2]) == [DecoderOp]
+    assert [b.width for b in boundaries] == [6, 4]
+
+
+def test_a_spike_source_is_a_dense_partition_of_its_own_that_emits_the_input_spikes():
+    graph = export_model(hybrid_net([6, 4], T, n_out=2, spike_input=True))
+    partitions, boundaries = cut(graph)
+
+    assert kinds(partitions) == ["dense", "spiking", "dense"]
+    assert op_types(partitions[0]) == [SpikeSourceOp]
+    assert partitions[0].emits_spikes and not partitions[0].takes_spikes
     assert [b.width for b in boundaries] == [6, 4]
 
 

@@ -20,7 +20,7 @@ from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.targets import load_target
-from tests.models import hybrid_net
+from tests.models import Recording, hybrid_net
 
 T = 6
 N = 40
@@ -33,23 +33,6 @@ LIVELY = 3.0
 def deploy(model: HybridNet, directory):
     graph = export_model(model)
     return graph, compile_graph(graph, load_target("emulator"), directory / "build")[0]
-
-
-class Recording:
-    """Wraps an executor and keeps every input it was given."""
-
-    def __init__(self, inner):
-        self.inner, self.inputs = inner, []
-
-    def run(self, inputs):
-        self.inputs.append(np.array(inputs, copy=True))
-        return self.inner.run(inputs)
-
-    def reset(self):
-        self.inner.reset()
-
-    def close(self):
-        self.inner.close()
 
 
 def dequantized(op: DenseOp) -> np.ndarray:
