@@ -15,6 +15,10 @@ def import_nir(
     steps: int = typer.Option(25, min=1, help="Time steps the source model runs (NIR does not record it)."),
     dt: float = typer.Option(1e-4, min=0.0, help="The time step the exporter assumed (snnTorch: 1e-4)."),
     weight_bits: int = typer.Option(8, min=2, max=8, help="Spiking weight bits."),
+    spike_input: bool = typer.Option(
+        False, "--spike-input",
+        help="The graph's input is spikes each step (event data), not data held for all steps.",
+    ),
 ) -> None:
     """Read a NIR graph into a hybrid net and export it to integers as a .snap artifact."""
     from snapdeploy.artifact.model import save_model
@@ -22,12 +26,12 @@ def import_nir(
     from snapdeploy.quant.export import export_model
 
     def run() -> tuple[Path, object]:
-        imported = read_nir(source, steps=steps, dt=dt)
+        imported = read_nir(source, steps=steps, dt=dt, spike_input=spike_input)
         graph = export_model(imported.net, weight_bits=weight_bits)
         info = {
             "quantization": {"method": "post-training", "weight_bits": weight_bits, "dense_bits": 8},
             "source": {"format": "nir", "file": source.name, "dt": dt, "steps": steps,
-                       "delayed_layers": imported.delayed_layers},
+                       "spike_input": spike_input, "delayed_layers": imported.delayed_layers},
         }
         return save_model(out, graph, info), imported
 
@@ -39,4 +43,9 @@ def import_nir(
             f"{len(imported.delayed_layers)} spiking layer(s) gained our one-step synapse "
             f"delay ({', '.join(imported.delayed_layers)}): the model runs {steps} + "
             f"{len(imported.delayed_layers)} steps so its spike counts cover the source's"
+        )
+    if spike_input:
+        console.print(
+            f"its input is spikes [N, {net.steps}, {net.input_shape[1]}]: the source's {steps} "
+            f"steps, then zeros for the rest"
         )

@@ -1,12 +1,17 @@
-"""A NIR graph as a `HybridNet`: dense side, encoder, spiking layers, optional decoder.
+"""A NIR graph as a `HybridNet`: dense side and encoder (or a spike source), spiking layers,
+optional decoder.
 
 How a NIR chain becomes our stages (see `neurons.py` for the neuron parameters):
-- The graph's input is a dense vector held for all T steps (static data, the usual snnTorch
-  and Norse set-up). Linear nodes before the first neuron run on it once, on the dense side,
-  and the first neuron layer becomes the `SpikeEncoder` (no synapse delay there, so it is
-  exact). Its per-neuron gain, threshold and bias fold into the dense layer before it.
-  Time-varying (event) input has no representation in our graph yet: an encoder that passes
-  spikes through would be needed in `core.graph` and `nn` (proposed, not built).
+- By default the graph's input is a dense vector held for all T steps (static data, the usual
+  snnTorch and Norse set-up). Linear nodes before the first neuron run on it once, on the
+  dense side, and the first neuron layer becomes the `SpikeEncoder` (no synapse delay there,
+  so it is exact). Its per-neuron gain, threshold and bias fold into the dense layer before it.
+- With `spike_input` the graph's input is spikes, a new 0/1 vector every step (event data,
+  e.g. from a DVS camera). It becomes a `SpikeSource` (input [batch, steps, n], n the input's
+  size flattened), and the first neuron layer is a spiking layer like every later one (next
+  item), delay included: without a NIR `Delay` before it, the model runs one extra step for
+  it, so feed it the source's T steps of spikes followed by zeros (the padded steps cannot
+  reach the output within the run).
 - Each later neuron layer, with the linear nodes before it, becomes a `SpikingLinear`: the
   run is one matrix. Our synapse delays by one step (Lava's Dense). A `Delay` of dt in the
   run is that delay, exactly; without one, the layer's spikes come one step later than in
@@ -52,6 +57,7 @@ from snapdeploy.nn import (
     HybridNet,
     SpikeDecoder,
     SpikeEncoder,
+    SpikeSource,
     SpikingBlock,
     SpikingLinear,
 )
@@ -75,6 +81,12 @@ class ImportedModel:
     source_steps: int
     #: Spiking layers that gained our one-step synapse delay (no NIR Delay before them).
     delayed_layers: list[str] = field(default_factory=list)
+
+    @property
+    def spike_input(self) -> bool:
+        """Whether the net takes spikes [batch, net.steps, n]: the source's `source_steps`
+        steps, then one step of zeros per delayed layer."""
+        return isinstance(self.net.stages()[0], SpikeSource)
 
 
 def refuse_unsupported(steps: list[tuple[str, nir.NIRNode]]) -> None:
@@ -158,17 +170,20 @@ def spiking_layer(name: str, run: list[tuple[str, nir.NIRNode]], in_shape: tuple
     return layer, bool(delays), shape
 
 
-def read_nir(source: str | Path | nir.NIRGraph, steps: int, dt: float = 1e-4) -> ImportedModel:
-    """Map a NIR graph (file or object) that its source ran for `steps` steps of `dt`."""
+def read_nir(
+    source: str | Path | nir.NIRGraph, steps: int, dt: float = 1e-4, spike_input: bool = False
+) -> ImportedModel:
+    """Map a NIR graph (file or object) that its source ran for `steps` steps of `dt`; with
+    `spike_input`, its input is spikes each step rather than data held for every step."""
     if steps < 1 or dt <= 0:
         raise ValueError(f"steps ({steps}) and dt ({dt}) must be positive")
     declared, nodes = chain(load_graph(source))
     refuse_unsupported(nodes)
     shape = input_shape(declared, nodes)
-    stages: list[nn.Module] = []
+    stages: list[nn.Module] = [SpikeSource(math.prod(shape), steps)] if spike_input else []
     delayed: list[str] = []
     run: list[tuple[str, nir.NIRNode]] = []
-    mode, in_shape = "dense", shape
+    mode, in_shape = "spiking" if spike_input else "dense", shape
     for name, node in nodes:
         if isinstance(node, (*LINEAR_NODES, nir.Delay)):
             run.append((name, node))
@@ -194,7 +209,8 @@ def read_nir(source: str | Path | nir.NIRGraph, steps: int, dt: float = 1e-4) ->
             if any(isinstance(d, nir.Delay) for _, d in run):
                 raise UnsupportedNirNodeError(
                     f"a Delay before the first neuron layer '{name}' acts on the held input; "
-                    f"fix: remove it"
+                    f"fix: remove it, or, if the graph's input is spikes, import with "
+                    f"--spike-input (spike_input=True)"
                 )
             modules = dense_modules(run, in_shape)
             neuron = discretize(name, node, math.prod(out_shape(modules, in_shape)), dt)
@@ -222,9 +238,11 @@ def read_nir(source: str | Path | nir.NIRGraph, steps: int, dt: float = 1e-4) ->
                 f"or put an I node before them"
             )
         stages.append(DenseBlock(*dense_modules(run, in_shape)))
-    net = HybridNet(*group(stages), input_shape=shape, steps=steps + len(delayed))
+    total = steps + len(delayed)
+    net = HybridNet(*group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape,
+                    steps=total)
     for stage in net.stages():
-        if isinstance(stage, SpikeEncoder):
+        if isinstance(stage, (SpikeEncoder, SpikeSource)):
             stage.steps = net.steps
     return ImportedModel(net, steps, delayed)
 

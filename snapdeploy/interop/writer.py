@@ -3,8 +3,11 @@
 Dense Linear, Conv2d, Flatten and AvgPool2d become their NIR nodes; the encoder becomes a
 LIF (IF when dv = 0); each `SpikingLinear` becomes Linear -> Delay(dt) -> LIF (CubaLIF when
 du < 1), the Delay being our synapse's one-step delay, so the graph says what we compute;
-a decoder becomes an I node with r = scale / dt (read at the last step). NIR has no ReLU,
-max-pooling or other non-linear dense layer, so a net with one is refused, naming them.
+a decoder becomes an I node with r = scale / dt (read at the last step). A net whose input is
+spikes (a leading `SpikeSource`) has no node for it: the graph's Input, of shape [n], carries
+the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`).
+NIR has no ReLU, max-pooling or other non-linear dense layer, so a net with one is refused,
+naming them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from snapdeploy.core.files import atomic_write
 from snapdeploy.interop.errors import UnsupportedNirNodeError
 from snapdeploy.interop.linear_maps import out_shape
 from snapdeploy.interop.neurons import continuous
-from snapdeploy.nn import HybridNet, SpikeDecoder, SpikeEncoder, SpikingLinear
+from snapdeploy.nn import HybridNet, SpikeDecoder, SpikeEncoder, SpikeSource, SpikingLinear
 from snapdeploy.quant.export import refuse_settings
 
 Nodes = list[tuple[str, nir.NIRNode]]
@@ -69,6 +72,8 @@ def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) 
     if isinstance(stage, SpikeEncoder):
         vth = np.full(stage.n, np.exp(np.float64(stage.log_threshold.item())))
         return [(name, continuous(1.0, stage.dv, vth, np.zeros(stage.n), dt))]
+    if isinstance(stage, SpikeSource):
+        return []  # the graph's Input carries the spikes
     if isinstance(stage, SpikingLinear):
         lif, n_out = stage.lif, stage.lif.n
         bias = _np(lif.bias).astype(np.float64) if lif.bias is not None else np.zeros(n_out)
@@ -87,16 +92,24 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     if not isinstance(net, HybridNet):
         raise UnsupportedLayerError(f"to_nir takes a HybridNet, got {type(net).__name__}")
     names = {id(m): n for n, m in net.named_modules()}
-    nodes: Nodes = [("input", nir.Input(input_type=np.array(net.input_shape)))]
-    shape, refused = tuple(net.input_shape), []
-    for stage in net.stages():
+    stages = net.stages()
+    first = stages[0] if stages else None
+    shape = (first.n,) if isinstance(first, SpikeSource) else tuple(net.input_shape)
+    nodes: Nodes = [("input", nir.Input(input_type=np.array(shape)))]
+    refused = [
+        f"layer '{names[id(s)]}' (SpikeSource) is not first; a spike source is the model's input"
+        for s in stages[1:] if isinstance(s, SpikeSource)
+    ]
+    for stage in stages:
         name = names[id(stage)]
         try:
             nodes += stage_nodes(name, stage, shape, dt)
         except UnsupportedLayerError as exc:
             refused.append(str(exc))
-        if isinstance(stage, (SpikeEncoder, SpikingLinear)):
-            shape = (stage.n if isinstance(stage, SpikeEncoder) else stage.lif.n,)
+        if isinstance(stage, (SpikeEncoder, SpikeSource)):
+            shape = (stage.n,)
+        elif isinstance(stage, SpikingLinear):
+            shape = (stage.lif.n,)
         elif not isinstance(stage, SpikeDecoder):
             shape = out_shape([stage], shape)
     if refused:

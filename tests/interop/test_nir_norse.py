@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from snapdeploy.interop import read_nir
-from snapdeploy.nn import SpikeEncoder, SpikingLinear
+from tests.models import neuron_spikes
 
 norse = pytest.importorskip("norse.torch")
 
@@ -45,12 +45,7 @@ def test_spikes_equal_norse_with_the_delay_accounted_for(tmp_path):
             theirs[0].append(s1)
             theirs[1].append(s2)
     imported = read_nir(graph, steps=T, dt=NORSE_DT**2)
-    ours, h = [], x
-    with torch.no_grad():
-        for stage in imported.net.stages():
-            h = stage(h)
-            if isinstance(stage, (SpikeEncoder, SpikingLinear)):
-                ours.append(h)
+    ours = neuron_spikes(imported.net, x)
     first, second = torch.stack(theirs[0]), torch.stack(theirs[1])
     assert first.sum() > 0 and second.sum() > 0, "the test needs spikes in both layers"
     assert torch.equal(ours[0][:T], first)

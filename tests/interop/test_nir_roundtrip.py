@@ -3,8 +3,6 @@ integers; du and dv come back bit-equal or, where no float tau divides to them, 
 
 from __future__ import annotations
 
-import math
-
 import nir
 import torch
 from hypothesis import given, settings
@@ -25,18 +23,9 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.quant.export import export_model
+from tests.models import assert_same_nets, randomized
 
 STEPS = 6
-
-
-def randomized(net: HybridNet, seed: int) -> HybridNet:
-    """Every parameter random (thresholds and decoder scales kept positive)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            values = torch.rand(p.shape, generator=generator)
-            p.copy_(values + 0.3 if "vth" in name or "scale" in name else values * 2 - 1)
-    return net
 
 
 def mlp(enc_dv: float, du: float, dv: float, seed: int) -> HybridNet:
@@ -61,27 +50,12 @@ def conv_net(enc_dv: float, du: float, dv: float, seed: int = 0) -> HybridNet:
     return randomized(net, seed)
 
 
-def assert_same(a: HybridNet, b: HybridNet) -> None:
-    assert [type(s) for s in a.stages()] == [type(s) for s in b.stages()]
-    assert (a.input_shape, a.steps) == (b.input_shape, b.steps)
-    for sa, sb in zip(a.stages(), b.stages()):
-        pa, pb = dict(sa.named_parameters()), dict(sb.named_parameters())
-        assert pa.keys() == pb.keys()
-        assert all(torch.equal(pa[k], pb[k]) for k in pa), type(sa).__name__
-        assert getattr(sa, "n", None) == getattr(sb, "n", None)
-        assert getattr(sa, "steps", None) == getattr(sb, "steps", None)
-        lifs = (sa.lif, sb.lif) if isinstance(sa, SpikingLinear) else (sa, sb)
-        for attr in ("du", "dv"):
-            x, y = (getattr(m, attr, 0.0) for m in lifs)
-            assert math.isclose(x, y, rel_tol=2**-52, abs_tol=0), attr
-
-
 def test_round_trip_through_a_file_is_exact(tmp_path):
     net = conv_net(enc_dv=0.25, du=0.5, dv=0.1)
     path = write_nir(to_nir(net), tmp_path / "ours.nir")
     back = read_nir(path, steps=STEPS)
     assert back.delayed_layers == []  # our Delay nodes say where the synapse delay is
-    assert_same(net, back.net)
+    assert_same_nets(net, back.net)
     x = torch.rand(7, 1, 8, 8)
     with torch.no_grad():
         assert torch.equal(net(x), back.net(x))
@@ -95,7 +69,7 @@ DECAY = st.integers(1, 4095).map(lambda k: k / 4096) | st.floats(1 / 4096, 4095 
 def test_round_trip_is_exact_for_any_decays(enc_dv, du, dv, seed):
     net = mlp(enc_dv, du, dv, seed)
     back = read_nir(to_nir(net, dt=1e-3), steps=STEPS, dt=1e-3).net
-    assert_same(net, back)
+    assert_same_nets(net, back)
     x = torch.rand(5, 6) * 4
     with torch.no_grad():
         assert torch.equal(net(x), back(x))

@@ -21,7 +21,7 @@ from snapdeploy.artifact.model import load_model
 from snapdeploy.cli import app
 from snapdeploy.core.graph import EncoderOp, SpikingOp
 from snapdeploy.interop import read_nir
-from snapdeploy.nn import SpikeEncoder, SpikingLinear
+from tests.models import neuron_spikes
 
 T = 20
 
@@ -50,17 +50,6 @@ def snntorch_spikes(net: torch.nn.Sequential, x: torch.Tensor) -> list[torch.Ten
     return [torch.stack(o) for o in out]
 
 
-def our_spikes(model, x: torch.Tensor) -> list[torch.Tensor]:
-    """Each spiking stage's spikes [steps, batch, n]."""
-    spikes, h = [], x
-    with torch.no_grad():
-        for stage in model.stages():
-            h = stage(h)
-            if isinstance(stage, (SpikeEncoder, SpikingLinear)):
-                spikes.append(h)
-    return spikes
-
-
 @pytest.fixture
 def exported(tmp_path):
     net = snntorch_net("zero")
@@ -74,7 +63,7 @@ def test_spikes_equal_snntorch_with_the_delay_accounted_for(exported):
     x = torch.rand(16, 10) * 2
     theirs = snntorch_spikes(net, x)
     imported = read_nir(path, steps=T)  # snnTorch's exporter assumes dt = 1e-4
-    ours = our_spikes(imported.net, x)
+    ours = neuron_spikes(imported.net, x)
     assert imported.delayed_layers == ["3"] and imported.net.steps == T + 1
     assert theirs[0].sum() > 0 and theirs[1].sum() > 0, "the test needs spikes in both layers"
     assert torch.equal(ours[0][:T], theirs[0])
@@ -92,7 +81,7 @@ def test_subtract_reset_is_imported_as_the_file_says(tmp_path):
     imported = read_nir(graph, steps=T)
     zero_net = snntorch_net("zero")
     x = torch.rand(16, 10) * 2
-    assert torch.equal(our_spikes(imported.net, x)[0][:T], snntorch_spikes(zero_net, x)[0])
+    assert torch.equal(neuron_spikes(imported.net, x)[0][:T], snntorch_spikes(zero_net, x)[0])
 
 
 def test_cli_import_writes_a_snap_through_export(exported, tmp_path):
