@@ -35,12 +35,13 @@ def cache_dir() -> Path:
     return Path(base) / "snapdeploy"
 
 
-def compiler(source: Path, error: type[SnapdeployError], fallback: str) -> str:
+def compiler(what: str, error: type[SnapdeployError], fallback: str) -> str:
+    """The path of $SNAPDEPLOY_CXX (default g++); `error` names `what` needs it if absent."""
     name = os.environ.get(CXX_ENV, "g++")
     path = shutil.which(name)
     if path is None:
         raise error(
-            f"C++ compiler {name!r} not found (needed to build {source.name}); fix: install "
+            f"C++ compiler {name!r} not found (needed to build {what}); fix: install "
             f"g++ (apt-get install g++), set {CXX_ENV}, or {fallback}"
         )
     return path
@@ -62,7 +63,7 @@ def load_library(
     Failures raise `error` naming the cause; `fallback` says what works without the kernel.
     The build goes to a temporary file renamed into place: never half a library.
     """
-    cxx = compiler(source, error, fallback)
+    cxx = compiler(source.name, error, fallback)
     path = library_path(source, flags, cxx)
     if not path.exists():
         done = compile_atomically([cxx, *flags, str(source)], path)

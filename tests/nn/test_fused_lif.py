@@ -277,28 +277,9 @@ def test_hybrid_net_gradients_match_loop(monkeypatch) -> None:
 # ---------------------------------------------------------------- building the kernel
 
 
-def test_builds_into_an_empty_cache_and_loads(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path))
-    build.cpu_kernel.cache_clear()
-    try:
-        lib = build.cpu_kernel()
-        assert [p.name for p in tmp_path.iterdir()] == [build.library_path(build.compiler()).name]
-        assert hasattr(lib, "lif_forward_f32") and hasattr(lib, "lif_backward_f64")
-    finally:
-        build.cpu_kernel.cache_clear()
-
-
-def test_missing_compiler_is_named_with_the_fix(monkeypatch) -> None:
-    monkeypatch.setenv(build.CXX_ENV, "no-such-g++")
-    with pytest.raises(FusedLIFError, match=r"'no-such-g\+\+' not found.*fix: install g\+\+"):
-        build.compiler()
-
-
-def test_failed_compile_leaves_no_library(tmp_path) -> None:
-    target = tmp_path / "lif.so"
-    with pytest.raises(FusedLIFError, match="failed to compile"):
-        build.compile_library("false", target)
-    assert list(tmp_path.iterdir()) == []
+def test_kernel_builds_with_its_entry_points() -> None:
+    lib = build.cpu_kernel()
+    assert hasattr(lib, "lif_forward_f32") and hasattr(lib, "lif_backward_f64")
 
 
 # ---------------------------------------------------------------- peers

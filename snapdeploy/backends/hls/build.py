@@ -2,7 +2,8 @@
 
 The hash covers every source file's name and bytes, the compiler command and the compiler's
 version, so an identical partition (or a rerun) reuses the library and any change rebuilds.
-The cache lives in $SNAPDEPLOY_CACHE (default ~/.cache/snapdeploy)/hls/<hash>/.
+The cache lives in core.native's cache directory (default ~/.cache/snapdeploy)/hls/<hash>/;
+$SNAPDEPLOY_CXX names another compiler.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import compile_atomically, cpu_flags
+from snapdeploy.core.native import cache_dir, compiler
 
-COMPILER = "g++"
 #: -O3 -march=native: the C-sim runs on the machine that builds it (the cache key holds this
 #: CPU's flags), and wide vectors for the synapse row adds gave 1.3e8 neuron updates/s against
 #: 5.2e7 with the portable -O2 -fvect-cost-model=dynamic (tools/bench_hls.py, same machine).
@@ -26,19 +27,22 @@ LIBRARY = "liblif_csim.so"
 
 
 def cache_root() -> Path:
-    base = os.environ.get("SNAPDEPLOY_CACHE") or Path.home() / ".cache" / "snapdeploy"
-    return Path(base) / "hls"
+    return cache_dir() / "hls"
+
+
+@cache
+def compiler_path() -> str:
+    """$SNAPDEPLOY_CXX or g++; its absence is a clear error, not a traceback."""
+    return compiler(
+        "the HLS backend's C-simulation", BackendError, "place the partition on another device"
+    )
 
 
 @cache
 def compiler_version() -> str:
-    """The compiler's own version line; its absence is a clear error, not a traceback."""
-    if shutil.which(COMPILER) is None:
-        raise BackendError(
-            f"the HLS backend's C-simulation needs {COMPILER}, which is not on PATH; fix: "
-            f"install it (Debian/Ubuntu: apt-get install g++)"
-        )
-    result = subprocess.run([COMPILER, "--version"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [compiler_path(), "--version"], capture_output=True, text=True, check=True
+    )
     return result.stdout.splitlines()[0]
 
 
@@ -53,7 +57,7 @@ def source_hash(sources: list[Path]) -> str:
 def library_key(build_hash: str) -> str:
     """The C-sim cache key: the sources plus the flags, the compiler version and this CPU."""
     digest = hashlib.sha256(build_hash.encode())
-    for text in (COMPILER, *FLAGS, compiler_version(), cpu_flags()):
+    for text in (compiler_path(), *FLAGS, compiler_version(), cpu_flags()):
         digest.update(b"\0" + text.encode())
     return digest.hexdigest()
 
@@ -75,7 +79,7 @@ def build_library(sources: list[Path], out: Path) -> tuple[Path, str]:
 def compile_to(sources: list[Path], library: Path) -> None:
     """Run g++ into a temp file and rename it, so a failed or killed build leaves no library."""
     units = [str(path) for path in sources if path.suffix == ".cpp"]
-    result = compile_atomically([COMPILER, *FLAGS, *units], library)
+    result = compile_atomically([compiler_path(), *FLAGS, *units], library)
     if result.returncode != 0:
         raise BackendError(
             f"g++ could not build the C-simulation in {sources[0].parent}:\n"
