@@ -230,12 +230,14 @@ void backward(const T* current, const T* bias, const T* grad_spikes, T grad_spik
           const int64_t at = t * shape.stride() + cell;
           const T* __restrict x_in = replay + t * len;
           const T* __restrict gs = grad_spikes ? grad_spikes + at : nullptr;
-          if (gs) {
+          // One body, two instantiations: a per-element gradient, or the one value of an
+          // expanded gradient (spikes.sum()), which is never materialized as a tensor.
+          const auto walk_back = [&](auto grad_at) {
 #pragma omp simd
             for (int64_t j = 0; j < len; ++j) {
               const T x = x_in[j];
               const T d = T(1) + slope * std::abs(x);
-              const T sg = gs[j] / (d * d);
+              const T sg = grad_at(j) / (d * d);
               const T gw = sg + (x > T(0) ? T(0) : gv[j]);
               const T gu = gw + cu[j];
               ga[j] = gu;
@@ -244,21 +246,11 @@ void backward(const T* current, const T* bias, const T* grad_spikes, T grad_spik
               gv[j] = gw * kv;
               cu[j] = gu * ku;
             }
-          } else {
-#pragma omp simd
-            for (int64_t j = 0; j < len; ++j) {
-              const T x = x_in[j];
-              const T d = T(1) + slope * std::abs(x);
-              const T sg = grad_spike / (d * d);
-              const T gw = sg + (x > T(0) ? T(0) : gv[j]);
-              const T gu = gw + cu[j];
-              ga[j] = gu;
-              pb[j] += gw;
-              pth[j] += sg;
-              gv[j] = gw * kv;
-              cu[j] = gu * ku;
-            }
-          }
+          };
+          if (gs)
+            walk_back([gs](int64_t j) { return gs[j]; });
+          else
+            walk_back([grad_spike](int64_t) { return grad_spike; });
           stream_out(grad_current + at, ga, len);
           if (t % kPartial == 0) {  // fixed by t alone: the same sums whatever the threads
 #pragma omp simd
