@@ -51,12 +51,14 @@ def available() -> bool:
 
 
 def threads(rows: int, work: int) -> int:
-    """OpenMP threads for `rows` independent rows totalling `work` elements per step."""
-    return max(1, min(rows, os.cpu_count() or 1, work // PARALLEL_GRAIN))
+    """OpenMP threads for `rows` independent rows totalling `work` elements per step (at most
+    the CPUs this process may run on)."""
+    return max(1, min(rows, len(os.sched_getaffinity(0)), work // PARALLEL_GRAIN))
 
 
 def pointer(array: np.ndarray) -> int:
-    assert array.flags.c_contiguous, "the kernel reads arrays as C-contiguous"
+    if not array.flags.c_contiguous:
+        raise ValueError("the kernel reads arrays as C-contiguous; pass np.ascontiguousarray(...)")
     return array.ctypes.data
 
 
