@@ -29,6 +29,7 @@ test: $(STAMP)
 	# The report tests render report.html in headless Chromium (Debian's package).
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -181,7 +181,16 @@ def test_a_missing_target_name(tmp_path):
 
 def test_a_backend_kind_the_target_lacks(tmp_path):
     result = invoke(
-        "demo", "--tiny", "--epochs", "1", "--out", tmp_path / "out", "--target", "spinn-3", "--backend", "lava"
+        "demo",
+        "--tiny",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "out",
+        "--target",
+        "spinn-3",
+        "--backend",
+        "lava",
     )
     assert_one_line_error(result, "'spinn-3'", "'lava'", "spinnaker")
 
@@ -199,7 +208,18 @@ def test_a_failing_demo_leaves_an_earlier_output_as_it_was(demo_run, tmp_path):
             copy.write_bytes(path.read_bytes())
     before = snapshot(out)
     result = invoke(
-        "demo", "--tiny", "--epochs", "1", "--steps", "3", "--out", out, "--target", "spinn-3", "--backend", "lava"
+        "demo",
+        "--tiny",
+        "--epochs",
+        "1",
+        "--steps",
+        "3",
+        "--out",
+        out,
+        "--target",
+        "spinn-3",
+        "--backend",
+        "lava",
     )
     assert result.exit_code == 1
     assert snapshot(out) == before

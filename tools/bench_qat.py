@@ -45,14 +45,28 @@ def main() -> None:
     data = digits(seed=config.seed)
     model = demo_model(config)
     began = time.perf_counter()
-    fit(model, data.x_train, data.y_train, config.epochs, sparsity_weight=config.sparsity_weight,
-        seed=config.seed)
+    fit(
+        model,
+        data.x_train,
+        data.y_train,
+        config.epochs,
+        sparsity_weight=config.sparsity_weight,
+        seed=config.seed,
+    )
     float_seconds = time.perf_counter() - began
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
     console.print(f"float {float_acc:.2%} ({float_seconds:.1f} s)")
     tuning = FinetuneConfig(epochs=args.epochs)
-    results = [{"method": "float", "bits": None, "accuracy": points(float_acc), "gap_points": 0.0,
-                "seconds": round(float_seconds, 2), "epochs": config.epochs}]
+    results = [
+        {
+            "method": "float",
+            "bits": None,
+            "accuracy": points(float_acc),
+            "gap_points": 0.0,
+            "seconds": round(float_seconds, 2),
+            "epochs": config.epochs,
+        }
+    ]
     for bits in BITS:
         rounded = export_model(model, weight_bits=bits, dense_bits=bits)
         ptq = reference_score(rounded, data.x_test, data.y_test)
@@ -65,12 +79,26 @@ def main() -> None:
         twin_acc = accuracy(predict(twin, data.x_test), data.y_test)
         for method, score, extra in (
             ("post-training rounding", ptq, {}),
-            ("QAT (Brevitas twin)", qat, {"twin_accuracy": points(twin_acc),
-                                          "seconds": round(qat_seconds, 2), "epochs": args.epochs}),
+            (
+                "QAT (Brevitas twin)",
+                qat,
+                {
+                    "twin_accuracy": points(twin_acc),
+                    "seconds": round(qat_seconds, 2),
+                    "epochs": args.epochs,
+                },
+            ),
         ):
-            results.append({"method": method, "bits": bits, "accuracy": points(score.accuracy),
-                            "gap_points": points(float_acc - score.accuracy),
-                            "spikes_per_sample": round(score.spikes_per_sample, 1), **extra})
+            results.append(
+                {
+                    "method": method,
+                    "bits": bits,
+                    "accuracy": points(score.accuracy),
+                    "gap_points": points(float_acc - score.accuracy),
+                    "spikes_per_sample": round(score.spikes_per_sample, 1),
+                    **extra,
+                }
+            )
             console.print(results[-1])
     gap = {(r["method"], r["bits"]): r["gap_points"] for r in results}
     headline = {

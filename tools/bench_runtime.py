@@ -64,12 +64,29 @@ def throughput(build: Path, inputs: np.ndarray, work: Path, batch_size: int) -> 
         deployment.run(inputs, batch_size, progress=False, run_dir=work / "inproc")
     inproc = json.loads((work / "inproc" / "result.json").read_text())
     np.save(work / "x.npy", inputs)
-    subprocess.run([*CLI, "run", str(build), "--inputs", str(work / "x.npy"), "--out",
-                    str(work / "ranks3"), "--ranks", "3", "--batch-size", str(batch_size),
-                    "--timeout", "120"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(build),
+            "--inputs",
+            str(work / "x.npy"),
+            "--out",
+            str(work / "ranks3"),
+            "--ranks",
+            "3",
+            "--batch-size",
+            str(batch_size),
+            "--timeout",
+            "120",
+        ],
+        check=True,
+        capture_output=True,
+    )
     ranks = json.loads((work / "ranks3" / "result.json").read_text())
-    same = np.array_equal(np.load(work / "inproc" / "outputs.npy"),
-                          np.load(work / "ranks3" / "outputs.npy"))
+    same = np.array_equal(
+        np.load(work / "inproc" / "outputs.npy"), np.load(work / "ranks3" / "outputs.npy")
+    )
     return {
         "samples": len(inputs),
         "batch_size": batch_size,
@@ -94,7 +111,10 @@ def measure(config: DemoConfig, peer_accuracy: float, work: Path, repeat: int) -
         "accuracy_loss_points": 100 * (peer_accuracy - deployed),
         "bytes_fp16_over_spikes": fp16 / wire,
         "boundaries": [
-            {k: b[k] for k in ("id", "width", "spike_rate", "wire_bytes_per_sample", "fp16_over_spikes")}
+            {
+                k: b[k]
+                for k in ("id", "width", "spike_rate", "wire_bytes_per_sample", "fp16_over_spikes")
+            }
             | {"fp16_bytes_per_sample": 2 * b["width"]}
             for b in report["boundaries"]
         ],
@@ -104,8 +124,16 @@ def measure(config: DemoConfig, peer_accuracy: float, work: Path, repeat: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sparsity", type=float, nargs="*", default=[], help="Extra weights to measure beside the demo's.")
-    parser.add_argument("--repeat", type=int, default=4, help="Tile the 450 test digits this often.")
+    parser.add_argument(
+        "--sparsity",
+        type=float,
+        nargs="*",
+        default=[],
+        help="Extra weights to measure beside the demo's.",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=4, help="Tile the 450 test digits this often."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -119,7 +147,8 @@ def main() -> None:
     headline = {
         "bytes_fp16_over_spikes": demo["bytes_fp16_over_spikes"],
         "accuracy_loss_points": demo["accuracy_loss_points"],
-        "ranks3_over_inprocess_throughput": demo["ranks3_samples_per_s"] / demo["inprocess_samples_per_s"],
+        "ranks3_over_inprocess_throughput": demo["ranks3_samples_per_s"]
+        / demo["inprocess_samples_per_s"],
     }
     path = write_bench("runtime", headline, results, ["scikit-learn"])
     print(json.dumps({"headline": headline, "results": results}, indent=2))

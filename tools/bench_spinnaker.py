@@ -75,8 +75,7 @@ def case_layers(neurons: int, rng: np.random.Generator) -> list[Any]:
 
     width = WIDTHS[neurons]
     return [
-        LifLayerParams(banded_weights(width, rng), 0, 1024, 256, 1500,
-                       np.zeros(width, np.int64), 0)
+        LifLayerParams(banded_weights(width, rng), 0, 1024, 256, 1500, np.zeros(width, np.int64), 0)
         for _ in range(neurons // width - 1)
     ]
 
@@ -96,7 +95,9 @@ def ours(neurons: int, device: Any, rng: np.random.Generator) -> tuple[dict[str,
     mapping = map_network(names, layers, device, "bench")
     mapping_s = time.perf_counter() - began
     if neurons < max(NEURONS):
-        mapping_s = min(mapping_s, best_time(lambda: map_network(names, layers, device, "bench"), 2))
+        mapping_s = min(
+            mapping_s, best_time(lambda: map_network(names, layers, device, "bench"), 2)
+        )
     after = [len(compress(t)) for t in mapping.tables]
     spikes = rng.random((STEPS, max(BATCHES), layers[0].n_in)) < RATE
     want = ReferenceNetwork(layers).run(spikes, record_all=True)
@@ -113,12 +114,20 @@ def ours(neurons: int, device: Any, rng: np.random.Generator) -> tuple[dict[str,
     for batch in BATCHES:
         packets = emulate(emulator, batch).packets_sent
         seconds = best_time(lambda batch=batch: emulate(emulator, batch))
-        per_batch[batch] = {"emulation_s": seconds, "packets_sent": packets,
-                            "packets_routed_per_s": packets / seconds}
+        per_batch[batch] = {
+            "emulation_s": seconds,
+            "packets_sent": packets,
+            "packets_routed_per_s": packets / seconds,
+        }
     stats = emulate(emulator)
     scattered = map_network(
-        names, layers, device, "bench",
-        placements=random_placement(mapping.graph, mapping.mesh, device.cores_per_chip, "bench", SEED),
+        names,
+        layers,
+        device,
+        "bench",
+        placements=random_placement(
+            mapping.graph, mapping.mesh, device.cores_per_chip, "bench", SEED
+        ),
     )
     random_stats = emulate(Emulator(scattered.board(), layers))
     return {
@@ -133,8 +142,12 @@ def ours(neurons: int, device: Any, rng: np.random.Generator) -> tuple[dict[str,
         "max_table_entries_after": max(after),
         "total_table_entries_before": sum(mapping.entries_before),
         "total_table_entries_after": sum(after),
-        "batch_1": {"router_lookups": stats.router_lookups, "deliveries": stats.deliveries,
-                    "hops": stats.hops} | per_batch[1],
+        "batch_1": {
+            "router_lookups": stats.router_lookups,
+            "deliveries": stats.deliveries,
+            "hops": stats.hops,
+        }
+        | per_batch[1],
         f"batch_{max(BATCHES)}": per_batch[max(BATCHES)],
         "packets_routed_per_s": per_batch[max(BATCHES)]["packets_routed_per_s"],
         "hops_ours": stats.hops,
@@ -165,21 +178,31 @@ def peer(case_file: Path) -> None:
         weight = data[f"w{i}"][post, pre].astype(float)
         for sign, receptor in ((1, "excitatory"), (-1, "inhibitory")):
             pick = np.sign(weight) == sign
-            conns = np.stack([pre[pick], post[pick], np.abs(weight[pick]) / 256, np.ones(pick.sum())], 1)
-            sim.Projection(pops[i], pops[i + 1], sim.FromListConnector(conns), receptor_type=receptor)
+            conns = np.stack(
+                [pre[pick], post[pick], np.abs(weight[pick]) / 256, np.ones(pick.sum())], 1
+            )
+            sim.Projection(
+                pops[i], pops[i + 1], sim.FromListConnector(conns), receptor_type=receptor
+            )
     sim.run(1.0)
     total_s = time.perf_counter() - began
     tables = FecDataView.get_uncompressed().routing_tables
     entries = [t.number_of_entries for t in tables]
-    print(json.dumps({
-        "version": metadata.version("sPyNNaker"),
-        "cores_used": sum(1 for v in FecDataView.iterate_vertices() for _ in v.machine_vertices),
-        "placements_with_system_cores": FecDataView.get_n_placements(),
-        "max_table_entries": max(entries),
-        "total_table_entries": sum(entries),
-        "chips_with_tables": len(entries),
-        "setup_to_end_of_run_s": total_s,
-    }))
+    print(
+        json.dumps(
+            {
+                "version": metadata.version("sPyNNaker"),
+                "cores_used": sum(
+                    1 for v in FecDataView.iterate_vertices() for _ in v.machine_vertices
+                ),
+                "placements_with_system_cores": FecDataView.get_n_placements(),
+                "max_table_entries": max(entries),
+                "total_table_entries": sum(entries),
+                "chips_with_tables": len(entries),
+                "setup_to_end_of_run_s": total_s,
+            }
+        )
+    )
     sim.end()
 
 
@@ -199,17 +222,27 @@ def run_peer(python: Path, layers: list[Any], scratch: Path, neurons: int) -> di
     home.mkdir()
     (home / ".spynnaker.cfg").write_text(PEER_CFG)
     case = scratch / f"case-{neurons}.npz"
-    np.savez(case, width=WIDTHS[neurons], populations=len(layers) + 1,
-             **{f"w{i}": p.weights for i, p in enumerate(layers)})
+    np.savez(
+        case,
+        width=WIDTHS[neurons],
+        populations=len(layers) + 1,
+        **{f"w{i}": p.weights for i, p in enumerate(layers)},
+    )
     done = subprocess.run(
-        [str(python), __file__, "--peer", str(case)], cwd=home, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False,
+        [str(python), __file__, "--peer", str(case)],
+        cwd=home,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         raise SystemExit(f"sPyNNaker failed on {neurons} neurons:\n{done.stderr[-3000:]}")
     took = {
         name.strip(): int(h) * 3600 + int(m) * 60 + float(s)
-        for name, h, m, s in re.findall(r"INFO: (.+?) took (\d+):(\d+):([\d.]+)", done.stderr + done.stdout)
+        for name, h, m, s in re.findall(
+            r"INFO: (.+?) took (\d+):(\d+):([\d.]+)", done.stderr + done.stdout
+        )
     }
     steps = {step: took[step] for step in PEER_MAPPING_STEPS if step in took}
     if not steps:
@@ -241,12 +274,16 @@ def main() -> None:
         for neurons in NEURONS:
             mine, layers = ours(neurons, device, np.random.default_rng(SEED + neurons))
             theirs = run_peer(python, layers, scratch, neurons)
-            results.append(mine | {
-                "load_average_1m": os.getloadavg()[0],  # other work sharing these cores
-                "spynnaker": theirs,
-                "entries_spynnaker_over_ours": theirs["max_table_entries"] / mine["max_table_entries_before"],
-                "mapping_time_spynnaker_over_ours": theirs["mapping_s"] / mine["mapping_s"],
-            })
+            results.append(
+                mine
+                | {
+                    "load_average_1m": os.getloadavg()[0],  # other work sharing these cores
+                    "spynnaker": theirs,
+                    "entries_spynnaker_over_ours": theirs["max_table_entries"]
+                    / mine["max_table_entries_before"],
+                    "mapping_time_spynnaker_over_ours": theirs["mapping_s"] / mine["mapping_s"],
+                }
+            )
             bar.advance(task)
     largest = results[-1]
     headline = {

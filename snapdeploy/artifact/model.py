@@ -50,8 +50,13 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         record["bit_widths"] = SPIKING_BIT_WIDTHS
         tensors = {"weights": p.weights.astype(np.int32), "bias_mant": p.bias_mant.astype(np.int32)}
     elif isinstance(op, EncoderOp):
-        record = {"type": "encoder", "n": op.n, "steps": op.steps,
-                  "threshold": op.threshold, "dv": op.dv}
+        record = {
+            "type": "encoder",
+            "n": op.n,
+            "steps": op.steps,
+            "threshold": op.threshold,
+            "dv": op.dv,
+        }
         tensors = {}
     elif isinstance(op, SpikeSourceOp):
         record, tensors = {"type": "spike_source", "n": op.n, "steps": op.steps}, {}
@@ -92,8 +97,13 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
         params.validate(name)
         return SpikingOp(name, params)
     if kind == "encoder":
-        return EncoderOp(name, int(record["n"]), int(record["steps"]),
-                         float(record["threshold"]), float(record["dv"]))
+        return EncoderOp(
+            name,
+            int(record["n"]),
+            int(record["steps"]),
+            float(record["threshold"]),
+            float(record["dv"]),
+        )
     if kind == "spike_source":
         return SpikeSourceOp(name, int(record["n"]), int(record["steps"]))
     if kind == "decoder":
@@ -161,4 +171,6 @@ def load_ops(path: str | Path) -> tuple[list[Op], dict[str, Any]]:
     records = artifact.manifest.get("ops")
     if not isinstance(records, list):
         raise ArtifactError(f"{artifact.path}: manifest has no 'ops' list; fix: recompile")
-    return [_checked_op(artifact.path, i, r, artifact.tensors) for i, r in enumerate(records)], artifact.manifest
+    return [
+        _checked_op(artifact.path, i, r, artifact.tensors) for i, r in enumerate(records)
+    ], artifact.manifest

@@ -12,7 +12,9 @@ from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition.partitions import SpikingPartition
 
 
-def check_spiking_partition(partition: SpikingPartition, device_name: str, max_neurons: int | None) -> None:
+def check_spiking_partition(
+    partition: SpikingPartition, device_name: str, max_neurons: int | None
+) -> None:
     """Every layer within Loihi's widths, and the partition within the device's neurons."""
     for op in partition.ops:
         op.params.validate(op.name)

@@ -77,8 +77,13 @@ def dense_module(op: DenseOp) -> nn.Module:
         n_out, n_in_per_group, kh, kw = op.tensors["weight"].shape
         a = op.attrs
         conv = nn.Conv2d(
-            n_in_per_group * a["groups"], n_out, (kh, kw), stride=tuple(a["stride"]),
-            padding=tuple(a["padding"]), dilation=tuple(a["dilation"]), groups=a["groups"],
+            n_in_per_group * a["groups"],
+            n_out,
+            (kh, kw),
+            stride=tuple(a["stride"]),
+            padding=tuple(a["padding"]),
+            dilation=tuple(a["dilation"]),
+            groups=a["groups"],
             bias=has_bias,
         )
         return _load_weights(conv, op)

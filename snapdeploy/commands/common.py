@@ -23,5 +23,7 @@ def guarded(action: Callable[[], Any]) -> Any:
     except SnapdeployError as exc:
         if debug_mode["on"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None

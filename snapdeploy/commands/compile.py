@@ -25,9 +25,15 @@ def compile_model(model: Path, target: str, out: Path, mapping: list[str]) -> Pa
 
 def compile_command(
     model: Path = typer.Argument(..., help="A .snap artifact."),
-    target: str = typer.Option("emulator", help="A shipped target name or a path to a target .toml."),
-    out: Path = typer.Option(Path("build"), "-o", "--out", help="Build directory (replaced atomically)."),
-    mapping: list[str] = typer.Option([], "--map", help="PARTITION=DEVICE; repeat; wins over the target's [mapping]."),
+    target: str = typer.Option(
+        "emulator", help="A shipped target name or a path to a target .toml."
+    ),
+    out: Path = typer.Option(
+        Path("build"), "-o", "--out", help="Build directory (replaced atomically)."
+    ),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="PARTITION=DEVICE; repeat; wins over the target's [mapping]."
+    ),
 ) -> None:
     """Compile every partition of MODEL with its device's backend into a build directory."""
     import json

@@ -39,9 +39,15 @@ def demo_tables(report: dict[str, Any]) -> tuple[Table, Table]:
 
 
 def demo(
-    out: Path = typer.Option(Path("snapdeploy-out"), help="Folder for model.snap, build/, report.json, report.png."),
-    target: str = typer.Option("emulator", help="A shipped target name or a path to a target .toml."),
-    backend: str = typer.Option(None, help="Run spiking partitions on the target's device of this kind."),
+    out: Path = typer.Option(
+        Path("snapdeploy-out"), help="Folder for model.snap, build/, report.json, report.png."
+    ),
+    target: str = typer.Option(
+        "emulator", help="A shipped target name or a path to a target .toml."
+    ),
+    backend: str = typer.Option(
+        None, help="Run spiking partitions on the target's device of this kind."
+    ),
     epochs: int = typer.Option(30, min=1, help="Float training epochs."),
     steps: int = typer.Option(4, min=2, help="Time steps per sample."),
     tiny: bool = typer.Option(False, help="A seconds-long run on 300 samples (for tests)."),
@@ -51,8 +57,16 @@ def demo(
 
     config = DemoConfig(out=out, target=target, backend=backend, epochs=epochs, steps=steps)
     if tiny:
-        config = DemoConfig(out=out, target=target, backend=backend, epochs=min(epochs, 3),
-                            steps=steps, hidden=32, spiking=16, limit=300)
+        config = DemoConfig(
+            out=out,
+            target=target,
+            backend=backend,
+            epochs=min(epochs, 3),
+            steps=steps,
+            hidden=32,
+            spiking=16,
+            limit=300,
+        )
     report = guarded(lambda: run_demo(config, console))
     for table in demo_tables(report):
         console.print(table)

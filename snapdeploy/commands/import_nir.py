@@ -12,11 +12,16 @@ from snapdeploy.commands.common import console, guarded
 def import_nir(
     source: Path = typer.Argument(..., help="A NIR file (.nir, HDF5)."),
     out: Path = typer.Option(..., "-o", "--out", help="The .snap artifact to write."),
-    steps: int = typer.Option(25, min=1, help="Time steps the source model runs (NIR does not record it)."),
-    dt: float = typer.Option(1e-4, min=0.0, help="The time step the exporter assumed (snnTorch: 1e-4)."),
+    steps: int = typer.Option(
+        25, min=1, help="Time steps the source model runs (NIR does not record it)."
+    ),
+    dt: float = typer.Option(
+        1e-4, min=0.0, help="The time step the exporter assumed (snnTorch: 1e-4)."
+    ),
     weight_bits: int = typer.Option(8, min=2, max=8, help="Spiking weight bits."),
     spike_input: bool = typer.Option(
-        False, "--spike-input",
+        False,
+        "--spike-input",
         help="The graph's input is spikes each step (event data), not data held for all steps.",
     ),
 ) -> None:
@@ -29,9 +34,19 @@ def import_nir(
         imported = read_nir(source, steps=steps, dt=dt, spike_input=spike_input)
         graph = export_model(imported.net, weight_bits=weight_bits)
         info = {
-            "quantization": {"method": "post-training", "weight_bits": weight_bits, "dense_bits": 8},
-            "source": {"format": "nir", "file": source.name, "dt": dt, "steps": steps,
-                       "spike_input": spike_input, "delayed_layers": imported.delayed_layers},
+            "quantization": {
+                "method": "post-training",
+                "weight_bits": weight_bits,
+                "dense_bits": 8,
+            },
+            "source": {
+                "format": "nir",
+                "file": source.name,
+                "dt": dt,
+                "steps": steps,
+                "spike_input": spike_input,
+                "delayed_layers": imported.delayed_layers,
+            },
         }
         return save_model(out, graph, info), imported
 

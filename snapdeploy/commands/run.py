@@ -15,8 +15,13 @@ from rich.table import Table
 
 from snapdeploy.commands.common import console, guarded
 
-INPUTS = typer.Option(None, help="Samples [N, ...] as .npy (read by rank 0): floats, or 0/1 spikes [N, T, n] for a spike-input model.")
-OUT = typer.Option(Path("run"), "-o", "--out", help="Run directory: outputs, per-batch state, result.json.")
+INPUTS = typer.Option(
+    None,
+    help="Samples [N, ...] as .npy (read by rank 0): floats, or 0/1 spikes [N, T, n] for a spike-input model.",
+)
+OUT = typer.Option(
+    Path("run"), "-o", "--out", help="Run directory: outputs, per-batch state, result.json."
+)
 BATCH = typer.Option(256, min=1, help="Samples per batch (the unit of --resume).")
 RANKS = typer.Option(1, min=1, help="Start this many ranks on this host (one per device group).")
 RANK = typer.Option(None, help="This process's rank (multi-host form).")
@@ -27,8 +32,16 @@ TIMEOUT = typer.Option(60.0, min=1.0, help="Seconds to wait for a peer before na
 
 
 def run_build(
-    build: Path, inputs: Path | None, out: Path, batch_size: int, ranks: int,
-    rank: int | None, world: int | None, master: str | None, resume: bool, timeout: float,
+    build: Path,
+    inputs: Path | None,
+    out: Path,
+    batch_size: int,
+    ranks: int,
+    rank: int | None,
+    world: int | None,
+    master: str | None,
+    resume: bool,
+    timeout: float,
 ) -> Path | None:
     """Run in the chosen form; the process that holds the results returns OUT."""
     import numpy as np
@@ -63,25 +76,46 @@ def print_result(out: Path) -> None:
 
     result = json.loads((out / RESULT_FILE).read_text())
     table = Table(title="bytes on each link (this invocation; headers included)")
-    for column in ("boundary", "samples", "spike rate", "spike B/sample", "fp16 B/sample", "fp16/spikes"):
+    for column in (
+        "boundary",
+        "samples",
+        "spike rate",
+        "spike B/sample",
+        "fp16 B/sample",
+        "fp16/spikes",
+    ):
         table.add_column(column, justify="right")
     for b in result["boundaries"]:
         ratio = b["fp16_over_spikes"]
-        table.add_row(str(b["id"]), str(b["samples"]), f"{b['spike_rate']:.1%}",
-                      f"{b['wire_bytes_per_sample']:.1f}", f"{b['fp16_bytes_per_sample']:.0f}",
-                      "n/a" if ratio is None else f"{ratio:.2f}x")
+        table.add_row(
+            str(b["id"]),
+            str(b["samples"]),
+            f"{b['spike_rate']:.1%}",
+            f"{b['wire_bytes_per_sample']:.1f}",
+            f"{b['fp16_bytes_per_sample']:.0f}",
+            "n/a" if ratio is None else f"{ratio:.2f}x",
+        )
     console.print(table)
     console.print(f"wrote {out / FINAL_FILE}, {out / RESULT_FILE}")
 
 
 def run(
     build: Path = typer.Argument(..., help="A build directory from `snapdeploy compile`."),
-    inputs: Path = INPUTS, out: Path = OUT, batch_size: int = BATCH, ranks: int = RANKS,
-    rank: int = RANK, world: int = WORLD, master: str = MASTER, resume: bool = RESUME,
+    inputs: Path = INPUTS,
+    out: Path = OUT,
+    batch_size: int = BATCH,
+    ranks: int = RANKS,
+    rank: int = RANK,
+    world: int = WORLD,
+    master: str = MASTER,
+    resume: bool = RESUME,
     timeout: float = TIMEOUT,
 ) -> None:
     """Run a build on inputs; spikes cross every boundary as CRC-checked frames."""
-    holder = guarded(lambda: run_build(build, inputs, out, batch_size, ranks, rank, world,
-                                       master, resume, timeout))
+    holder = guarded(
+        lambda: run_build(
+            build, inputs, out, batch_size, ranks, rank, world, master, resume, timeout
+        )
+    )
     if holder is not None:
         print_result(holder)

@@ -42,10 +42,14 @@ def compile_atomically(command: list[str], target: Path) -> subprocess.Completed
     returncode and stderr to raise its own named error.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
     os.close(handle)
     try:
-        result = subprocess.run([*command, "-o", temp_name], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [*command, "-o", temp_name], capture_output=True, text=True, check=False
+        )
         if result.returncode == 0:
             os.replace(temp_name, target)
         return result

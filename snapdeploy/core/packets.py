@@ -162,7 +162,17 @@ def encode_frame(
         ((flag, _smallest_payload(flat)) for flag, flat in candidates),
         key=lambda option: len(option[1][3]),
     )
-    fields = (VERSION, encoding | flag, boundary_id, step, first_batch, rows, k, count, len(payload))
+    fields = (
+        VERSION,
+        encoding | flag,
+        boundary_id,
+        step,
+        first_batch,
+        rows,
+        k,
+        count,
+        len(payload),
+    )
     crc = zlib.crc32(payload, zlib.crc32(HEADER.pack(*fields, 0)))
     return HEADER.pack(*fields, crc) + payload
 
@@ -195,7 +205,9 @@ def read_header(data: bytes | memoryview) -> FrameHeader:
             f"frame is {len(view)} bytes, shorter than its {HEADER_SIZE}-byte header; "
             f"it was truncated"
         )
-    version, code, boundary_id, step, first_batch, rows, k, count, length, _ = HEADER.unpack_from(view)
+    version, code, boundary_id, step, first_batch, rows, k, count, length, _ = HEADER.unpack_from(
+        view
+    )
     if version != VERSION:
         raise PacketError(
             f"frame (as read) has format version {version}, this codec speaks {VERSION}; the "
@@ -266,7 +278,9 @@ def _decode_bitmap(bits: np.ndarray, cells: int, header: FrameHeader, where: str
     flat = bits[:cells]
     set_bits = int(np.count_nonzero(flat))
     if set_bits != header.count:
-        raise PacketError(f"frame {where} says {header.count} spikes but its bitmap sets {set_bits}")
+        raise PacketError(
+            f"frame {where} says {header.count} spikes but its bitmap sets {set_bits}"
+        )
     return flat
 
 
@@ -305,8 +319,13 @@ def encode_steps(boundary_id: int, spikes: np.ndarray, first_batch: int = 0) -> 
             f"{_U16_MAX + 1} steps); send the run in windows of at most {_U16_MAX + 1} steps"
         )
     return [
-        encode_frame(boundary_id, t, first_batch + start, spikes[t, block],
-                     spikes[t - 1, block] if t else None)
+        encode_frame(
+            boundary_id,
+            t,
+            first_batch + start,
+            spikes[t, block],
+            spikes[t - 1, block] if t else None,
+        )
         for t in range(steps)
         for start in range(0, batch, MAX_ROWS)
         for block in [slice(start, start + MAX_ROWS)]

@@ -88,22 +88,40 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
     data = digits(seed=config.seed, limit=config.limit)
     console.print(f"[bold]1/5[/] training a hybrid net on {len(data.x_train)} digits (float)")
     model = demo_model(config)
-    fit(model, data.x_train, data.y_train, config.epochs, sparsity_weight=config.sparsity_weight,
-        seed=config.seed, progress=progress)
+    fit(
+        model,
+        data.x_train,
+        data.y_train,
+        config.epochs,
+        sparsity_weight=config.sparsity_weight,
+        seed=config.seed,
+        progress=progress,
+    )
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
 
     console.print(f"[bold]2/5[/] exporting to integers ({config.weight_bits}-bit weights)")
     graph = export_model(model, weight_bits=config.weight_bits)
-    artifact_path = save_model(out / "model.snap", graph, {
-        "quantization": {"method": "post-training", "weight_bits": config.weight_bits, "dense_bits": 8},
-        "float_accuracy": float_acc,
-        "dataset": "sklearn digits 8x8",
-    })
+    artifact_path = save_model(
+        out / "model.snap",
+        graph,
+        {
+            "quantization": {
+                "method": "post-training",
+                "weight_bits": config.weight_bits,
+                "dense_bits": 8,
+            },
+            "float_accuracy": float_acc,
+            "dataset": "sklearn digits 8x8",
+        },
+    )
 
     console.print(f"[bold]3/5[/] partitioning and compiling for target '{target.name}'")
     graph, _ = load_model(artifact_path)
     build, plan = compile_graph(
-        graph, target, out / "build", spiking_on(device) if device else None,
+        graph,
+        target,
+        out / "build",
+        spiking_on(device) if device else None,
         {"artifact": str(artifact_path)},
     )
 
@@ -113,13 +131,19 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
     deployed_acc = accuracy(result.outputs, data.y_test)
 
     console.print("[bold]5/5[/] writing the report")
-    report = build_report(float_acc, deployed_acc, result, plan, {
-        "target": target.name,
-        "artifact": str(artifact_path),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "test_samples": len(data.y_test),
-        "seconds": time.perf_counter() - began,
-    })
+    report = build_report(
+        float_acc,
+        deployed_acc,
+        result,
+        plan,
+        {
+            "target": target.name,
+            "artifact": str(artifact_path),
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+            "test_samples": len(data.y_test),
+            "seconds": time.perf_counter() - began,
+        },
+    )
     write_report(out, report)
     plot_boundaries(result.boundaries, out / "report.png")
     return report

@@ -21,10 +21,16 @@ from snapdeploy.nn import HybridNet, SpikingLinear
 def spiking_module(op: SpikingOp) -> SpikingLinear:
     p = op.params
     layer = SpikingLinear(
-        p.n_in, p.n_out, du=(p.du + DU_OFFSET) / DECAY_UNITY, dv=p.dv / DECAY_UNITY, vth=float(p.vth)
+        p.n_in,
+        p.n_out,
+        du=(p.du + DU_OFFSET) / DECAY_UNITY,
+        dv=p.dv / DECAY_UNITY,
+        vth=float(p.vth),
     )
     with torch.no_grad():
-        layer.synapse.weight.copy_(torch.from_numpy(p.weights.astype("float64") * 2.0**p.weight_exp))
+        layer.synapse.weight.copy_(
+            torch.from_numpy(p.weights.astype("float64") * 2.0**p.weight_exp)
+        )
         bias = p.bias_mant.astype("float64") * 2.0**p.bias_exp / (1 << ACT_SHIFT)
         layer.lif.bias.copy_(torch.from_numpy(bias))
     return layer
@@ -32,5 +38,7 @@ def spiking_module(op: SpikingOp) -> SpikingLinear:
 
 def hybrid_from_graph(graph: ModelGraph) -> HybridNet:
     """The float net an integer graph stands for (see the module docstring for the units)."""
-    stages = [spiking_module(op) if isinstance(op, SpikingOp) else op_module(op) for op in graph.ops]
+    stages = [
+        spiking_module(op) if isinstance(op, SpikingOp) else op_module(op) for op in graph.ops
+    ]
     return HybridNet(*stages, input_shape=graph.input_shape, steps=graph.steps)

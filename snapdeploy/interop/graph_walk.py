@@ -40,7 +40,9 @@ def load_graph(source: str | Path | nir.NIRGraph) -> nir.NIRGraph:
     return graph
 
 
-def inline(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+def inline(
+    graph: nir.NIRGraph, prefix: str = ""
+) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
     """Nodes and edges with every subgraph replaced by its own nodes (names `outer.inner`).
 
     A subgraph's Input and Output stay as pass-through nodes, so edges into and out of the
@@ -87,7 +89,7 @@ def find_cycle(successors: dict[str, list[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)

@@ -23,7 +23,13 @@ from snapdeploy.interop.neurons import as_array
 from snapdeploy.quant.export import refuse_settings
 
 LINEAR_NODES = (
-    nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.Flatten, nir.SumPool2d, nir.AvgPool2d,
+    nir.Affine,
+    nir.Linear,
+    nir.Conv1d,
+    nir.Conv2d,
+    nir.Flatten,
+    nir.SumPool2d,
+    nir.AvgPool2d,
     nir.Scale,
 )
 #: Dense modules `quant.export` can export (with their default settings).
@@ -66,9 +72,14 @@ def _conv(node: nir.Conv1d | nir.Conv2d) -> nn.Module:
     conv = nn.Conv1d if isinstance(node, nir.Conv1d) else nn.Conv2d
     bias = node.bias if node.bias is not None and np.any(as_array(node.bias)) else None
     module = conv(
-        weight.shape[1] * int(node.groups), weight.shape[0], weight.shape[2:],
-        stride=_pair(node.stride), padding=_pair(node.padding), dilation=_pair(node.dilation),
-        groups=int(node.groups), bias=bias is not None,
+        weight.shape[1] * int(node.groups),
+        weight.shape[0],
+        weight.shape[2:],
+        stride=_pair(node.stride),
+        padding=_pair(node.padding),
+        dilation=_pair(node.dilation),
+        groups=int(node.groups),
+        bias=bias is not None,
     )
     return _loaded(module, weight, bias)
 
@@ -93,7 +104,9 @@ def torch_module(name: str, node: nir.NIRNode) -> nn.Module:
     if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
         kernel = _pair(node.kernel_size)
         divisor = 1 if isinstance(node, nir.SumPool2d) else None
-        return nn.AvgPool2d(kernel, _pair(node.stride), _pair(node.padding), divisor_override=divisor)
+        return nn.AvgPool2d(
+            kernel, _pair(node.stride), _pair(node.padding), divisor_override=divisor
+        )
     if isinstance(node, nir.Scale):
         return Scale(as_array(node.scale))
     raise TypeError(f"{type(node).__name__} is not a linear NIR node")
@@ -115,7 +128,9 @@ def out_shape(modules: list[nn.Module], in_shape: tuple[int, ...]) -> tuple[int,
         return tuple(nn.Sequential(*modules)(torch.zeros(1, *in_shape)).shape[1:])
 
 
-def affine_of(modules: list[nn.Module], in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def affine_of(
+    modules: list[nn.Module], in_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """The run as `y = W x + b` on flattened vectors (float64), and its output shape."""
     probe = nn.Sequential(*copy.deepcopy(modules)).double()
     n_in = math.prod(in_shape)

@@ -115,7 +115,9 @@ def input_shape(declared: np.ndarray, steps: list[tuple[str, nir.NIRNode]]) -> t
     return shape
 
 
-def folded_dense(modules: list[nn.Module], in_shape: tuple[int, ...], neuron: DiscreteNeuron) -> tuple[list[nn.Module], float]:
+def folded_dense(
+    modules: list[nn.Module], in_shape: tuple[int, ...], neuron: DiscreteNeuron
+) -> tuple[list[nn.Module], float]:
     """Dense modules whose output, held for T steps, drives the encoder; and its threshold.
 
     The encoder has one threshold and no gain or bias, so unless gain and threshold are
@@ -140,8 +142,13 @@ def dense_modules(run: list[tuple[str, nir.NIRNode]], in_shape: tuple[int, ...])
     return collapsed(weight, bias, in_shape)
 
 
-def spiking_layer(name: str, run: list[tuple[str, nir.NIRNode]], in_shape: tuple[int, ...],
-                  node: nir.NIRNode, dt: float) -> tuple[SpikingLinear, bool, tuple[int, ...]]:
+def spiking_layer(
+    name: str,
+    run: list[tuple[str, nir.NIRNode]],
+    in_shape: tuple[int, ...],
+    node: nir.NIRNode,
+    dt: float,
+) -> tuple[SpikingLinear, bool, tuple[int, ...]]:
     """A neuron node and the linear run before it; whether a Delay aligned it; its shape."""
     delays = [(n, d) for n, d in run if isinstance(d, nir.Delay)]
     for delay_name, delay in delays:
@@ -239,8 +246,9 @@ def read_nir(
             )
         stages.append(DenseBlock(*dense_modules(run, in_shape)))
     total = steps + len(delayed)
-    net = HybridNet(*group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape,
-                    steps=total)
+    net = HybridNet(
+        *group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape, steps=total
+    )
     for stage in net.stages():
         if isinstance(stage, (SpikeEncoder, SpikeSource)):
             stage.steps = net.steps

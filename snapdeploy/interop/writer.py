@@ -47,20 +47,49 @@ def dense_nodes(name: str, module: nn.Module, shape: tuple[int, ...]) -> Nodes:
             return [(name, nir.Linear(weight=weight))]
         return [(name, nir.Affine(weight=weight, bias=_np(module.bias)))]
     if isinstance(module, nn.Conv2d):
-        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels, np.float32)
-        return [(name, nir.Conv2d(
-            input_shape=np.array(shape[-2:]), weight=_np(module.weight),
-            stride=np.array(module.stride), padding=np.array(module.padding),
-            dilation=np.array(module.dilation), groups=module.groups, bias=bias,
-        ))]
+        bias = (
+            _np(module.bias)
+            if module.bias is not None
+            else np.zeros(module.out_channels, np.float32)
+        )
+        return [
+            (
+                name,
+                nir.Conv2d(
+                    input_shape=np.array(shape[-2:]),
+                    weight=_np(module.weight),
+                    stride=np.array(module.stride),
+                    padding=np.array(module.padding),
+                    dilation=np.array(module.dilation),
+                    groups=module.groups,
+                    bias=bias,
+                ),
+            )
+        ]
     if isinstance(module, nn.Flatten) and module.start_dim >= 1:
         end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
-        return [(name, nir.Flatten(input_type={"input": np.array(shape)},
-                                   start_dim=module.start_dim - 1, end_dim=end))]
+        return [
+            (
+                name,
+                nir.Flatten(
+                    input_type={"input": np.array(shape)},
+                    start_dim=module.start_dim - 1,
+                    end_dim=end,
+                ),
+            )
+        ]
     if isinstance(module, nn.AvgPool2d):
         pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))
-        return [(name, nir.AvgPool2d(kernel_size=pair(module.kernel_size),
-                                     stride=pair(module.stride), padding=pair(module.padding)))]
+        return [
+            (
+                name,
+                nir.AvgPool2d(
+                    kernel_size=pair(module.kernel_size),
+                    stride=pair(module.stride),
+                    padding=pair(module.padding),
+                ),
+            )
+        ]
     raise UnsupportedNirNodeError(
         f"layer '{name}' ({type(module).__name__}) has no NIR node (NIR carries linear maps "
         f"and neurons only)"
@@ -80,7 +109,10 @@ def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) 
         return [
             (f"{name}.synapse", nir.Linear(weight=_np(stage.synapse.weight))),
             (f"{name}.delay", nir.Delay(delay=np.full(n_out, dt))),
-            (f"{name}.lif", continuous(lif.du, lif.dv, np.full(n_out, float(lif.vth.item())), bias, dt)),
+            (
+                f"{name}.lif",
+                continuous(lif.du, lif.dv, np.full(n_out, float(lif.vth.item())), bias, dt),
+            ),
         ]
     if isinstance(stage, SpikeDecoder):
         return [(name, nir.I(r=_np(stage.scale).astype(np.float64) / dt))]
@@ -98,7 +130,8 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     nodes: Nodes = [("input", nir.Input(input_type=np.array(shape)))]
     refused = [
         f"layer '{names[id(s)]}' (SpikeSource) is not first; a spike source is the model's input"
-        for s in stages[1:] if isinstance(s, SpikeSource)
+        for s in stages[1:]
+        if isinstance(s, SpikeSource)
     ]
     for stage in stages:
         name = names[id(stage)]
@@ -116,8 +149,12 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
         raise UnsupportedNirNodeError(f"cannot write the model as NIR: {'; '.join(refused)}")
     nodes.append(("output", nir.Output(output_type=np.array(shape))))
     edges = [(a, b) for (a, _), (b, _) in itertools.pairwise(nodes)]
-    return nir.NIRGraph(nodes=dict(nodes), edges=edges, metadata={"producer": "snapdeploy", "dt": dt},
-                        type_check=False)
+    return nir.NIRGraph(
+        nodes=dict(nodes),
+        edges=edges,
+        metadata={"producer": "snapdeploy", "dt": dt},
+        type_check=False,
+    )
 
 
 def write_nir(graph: nir.NIRGraph, path: str | Path) -> Path:

@@ -15,8 +15,10 @@ from snapdeploy.partition.partitions import Boundary, DensePartition, Partition,
 def _groups(ops: tuple[Op, ...]) -> list[list[Op]]:
     groups: list[list[Op]] = []
     for prev, op in zip((None, *ops), ops):
-        starts_new = prev is None or isinstance(prev, SPIKE_SOURCES) or (
-            isinstance(prev, SpikingOp) != isinstance(op, SpikingOp)
+        starts_new = (
+            prev is None
+            or isinstance(prev, SPIKE_SOURCES)
+            or (isinstance(prev, SpikingOp) != isinstance(op, SpikingOp))
         )
         if starts_new:
             groups.append([])
@@ -30,7 +32,9 @@ def cut(graph: ModelGraph) -> tuple[list[Partition], list[Boundary]]:
     for index, ops in enumerate(_groups(graph.ops)):
         cls = SpikingPartition if isinstance(ops[0], SpikingOp) else DensePartition
         prefix = "spiking" if cls is SpikingPartition else "dense"
-        partitions.append(cls(name=f"p{index}_{prefix}", index=index, ops=tuple(ops), steps=graph.steps))
+        partitions.append(
+            cls(name=f"p{index}_{prefix}", index=index, ops=tuple(ops), steps=graph.steps)
+        )
     boundaries = [
         Boundary(id=i, src=i, dst=i + 1, width=output_width(p.ops[-1]), steps=graph.steps)
         for i, p in enumerate(partitions[:-1])

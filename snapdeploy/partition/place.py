@@ -55,9 +55,14 @@ class Plan:
             "target": self.target,
             "placements": [asdict(p) for p in self.placements],
             "boundaries": [
-                {**asdict(b.boundary), "src_device": b.src_device, "dst_device": b.dst_device,
-                 "has_link": b.has_link, "fp16_bytes_per_sample": b.boundary.fp16_bytes_per_sample,
-                 **estimated_traffic(b.boundary)}
+                {
+                    **asdict(b.boundary),
+                    "src_device": b.src_device,
+                    "dst_device": b.dst_device,
+                    "has_link": b.has_link,
+                    "fp16_bytes_per_sample": b.boundary.fp16_bytes_per_sample,
+                    **estimated_traffic(b.boundary),
+                }
                 for b in self.boundaries
             ],
         }

@@ -44,8 +44,15 @@ WEIGHT_QUANTS: dict[tuple[bool, bool], type] = {
 }
 #: Stages that run unchanged in the twin (float on the dense side of every deployment).
 KEPT_STAGES = (
-    nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.Dropout, SpikeEncoder,
-    SpikeDecoder, SpikeSource,
+    nn.ReLU,
+    nn.Flatten,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.Identity,
+    nn.Dropout,
+    SpikeEncoder,
+    SpikeDecoder,
+    SpikeSource,
 )
 
 
@@ -101,7 +108,8 @@ def calibrate_activations(twin: HybridNet, inputs: torch.Tensor, batch_size: int
     which warns on import.)
     """
     fresh = [
-        m for m in twin.modules()
+        m
+        for m in twin.modules()
         if isinstance(m, ParameterFromRuntimeStatsScaling) and m.counter == 0
     ]
     if not fresh:
@@ -129,8 +137,14 @@ def quant_dense(module: nn.Linear | nn.Conv2d, spec: QuantSpec) -> nn.Module:
         twin = QuantLinear(module.in_features, module.out_features, **quant)
     else:
         twin = QuantConv2d(
-            module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-            padding=module.padding, dilation=module.dilation, groups=module.groups, **quant,
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            **quant,
         )
     with torch.no_grad():
         twin.weight.copy_(module.weight)

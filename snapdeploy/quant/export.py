@@ -97,7 +97,9 @@ def current_fits(weights: np.ndarray, weight_exp: int, du_int: int) -> bool:
     """
     most, least = activation_extremes(weights, weight_exp)
     gain = DECAY_UNITY / (du_int + DU_OFFSET)
-    return (most << ACT_SHIFT) * gain <= STATE_LIMIT and -((-least) << ACT_SHIFT) * gain > -STATE_LIMIT
+    return (most << ACT_SHIFT) * gain <= STATE_LIMIT and -(
+        (-least) << ACT_SHIFT
+    ) * gain > -STATE_LIMIT
 
 
 def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:
@@ -266,9 +268,7 @@ def export_model(model: HybridNet, weight_bits: int = 8, dense_bits: int = 8) ->
     if not 2 <= dense_bits <= 16:
         raise ParameterRangeError(f"dense_bits={dense_bits} must lie in 2..16")
     names = {id(m): n for n, m in model.named_modules()}
-    ops = [
-        stage_op(names[id(stage)], stage, weight_bits, dense_bits) for stage in model.stages()
-    ]
+    ops = [stage_op(names[id(stage)], stage, weight_bits, dense_bits) for stage in model.stages()]
     return ModelGraph(
         ops=tuple(op for op in ops if op is not None),
         input_shape=model.input_shape,

@@ -115,14 +115,17 @@ def finetune(
         for _ in range(len(history), config.epochs):
             history.append(train_epoch(twin, optimizer, inputs, targets, generator, config))
             if checkpoint is not None:
-                save_checkpoint(checkpoint, {
-                    "run": digest,
-                    "twin": twin.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                })
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "run": digest,
+                        "twin": twin.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                    },
+                )
             bar.update(task, advance=1, description=f"fine-tuning (QAT) loss {history[-1]:.3f}")
     twin.eval()
     return history

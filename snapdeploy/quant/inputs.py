@@ -90,5 +90,9 @@ def load_split(path: Path | None, model: HybridNet, seed: int = 0) -> Split:
             f"the model takes inputs of shape {tuple(model.input_shape)} but {source} has "
             f"{tuple(split.x_train.shape[1:])}; fix: pass --data with matching x_train/x_test"
         )
-    return Split(split.x_train.astype(np.float32), split.y_train.astype(np.int64),
-                 split.x_test.astype(np.float32), split.y_test.astype(np.int64))
+    return Split(
+        split.x_train.astype(np.float32),
+        split.y_train.astype(np.int64),
+        split.x_test.astype(np.float32),
+        split.y_test.astype(np.int64),
+    )

@@ -47,30 +47,38 @@ def quantize_model(
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
     twin = make_twin(model, spec)
     acts = f"{spec.act_bits}-bit" if spec.act_bits else "float"
-    console.print(f"[bold]1/3[/] fine-tuning at {spec.bits}-bit spiking / {spec.dense_bits}-bit "
-                  f"dense weights, {acts} encoder inputs, for {config.epochs} epochs")
+    console.print(
+        f"[bold]1/3[/] fine-tuning at {spec.bits}-bit spiking / {spec.dense_bits}-bit "
+        f"dense weights, {acts} encoder inputs, for {config.epochs} epochs"
+    )
     history = finetune(twin, data.x_train, data.y_train, config, checkpoint, progress)
     qat_acc = accuracy(predict(twin, data.x_test), data.y_test)
-    console.print(f"[bold]2/3[/] exporting integers; running the integer reference on "
-                  f"{len(data.y_test)} held-out samples")
+    console.print(
+        f"[bold]2/3[/] exporting integers; running the integer reference on "
+        f"{len(data.y_test)} held-out samples"
+    )
     graph = export_twin(twin, spec)
     score = reference_score(graph, data.x_test, data.y_test)
     console.print(f"[bold]3/3[/] writing {out}")
-    path = save_model(out, graph, {
-        "quantization": {
-            "method": "quantization-aware (Brevitas)",
-            "brevitas": metadata.version("brevitas"),
-            "weight_bits": spec.bits,
-            "dense_bits": spec.dense_bits,
-            "per_channel": spec.per_channel,
-            "power_of_two": spec.power_of_two,
-            "act_bits": spec.act_bits,
-            "finetune": asdict(config),
+    path = save_model(
+        out,
+        graph,
+        {
+            "quantization": {
+                "method": "quantization-aware (Brevitas)",
+                "brevitas": metadata.version("brevitas"),
+                "weight_bits": spec.bits,
+                "dense_bits": spec.dense_bits,
+                "per_channel": spec.per_channel,
+                "power_of_two": spec.power_of_two,
+                "act_bits": spec.act_bits,
+                "finetune": asdict(config),
+            },
+            "float_accuracy": float_acc,
+            "qat_accuracy": qat_acc,
+            "integer_accuracy": score.accuracy,
+            "held_out_samples": len(data.y_test),
+            "spikes_per_sample": score.spikes_per_sample,
         },
-        "float_accuracy": float_acc,
-        "qat_accuracy": qat_acc,
-        "integer_accuracy": score.accuracy,
-        "held_out_samples": len(data.y_test),
-        "spikes_per_sample": score.spikes_per_sample,
-    })
+    )
     return QatResult(path, float_acc, qat_acc, score.accuracy, score.spikes_per_sample, history)

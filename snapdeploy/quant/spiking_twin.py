@@ -50,7 +50,12 @@ BOUND_FIXES = {
 
 
 def weight_exponent(
-    layer: str, weights: np.ndarray, scale: float, vth: float, bias: np.ndarray, du_int: int,
+    layer: str,
+    weights: np.ndarray,
+    scale: float,
+    vth: float,
+    bias: np.ndarray,
+    du_int: int,
     step: int,
 ) -> int:
     """The largest weight exponent whose scale keeps every integer in its width."""
@@ -131,7 +136,10 @@ class QuantSpikingLinear(SpikingLinear):
         lif = source.lif
         super().__init__(source.synapse.in_features, lif.n, du=lif.du, dv=lif.dv)
         self.synapse = QuantLinear(
-            source.synapse.in_features, lif.n, bias=False, weight_quant=weight_quant,
+            source.synapse.in_features,
+            lif.n,
+            bias=False,
+            weight_quant=weight_quant,
             weight_bit_width=bits,
         )
         with torch.no_grad():
@@ -153,8 +161,13 @@ class QuantSpikingLinear(SpikingLinear):
         bias = self.lif.bias if self.lif.bias is not None else torch.zeros(self.lif.n)
         bias = bias.to(torch.float64)
         exp = weight_exponent(
-            self.name, weights.detach().numpy(), scale.item(), vth.item(), bias.detach().numpy(),
-            int(du.item()), step,
+            self.name,
+            weights.detach().numpy(),
+            scale.item(),
+            vth.item(),
+            bias.detach().numpy(),
+            int(du.item()),
+            step,
         )
         lam = step * 2.0**exp / scale
         bias_v = bias * lam * (1 << ACT_SHIFT)

@@ -107,8 +107,12 @@ class Deployment:
         links = [QueueLink(self.info.link_name(g[-1])) for g in groups[:-1]]
         runners = [
             GroupRunner(
-                self.info, g, [self.stages[i] for i in members],
-                links[g - 1] if g else None, links[g] if g < len(links) else None, timeout,
+                self.info,
+                g,
+                [self.stages[i] for i in members],
+                links[g - 1] if g else None,
+                links[g] if g < len(links) else None,
+                timeout,
             )
             for g, members in enumerate(groups)
         ]
@@ -120,9 +124,18 @@ class Deployment:
             task = bar.add_task("deployed run", total=len(spans))
             threads = [
                 threading.Thread(
-                    target=self._serve, name=f"snapdeploy-group-{g}", daemon=True,
-                    args=(runner, spans, inputs, state, links, errors,
-                          (lambda: bar.advance(task)) if g == len(runners) - 1 else (lambda: None)),
+                    target=self._serve,
+                    name=f"snapdeploy-group-{g}",
+                    daemon=True,
+                    args=(
+                        runner,
+                        spans,
+                        inputs,
+                        state,
+                        links,
+                        errors,
+                        (lambda: bar.advance(task)) if g == len(runners) - 1 else (lambda: None),
+                    ),
                 )
                 for g, runner in enumerate(runners)
             ]

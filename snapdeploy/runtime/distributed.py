@@ -45,7 +45,10 @@ def init_group(rank: int, world: int, master: str | None, timeout: float) -> Non
         init_method = f"tcp://{host}:{port}"
     try:
         dist.init_process_group(
-            "gloo", init_method=init_method, rank=rank, world_size=world,
+            "gloo",
+            init_method=init_method,
+            rank=rank,
+            world_size=world,
             timeout=timedelta(seconds=timeout),
         )
     except (RuntimeError, ValueError) as error:

@@ -38,7 +38,12 @@ def _die_with_parent() -> None:
 
 
 def launch_local(
-    build_dir: Path, ranks: int, run_dir: Path, rank_args: list[str], timeout: float, resume_hint: str
+    build_dir: Path,
+    ranks: int,
+    run_dir: Path,
+    rank_args: list[str],
+    timeout: float,
+    resume_hint: str,
 ) -> None:
     """Run `ranks` ranks on this host; raise RankFailure naming each rank that failed."""
     info = read_build(build_dir)
@@ -46,15 +51,29 @@ def launch_local(
     run_dir.mkdir(parents=True, exist_ok=True)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CLI, "run", str(build_dir), "--rank", str(rank),
-             "--world", str(ranks), "--master", f"127.0.0.1:{port}", *rank_args],
+            [
+                sys.executable,
+                "-c",
+                _CLI,
+                "run",
+                str(build_dir),
+                "--rank",
+                str(rank),
+                "--world",
+                str(ranks),
+                "--master",
+                f"127.0.0.1:{port}",
+                *rank_args,
+            ],
             # prctl only, no locks: safe between fork and exec even with threads
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         for rank in range(ranks)
     ]
-    atomic_write(run_dir / RANKS_FILE,
-                 json.dumps({"pids": {str(r): p.pid for r, p in enumerate(procs)}}).encode())
+    atomic_write(
+        run_dir / RANKS_FILE,
+        json.dumps({"pids": {str(r): p.pid for r, p in enumerate(procs)}}).encode(),
+    )
     try:
         _watch(procs, grace=timeout + 10.0)
     finally:
@@ -62,7 +81,9 @@ def launch_local(
     failed = [(rank, p.returncode) for rank, p in enumerate(procs) if p.returncode != 0]
     if failed:
         done = sorted((run_dir / OUTPUTS_DIR).glob("batch_*.npy"))
-        kept = f"{len(done)} completed batches are kept in {run_dir}" if done else "no batch completed"
+        kept = (
+            f"{len(done)} completed batches are kept in {run_dir}" if done else "no batch completed"
+        )
         causes = "; ".join(
             f"rank {rank} ({info.group_label(rank) if rank < len(info.groups) else '?'}) "
             f"{_exit_reason(code)}"

@@ -103,5 +103,7 @@ class DistLink:
             else:
                 work.wait(timedelta(seconds=timeout))
         except RuntimeError as error:  # gloo: peer closed the connection, or the wait timed out
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
             raise LinkFailure(f"{self.name}: rank {self.peer} is lost ({reason})") from None

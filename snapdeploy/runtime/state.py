@@ -127,7 +127,10 @@ def write_result(
     """result.json of a run: each boundary's traffic in this invocation, time per partition,
     and the wall time of the batch loop (from the first batch to the last output)."""
     path = Path(directory) / RESULT_FILE
-    record = {"boundaries": [boundary_summary(s) for s in stats], "seconds_per_partition": seconds,
-              "run_seconds": run_seconds}
+    record = {
+        "boundaries": [boundary_summary(s) for s in stats],
+        "seconds_per_partition": seconds,
+        "run_seconds": run_seconds,
+    }
     atomic_write(path, json.dumps(record, indent=2).encode())
     return path

@@ -88,8 +88,13 @@ class LinkSender:
         """Send bool [batch, width] spikes of `step` for samples from `first_sample` on."""
         previous = self._previous if step > 0 else None
         frames = [
-            encode_frame(self.boundary_id, step, first_sample + start, spikes[block],
-                         None if previous is None else previous[block])
+            encode_frame(
+                self.boundary_id,
+                step,
+                first_sample + start,
+                spikes[block],
+                None if previous is None else previous[block],
+            )
             for start in range(0, len(spikes), MAX_ROWS)
             for block in [slice(start, start + MAX_ROWS)]
         ]

@@ -97,7 +97,7 @@ def _mapping(document: dict[str, Any]) -> dict[str, str]:
     table = document.get("mapping", {})
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
         raise TargetError(
-            '[mapping] must map partition names to device names; fix: write lines like '
+            "[mapping] must map partition names to device names; fix: write lines like "
             'p1_spiking = "fpga"'
         )
     return dict(table)

@@ -42,9 +42,7 @@ SAMPLE_TENSORS = {
 }
 SAMPLE_MANIFEST = {"graph": {"layers": ["dense", "lif"]}, "accuracy": 0.91, "bits": {"w": 8}}
 
-slow_settings = settings(
-    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+slow_settings = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_leaves = (
     st.none()

@@ -24,7 +24,12 @@ def test_a_spike_source_round_trips(tmp_path):
     assert back.ops[0] == SpikeSourceOp(graph.ops[0].name, 4, T)
     assert (back.input_shape, back.steps) == ((T, 4), T)
     assert artifact.manifest["graph"]["ops"][0] == {
-        "name": graph.ops[0].name, "type": "spike_source", "n": 4, "steps": T, "tensors": []}
+        "name": graph.ops[0].name,
+        "type": "spike_source",
+        "n": 4,
+        "steps": T,
+        "tensors": [],
+    }
     ops, _ = load_ops(save_ops(tmp_path / "p.snap", graph.ops[:1], {"steps": T}))
     assert ops == [graph.ops[0]]
 
@@ -33,10 +38,27 @@ def test_an_artifact_written_before_spike_sources_loads(tmp_path):
     """The records an encoder graph had before spike sources existed, written by hand."""
     weights = np.full((2, 3), 2, np.int32)
     records = [
-        {"name": "enc", "type": "encoder", "n": 3, "steps": T, "threshold": 0.5, "dv": 0.0,
-         "tensors": []},
-        {"name": "l0", "type": "spiking", "n_in": 3, "n_out": 2, "weight_exp": 0, "du": 10,
-         "dv": 20, "vth": 30, "bias_exp": 0, "tensors": ["bias_mant", "weights"]},
+        {
+            "name": "enc",
+            "type": "encoder",
+            "n": 3,
+            "steps": T,
+            "threshold": 0.5,
+            "dv": 0.0,
+            "tensors": [],
+        },
+        {
+            "name": "l0",
+            "type": "spiking",
+            "n_in": 3,
+            "n_out": 2,
+            "weight_exp": 0,
+            "du": 10,
+            "dv": 20,
+            "vth": 30,
+            "bias_exp": 0,
+            "tensors": ["bias_mant", "weights"],
+        },
     ]
     graph_record = {"input_shape": [3], "steps": T, "ops": records}
     tensors = {"l0.weights": weights, "l0.bias_mant": np.zeros(2, np.int32)}

@@ -202,8 +202,15 @@ def test_zero_input_and_zero_bias_never_spike(layer, steps, batch) -> None:
 def test_v_is_zero_after_a_spike_and_u_is_not_reset(layer, steps, density, seed) -> None:
     """u never depends on spikes: a copy that spikes far less (top threshold, lowest bias)
     has the same u at every step."""
-    silent = params(layer.weights, layer.weight_exp, layer.du, layer.dv, (1 << 17) - 1,
-                    np.full(layer.n_out, -4096), 7)
+    silent = params(
+        layer.weights,
+        layer.weight_exp,
+        layer.du,
+        layer.dv,
+        (1 << 17) - 1,
+        np.full(layer.n_out, -4096),
+        7,
+    )
     net, ref = ReferenceNetwork([layer]), ReferenceNetwork([silent])
     net.reset(2)
     ref.reset(2)
@@ -346,8 +353,11 @@ def test_validate_rejects_each_out_of_range_parameter(name, value) -> None:
 
 
 @SETTINGS
-@given(name=st.sampled_from(sorted(PARAM_RANGES)), distance=st.integers(1, 1 << 20),
-       above=st.booleans())
+@given(
+    name=st.sampled_from(sorted(PARAM_RANGES)),
+    distance=st.integers(1, 1 << 20),
+    above=st.booleans(),
+)
 def test_validate_rejects_any_distance_out_of_range(name, distance, above) -> None:
     low, high = PARAM_RANGES[name]
     value = high + distance if above else low - distance

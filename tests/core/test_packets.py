@@ -111,8 +111,11 @@ def test_rice_is_near_the_entropy_of_random_spikes() -> None:
 
 
 @SETTINGS
-@given(st.tuples(st.integers(1, 6), st.integers(0, 9), st.integers(1, 90)), densities,
-       st.integers(0, 2**32 - 1))
+@given(
+    st.tuples(st.integers(1, 6), st.integers(0, 9), st.integers(1, 90)),
+    densities,
+    st.integers(0, 2**32 - 1),
+)
 def test_steps_round_trip(shape, density, seed) -> None:
     spikes = random_spikes(shape, density, seed)
     frames = encode_steps(9, spikes, first_batch=100)

@@ -33,7 +33,9 @@ def affine(n_out: int, n_in: int) -> nir.Affine:
 
 def test_unsupported_nodes_are_listed_with_their_nearest():
     graph = nir.NIRGraph.from_list(
-        affine(4, 3), lif(4), nir.Threshold(threshold=np.ones(4)),
+        affine(4, 3),
+        lif(4),
+        nir.Threshold(threshold=np.ones(4)),
         nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)),
     )
     with pytest.raises(UnsupportedNirNodeError) as err:
@@ -45,14 +47,22 @@ def test_unsupported_nodes_are_listed_with_their_nearest():
 
 def test_recurrent_layer_is_a_cycle():
     inner = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([4])), "lif": lif(4),
-               "w_rec": nir.Linear(weight=np.eye(4)), "output": nir.Output(np.array([4]))},
+        nodes={
+            "input": nir.Input(np.array([4])),
+            "lif": lif(4),
+            "w_rec": nir.Linear(weight=np.eye(4)),
+            "output": nir.Output(np.array([4])),
+        },
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
         type_check=False,
     )
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([3])), "fc": affine(4, 3), "rleaky": inner,
-               "output": nir.Output(np.array([4]))},
+        nodes={
+            "input": nir.Input(np.array([3])),
+            "fc": affine(4, 3),
+            "rleaky": inner,
+            "output": nir.Output(np.array([4])),
+        },
         edges=[("input", "fc"), ("fc", "rleaky"), ("rleaky", "output")],
         type_check=False,
     )
@@ -62,8 +72,13 @@ def test_recurrent_layer_is_a_cycle():
 
 def test_branch_is_refused():
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([3])), "a": affine(4, 3), "b": affine(4, 3),
-               "lif": lif(4), "output": nir.Output(np.array([4]))},
+        nodes={
+            "input": nir.Input(np.array([3])),
+            "a": affine(4, 3),
+            "b": affine(4, 3),
+            "lif": lif(4),
+            "output": nir.Output(np.array([4])),
+        },
         edges=[("input", "a"), ("input", "b"), ("a", "lif"), ("b", "lif"), ("lif", "output")],
         type_check=False,
     )
@@ -100,7 +115,9 @@ def test_parameters_our_lif_cannot_hold():
 def test_writer_names_layers_nir_lacks():
     net = HybridNet(
         DenseBlock(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Tanh()),
-        SpikeEncoder(4, 3), input_shape=(3,), steps=3,
+        SpikeEncoder(4, 3),
+        input_shape=(3,),
+        steps=3,
     )
     with pytest.raises(UnsupportedNirNodeError, match=r"'0\.1' \(ReLU\).*'0\.3' \(Tanh\)"):
         to_nir(net)

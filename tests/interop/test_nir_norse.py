@@ -23,7 +23,8 @@ NORSE_DT = 1e-3
 def lif_box(n: int, seed: int) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(seed)
     params = norse.LIFBoxParameters(
-        tau_mem_inv=torch.full((n,), 200.0), v_th=torch.rand(n, generator=generator) * 0.2 + 0.1,
+        tau_mem_inv=torch.full((n,), 200.0),
+        v_th=torch.rand(n, generator=generator) * 0.2 + 0.1,
         v_leak=torch.zeros(n),
     )
     return norse.LIFBoxCell(params, dt=NORSE_DT)

@@ -30,9 +30,11 @@ STEPS = 6
 
 def mlp(enc_dv: float, du: float, dv: float, seed: int) -> HybridNet:
     net = HybridNet(
-        DenseBlock(nn.Linear(6, 10)), SpikeEncoder(10, STEPS, threshold=0.7, dv=enc_dv),
+        DenseBlock(nn.Linear(6, 10)),
+        SpikeEncoder(10, STEPS, threshold=0.7, dv=enc_dv),
         SpikingBlock(SpikingLinear(10, 8, du=1.0, dv=dv), SpikingLinear(8, 4, du=du, dv=dv)),
-        input_shape=(6,), steps=STEPS,
+        input_shape=(6,),
+        steps=STEPS,
     )
     return randomized(net, seed)
 
@@ -83,8 +85,20 @@ def test_graph_says_what_we_compute():
     graph = to_nir(conv_net(0.0, 0.5, 0.1))
     kinds = [type(graph.nodes[b]).__name__ for _, b in graph.edges]
     assert kinds == [
-        "Conv2d", "AvgPool2d", "Flatten", "Affine", "IF",
-        "Linear", "Delay", "LIF", "Linear", "Delay", "CubaLIF", "I", "Affine", "Output",
+        "Conv2d",
+        "AvgPool2d",
+        "Flatten",
+        "Affine",
+        "IF",
+        "Linear",
+        "Delay",
+        "LIF",
+        "Linear",
+        "Delay",
+        "CubaLIF",
+        "I",
+        "Affine",
+        "Output",
     ]
     assert isinstance(graph.nodes["input"], nir.Input)
 
@@ -92,20 +106,28 @@ def test_graph_says_what_we_compute():
 def test_cli_export_then_import(tmp_path):
     """A .snap written as NIR and read back keeps its layers and its steps."""
     net = HybridNet(
-        DenseBlock(nn.Linear(6, 10)), SpikeEncoder(10, STEPS, dv=0.2),
+        DenseBlock(nn.Linear(6, 10)),
+        SpikeEncoder(10, STEPS, dv=0.2),
         SpikingBlock(SpikingLinear(10, 4, du=0.5, dv=0.25)),
-        input_shape=(6,), steps=STEPS,
+        input_shape=(6,),
+        steps=STEPS,
     )
     snap = save_model(tmp_path / "m.snap", export_model(randomized(net, 3)), {})
     runner = CliRunner()
     result = runner.invoke(app, ["export", str(snap), "-o", str(tmp_path / "m.nir")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "b.snap"),
-                                 "--steps", str(STEPS)])
+    result = runner.invoke(
+        app,
+        ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "b.snap"), "--steps", str(STEPS)],
+    )
     assert result.exit_code == 0, result.output
     graph, _ = load_model(tmp_path / "b.snap")
     assert graph.steps == STEPS
     (op,) = [op for op in graph.ops if isinstance(op, SpikingOp)]
     original = export_model(net).spiking_ops()[0].params
     assert (op.params.n_in, op.params.n_out, op.params.du, op.params.dv) == (
-        original.n_in, original.n_out, original.du, original.dv)
+        original.n_in,
+        original.n_out,
+        original.du,
+        original.dv,
+    )

@@ -30,8 +30,10 @@ def snntorch_net(reset: str, seed: int = 0) -> torch.nn.Sequential:
     """Linear(+bias) -> Leaky -> Linear -> Leaky, per-neuron thresholds, shared beta."""
     torch.manual_seed(seed)
     leaky = lambda n, beta: snn.Leaky(
-        beta=torch.full((n,), beta), threshold=torch.rand(n) + 0.5,
-        init_hidden=True, reset_mechanism=reset,
+        beta=torch.full((n,), beta),
+        threshold=torch.rand(n) + 0.5,
+        init_hidden=True,
+        reset_mechanism=reset,
     )
     return torch.nn.Sequential(
         torch.nn.Linear(10, 24), leaky(24, 0.8), torch.nn.Linear(24, 6, bias=False), leaky(6, 0.9)
@@ -77,7 +79,9 @@ def test_subtract_reset_is_imported_as_the_file_says(tmp_path):
     """snnTorch writes v_reset = 0 even for its default subtract reset, so we reset to 0."""
     net = snntorch_net("subtract")
     graph = export_to_nir(net, torch.zeros(1, 10), ignore_dims=[0])
-    assert all(np.all(np.asarray(n.v_reset) == 0) for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert all(
+        np.all(np.asarray(n.v_reset) == 0) for n in graph.nodes.values() if isinstance(n, nir.LIF)
+    )
     imported = read_nir(graph, steps=T)
     zero_net = snntorch_net("zero")
     x = torch.rand(16, 10) * 2

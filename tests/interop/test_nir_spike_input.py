@@ -36,12 +36,16 @@ def snntorch_net(seed: int = 0) -> torch.nn.Sequential:
     delayed input arrives), per-neuron thresholds, reset to zero."""
     torch.manual_seed(seed)
     leaky = lambda n, beta: snn.Leaky(
-        beta=torch.full((n,), beta), threshold=torch.rand(n) * 0.5 + 0.3,
-        init_hidden=True, reset_mechanism="zero",
+        beta=torch.full((n,), beta),
+        threshold=torch.rand(n) * 0.5 + 0.3,
+        init_hidden=True,
+        reset_mechanism="zero",
     )
     return torch.nn.Sequential(
-        torch.nn.Linear(N_IN, 24, bias=False), leaky(24, 0.8),
-        torch.nn.Linear(24, 6, bias=False), leaky(6, 0.9),
+        torch.nn.Linear(N_IN, 24, bias=False),
+        leaky(24, 0.8),
+        torch.nn.Linear(24, 6, bias=False),
+        leaky(6, 0.9),
     )
 
 
@@ -136,8 +140,18 @@ def test_cli_export_then_import_with_spike_input(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["export", str(snap), "-o", str(tmp_path / "m.nir")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "b.snap"),
-                                 "--steps", str(T), "--spike-input"])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(tmp_path / "m.nir"),
+            "-o",
+            str(tmp_path / "b.snap"),
+            "--steps",
+            str(T),
+            "--spike-input",
+        ],
+    )
     assert result.exit_code == 0, result.output
     graph, artifact = load_model(tmp_path / "b.snap")
     original, _ = load_model(snap)
@@ -150,8 +164,18 @@ def test_cli_export_then_import_with_spike_input(tmp_path):
 
 
 def test_cli_import_of_snntorch_spike_input_says_how_to_feed_it(exported, tmp_path):
-    result = CliRunner().invoke(app, ["import", str(exported[1]), "-o", str(tmp_path / "s.snap"),
-                                      "--steps", str(T), "--spike-input"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            str(exported[1]),
+            "-o",
+            str(tmp_path / "s.snap"),
+            "--steps",
+            str(T),
+            "--spike-input",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"[N, {T + 2}, {N_IN}]" in " ".join(result.output.split())
     graph, _ = load_model(tmp_path / "s.snap")

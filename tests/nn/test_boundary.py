@@ -165,7 +165,9 @@ def test_spike_source_is_the_input_time_major(steps, n, dtype, data) -> None:
 
 
 @pytest.mark.parametrize(
-    "shape", [(2, 4, 3), (2, 5, 3), (2, 15), (3, 5), (1, 2, 3, 5)], ids=str,
+    "shape",
+    [(2, 4, 3), (2, 5, 3), (2, 15), (3, 5), (1, 2, 3, 5)],
+    ids=str,
 )
 def test_spike_source_refuses_a_wrong_shape_naming_the_one_it_takes(shape) -> None:
     with pytest.raises(SpikeInputError, match=r"\[batch, 3, 5\].*fix:"):
@@ -200,5 +202,7 @@ def test_a_spike_input_net_trains_and_runs() -> None:
     ends_in_spikes = hybrid_net([n, 4], steps, decode=False, spike_input=True)
     counts = ends_in_spikes(torch.from_numpy(x[:3]))
     assert counts.shape == (3, 4)  # summed over the steps, as any net ending in spikes
-    assert torch.equal(hybrid_net([n], steps, decode=False, spike_input=True)(
-        torch.from_numpy(x[:3])), torch.from_numpy(x[:3]).sum(1))
+    assert torch.equal(
+        hybrid_net([n], steps, decode=False, spike_input=True)(torch.from_numpy(x[:3])),
+        torch.from_numpy(x[:3]).sum(1),
+    )

@@ -90,11 +90,15 @@ def test_stages_flatten_blocks_and_boundaries_in_order() -> None:
     net = full_net(steps=4)
     kinds = [type(m) for m in net.stages()]
     assert kinds == [
-        nn.Flatten, nn.Linear, nn.ReLU,
-        SpikeEncoder, SpikeDecoder,
+        nn.Flatten,
+        nn.Linear,
+        nn.ReLU,
+        SpikeEncoder,
+        SpikeDecoder,
         nn.Linear,
         SpikeEncoder,
-        SpikingLinear, SpikingLinear,
+        SpikingLinear,
+        SpikingLinear,
         SpikeDecoder,
         nn.Linear,
     ]
@@ -102,7 +106,10 @@ def test_stages_flatten_blocks_and_boundaries_in_order() -> None:
     assert net.stages()[3] is net[1].encoder
     assert net.stages()[7] is net[4][0]
     assert [type(m) for m in net.spiking_modules()] == [
-        SpikeEncoder, SpikeEncoder, SpikingLinear, SpikingLinear,
+        SpikeEncoder,
+        SpikeEncoder,
+        SpikingLinear,
+        SpikingLinear,
     ]
 
 

@@ -150,8 +150,17 @@ def test_gradient_flows_to_current_bias_and_threshold_near_threshold() -> None:
 
 @pytest.mark.parametrize(
     ("du", "dv"),
-    [(0.0, 0.1), (1 / 8192, 0.1), (1.0001, 0.1), (-0.5, 0.1), (0.5, -0.01), (0.5, 1.0),
-     (0.5, 4095.5 / 4096), (float("nan"), 0.1), (0.5, float("nan"))],
+    [
+        (0.0, 0.1),
+        (1 / 8192, 0.1),
+        (1.0001, 0.1),
+        (-0.5, 0.1),
+        (0.5, -0.01),
+        (0.5, 1.0),
+        (0.5, 4095.5 / 4096),
+        (float("nan"), 0.1),
+        (0.5, float("nan")),
+    ],
 )
 def test_check_decays_refuses(du, dv) -> None:
     with pytest.raises(ParameterRangeError, match="fix"):

@@ -280,11 +280,15 @@ def test_mapping_from_the_command_line_and_from_the_target_file(tmp_path):
     from snapdeploy.targets import load_target
 
     assert parse_mapping(["p1_spiking=ref", " p0_dense = host "]) == {
-        "p1_spiking": "ref", "p0_dense": "host"}
+        "p1_spiking": "ref",
+        "p0_dense": "host",
+    }
     with pytest.raises(TargetError, match="PARTITION=DEVICE"):
         parse_mapping(["p1_spiking"])
     toml = tmp_path / "t.toml"
-    devices = '[target]\nname = "t"\n[devices.host]\nkind = "torch"\n[devices.ref]\nkind = "reference"\n'
+    devices = (
+        '[target]\nname = "t"\n[devices.host]\nkind = "torch"\n[devices.ref]\nkind = "reference"\n'
+    )
     toml.write_text(devices + '[mapping]\np1_spiking = "ref"\n')
     assert load_target(toml).mapping == {"p1_spiking": "ref"}
     toml.write_text(devices + "[mapping]\np1_spiking = 3\n")

@@ -124,8 +124,9 @@ def test_exported_weights_are_one_rounding_of_the_float_weights(net_bits) -> Non
         assert np.abs(w_int).max() >= (256 - step) // 2
         assert np.all(w_int[w == 0] == 0)
         nz = w != 0
-        bounds = np.sort(np.stack([(w_int[nz] - step / 2) / w[nz], (w_int[nz] + step / 2) / w[nz]]),
-                         axis=0)
+        bounds = np.sort(
+            np.stack([(w_int[nz] - step / 2) / w[nz], (w_int[nz] + step / 2) / w[nz]]), axis=0
+        )
         assert bounds[0].max() <= bounds[1].min() * (1 + 1e-9), "no common scale fits"
 
 
@@ -200,8 +201,18 @@ def test_round_trip_of_every_dense_op_kind(tmp_path: Path) -> None:
     graph = export_model(net)
     kinds = [op.op if isinstance(op, DenseOp) else type(op).__name__ for op in graph.ops]
     # Identity and Dropout vanish at inference; names are the modules' paths
-    assert kinds == ["conv2d", "relu", "maxpool2d", "flatten", "linear", "EncoderOp",
-                     "DecoderOp", "conv2d", "avgpool2d", "flatten"]
+    assert kinds == [
+        "conv2d",
+        "relu",
+        "maxpool2d",
+        "flatten",
+        "linear",
+        "EncoderOp",
+        "DecoderOp",
+        "conv2d",
+        "avgpool2d",
+        "flatten",
+    ]
     assert [op.name for op in graph.ops][:2] == ["0.0", "0.1"]
     assert "bias" not in graph.ops[7].tensors
     path = save_model(tmp_path / "conv.snap", graph, {})
@@ -263,7 +274,10 @@ def test_reexport_of_representable_floats_reproduces_the_integers(case, lam) -> 
     )
     np.testing.assert_array_equal(got.weights, p["weights"])
     assert (got.weight_exp, got.du, got.dv, got.vth) == (
-        p["weight_exp"], p["du"], p["dv"], p["vth"]
+        p["weight_exp"],
+        p["du"],
+        p["dv"],
+        p["vth"],
     )
     # the same bias value; the exporter picks the smallest exponent that holds it
     np.testing.assert_array_equal(
@@ -277,14 +291,16 @@ def test_reexport_of_representable_floats_reproduces_the_integers(case, lam) -> 
 def test_reexport_through_a_float32_hybridnet_reproduces_the_integers(case, lam) -> None:
     p, weight_bits = case
     n_out, n_in = p["weights"].shape
-    layer = SpikingLinear(n_in, n_out, du=(p["du"] + 1) / 4096, dv=p["dv"] / 4096,
-                          vth=p["vth"] / lam)
+    layer = SpikingLinear(
+        n_in, n_out, du=(p["du"] + 1) / 4096, dv=p["dv"] / 4096, vth=p["vth"] / lam
+    )
     with torch.no_grad():
         layer.synapse.weight.copy_(torch.from_numpy(p["weights"] * 2.0 ** p["weight_exp"] / lam))
         bias = bias_value(p["bias_mant"], p["bias_exp"]) / (64 * lam)
         layer.lif.bias.copy_(torch.from_numpy(bias))
-    net = HybridNet(SpikeEncoder(n_in, 2), layer, SpikeDecoder(n_out, 2), input_shape=(n_in,),
-                    steps=2)
+    net = HybridNet(
+        SpikeEncoder(n_in, 2), layer, SpikeDecoder(n_out, 2), input_shape=(n_in,), steps=2
+    )
     (op,) = export_model(net, weight_bits=weight_bits).spiking_ops()
     np.testing.assert_array_equal(op.params.weights, p["weights"])
     assert (op.params.weight_exp, op.params.vth) == (p["weight_exp"], p["vth"])
@@ -302,15 +318,25 @@ def agreement_net(rng: np.random.Generator, steps: int) -> tuple[HybridNet, list
     layers = []
     for n_in, n_out in itertools.pairwise(widths):
         vth = float(rng.uniform(0.5, 2.0))
-        layer = SpikingLinear(n_in, n_out, du=float(rng.choice([1.0, 0.5, 0.25, 0.125, 1 / 16])),
-                              dv=float(rng.choice([0.0, 0.0625, 0.25, 0.5])), vth=vth)
+        layer = SpikingLinear(
+            n_in,
+            n_out,
+            du=float(rng.choice([1.0, 0.5, 0.25, 0.125, 1 / 16])),
+            dv=float(rng.choice([0.0, 0.0625, 0.25, 0.5])),
+            vth=vth,
+        )
         with torch.no_grad():
             w = rng.normal(0.2, 1.0, (n_out, n_in)) / np.sqrt(n_in) * vth * 2
             layer.synapse.weight.copy_(torch.from_numpy(w))
             layer.lif.bias.copy_(torch.from_numpy(rng.normal(0.0, 0.05, n_out) * vth))
         layers.append(layer)
-    net = HybridNet(SpikeEncoder(widths[0], steps, threshold=0.5), SpikingBlock(*layers),
-                    SpikeDecoder(widths[-1], steps), input_shape=(widths[0],), steps=steps)
+    net = HybridNet(
+        SpikeEncoder(widths[0], steps, threshold=0.5),
+        SpikingBlock(*layers),
+        SpikeDecoder(widths[-1], steps),
+        input_shape=(widths[0],),
+        steps=steps,
+    )
     return net, layers
 
 
@@ -365,8 +391,9 @@ def simple_net(*middle: nn.Module, steps: int = 4, n: int = 4) -> HybridNet:
     return HybridNet(DenseBlock(nn.Linear(3, n)), *middle, input_shape=(3,), steps=steps)
 
 
-@pytest.mark.parametrize("layer", [nn.LSTM(4, 4), nn.BatchNorm1d(4), nn.Sigmoid()],
-                         ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "layer", [nn.LSTM(4, 4), nn.BatchNorm1d(4), nn.Sigmoid()], ids=lambda m: type(m).__name__
+)
 def test_unsupported_layer_is_refused_with_the_supported_list(layer) -> None:
     net = HybridNet(DenseBlock(nn.Linear(3, 4), layer), input_shape=(3,), steps=1)
     with pytest.raises(UnsupportedLayerError) as info:
@@ -384,8 +411,11 @@ def test_non_hybridnet_is_refused() -> None:
 
 @pytest.mark.parametrize("vth", [0.0, -0.5])
 def test_non_positive_threshold_is_refused_naming_the_layer(vth) -> None:
-    net = simple_net(SpikeEncoder(4, 4), SpikingBlock(SpikingLinear(4, 2), SpikingLinear(2, 2)),
-                     SpikeDecoder(2, 4))
+    net = simple_net(
+        SpikeEncoder(4, 4),
+        SpikingBlock(SpikingLinear(4, 2), SpikingLinear(2, 2)),
+        SpikeDecoder(2, 4),
+    )
     with torch.no_grad():
         net[2][1].lif.vth.fill_(vth)
     with pytest.raises(ParameterRangeError, match=r"'2\.1'.*threshold"):
@@ -397,8 +427,9 @@ def huge_bias_net() -> HybridNet:
     layer = SpikingLinear(3, 2, vth=1.0)
     with torch.no_grad():
         layer.lif.bias.copy_(torch.tensor([0.0, 1e5]))
-    return simple_net(SpikeEncoder(4, 4), SpikingLinear(4, 3), SpikingBlock(layer),
-                      SpikeDecoder(2, 4))
+    return simple_net(
+        SpikeEncoder(4, 4), SpikingLinear(4, 3), SpikingBlock(layer), SpikeDecoder(2, 4)
+    )
 
 
 def test_bias_too_large_is_refused_naming_the_layer_and_the_bias() -> None:
@@ -455,8 +486,11 @@ def test_encoder_with_wrong_steps_is_refused() -> None:
     [
         (SpikeEncoder(4, 4), SpikingLinear(5, 2), SpikeDecoder(2, 4)),
         (SpikeEncoder(4, 4), SpikingLinear(4, 3), SpikeDecoder(2, 4)),
-        (SpikeEncoder(4, 4), SpikingBlock(SpikingLinear(4, 3), SpikingLinear(2, 2)),
-         SpikeDecoder(2, 4)),
+        (
+            SpikeEncoder(4, 4),
+            SpikingBlock(SpikingLinear(4, 3), SpikingLinear(2, 2)),
+            SpikeDecoder(2, 4),
+        ),
         (SpikeEncoder(4, 4), SpikeDecoder(3, 4)),
     ],
     ids=["encoder-to-layer", "layer-to-decoder", "layer-to-layer", "encoder-to-decoder"],
@@ -497,8 +531,7 @@ def assert_current_cannot_wrap(p: LifLayerParams) -> None:
         assert bound < limit or (bound == limit and not reached), "negative current would wrap"
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(
     n_in=st.integers(1, 64),
     n_out=st.integers(1, 4),
@@ -509,8 +542,9 @@ def assert_current_cannot_wrap(p: LifLayerParams) -> None:
     weight_bits=st.integers(2, 8),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_exported_current_never_wraps(n_in, n_out, du, vth, scale, positive, weight_bits,
-                                      seed) -> None:
+def test_exported_current_never_wraps(
+    n_in, n_out, du, vth, scale, positive, weight_bits, seed
+) -> None:
     """The exporter's promise: no input pattern can wrap the 24-bit current."""
     rng = np.random.default_rng(seed)
     sign = np.where(rng.random((n_out, n_in)) < positive, 1.0, -1.0)

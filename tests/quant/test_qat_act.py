@@ -81,7 +81,11 @@ def test_deployed_quant_act_gives_the_twins_encoder_spikes_bit_for_bit(
 def test_quant_act_rounds_half_to_even_and_clamps_like_brevitas() -> None:
     twin = calibrated_twin(QuantSpec(act_bits=3), seed=0, width=1.0)
     quant = next(s for s in twin.stages() if isinstance(s, QuantSpikeEncoder)).input_quant.eval()
-    op = next(op for op in export_twin(twin, QuantSpec(act_bits=3)).ops if isinstance(op, DenseOp) and op.op == "quant_act")
+    op = next(
+        op
+        for op in export_twin(twin, QuantSpec(act_bits=3)).ops
+        if isinstance(op, DenseOp) and op.op == "quant_act"
+    )
     scale = np.float32(op.attrs["scale"])
     halves = torch.tensor([-1.5, -0.5, 0.5, 1.5, 2.5, 6.5, 7.5, 9.0], dtype=torch.float32) * scale
     with torch.no_grad():
@@ -98,7 +102,9 @@ def test_quant_act_round_trips_through_the_snap(tmp_path: Path) -> None:
     original = next(op for op in graph.ops if isinstance(op, DenseOp) and op.op == "quant_act")
     again = next(op for op in loaded.ops if op.name == original.name)
     assert again.attrs == original.attrs and isinstance(again.attrs["scale"], float)
-    record = next(r for r in read_artifact(path).manifest["graph"]["ops"] if r["name"] == original.name)
+    record = next(
+        r for r in read_artifact(path).manifest["graph"]["ops"] if r["name"] == original.name
+    )
     assert record["bit_widths"] == {"activation": 6}
 
 
@@ -113,7 +119,9 @@ def test_act_bits_zero_leaves_the_encoder_input_in_float() -> None:
 @pytest.mark.parametrize("act_bits", [-1, 1, 17])
 def test_bad_act_bits_are_refused_by_name(act_bits: int) -> None:
     with pytest.raises(ParameterRangeError, match=f"act_bits={act_bits}.*fix:"):
-        make_twin(demo_model(DemoConfig(steps=3, hidden=16, spiking=8)), QuantSpec(act_bits=act_bits))
+        make_twin(
+            demo_model(DemoConfig(steps=3, hidden=16, spiking=8)), QuantSpec(act_bits=act_bits)
+        )
 
 
 def test_backend_refuses_a_quant_act_op_out_of_range() -> None:

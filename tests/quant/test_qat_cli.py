@@ -42,7 +42,9 @@ def test_train_then_quantize_records_every_accuracy(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     graph, artifact = load_model(out)
     manifest = artifact.manifest
-    assert manifest["quantization"]["weight_bits"] == 4 and manifest["quantization"]["dense_bits"] == 6
+    assert (
+        manifest["quantization"]["weight_bits"] == 4 and manifest["quantization"]["dense_bits"] == 6
+    )
     assert manifest["held_out_samples"] == 450
     for key in ("float_accuracy", "qat_accuracy", "integer_accuracy"):
         assert 0.0 <= manifest[key] <= 1.0
@@ -67,9 +69,24 @@ def test_tool_fine_tunes_a_users_model_on_their_data(user_files, tmp_path: Path)
     model, data = user_files
     out = tmp_path / "mine.snap"
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "qat_finetune.py"), str(model), "--data", str(data),
-         "--bits", "6", "--epochs", "2", "--power-of-two", "-o", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(ROOT / "tools" / "qat_finetune.py"),
+            str(model),
+            "--data",
+            str(data),
+            "--bits",
+            "6",
+            "--epochs",
+            "2",
+            "--power-of-two",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     _, artifact = load_model(out)
@@ -78,7 +95,9 @@ def test_tool_fine_tunes_a_users_model_on_their_data(user_files, tmp_path: Path)
 
 
 def test_missing_model_file_is_one_line(tmp_path: Path) -> None:
-    assert_one_line_error(invoke("quantize", tmp_path / "nope.pt", "-o", tmp_path / "m.snap"), "nope.pt")
+    assert_one_line_error(
+        invoke("quantize", tmp_path / "nope.pt", "-o", tmp_path / "m.snap"), "nope.pt"
+    )
     assert not (tmp_path / "m.snap").exists()
 
 
@@ -89,8 +108,13 @@ def test_a_file_that_is_no_model_is_one_line(tmp_path: Path) -> None:
 
 def test_data_of_the_wrong_shape_is_refused(user_files, tmp_path: Path) -> None:
     model, _ = user_files
-    np.savez(tmp_path / "bad.npz", x_train=np.zeros((4, 5)), y_train=np.zeros(4),
-             x_test=np.zeros((2, 5)), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "bad.npz",
+        x_train=np.zeros((4, 5)),
+        y_train=np.zeros(4),
+        x_test=np.zeros((2, 5)),
+        y_test=np.zeros(2),
+    )
     result = invoke("quantize", model, "--data", tmp_path / "bad.npz", "-o", tmp_path / "m.snap")
     assert_one_line_error(result, "(64,)", "(5,)", "--data")
 

@@ -31,9 +31,13 @@ class Interrupted(Exception):
     pass
 
 
-def test_interrupted_fine_tune_resumes_to_the_uninterrupted_result(data, tmp_path, monkeypatch) -> None:
+def test_interrupted_fine_tune_resumes_to_the_uninterrupted_result(
+    data, tmp_path, monkeypatch
+) -> None:
     whole = fresh_twin()
-    whole_history = finetune(whole, data.x_train, data.y_train, CONFIG, tmp_path / "whole.ckpt", progress=False)
+    whole_history = finetune(
+        whole, data.x_train, data.y_train, CONFIG, tmp_path / "whole.ckpt", progress=False
+    )
 
     real_step = torch.optim.Adam.step
     batches_per_epoch = -(-len(data.x_train) // CONFIG.batch_size)
@@ -69,14 +73,19 @@ def test_checkpoint_of_another_run_is_refused(data, tmp_path) -> None:
     one_epoch = FinetuneConfig(**{**CONFIG.__dict__, "epochs": 1})
     finetune(fresh_twin(), data.x_train, data.y_train, one_epoch, checkpoint, progress=False)
     other = FinetuneConfig(**{**CONFIG.__dict__, "lr": 1e-2})
-    with pytest.raises(SnapdeployError, match=r"run\.ckpt is the checkpoint of a different fine-tune.*fix:"):
+    with pytest.raises(
+        SnapdeployError, match=r"run\.ckpt is the checkpoint of a different fine-tune.*fix:"
+    ):
         finetune(fresh_twin(), data.x_train, data.y_train, other, checkpoint, progress=False)
 
 
 def test_corrupt_checkpoint_is_refused_by_name(data, tmp_path) -> None:
     checkpoint = tmp_path / "run.ckpt"
     checkpoint.write_bytes(b"not a checkpoint")
-    with pytest.raises(SnapdeployError, match=r"run\.ckpt: not a readable fine-tune checkpoint \(\w+\); fix: delete it"):
+    with pytest.raises(
+        SnapdeployError,
+        match=r"run\.ckpt: not a readable fine-tune checkpoint \(\w+\); fix: delete it",
+    ):
         finetune(fresh_twin(), data.x_train, data.y_train, CONFIG, checkpoint, progress=False)
 
 

@@ -26,8 +26,12 @@ T, N = 6, 9
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(x=spike_inputs(T, N), bits=st.integers(2, 8), power_of_two=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(
+    x=spike_inputs(T, N),
+    bits=st.integers(2, 8),
+    power_of_two=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_twin_counts_equal_the_reference_run_of_its_export(x, bits, power_of_two, seed):
     model = hybrid_net([N, 7, 4], T, spike_input=True, decode=False, vth=0.4, gain=2.5, seed=seed)
     spec = QuantSpec(bits=bits, power_of_two=power_of_two)
@@ -37,7 +41,9 @@ def test_twin_counts_equal_the_reference_run_of_its_export(x, bits, power_of_two
     assert [type(op) for op in graph.ops] == [SpikeSourceOp, SpikingOp, SpikingOp]
     with torch.no_grad():
         counts = twin(torch.from_numpy(x.astype(np.float32)))
-    np.testing.assert_array_equal(counts.numpy(), reference_spikes(graph, x.transpose(1, 0, 2)).sum(0))
+    np.testing.assert_array_equal(
+        counts.numpy(), reference_spikes(graph, x.transpose(1, 0, 2)).sum(0)
+    )
 
 
 def test_the_qat_flow_runs_on_spike_data(tmp_path):
@@ -48,8 +54,13 @@ def test_the_qat_flow_runs_on_spike_data(tmp_path):
     data = Split(x[:64], y[:64], x[64:], y[64:])
     model = hybrid_net([N, 8], T, n_out=2, spike_input=True, vth=0.5, seed=4)
     result = quantize_model(
-        model, data, QuantSpec(bits=6), FinetuneConfig(epochs=2, batch_size=32),
-        tmp_path / "events.snap", Console(quiet=True), progress=False,
+        model,
+        data,
+        QuantSpec(bits=6),
+        FinetuneConfig(epochs=2, batch_size=32),
+        tmp_path / "events.snap",
+        Console(quiet=True),
+        progress=False,
     )
     graph, artifact = load_model(result.artifact)
     assert isinstance(graph.ops[0], SpikeSourceOp) and graph.input_shape == (T, N)

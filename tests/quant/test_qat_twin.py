@@ -50,15 +50,26 @@ def spiking_nets(draw) -> tuple[HybridNet, QuantSpec, np.ndarray]:
     layers = []
     for n_in, n_out in itertools.pairwise(widths):
         vth = draw(st.floats(0.05, 4.0))
-        layer = SpikingLinear(n_in, n_out, du=draw(st.sampled_from(FLOAT_DUS)), dv=draw(st.sampled_from(FLOAT_DVS)), vth=vth)
+        layer = SpikingLinear(
+            n_in,
+            n_out,
+            du=draw(st.sampled_from(FLOAT_DUS)),
+            dv=draw(st.sampled_from(FLOAT_DVS)),
+            vth=vth,
+        )
         # Weights and biases relative to the threshold, leaning excitatory, so layers fire.
         weights = rng.normal(0.3, draw(st.floats(0.2, 2.0)), (n_out, n_in)) * vth
         with torch.no_grad():
             layer.synapse.weight.copy_(torch.from_numpy(weights))
             layer.lif.bias.copy_(torch.from_numpy(rng.normal(0, 0.1 * vth, n_out)))
         layers.append(layer)
-    model = HybridNet(SpikeEncoder(widths[0], steps), SpikingBlock(*layers), SpikeDecoder(widths[-1], steps),
-                      input_shape=(widths[0],), steps=steps)
+    model = HybridNet(
+        SpikeEncoder(widths[0], steps),
+        SpikingBlock(*layers),
+        SpikeDecoder(widths[-1], steps),
+        input_shape=(widths[0],),
+        steps=steps,
+    )
     spec = QuantSpec(bits=draw(st.integers(2, 8)), power_of_two=draw(st.booleans()))
     spikes = rng.random((steps, draw(st.integers(1, 4)), widths[0])) < draw(st.floats(0.1, 0.9))
     return model, spec, spikes
@@ -105,7 +116,13 @@ def test_shift_is_lavas_arithmetic_shift(exp: int) -> None:
 def dense_net(per_channel: bool = False) -> HybridNet:
     torch.manual_seed(0)
     return HybridNet(
-        DenseBlock(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48, 8)),
+        DenseBlock(
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(48, 8),
+        ),
         SpikeEncoder(8, 4),
         SpikingBlock(SpikingLinear(8, 6)),
         SpikeDecoder(6, 4),
@@ -162,7 +179,9 @@ def single_layer(vth: float = 1.0, bias: float = 0.0) -> HybridNet:
     layer = SpikingLinear(4, 3, vth=vth)
     with torch.no_grad():
         layer.lif.bias.fill_(bias)
-    return HybridNet(SpikeEncoder(4, 3), SpikingBlock(layer), SpikeDecoder(3, 3), input_shape=(4,), steps=3)
+    return HybridNet(
+        SpikeEncoder(4, 3), SpikingBlock(layer), SpikeDecoder(3, 3), input_shape=(4,), steps=3
+    )
 
 
 @pytest.mark.parametrize(("vth", "bias", "named"), [(1.0, 1e9, "bias"), (1e12, 0.0, "threshold")])
@@ -178,7 +197,9 @@ def test_export_refuses_an_overflowing_value_naming_layer_and_value(vth, bias, n
 
 def test_unsupported_layer_is_refused_with_the_supported_list() -> None:
     model = HybridNet(DenseBlock(nn.Linear(4, 4), nn.Tanh()), input_shape=(4,), steps=2)
-    with pytest.raises(UnsupportedLayerError, match=r"'0\.1' is a Tanh.*supported: nn\.Linear, nn\.Conv2d"):
+    with pytest.raises(
+        UnsupportedLayerError, match=r"'0\.1' is a Tanh.*supported: nn\.Linear, nn\.Conv2d"
+    ):
         make_twin(model, QuantSpec())
 
 

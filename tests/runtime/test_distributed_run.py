@@ -42,8 +42,13 @@ def launched():
     procs: list[subprocess.Popen] = []
 
     def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [*CLI, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         procs.append(proc)
         return proc
 
@@ -66,8 +71,20 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 def test_three_ranks_give_the_in_process_outputs(built, launched, tmp_path):
     root, build, x = built
-    proc = launched("run", str(build), "--inputs", str(root / "x.npy"), "--out", str(tmp_path),
-                    "--ranks", "3", "--batch-size", "64", "--timeout", "60")
+    proc = launched(
+        "run",
+        str(build),
+        "--inputs",
+        str(root / "x.npy"),
+        "--out",
+        str(tmp_path),
+        "--ranks",
+        "3",
+        "--batch-size",
+        "64",
+        "--timeout",
+        "60",
+    )
     code, err = finish(proc)
     assert code == 0, err
     np.testing.assert_array_equal(np.load(tmp_path / FINAL_FILE), in_process(build, x, 64))
@@ -78,8 +95,20 @@ def test_three_ranks_give_the_in_process_outputs(built, launched, tmp_path):
 
 def test_a_killed_rank_is_named_and_the_run_resumes_to_identical_outputs(built, launched, tmp_path):
     root, build, x = built
-    args = ["run", str(build), "--inputs", str(root / "x.npy"), "--out", str(tmp_path),
-            "--ranks", "3", "--batch-size", "1", "--timeout", "20"]
+    args = [
+        "run",
+        str(build),
+        "--inputs",
+        str(root / "x.npy"),
+        "--out",
+        str(tmp_path),
+        "--ranks",
+        "3",
+        "--batch-size",
+        "1",
+        "--timeout",
+        "20",
+    ]
     proc = launched(*args)
     outputs = tmp_path / OUTPUTS_DIR
     while proc.poll() is None and len(list(outputs.glob("*.npy"))) < 3:
@@ -105,8 +134,21 @@ def test_a_killed_rank_is_named_and_the_run_resumes_to_identical_outputs(built, 
 
 def test_a_wrong_number_of_ranks_is_refused(built, launched, tmp_path):
     root, build, _ = built
-    code, err = finish(launched("run", str(build), "--inputs", str(root / "x.npy"), "--out",
-                                str(tmp_path), "--rank", "0", "--world", "2",
-                                "--master", "127.0.0.1:1"))
+    code, err = finish(
+        launched(
+            "run",
+            str(build),
+            "--inputs",
+            str(root / "x.npy"),
+            "--out",
+            str(tmp_path),
+            "--rank",
+            "0",
+            "--world",
+            "2",
+            "--master",
+            "127.0.0.1:1",
+        )
+    )
     assert code == 1
     assert "3 device groups" in err and "--ranks 3" in err

@@ -39,7 +39,9 @@ def test_compile_run_and_deploy(model_file, tmp_path):
     assert [p["device"] for p in plan["placements"]] == ["host", "ref", "host"]
     assert all("estimated_bytes_per_step" in b for b in plan["boundaries"])
 
-    result = cli("run", build, "--inputs", root / "x.npy", "-o", tmp_path / "run", "--batch-size", 4)
+    result = cli(
+        "run", build, "--inputs", root / "x.npy", "-o", tmp_path / "run", "--batch-size", 4
+    )
     assert result.exit_code == 0, result.output
     with Deployment.load(build) as deployment:
         expected = deployment.run(np.load(root / "x.npy"), 4, progress=False).outputs

@@ -80,7 +80,9 @@ def test_a_failing_device_stops_the_run_and_resume_finishes_it(build, tmp_path):
         assert "device 'ref' (p1_spiking) was at batch 2, step 0" in message
         assert "last batch it completed: batch 1" in message
         assert sorted(p.name for p in (tmp_path / OUTPUTS_DIR).iterdir()) == [
-            "batch_000000.npy", "batch_000001.npy"]
+            "batch_000000.npy",
+            "batch_000001.npy",
+        ]
         assert not (tmp_path / FINAL_FILE).exists()
 
         deployment.executors = executors

@@ -61,9 +61,13 @@ def test_deployed_spikes_equal_the_integer_reference_step_for_step(snap, build):
     assert expected.any(), "the test needs output spikes"
     # the spiking partition gets the input's spikes one step at a time, time-major
     batches = range(0, len(x), 5)
-    entering = [np.concatenate(recorders[1].inputs[i * T:(i + 1) * T]) for i in range(len(batches))]
+    entering = [
+        np.concatenate(recorders[1].inputs[i * T : (i + 1) * T]) for i in range(len(batches))
+    ]
     np.testing.assert_array_equal(np.concatenate(entering, axis=1), x.transpose(1, 0, 2))
-    leaving = [np.concatenate(recorders[1].outputs[i * T:(i + 1) * T]) for i in range(len(batches))]
+    leaving = [
+        np.concatenate(recorders[1].outputs[i * T : (i + 1) * T]) for i in range(len(batches))
+    ]
     np.testing.assert_array_equal(np.concatenate(leaving, axis=1), expected)
     np.testing.assert_array_equal(result.outputs, expected.sum(0))
     (boundary,) = result.boundaries
@@ -80,7 +84,9 @@ def test_every_spiking_backend_runs_the_spiking_partition_unchanged(build, snap,
     np.testing.assert_array_equal(outputs, reference_spikes(graph, x.transpose(1, 0, 2)).sum(0))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(x=spike_inputs(T, N_IN))
 def test_any_spike_input_runs_as_the_reference(build, x):
     graph, build_dir = build

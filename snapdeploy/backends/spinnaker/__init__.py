@@ -107,7 +107,10 @@ class SpiNNakerBackend:
             out / MESH_PLOT,
         )
         return CompiledPartition.record_spiking(
-            self.kind, partition, device, out,
+            self.kind,
+            partition,
+            device,
+            out,
             device_spec=device_fields(device),
             cores_used=mapping.graph.n_slices,
             max_table_entries_before=max(mapping.entries_before),

@@ -77,7 +77,9 @@ def compress(table: RoutingTable) -> RoutingTable:
     )
 
 
-def fit_tables(tables: list[RoutingTable], limit: int, mesh: Mesh, where: str) -> list[RoutingTable]:
+def fit_tables(
+    tables: list[RoutingTable], limit: int, mesh: Mesh, where: str
+) -> list[RoutingTable]:
     """Compress every table longer than `limit`; refuse, naming the chip, any that still is."""
     fitted = [compress(t) if len(t) > limit else t for t in tables]
     for before, after in zip(tables, fitted):

@@ -57,8 +57,7 @@ class KeyLayout:
     def base(self, x: np.ndarray, y: np.ndarray, core: np.ndarray) -> np.ndarray:
         """uint32 key of neuron 0 on (x, y, core)."""
         shifted = (
-            (np.asarray(x, np.uint64) << np.uint64(self.y_bits))
-            | np.asarray(y, np.uint64)
+            (np.asarray(x, np.uint64) << np.uint64(self.y_bits)) | np.asarray(y, np.uint64)
         ) << np.uint64(self.core_bits)
         shifted = (shifted | np.asarray(core, np.uint64)) << np.uint64(self.neuron_bits)
         return shifted.astype(np.uint32)

@@ -102,7 +102,9 @@ def build_routes(
         np.add.at(keys_per_link, (parent, link), int(graph.hi[s] - graph.lo[s]))
         route = np.zeros(mesh.n_chips, np.int64)
         np.bitwise_or.at(route, parent, np.left_shift(1, link))
-        np.bitwise_or.at(route, placements.chip[post], np.left_shift(1, CORE_BIT0 + placements.core[post]))
+        np.bitwise_or.at(
+            route, placements.chip[post], np.left_shift(1, CORE_BIT0 + placements.core[post])
+        )
         arrival = np.full(mesh.n_chips, -1, np.int64)
         arrival[child] = link
         for chip in np.flatnonzero(route).tolist():

@@ -29,7 +29,9 @@ SPINN3 = load_target("spinn-3").device("board")
 SPINN5 = load_target("spinn-5").device("board")
 
 
-def layer(n_in: int, n_out: int, rng: np.random.Generator, band: int | None = None) -> LifLayerParams:
+def layer(
+    n_in: int, n_out: int, rng: np.random.Generator, band: int | None = None
+) -> LifLayerParams:
     """Random weights; with `band`, only pre neurons within `band` of the post neuron's place."""
     weights = 2 * rng.integers(-128, 128, (n_out, n_in))
     if band is not None:
@@ -39,9 +41,12 @@ def layer(n_in: int, n_out: int, rng: np.random.Generator, band: int | None = No
     return LifLayerParams(weights, 0, 400, 200, 300, rng.integers(0, 64, n_out), 2)
 
 
-def partition(sizes: list[int], rng: np.random.Generator, band: int | None = None) -> SpikingPartition:
+def partition(
+    sizes: list[int], rng: np.random.Generator, band: int | None = None
+) -> SpikingPartition:
     ops = tuple(
-        SpikingOp(f"layer{i}", layer(a, b, rng, band)) for i, (a, b) in enumerate(itertools.pairwise(sizes))
+        SpikingOp(f"layer{i}", layer(a, b, rng, band))
+        for i, (a, b) in enumerate(itertools.pairwise(sizes))
     )
     return SpikingPartition("p1_spiking", 1, ops, steps=8)
 
@@ -56,8 +61,11 @@ def test_compile_writes_readable_files_and_load_runs_bit_exact(tmp_path: Path) -
     assert placed["cores_used"] == 2 + 3 + 2 + 1 == len(placed["slices"])
     assert {tuple(s["chip"]) for s in placed["slices"]} <= {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert len(tables["chips"]) == 4 and tables["router_entries"] == 1023
-    assert all(e["key"].startswith("0x") and set(e["links"]) <= {"E", "NE", "N", "W", "SW", "S"}
-               for chip in tables["chips"] for e in chip["entries"])
+    assert all(
+        e["key"].startswith("0x") and set(e["links"]) <= {"E", "NE", "N", "W", "SW", "S"}
+        for chip in tables["chips"]
+        for e in chip["entries"]
+    )
     assert (tmp_path / "build" / "mesh.png").stat().st_size > 0
 
     executor = backend.load(compiled)
@@ -74,7 +82,9 @@ def test_compile_writes_readable_files_and_load_runs_bit_exact(tmp_path: Path) -
 def test_too_many_cores_is_refused_with_the_numbers_and_nothing_written(tmp_path: Path) -> None:
     part = partition([8 * 30, 8 * 40], np.random.default_rng(2))
     device = dataclasses.replace(SPINN3, neurons_per_core=8)
-    with pytest.raises(CapacityError, match=r"needs 70 cores \(input 30, layer0 40\).*4 chips x 16 cores = 64"):
+    with pytest.raises(
+        CapacityError, match=r"needs 70 cores \(input 30, layer0 40\).*4 chips x 16 cores = 64"
+    ):
         get_backend("spinnaker").compile(part, device, tmp_path / "build")
     assert not (tmp_path / "build").exists()
 
@@ -82,7 +92,10 @@ def test_too_many_cores_is_refused_with_the_numbers_and_nothing_written(tmp_path
 def test_a_table_that_cannot_be_compressed_to_fit_names_the_chip(tmp_path: Path) -> None:
     device = dataclasses.replace(SPINN3, router_entries=8)
     part = partition([2000, 2000, 2000], np.random.default_rng(3), band=2)
-    with pytest.raises(CapacityError, match=r"table of chip \(0, 0\) has 9 entries after compression \(16 before\) but the router holds 8"):
+    with pytest.raises(
+        CapacityError,
+        match=r"table of chip \(0, 0\) has 9 entries after compression \(16 before\) but the router holds 8",
+    ):
         get_backend("spinnaker").compile(part, device, tmp_path / "build")
     assert not (tmp_path / "build").exists()
 
@@ -109,10 +122,23 @@ def test_synapse_memory_and_key_bits_are_checked() -> None:
     assert int(mapping.graph.synapse_bytes.max()) <= 4000
     assert mapping.graph.hi[-1] - mapping.graph.lo[-1] <= 4000 // 800 < 20
     with pytest.raises(CapacityError, match=r"layer 'a': one neuron needs \d+ bytes .* holds 40"):
-        map_network(["a"], [layer(50, 20, rng)], dataclasses.replace(SPINN3, synapse_bytes_per_core=40), "test")
-    huge = SpiNNakerDevice(name="huge", width=4096, height=4096, torus=True, cores_per_chip=16,
-                           neurons_per_core=1024, synapse_bytes_per_core=1, packet_energy_pj=0,
-                           hop_energy_pj=0)
+        map_network(
+            ["a"],
+            [layer(50, 20, rng)],
+            dataclasses.replace(SPINN3, synapse_bytes_per_core=40),
+            "test",
+        )
+    huge = SpiNNakerDevice(
+        name="huge",
+        width=4096,
+        height=4096,
+        torus=True,
+        cores_per_chip=16,
+        neurons_per_core=1024,
+        synapse_bytes_per_core=1,
+        packet_energy_pj=0,
+        hop_energy_pj=0,
+    )
     with pytest.raises(CapacityError, match="needs 38 bits"):
         map_network(["a"], [layer(5, 5, rng)], huge, "test")
 
@@ -136,7 +162,10 @@ def test_placement_heuristic_needs_fewer_hops_than_random() -> None:
     layers = [layer(2000, 2000, rng, band=40), layer(2000, 2000, rng, band=40)]
     ours = map_network(["a", "b"], layers, SPINN5, "test")
     scattered = map_network(
-        ["a", "b"], layers, SPINN5, "test",
+        ["a", "b"],
+        layers,
+        SPINN5,
+        "test",
         placements=random_placement(ours.graph, Mesh.of(SPINN5), 16, "test", seed=0),
     )
     assert ours.keys_per_link.sum() * 2 < scattered.keys_per_link.sum()

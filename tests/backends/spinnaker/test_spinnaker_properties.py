@@ -96,7 +96,11 @@ def deliveries(mapping, tables, source: int, key: int) -> list[tuple[int, int]]:
         assert hops < 10 * mesh.n_chips, "a packet loops"
         table = by_chip[chip]
         route = next(
-            (int(r) for k, m, r in zip(table.keys, table.masks, table.routes) if key & int(m) == int(k)),
+            (
+                int(r)
+                for k, m, r in zip(table.keys, table.masks, table.routes)
+                if key & int(m) == int(k)
+            ),
             None,
         )
         if route is None:
@@ -149,7 +153,9 @@ def test_per_slice_tables_count_exactly_as_packets_do(case, batch, capacity, tam
         cores = np.uint64(((1 << device.cores_per_chip) - 1) << CORE_BIT0)
         tables = [
             dataclasses.replace(
-                t, routes=(t.routes & ~cores) | (rng.integers(0, 1 << 30, len(t)).astype(np.uint64) & cores)
+                t,
+                routes=(t.routes & ~cores)
+                | (rng.integers(0, 1 << 30, len(t)).astype(np.uint64) & cores),
             )
             for t in board.tables
         ]
