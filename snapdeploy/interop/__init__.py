@@ -7,7 +7,7 @@ continuous time to our discrete LIF) is in `neurons.py`, the graph mapping in `r
 
 from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
 from snapdeploy.interop.reader import ImportedModel, read_nir
-from snapdeploy.interop.writer import to_nir, write_nir
+from snapdeploy.interop.writer import spiking_section, to_nir, write_nir
 
 __all__ = [
     "ImportedModel",
@@ -15,6 +15,7 @@ __all__ = [
     "NirGraphError",
     "UnsupportedNirNodeError",
     "read_nir",
+    "spiking_section",
     "to_nir",
     "write_nir",
 ]

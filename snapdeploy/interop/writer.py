@@ -7,7 +7,8 @@ a decoder becomes an I node with r = scale / dt (read at the last step). A net w
 spikes (a leading `SpikeSource`) has no node for it: the graph's Input, of shape [n], carries
 the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`).
 NIR has no ReLU, max-pooling or other non-linear dense layer, so a net with one is refused,
-naming them.
+naming them; `spiking_section` cuts out the part from the first encoder to the last spiking
+stage, which NIR can always carry when no such layer sits between two boundaries.
 """
 
 from __future__ import annotations
@@ -119,6 +120,25 @@ def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) 
     return dense_nodes(name, stage, shape)
 
 
+def spiking_section(net: HybridNet) -> HybridNet:
+    """The part of `net` from its first encoder (or spike source) to its last spiking stage or
+    decoder: what a neuromorphic toolchain runs, without the dense layers around it (a ReLU
+    or max-pooling there has no NIR node). Its input is the encoder's input activation, held
+    for every step, as NIR graphs with static input take it. Parameters are shared with `net`."""
+    stages = net.stages()
+    starts = [i for i, s in enumerate(stages) if isinstance(s, (SpikeEncoder, SpikeSource))]
+    ends = [i for i, s in enumerate(stages) if isinstance(s, (SpikingLinear, SpikeDecoder))]
+    if not starts:
+        raise UnsupportedNirNodeError(
+            "the model has no spike encoder or spike source, so it has no spiking part to "
+            "export; fix: export the whole model"
+        )
+    first = stages[starts[0]]
+    last = max([starts[0], *ends])
+    shape = (first.steps, first.n) if isinstance(first, SpikeSource) else (first.n,)
+    return HybridNet(*stages[starts[0] : last + 1], input_shape=shape, steps=net.steps)
+
+
 def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     """The NIR graph of `net` at time step `dt`; every unsupported layer named in one error."""
     if not isinstance(net, HybridNet):
@@ -146,7 +166,10 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
         elif not isinstance(stage, SpikeDecoder):
             shape = out_shape([stage], shape)
     if refused:
-        raise UnsupportedNirNodeError(f"cannot write the model as NIR: {'; '.join(refused)}")
+        raise UnsupportedNirNodeError(
+            f"cannot write the model as NIR: {'; '.join(refused)}; fix: export only its "
+            f"spiking part (`snapdeploy export --spiking-part`, or to_nir(spiking_section(net)))"
+        )
     nodes.append(("output", nir.Output(output_type=np.array(shape))))
     edges = [(a, b) for (a, _), (b, _) in itertools.pairwise(nodes)]
     return nir.NIRGraph(

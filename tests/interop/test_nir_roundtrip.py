@@ -4,6 +4,7 @@ integers; du and dv come back bit-equal or, where no float tau divides to them, 
 from __future__ import annotations
 
 import nir
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,8 @@ from typer.testing import CliRunner
 from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.cli import app
 from snapdeploy.core.graph import SpikingOp
-from snapdeploy.interop import read_nir, to_nir, write_nir
+from snapdeploy.interop import read_nir, spiking_section, to_nir, write_nir
+from snapdeploy.interop.errors import UnsupportedNirNodeError
 from snapdeploy.nn import (
     DenseBlock,
     HybridNet,
@@ -131,3 +133,46 @@ def test_cli_export_then_import(tmp_path):
         original.du,
         original.dv,
     )
+
+
+def relu_net(seed: int = 0) -> HybridNet:
+    """Dense layers NIR cannot carry (ReLU) before the encoder and after the decoder."""
+    net = HybridNet(
+        DenseBlock(nn.Linear(6, 10), nn.ReLU()),
+        SpikeEncoder(10, STEPS, threshold=0.7, dv=0.25),
+        SpikingBlock(SpikingLinear(10, 8, du=0.5, dv=0.1)),
+        SpikeDecoder(8, STEPS),
+        DenseBlock(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)),
+        input_shape=(6,),
+        steps=STEPS,
+    )
+    return randomized(net, seed)
+
+
+def test_a_relu_is_refused_with_the_spiking_part_as_the_fix():
+    with pytest.raises(UnsupportedNirNodeError, match=r"ReLU.*fix: .*--spiking-part"):
+        to_nir(relu_net())
+
+
+def test_the_spiking_part_round_trips_exactly(tmp_path):
+    net = relu_net(seed=3)
+    section = spiking_section(net)
+    stages = net.stages()
+    assert section.stages() == stages[2:5]  # encoder, spiking layer, decoder: the same modules
+    assert section.input_shape == (10,) and section.steps == STEPS
+    back = read_nir(write_nir(to_nir(section), tmp_path / "part.nir"), steps=STEPS)
+    assert_same_nets(section, back.net)
+    current = torch.rand(5, 10)
+    torch.testing.assert_close(back.net(current), section(current), rtol=0, atol=0)
+
+
+def test_the_export_command_writes_the_spiking_part(tmp_path):
+    snap = save_model(tmp_path / "m.snap", export_model(relu_net(seed=4)), {})
+    refused = CliRunner().invoke(app, ["export", str(snap), "-o", str(tmp_path / "all.nir")])
+    assert refused.exit_code == 1 and "--spiking-part" in refused.output
+    assert not (tmp_path / "all.nir").exists()
+    args = ["export", str(snap), "-o", str(tmp_path / "part.nir"), "--spiking-part"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    graph = nir.read(tmp_path / "part.nir")
+    assert sum(isinstance(node, nir.LIF | nir.CubaLIF) for node in graph.nodes.values()) == 2
