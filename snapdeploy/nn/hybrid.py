@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
+from snapdeploy.nn.boundary import SpikeBoundary, SpikeEncoder, SpikeSource
 from snapdeploy.nn.lif import LIF
 
 
@@ -88,14 +88,3 @@ class HybridNet(nn.Sequential):
             raise RuntimeError("sparsity_loss() needs a forward pass through spiking stages")
         return torch.stack(rates).mean()
 
-
-__all__ = [
-    "DenseBlock",
-    "HybridNet",
-    "SpikeBoundary",
-    "SpikeDecoder",
-    "SpikeEncoder",
-    "SpikeSource",
-    "SpikingBlock",
-    "SpikingLinear",
-]
