@@ -87,4 +87,3 @@ class HybridNet(nn.Sequential):
         if not rates:
             raise RuntimeError("sparsity_loss() needs a forward pass through spiking stages")
         return torch.stack(rates).mean()
-
