@@ -90,6 +90,14 @@ def lif_step(
 class NativeLayer:
     """One Dense + LIF layer with its weights laid out once for the compiled window."""
 
+    @staticmethod
+    def takes(params: LifLayerParams) -> bool:
+        """Whether the kernel holds these weights exactly: even and within [-256, 254], so
+        their halves fit int8 (`LifLayerParams.validate` demands that; an unvalidated layer
+        that breaks it runs in numpy instead)."""
+        w = params.weights
+        return w.size == 0 or bool(w.min() >= -256 and w.max() <= 254 and not np.any(w % 2))
+
     def __init__(self, params: LifLayerParams, bias: np.ndarray):
         self.params = params
         # weights are even (LifLayerParams.validate): halves fit int8, a quarter of int32's traffic

@@ -211,8 +211,9 @@ class ReferenceNetwork:
     them one step later), exactly as a chain of Lava processes does.
 
     With `native` (the default) the layers run the compiled kernel of `core.lif_native`,
-    bit-equal to this module's numpy functions, which run when `native` is off or the kernel
-    cannot be built here (with a warning saying why).
+    bit-equal to this module's numpy functions, which run when `native` is off, the kernel
+    cannot be built here (with a warning saying why), or a layer's weights are not in Lava's
+    even 8-bit form (an unvalidated layer).
     """
 
     def __init__(self, layers: list[LifLayerParams], native: bool = True):
@@ -226,8 +227,14 @@ class ReferenceNetwork:
                 )
         self.layers = layers
         self.states: list[LayerState] = []
+        # per layer: the compiled layer, or None where its weights need numpy's int64
         self.native = (
-            [lif_native.NativeLayer(p, bias_value(p.bias_mant, p.bias_exp)) for p in layers]
+            [
+                lif_native.NativeLayer(p, bias_value(p.bias_mant, p.bias_exp))
+                if lif_native.NativeLayer.takes(p)
+                else None
+                for p in layers
+            ]
             if native and lif_native.available()
             else None
         )
@@ -253,11 +260,8 @@ class ReferenceNetwork:
         per_layer = []
         spikes = spikes_in.astype(bool)
         for i, (state, params) in enumerate(zip(self.states, self.layers)):
-            spikes = (
-                self.native[i].run(state, spikes)
-                if self.native
-                else run_layer(state, spikes, params)
-            )
+            compiled = self.native[i] if self.native else None
+            spikes = compiled.run(state, spikes) if compiled else run_layer(state, spikes, params)
             per_layer.append(spikes)
         return per_layer
 

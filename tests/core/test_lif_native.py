@@ -83,3 +83,19 @@ def test_wide_fan_in_at_the_activation_limit() -> None:
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(compiled.states[0].a_pending, spec.states[0].a_pending)
     np.testing.assert_array_equal(compiled.states[0].u, spec.states[0].u)
+
+
+def test_weights_outside_lavas_form_run_in_numpy_and_stay_exact() -> None:
+    """An unvalidated layer (odd or out-of-range weights) would not fit the kernel's int8
+    halves: that layer runs the numpy specification, the others stay compiled."""
+    rng = np.random.default_rng(5)
+    odd = params(rng.integers(-300, 300, (6, 9)) | 1, du=100, dv=200, vth=5)
+    fits = params(2 * rng.integers(-128, 128, (4, 6)), du=300, dv=100, vth=5)
+    compiled = ReferenceNetwork([odd, fits])
+    assert compiled.native is not None
+    assert compiled.native[0] is None and compiled.native[1] is not None
+    s_in = rng.random((20, 3, 9)) < 0.5
+    want = ReferenceNetwork([odd, fits], native=False).run(s_in, record_all=True)
+    for got, expected in zip(compiled.run(s_in, record_all=True), want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert any(spikes.any() for spikes in want)
