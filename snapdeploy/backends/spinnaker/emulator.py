@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snapdeploy.backends.spinnaker import synapses
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0, RoutingTable
 from snapdeploy.backends.spinnaker.synapses import BlockSynapses
+from snapdeploy.backends.spinnaker.synapses import available as block_kernel_builds
 from snapdeploy.core import lif_native
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LayerState, LifLayerParams, bias_value, lif_step, shift
@@ -220,7 +220,10 @@ class Emulator:
                 if len(cols):
                     chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
                     blocks.append((self.offsets[p] + lo[t] + r, first + cols[0], chunk))
-        self.block_synapses = BlockSynapses(blocks, int(self.offsets[-1]))
+        # None where the kernel does not build: every step then runs at packet level
+        self.block_synapses = (
+            BlockSynapses(blocks, int(self.offsets[-1])) if block_kernel_builds() else None
+        )
 
     def _synaptic_matrix(self, s: int) -> tuple[np.ndarray, np.ndarray] | None:
         """A core's rows: (row of each presynaptic neuron or -1, float64 [rows, slice size])."""
@@ -259,7 +262,7 @@ class Emulator:
         ]
         fired = np.concatenate(spikes, axis=1)
         per_slice = np.add.reduceat(fired, self.slice_starts, axis=1, dtype=np.int64)
-        if self.packet_level or not synapses.available() or self._overflows(per_slice):
+        if self.packet_level or self.block_synapses is None or self._overflows(per_slice):
             items, keys = self._emit(spikes)
             d_item, d_slice, d_key = self._route(
                 items, keys, spikes_in.shape[0], self.board.link_capacity
