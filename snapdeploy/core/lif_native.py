@@ -9,7 +9,6 @@ must be C-contiguous int64 (states) and are updated in place.
 from __future__ import annotations
 
 import ctypes
-import os
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,14 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.core.native import BASE_FLAGS, builds, load_library
+from snapdeploy.core.native import BASE_FLAGS, builds, load_library, pointer, threads
 
 if TYPE_CHECKING:
     from snapdeploy.core.neuron import LayerState, LifLayerParams
 
 SOURCE = Path(__file__).with_name("lif_int.cpp")
-#: Elements per step below which one thread is faster than waking a second.
-PARALLEL_GRAIN = 1 << 15
 
 
 class NativeNeuronError(SnapdeployError):
@@ -48,18 +45,6 @@ def kernel() -> ctypes.CDLL:
 def available() -> bool:
     """Whether the kernel builds here; if not, warn once with the reason and use numpy."""
     return builds(kernel, "the integer reference runs in numpy (slower)")
-
-
-def threads(rows: int, work: int) -> int:
-    """OpenMP threads for `rows` independent rows totalling `work` elements per step (at most
-    the CPUs this process may run on)."""
-    return max(1, min(rows, len(os.sched_getaffinity(0)), work // PARALLEL_GRAIN))
-
-
-def pointer(array: np.ndarray) -> int:
-    if not array.flags.c_contiguous:
-        raise ValueError("the kernel reads arrays as C-contiguous; pass np.ascontiguousarray(...)")
-    return array.ctypes.data
 
 
 def contiguous_state(state: LayerState) -> None:

@@ -5,7 +5,8 @@ about a second (a torch extension's headers take 30-80 s on two cores) and needs
 A shared library is cached under a name hashed from the source, the flags, the compiler's
 version and the CPU's instruction set (kernels are built with -march=native), so an edit or
 a different machine rebuilds it and a stale one is never loaded. Libraries link the OpenMP
-runtime by soname, so in a process that imported torch they share torch's libgomp.
+runtime by soname, so in a process that imported torch they share torch's libgomp. Calling
+one: `pointer` for its arrays, `threads` for how many OpenMP threads a call is worth.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.files import compile_atomically, cpu_flags
 
 BASE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17"]
 CXX_ENV = "SNAPDEPLOY_CXX"
 CACHE_ENV = "SNAPDEPLOY_CACHE"
+#: Elements per step below which one thread is faster than waking a second.
+PARALLEL_GRAIN = 1 << 15
 
 
 def cache_dir() -> Path:
@@ -88,3 +93,16 @@ def builds(load: Callable[[], ctypes.CDLL], instead: str) -> bool:
         warnings.warn(f"{instead}: {exc}", stacklevel=3)
         return False
     return True
+
+
+def threads(rows: int, work: int) -> int:
+    """OpenMP threads for `rows` independent rows totalling `work` elements per step (at most
+    the CPUs this process may run on)."""
+    return max(1, min(rows, len(os.sched_getaffinity(0)), work // PARALLEL_GRAIN))
+
+
+def pointer(array: np.ndarray) -> int:
+    """The address a kernel reads `array` at; only a C-contiguous array means what it says."""
+    if not array.flags.c_contiguous:
+        raise ValueError("the kernel reads arrays as C-contiguous; pass np.ascontiguousarray(...)")
+    return array.ctypes.data

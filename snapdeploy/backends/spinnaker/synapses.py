@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.core.errors import BackendError
-from snapdeploy.core.lif_native import pointer, threads
-from snapdeploy.core.native import BASE_FLAGS, builds, load_library
+from snapdeploy.core.native import BASE_FLAGS, builds, load_library, pointer, threads
 
 SOURCE = Path(__file__).with_name("synapses.cpp")
 INT32_LIMIT = 2**31
