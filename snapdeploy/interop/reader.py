@@ -61,6 +61,7 @@ from snapdeploy.nn import (
     SpikingBlock,
     SpikingLinear,
 )
+from snapdeploy.nn.boundary import SPIKE_SOURCES
 
 #: Nodes we cannot map, with the nearest one we can.
 NEAREST = {
@@ -250,7 +251,7 @@ def read_nir(
         *group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape, steps=total
     )
     for stage in net.stages():
-        if isinstance(stage, (SpikeEncoder, SpikeSource)):
+        if isinstance(stage, SPIKE_SOURCES):
             stage.steps = net.steps
     return ImportedModel(net, steps, delayed)
 

@@ -27,6 +27,7 @@ from snapdeploy.interop.errors import UnsupportedNirNodeError
 from snapdeploy.interop.linear_maps import out_shape
 from snapdeploy.interop.neurons import continuous
 from snapdeploy.nn import HybridNet, SpikeDecoder, SpikeEncoder, SpikeSource, SpikingLinear
+from snapdeploy.nn.boundary import SPIKE_SOURCES
 from snapdeploy.quant.export import refuse_settings
 
 Nodes = list[tuple[str, nir.NIRNode]]
@@ -126,7 +127,7 @@ def spiking_section(net: HybridNet) -> HybridNet:
     or max-pooling there has no NIR node). Its input is the encoder's input activation, held
     for every step, as NIR graphs with static input take it. Parameters are shared with `net`."""
     stages = net.stages()
-    starts = [i for i, s in enumerate(stages) if isinstance(s, (SpikeEncoder, SpikeSource))]
+    starts = [i for i, s in enumerate(stages) if isinstance(s, SPIKE_SOURCES)]
     ends = [i for i, s in enumerate(stages) if isinstance(s, (SpikingLinear, SpikeDecoder))]
     if not starts:
         raise UnsupportedNirNodeError(
@@ -159,7 +160,7 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
             nodes += stage_nodes(name, stage, shape, dt)
         except UnsupportedLayerError as exc:
             refused.append(str(exc))
-        if isinstance(stage, (SpikeEncoder, SpikeSource)):
+        if isinstance(stage, SPIKE_SOURCES):
             shape = (stage.n,)
         elif isinstance(stage, SpikingLinear):
             shape = (stage.lif.n,)

@@ -99,6 +99,10 @@ class SpikeDecoder(nn.Module):
         return f"n={self.n}"
 
 
+#: The stages where spikes begin: an encoder (dense input) or a spike source (spike input).
+SPIKE_SOURCES = (SpikeEncoder, SpikeSource)
+
+
 class SpikeBoundary(nn.Sequential):
     """An encoder and its decoder: a SNAP link between two dense blocks with nothing between."""
 

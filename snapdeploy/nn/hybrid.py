@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snapdeploy.nn.boundary import SpikeBoundary, SpikeEncoder, SpikeSource
+from snapdeploy.nn.boundary import SPIKE_SOURCES, SpikeBoundary, SpikeEncoder
 from snapdeploy.nn.lif import LIF
 
 
@@ -53,7 +53,7 @@ def flatten_stages(children: list[nn.Module]) -> list[nn.Module]:
 
 
 #: Stages whose output is spikes [T, batch, n].
-SPIKING_STAGES = (SpikeEncoder, SpikeSource, SpikingLinear)
+SPIKING_STAGES = (*SPIKE_SOURCES, SpikingLinear)
 
 
 class HybridNet(nn.Sequential):
