@@ -20,14 +20,13 @@ import torch
 from rich.console import Console
 
 from snapdeploy.bench import write_bench
-from snapdeploy.demo.data import digits
-from snapdeploy.demo.flow import DemoConfig, demo_model
-from snapdeploy.nn.train import accuracy, fit, predict
+from snapdeploy.data import digits
+from snapdeploy.flow import DemoConfig, reference_score, train_demo
+from snapdeploy.nn.train import accuracy, predict
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
 from snapdeploy.quant.export import export_model
 from snapdeploy.quant.finetune import FinetuneConfig, finetune
 from snapdeploy.quant.qat_export import export_twin
-from snapdeploy.quant.reference_eval import reference_score
 
 BITS = (8, 6, 4, 3, 2)
 
@@ -43,18 +42,9 @@ def main() -> None:
     console = Console()
     config = DemoConfig()
     data = digits(seed=config.seed)
-    model = demo_model(config)
     began = time.perf_counter()
-    fit(
-        model,
-        data.x_train,
-        data.y_train,
-        config.epochs,
-        sparsity_weight=config.sparsity_weight,
-        seed=config.seed,
-    )
+    model, float_acc = train_demo(config, data)
     float_seconds = time.perf_counter() - began
-    float_acc = accuracy(predict(model, data.x_test), data.y_test)
     console.print(f"float {float_acc:.2%} ({float_seconds:.1f} s)")
     tuning = FinetuneConfig(epochs=args.epochs)
     results = [

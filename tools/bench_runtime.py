@@ -24,8 +24,8 @@ from rich.console import Console
 from torch import nn
 
 from snapdeploy.bench import write_bench
-from snapdeploy.demo.data import digits
-from snapdeploy.demo.flow import DemoConfig, run_demo
+from snapdeploy.data import digits
+from snapdeploy.flow import DemoConfig, run_demo
 from snapdeploy.runtime import Deployment
 
 CLI = [sys.executable, "-c", "from snapdeploy.cli import app; app()"]

@@ -5,7 +5,7 @@
     python tools/qat_finetune.py mine.pt --data data.npz --bits 4 --epochs 10 -o mine.snap
 
 The same command as `snapdeploy quantize` (same options, one implementation in
-`snapdeploy.quant.qat`); interrupted runs resume from `mine.snap.ckpt`.
+`snapdeploy.flow.qat`); interrupted runs resume from `mine.snap.ckpt`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from snapdeploy.bench import write_bench
 from snapdeploy.core.files import atomic_write
-from snapdeploy.demo.data import digits
+from snapdeploy.data import digits
+from snapdeploy.flow import compile_and_run
 from snapdeploy.nn import DenseBlock, HybridNet, SpikeBoundary
 from snapdeploy.nn.train import accuracy, fit, predict
 from snapdeploy.quant.export import export_model
@@ -45,7 +46,6 @@ from snapdeploy.report.comparison import baseline_cost, pick_headline, versus
 from snapdeploy.report.constants import Constants, load_constants
 from snapdeploy.report.counts import measure
 from snapdeploy.report.energy import estimate
-from snapdeploy.runtime import Deployment, compile_graph
 from snapdeploy.targets import Target, load_target
 
 STEPS = 4
@@ -227,14 +227,15 @@ class Evaluation:
         self.train(task, model, weight, seed=0)
         float_score = task.score(predict(model, task.x_test))
         graph = export_model(model)
-        build, _ = compile_graph(
+        build = self.work / f"{task.name}-{width}-{cuts}-{weight}"
+        _, result = compile_and_run(
             graph,
             self.targets[(HEADLINE_SCENARIO, cuts + 1)],
-            self.work / f"{task.name}-{width}-{cuts}-{weight}",
+            build,
+            task.x_test,
             lambda partitions: {p.name: f"chip{i}" for i, p in enumerate(partitions)},
+            progress=False,
         )
-        with Deployment.load(build) as deployment:
-            result = deployment.run(task.x_test, batch_size=256, progress=False)
         base = self.baseline(task, width, cuts)
         deployed = task.score(result.outputs)
         wire = sum(s.wire_bytes for s in result.boundaries)

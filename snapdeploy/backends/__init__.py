@@ -1,19 +1,31 @@
-"""Backends: one per device kind, behind the interface in `base`."""
+"""Backends: one package per device kind, on the contract in `base`, found through `registry`."""
 
 from snapdeploy.backends.base import (
-    BACKEND_MODULES,
     Backend,
     CompiledPartition,
     Executor,
+    ExecutorBase,
+    SpikingBackend,
+)
+from snapdeploy.backends.registry import (
+    BoardMode,
+    KindEntry,
+    entry,
     get_backend,
-    register_backend,
+    register_kind,
+    registered_kinds,
 )
 
 __all__ = [
-    "BACKEND_MODULES",
     "Backend",
+    "BoardMode",
     "CompiledPartition",
     "Executor",
+    "ExecutorBase",
+    "KindEntry",
+    "SpikingBackend",
+    "entry",
     "get_backend",
-    "register_backend",
+    "register_kind",
+    "registered_kinds",
 ]

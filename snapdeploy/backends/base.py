@@ -1,24 +1,34 @@
-"""The one interface every backend implements, and the registry the runtime looks them up in.
+"""The contract every backend keeps, and the shared steps that make keeping it cheap.
 
 Like a Lava Process and its ProcessModels: a partition says *what* runs, each backend's
-`compile` says *how* on its hardware, and `load` gives an `Executor` that runs it. Backends
-are imported lazily by kind, so a deployment that uses only the reference never imports Lava.
+`compile` says *how* on its hardware, and `load` gives an `Executor` that runs it.
+
+A spiking backend subclasses `SpikingBackend` and writes only what is its own: which devices
+it can hold (`neuron_capacity`, `prepare`), what it writes into the build directory (`emit`)
+and how it opens a compiled partition (`open`). The steps every backend shares (validate the
+layers, refuse what does not fit before anything is written, save the partition, record it,
+load it back) run here, once. Its executor subclasses `ExecutorBase`, which owns the input
+checks, the batch a state belongs to, `reset`, `states()` and the context manager, so a
+backend's executor writes only how to start, step, read and clear its state.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
-from snapdeploy.core.errors import BackendError
+from snapdeploy.core.errors import BackendError, CapacityError
+from snapdeploy.core.neuron import LayerState
+from snapdeploy.partition.partitions import SpikingPartition
+from snapdeploy.targets.spec import DeviceSpec
 
 COMPILED_FILE = "compiled.json"
 #: "1" while `snapdeploy deploy --emulate` runs, in its process and the ranks it launches
@@ -61,23 +71,6 @@ class CompiledPartition:
         (self.path / COMPILED_FILE).write_text(json.dumps(record, indent=2))
 
     @classmethod
-    def record_spiking(
-        cls, kind: str, partition: Any, device: Any, out: Path, **meta: Any
-    ) -> CompiledPartition:
-        """Save and return the record of a compiled spiking partition, with backend `meta`."""
-        compiled = cls(
-            kind=kind,
-            partition=partition.name,
-            device=device.name,
-            path=out,
-            n_in=partition.n_in,
-            n_out=partition.n_out,
-            meta={"index": partition.index, "neurons": partition.n_neurons, **meta},
-        )
-        compiled.save()
-        return compiled
-
-    @classmethod
     def load(cls, path: Path) -> CompiledPartition:
         record = json.loads((path / COMPILED_FILE).read_text())
         return cls(**(record | {"path": path}))
@@ -103,40 +96,154 @@ class Backend(Protocol):
     def load(self, compiled: CompiledPartition) -> Executor: ...
 
 
-#: Where each kind's backend lives; imported on first use.
-BACKEND_MODULES: dict[str, str] = {
-    "reference": "snapdeploy.backends.reference",
-    "torch": "snapdeploy.backends.torch_dense",
-    "lava": "snapdeploy.backends.lava",
-    "hls": "snapdeploy.backends.hls",
-    "spinnaker": "snapdeploy.backends.spinnaker",
-}
-
-_REGISTRY: dict[str, type] = {}
-
-
-def register_backend(cls: type) -> type:
-    """Class decorator: make a backend available under its `kind`."""
-    _REGISTRY[cls.kind] = cls
-    return cls
+def check_spiking_partition(
+    partition: SpikingPartition, device_name: str, max_neurons: int | None
+) -> None:
+    """Every layer within Loihi's widths, and the partition within the device's neurons."""
+    for op in partition.ops:
+        op.params.validate(op.name)
+    if max_neurons is not None and partition.n_neurons > max_neurons:
+        raise CapacityError(
+            f"partition '{partition.name}' has {partition.n_neurons} neurons but device "
+            f"'{device_name}' holds {max_neurons}; fix: place it on a larger device or "
+            f"shrink its layers"
+        )
 
 
-def get_backend(kind: str) -> Backend:
-    """A fresh backend for `kind`, importing its module on first use."""
-    if kind not in _REGISTRY:
-        module = BACKEND_MODULES.get(kind)
-        if module is None:
+class SpikingBackend(ABC):
+    """Compiles spiking partitions for one device kind; the shared steps are written here once."""
+
+    kind: ClassVar[str]
+
+    def compile(
+        self, partition: SpikingPartition, device: DeviceSpec, out: Path
+    ) -> CompiledPartition:
+        """Refuse what does not fit (before writing anything), then save, emit and record."""
+        check_spiking_partition(partition, device.name, self.neuron_capacity(device))
+        prepared = self.prepare(partition, device)
+        out.mkdir(parents=True, exist_ok=True)
+        partition.save(out)
+        meta = self.emit(prepared, partition, device, out)
+        compiled = CompiledPartition(
+            kind=self.kind,
+            partition=partition.name,
+            device=device.name,
+            path=out,
+            n_in=partition.n_in,
+            n_out=partition.n_out,
+            meta={"index": partition.index, "neurons": partition.n_neurons, **meta},
+        )
+        compiled.save()
+        return compiled
+
+    def load(self, compiled: CompiledPartition) -> ExecutorBase:
+        partition = SpikingPartition.load(compiled.path, compiled.partition, compiled.meta["index"])
+        return self.open(compiled, partition)
+
+    def neuron_capacity(self, device: DeviceSpec) -> int | None:
+        """How many neurons `device` holds in all (None: no limit beyond `prepare`'s checks)."""
+        return None
+
+    def prepare(self, partition: SpikingPartition, device: DeviceSpec) -> Any:
+        """The backend's own checks and plan (a layout, a mapping), made before any file is
+        written; handed to `emit`. Raise a `CapacityError` naming both numbers if it does not fit."""
+        return None
+
+    @abstractmethod
+    def emit(
+        self, prepared: Any, partition: SpikingPartition, device: DeviceSpec, out: Path
+    ) -> dict[str, Any]:
+        """Write the backend's files into `out` (the partition is saved there already); return
+        what `open` needs later, recorded in compiled.json."""
+
+    @abstractmethod
+    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> ExecutorBase:
+        """An executor for a compiled partition."""
+
+    def cycles_per_step(
+        self, partition: SpikingPartition, device: DeviceSpec, events_in: float
+    ) -> float | None:
+        """Clock cycles per time step on `device`, for cores priced by cycles (FPGAs); None
+        for devices priced by operation counts."""
+        return None
+
+
+class ExecutorBase(ABC):
+    """A spiking executor: bool [T, batch, n_in] -> bool [T, batch, n_out], state kept per item.
+
+    State carries over between `run` calls, for the batch size of the first call after
+    `reset`; a different batch size without `reset` is refused, as is a wrong input width.
+    Subclasses implement `_start` (fresh zero state for a batch), `_advance`, `_layer_states`,
+    and, where they hold more than Python objects, `_clear` and `_release`.
+    """
+
+    def __init__(self, n_in: int, n_out: int):
+        self.n_in = n_in
+        self.n_out = n_out
+        self._batch: int | None = None
+        self._closed = False
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        if self._closed:
             raise BackendError(
-                f"no backend for device kind '{kind}'; known kinds: "
-                f"{', '.join(sorted(BACKEND_MODULES))}"
+                f"this {type(self).__name__} is closed; fix: load the partition again"
             )
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
+        if inputs.ndim != 3 or inputs.shape[2] != self.n_in:
             raise BackendError(
-                f"the '{kind}' backend cannot be imported ({exc}); fix: run `make install` "
-                f"so its dependencies are installed"
-            ) from exc
-    if kind not in _REGISTRY:
-        raise BackendError(f"the '{kind}' backend is not available in this version")
-    return _REGISTRY[kind]()
+                f"expected spikes [T, batch, {self.n_in}], got {inputs.shape}; fix: give "
+                f"{self.n_in} input channels per step"
+            )
+        steps, batch, _ = inputs.shape
+        if self._batch is None:
+            self._start(batch)
+            self._batch = batch
+        elif batch != self._batch:
+            raise BackendError(
+                f"batch changed from {self._batch} to {batch} without reset(); fix: call "
+                f"reset() between batches"
+            )
+        if steps == 0:
+            return np.zeros((0, batch, self.n_out), dtype=bool)
+        return self._advance(inputs.astype(bool, copy=False))
+
+    def states(self) -> list[LayerState]:
+        """Every layer's u, v and pending Dense activation [batch, n] after the last run."""
+        if self._batch is None:
+            raise BackendError("no state yet: run() a batch first")
+        return self._layer_states()
+
+    def reset(self) -> None:
+        """Every batch item back to the zero state; the next run may use another batch size."""
+        self._batch = None
+        self._clear()
+
+    def close(self) -> None:
+        """Free what the executor holds; it cannot run after this."""
+        if not self._closed:
+            self._batch = None
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def _start(self, batch: int) -> None:
+        """Make a zero state for `batch` items."""
+
+    @abstractmethod
+    def _advance(self, spikes: np.ndarray) -> np.ndarray:
+        """Run bool [T >= 1, batch, n_in] on from the current state."""
+
+    @abstractmethod
+    def _layer_states(self) -> list[LayerState]:
+        """Copies of every layer's state."""
+
+    def _clear(self) -> None:
+        """Drop the state (the next run starts from zeros)."""
+
+    def _release(self) -> None:
+        """Free buffers, processes or devices."""

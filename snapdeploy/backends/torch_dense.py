@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snapdeploy.backends.base import CompiledPartition, register_backend
+from snapdeploy.backends.base import CompiledPartition
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
@@ -134,7 +134,6 @@ class TorchExecutor:
         self.module = nn.Sequential()
 
 
-@register_backend
 class TorchBackend:
     kind = "torch"
 

@@ -13,8 +13,8 @@ from snapdeploy.commands.common import console, guarded
 def compile_model(model: Path, target: str, out: Path, mapping: list[str]) -> Path:
     """Place (target's [mapping], then --map) and compile atomically into `out`."""
     from snapdeploy.artifact.model import load_model
+    from snapdeploy.compile import compile_graph
     from snapdeploy.partition.place import parse_mapping
-    from snapdeploy.runtime import compile_graph
     from snapdeploy.targets import load_target
 
     loaded = load_target(target)

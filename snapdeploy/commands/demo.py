@@ -53,7 +53,7 @@ def demo(
     tiny: bool = typer.Option(False, help="A seconds-long run on 300 samples (for tests)."),
 ) -> None:
     """Train, export, partition, deploy and report a hybrid net on bundled digits, no hardware."""
-    from snapdeploy.demo.flow import DemoConfig, run_demo
+    from snapdeploy.flow import DemoConfig, run_demo
 
     config = DemoConfig(out=out, target=target, backend=backend, epochs=epochs, steps=steps)
     if tiny:

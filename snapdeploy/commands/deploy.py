@@ -6,7 +6,6 @@ it; refused, naming the device, where it cannot be reached).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import typer
@@ -19,51 +18,26 @@ from snapdeploy.commands.run import (
     RANKS,
     RESUME,
     TIMEOUT,
+    RunOptions,
     print_result,
     run_build,
 )
 
 
-def board_problem(device) -> str | None:
-    """Why `device` cannot run as real hardware here, or None when it can."""
-    if device.kind == "torch":
-        return None
-    if device.kind == "hls":
-        if device.bitstream is None:
-            return "names no bitstream; fix: build one into bitstreams/ and set bitstream ="
-        if importlib.util.find_spec("pynq") is None:
-            return (
-                "needs pynq, which is not installed (it runs on the board); fix: run on the board"
-            )
-        return None
-    if device.kind == "lava" and device.run_config == "hw":
-        return None
-    return f"is kind '{device.kind}', which this machine only emulates; fix: use --emulate"
-
-
-def emulation_problem(device) -> str | None:
-    """Why `device` cannot be emulated, or None."""
-    if device.kind == "lava" and device.run_config == "hw":
-        return "asks for Loihi hardware (run_config = 'hw'); fix: set run_config = 'sim'"
-    return None
-
-
-def check_mode(build: Path, board: bool) -> None:
-    import json
-
+def check_board(build: Path) -> None:
+    """Refuse `--board`, naming the device, where a device of the build cannot be reached."""
+    from snapdeploy.backends import entry
+    from snapdeploy.compile import build_target
     from snapdeploy.core.errors import TargetError
-    from snapdeploy.runtime.build import BUILD_FILE
     from snapdeploy.runtime.pipeline import read_build
-    from snapdeploy.targets import load_target
 
     info = read_build(build)
-    target = load_target(Path(json.loads((build / BUILD_FILE).read_text())["target_path"]))
-    check = board_problem if board else emulation_problem
+    target = build_target(build)
     for name in dict.fromkeys(info.devices):
-        problem = check(target.device(name))
+        device = target.device(name)
+        problem = entry(device.kind).board_problem(device)
         if problem:
-            mode = "--board" if board else "--emulate"
-            raise TargetError(f"{mode}: device '{name}' of target '{target.name}' {problem}")
+            raise TargetError(f"--board: device '{name}' of target '{target.name}' {problem}")
 
 
 def deploy(
@@ -84,11 +58,18 @@ def deploy(
     def body() -> Path | None:
         if emulate == board:
             raise SnapdeployError("choose one of --emulate and --board")
-        check_mode(build, board)
+        if board:
+            check_board(build)
         with emulation_mode(emulate):
-            return run_build(
-                build, inputs, out, batch_size, ranks, None, None, None, resume, timeout
+            options = RunOptions(
+                inputs=inputs,
+                out=out,
+                batch_size=batch_size,
+                ranks=ranks,
+                resume=resume,
+                timeout=timeout,
             )
+            return run_build(build, options)
 
     holder = guarded(body)
     if holder is not None:

@@ -36,10 +36,10 @@ def quantize(
     ),
 ) -> None:
     """Fine-tune a trained hybrid net with Brevitas QAT and export its integers to a .snap."""
+    from snapdeploy.flow.qat import quantize_model
     from snapdeploy.quant.brevitas_twin import QuantSpec
     from snapdeploy.quant.finetune import FinetuneConfig
     from snapdeploy.quant.inputs import load_hybridnet, load_split
-    from snapdeploy.quant.qat import quantize_model
 
     spec = QuantSpec(
         bits, bits if dense_bits is None else dense_bits, per_channel, power_of_two, act_bits

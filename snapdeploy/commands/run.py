@@ -8,6 +8,7 @@ WORLD_SIZE). `--resume` continues a run directory from its last completed batch.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -31,18 +32,25 @@ RESUME = typer.Option(False, help="Continue OUT from its last completed batch.")
 TIMEOUT = typer.Option(60.0, min=1.0, help="Seconds to wait for a peer before naming it lost.")
 
 
-def run_build(
-    build: Path,
-    inputs: Path | None,
-    out: Path,
-    batch_size: int,
-    ranks: int,
-    rank: int | None,
-    world: int | None,
-    master: str | None,
-    resume: bool,
-    timeout: float,
-) -> Path | None:
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How to run a build, as the flags of `run` and `deploy` give it (the flags hold defaults).
+
+    `rank`, `world` and `master` are the multi-host form, which only `run` offers.
+    """
+
+    inputs: Path | None
+    out: Path
+    batch_size: int
+    ranks: int
+    resume: bool
+    timeout: float
+    rank: int | None = None
+    world: int | None = None
+    master: str | None = None
+
+
+def run_build(build: Path, options: RunOptions) -> Path | None:
     """Run in the chosen form; the process that holds the results returns OUT."""
     import numpy as np
 
@@ -51,6 +59,9 @@ def run_build(
     from snapdeploy.runtime.distributed import env_rank, run_rank
     from snapdeploy.runtime.launch import launch_local
 
+    inputs, out, batch_size, ranks = options.inputs, options.out, options.batch_size, options.ranks
+    rank, world, master = options.rank, options.world, options.master
+    resume, timeout = options.resume, options.timeout
     explicit = (rank, world) if rank is not None or world is not None else None
     if explicit and None in explicit:
         raise SnapdeployError("--rank and --world go together; fix: pass both (and --master)")
@@ -112,10 +123,17 @@ def run(
     timeout: float = TIMEOUT,
 ) -> None:
     """Run a build on inputs; spikes cross every boundary as CRC-checked frames."""
-    holder = guarded(
-        lambda: run_build(
-            build, inputs, out, batch_size, ranks, rank, world, master, resume, timeout
-        )
+    options = RunOptions(
+        inputs=inputs,
+        out=out,
+        batch_size=batch_size,
+        ranks=ranks,
+        resume=resume,
+        timeout=timeout,
+        rank=rank,
+        world=world,
+        master=master,
     )
+    holder = guarded(lambda: run_build(build, options))
     if holder is not None:
         print_result(holder)

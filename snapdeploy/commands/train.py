@@ -17,17 +17,13 @@ def train(
     seed: int = typer.Option(0, help="Seed of initialisation, shuffling and the data split."),
 ) -> None:
     """Train the demo's hybrid net on the bundled digits (float) and save it as a model file."""
-    from snapdeploy.demo.data import digits
-    from snapdeploy.demo.flow import DemoConfig, demo_model
-    from snapdeploy.nn.train import accuracy, fit, predict
+    from snapdeploy.data import digits
+    from snapdeploy.flow import DemoConfig, train_demo
     from snapdeploy.quant.inputs import save_trained
 
     def run() -> float:
         config = DemoConfig(epochs=epochs, steps=steps, sparsity_weight=sparsity, seed=seed)
-        data = digits(seed=seed)
-        model = demo_model(config)
-        fit(model, data.x_train, data.y_train, epochs, sparsity_weight=sparsity, seed=seed)
-        acc = accuracy(predict(model, data.x_test), data.y_test)
+        model, acc = train_demo(config, digits(seed=seed))
         save_trained(out, model, config, {"float_accuracy": acc, "dataset": "sklearn digits 8x8"})
         return acc
 

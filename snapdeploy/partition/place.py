@@ -19,7 +19,7 @@ from typing import Any
 from snapdeploy.core.errors import TargetError
 from snapdeploy.core.packets import expected_frame_bytes
 from snapdeploy.partition.partitions import Boundary, Partition
-from snapdeploy.targets import DENSE_KINDS, SPIKING_KINDS, Target
+from snapdeploy.targets import Target, kinds
 
 PLAN_FILE = "plan.json"
 #: Spike rate and batch the plan's byte estimates assume (the demo's links run at 3-30%).
@@ -103,7 +103,7 @@ def spiking_on(device: str) -> Callable[[list[Partition]], dict[str, str]]:
 
 
 def _capable_kinds(partition: Partition) -> tuple[str, ...]:
-    return tuple(SPIKING_KINDS) if partition.kind == "spiking" else tuple(DENSE_KINDS)
+    return kinds(partition.kind)
 
 
 def _choose_device(partition: Partition, target: Target, mapping: dict[str, str]) -> str:

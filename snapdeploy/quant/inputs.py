@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,18 @@ import torch
 
 from snapdeploy.core.errors import SnapdeployError, UnsupportedLayerError
 from snapdeploy.core.files import atomic_write
-from snapdeploy.demo.data import Split, digits
-from snapdeploy.demo.flow import DemoConfig, demo_model
+from snapdeploy.data import Split, digits
+from snapdeploy.nn.demo_net import DemoNet, demo_model
 from snapdeploy.nn.hybrid import HybridNet
 
 MODEL_FORMAT = "snapdeploy.demo-model/1"
-#: The DemoConfig fields that fix the network's shape (the rest is about training runs).
-SHAPE_FIELDS = ("steps", "hidden", "spiking")
 SPLIT_KEYS = tuple(f.name for f in fields(Split))
 
 
-def save_trained(path: Path, model: HybridNet, config: DemoConfig, info: dict[str, Any]) -> None:
-    """Write a trained demo network as plain tensors and settings, atomically."""
+def save_trained(path: Path, model: HybridNet, net: DemoNet, info: dict[str, Any]) -> None:
+    """Write a trained demo network as plain tensors and its shape, atomically."""
     buffer = io.BytesIO()
-    shape = {key: asdict(config)[key] for key in SHAPE_FIELDS}
+    shape = {field.name: getattr(net, field.name) for field in fields(DemoNet)}
     saved = {"format": MODEL_FORMAT, "shape": shape, "state": model.state_dict(), **info}
     torch.save(saved, buffer)
     atomic_write(path, buffer.getvalue())
@@ -60,7 +58,7 @@ def load_hybridnet(path: Path) -> HybridNet:
     """The float model in a model file (see the module docstring for the two kinds)."""
     saved = read_torch_file(path)
     if isinstance(saved, dict) and saved.get("format") == MODEL_FORMAT:
-        model = demo_model(DemoConfig(**saved["shape"]))
+        model = demo_model(DemoNet(**saved["shape"]))
         model.load_state_dict(saved["state"])
         return model.eval()
     if isinstance(saved, HybridNet):

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from snapdeploy.backends import get_backend
+from snapdeploy.compile import BUILD_FILE
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp
 from snapdeploy.partition import DensePartition, SpikingPartition
 from snapdeploy.partition.place import PLAN_FILE
 from snapdeploy.runtime import BoundaryStats
-from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.runtime.pipeline import read_build
 from snapdeploy.targets import Target
 from snapdeploy.targets.spec import DeviceSpec
@@ -41,7 +42,7 @@ class Work:
     neuron_updates: float = 0.0  # LIF updates (encoder neurons, spiking neurons) over all steps
     synaptic_events: float = 0.0  # spike x synapse deliveries
     packets: float = 0.0  # spikes leaving the partition's neurons (SpiNNaker multicast packets)
-    fpga_cycles_per_step: float | None = None  # HLS cores: the estimate at the measured events
+    fpga_cycles_per_step: float | None = None  # FPGA cores: cycles per step at the measured events
     unmeasured: tuple[str, ...] = ()
 
 
@@ -135,16 +136,6 @@ def dense_work(
     )
 
 
-def fpga_cycles(partition: SpikingPartition, device: DeviceSpec, events_in: float) -> float:
-    """The HLS core's cycle estimate per step: measured input events for the first layer, every
-    input spiking (the upper bound) for inner layers, whose spikes are not recorded."""
-    from snapdeploy.backends.hls.estimate import cycles_per_step
-    from snapdeploy.backends.hls.layout import core_layout
-
-    layout = core_layout(partition, device)
-    return cycles_per_step(layout, [events_in, *map(float, layout.n_in[1:])])
-
-
 def spiking_work(
     partition: SpikingPartition,
     spikes_in: float,
@@ -158,7 +149,7 @@ def spiking_work(
     first = partition.layers[0]
     fan_out = np.count_nonzero(first.weights) / max(first.n_in, 1)
     steps = partition.steps
-    cycles = fpga_cycles(partition, device, spikes_in / steps) if device.kind == "hls" else None
+    cycles = get_backend(device.kind).cycles_per_step(partition, device, spikes_in / steps)
     return Work(
         partition.name,
         "spiking",

@@ -6,12 +6,12 @@ latency and serialization time. Constants come from `constants.toml` (each with 
 what a target file carries (link bandwidth, latency, pJ/bit; SpiNNaker packet energy; FPGA
 clock) overrides them. Every figure says which formula made it (`basis`).
 
-Compute per device kind:
+Compute per cost model (each device kind's registry entry names its model):
 - torch (a dense accelerator chip): MACs x (fp16 mult + add); decoder spike counting x fp16
   add; encoder LIF updates x (mult + 2 adds); time = all of them / dense_macs_per_ns.
-- reference, lava (Loihi's neuron, priced as Loihi): synaptic events x loihi_synop_pj +
+- loihi (reference and lava: Loihi's neuron, priced as Loihi): synaptic events x loihi_synop_pj +
   neuron updates x loihi_neuron_update_pj; time spread over ceil(neurons / neurons per core).
-- hls: fpga_dynamic_power_w x estimated cycles / clock, per step.
+- fpga (hls): fpga_dynamic_power_w x estimated cycles / clock, per step.
 - spinnaker: packets x the device's packet energy + synaptic events and neuron updates at
   the SpiNNaker constants; time = steps x the real-time step.
 """
@@ -19,9 +19,12 @@ Compute per device kind:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from snapdeploy.backends.registry import entry
+from snapdeploy.core.errors import BackendError
 from snapdeploy.report.constants import Constants
 from snapdeploy.report.counts import Traffic, Work
 from snapdeploy.targets import Target
@@ -96,15 +99,25 @@ def spinnaker_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
     )
 
 
+#: Each kind's registry entry names one of these (`KindEntry.pricing`): the hardware class
+#: whose constants price its work.
+COST_MODELS: dict[str, Callable[[Work, DeviceSpec, Constants], Cost]] = {
+    "torch": lambda work, device, c: torch_cost(work, c),
+    "loihi": loihi_cost,
+    "fpga": fpga_cost,
+    "spinnaker": spinnaker_cost,
+}
+
+
 def partition_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
-    """What one sample costs on the partition's device."""
-    if device.kind == "torch":
-        return torch_cost(work, c)
-    if device.kind == "hls":
-        return fpga_cost(work, device, c)
-    if device.kind == "spinnaker":
-        return spinnaker_cost(work, device, c)
-    return loihi_cost(work, device, c)
+    """What one sample costs on the partition's device, priced by its kind's cost model."""
+    pricing = entry(device.kind).pricing
+    if pricing not in COST_MODELS:
+        raise BackendError(
+            f"device kind '{device.kind}' is priced as '{pricing}', which report.energy does "
+            f"not know; fix: register the kind with one of {', '.join(COST_MODELS)}"
+        )
+    return COST_MODELS[pricing](work, device, c)
 
 
 def link_cost(bits: float, link: LinkSpec | None) -> Cost:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snapdeploy.compile import BUILD_FILE, build_target
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.report.summary import REPORT_FILE, stats_from_record
 from snapdeploy.runtime import BoundaryStats
-from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.runtime.state import RESULT_FILE, RUN_FILE
-from snapdeploy.targets import Target, load_target
+from snapdeploy.targets import Target
 
 
 @dataclass
@@ -34,13 +34,7 @@ class Source:
     previous: dict[str, Any] = field(default_factory=dict)  # a demo's report.json
 
     def target(self) -> Target:
-        path = Path(json.loads((self.build_dir / BUILD_FILE).read_text())["target_path"])
-        if not path.is_file():
-            raise SnapdeployError(
-                f"{self.build_dir / BUILD_FILE} names target file {path}, which is gone; fix: "
-                f"restore it, or recompile with `snapdeploy compile ... --target T`"
-            )
-        return load_target(path)
+        return build_target(self.build_dir)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -1,6 +1,5 @@
-"""Runtime: compile a plan into a build directory and run it, bridging spike packets."""
+"""Runtime: load a build directory (see `snapdeploy.compile`) and run it, bridging spike packets."""
 
-from snapdeploy.runtime.build import compile_graph, compile_plan
 from snapdeploy.runtime.deployment import Deployment, RunResult
 from snapdeploy.runtime.transport import BoundaryStats, InProcessTransport
 
@@ -9,6 +8,4 @@ __all__ = [
     "Deployment",
     "InProcessTransport",
     "RunResult",
-    "compile_graph",
-    "compile_plan",
 ]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.backends import CompiledPartition, get_backend
+from snapdeploy.compile import BUILD_FILE
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.partition.place import PLAN_FILE
-from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.runtime.errors import LinkFailure
 from snapdeploy.runtime.links import Link, QueueLink
 from snapdeploy.runtime.stages import Event, Stage

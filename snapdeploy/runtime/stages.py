@@ -12,8 +12,7 @@ import time
 
 import numpy as np
 
-from snapdeploy.backends import CompiledPartition, Executor
-from snapdeploy.targets import DENSE_KINDS
+from snapdeploy.backends import CompiledPartition, Executor, entry
 
 #: (step, value): a step's bool [batch, n] spikes, or (None, dense [batch, ...]) for a whole batch.
 Event = tuple[int | None, np.ndarray]
@@ -26,7 +25,7 @@ class Stage:
         self.compiled = compiled
         self.executor = executor
         self.steps = steps
-        self.dense = compiled.kind in DENSE_KINDS
+        self.dense = entry(compiled.kind).role == "dense"
         self.seconds = 0.0
         self._buffer: list[np.ndarray] = []
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from snapdeploy.targets.loader import SHIPPED_TARGETS_DIR, load_target, shipped_targets
 from snapdeploy.targets.spec import (
-    ALL_KINDS,
-    DENSE_KINDS,
     DEVICE_TYPES,
-    SPIKING_KINDS,
     DeviceSpec,
     HlsDevice,
     LavaDevice,
@@ -16,14 +13,13 @@ from snapdeploy.targets.spec import (
     SpiNNakerDevice,
     Target,
     TorchDevice,
+    kinds,
+    register_device_type,
 )
 
 __all__ = [
-    "ALL_KINDS",
-    "DENSE_KINDS",
     "DEVICE_TYPES",
     "SHIPPED_TARGETS_DIR",
-    "SPIKING_KINDS",
     "DeviceSpec",
     "HlsDevice",
     "LavaDevice",
@@ -32,6 +28,8 @@ __all__ = [
     "SpiNNakerDevice",
     "Target",
     "TorchDevice",
+    "kinds",
     "load_target",
+    "register_device_type",
     "shipped_targets",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from snapdeploy.core.errors import TargetError
 from snapdeploy.targets.schema import Checked, did_you_mean, limit, rules
-from snapdeploy.targets.spec import ALL_KINDS, DEVICE_TYPES, DeviceSpec, LinkSpec, Target
+from snapdeploy.targets.spec import DEVICE_TYPES, DeviceSpec, LinkSpec, Target
 
 SHIPPED_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 
@@ -109,10 +109,10 @@ def _build_device(name: str, table: dict[str, Any]) -> DeviceSpec:
     kind = table.get("kind")
     if not isinstance(kind, str) or kind not in DEVICE_TYPES:
         problem = "has no kind;" if kind is None else f"has unknown kind {kind!r};"
-        suggestion = did_you_mean(kind, ALL_KINDS) if isinstance(kind, str) else ""
+        suggestion = did_you_mean(kind, DEVICE_TYPES) if isinstance(kind, str) else ""
         raise TargetError(
             f"{where} {problem}{suggestion} fix: set kind to one of "
-            f"{', '.join(map(repr, ALL_KINDS))}"
+            f"{', '.join(map(repr, DEVICE_TYPES))}"
         )
     fields = {key: value for key, value in table.items() if key != "kind"}
     return _build(DEVICE_TYPES[kind], fields, f"{where} (kind {kind!r})", name=name)

@@ -7,15 +7,15 @@ spec that exists is a valid one, whether it was loaded from a file or built in c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal, Self
 
 from snapdeploy.core.errors import TargetError
 from snapdeploy.targets.schema import Checked, did_you_mean, limit
 
-DENSE_KINDS: tuple[str, ...] = ("torch",)
-SPIKING_KINDS: tuple[str, ...] = ("reference", "lava", "hls", "spinnaker")
-ALL_KINDS: tuple[str, ...] = DENSE_KINDS + SPIKING_KINDS
+Role = Literal["dense", "spiking"]
 
 _COUNT = {"ge": 1}
 _BITS = {"ge": 1, "le": 32}
@@ -25,8 +25,12 @@ _NON_NEGATIVE = {"ge": 0}
 
 @dataclass(frozen=True)
 class DeviceSpec(Checked):
-    """One device of a target: `name` is its table name in the file, `kind` picks its backend."""
+    """One device of a target: `name` is its table name in the file, `kind` picks its backend.
 
+    `role` says which partitions it runs: dense ones (torch) or spiking ones (the rest).
+    """
+
+    role: ClassVar[Role] = "spiking"
     name: str
     kind: str
 
@@ -38,6 +42,7 @@ class DeviceSpec(Checked):
 class TorchDevice(DeviceSpec):
     """Runs dense partitions through torch on `device`: 'auto', 'cpu', 'cuda' or 'cuda:N'."""
 
+    role: ClassVar[Role] = "dense"
     kind: str = field(default="torch", init=False)
     device: str = limit(
         "auto", pattern=r"auto|cpu|cuda(:\d+)?", hint="'auto', 'cpu', 'cuda' or 'cuda:N'"
@@ -70,6 +75,11 @@ class ReferenceDevice(DeviceSpec):
     kind: str = field(default="reference", init=False)
     max_neurons: int | None = limit(None, **_COUNT)
 
+    @classmethod
+    def holding(cls, name: str, neurons: int) -> Self:
+        """The smallest device of this kind with room for `neurons` neurons in all."""
+        return cls(name=name, max_neurons=neurons)
+
 
 @dataclass(frozen=True)
 class LavaDevice(DeviceSpec):
@@ -83,6 +93,11 @@ class LavaDevice(DeviceSpec):
     select_tag: str = limit("fixed_pt", choices=("fixed_pt", "floating_pt"))
     neurons_per_core: int = limit(8192, **_COUNT)
     cores: int = limit(128, **_COUNT)
+
+    @classmethod
+    def holding(cls, name: str, neurons: int) -> Self:
+        """The smallest device of this kind with room for `neurons` neurons in all."""
+        return cls(name=name, neurons_per_core=neurons, cores=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,18 @@ class HlsDevice(DeviceSpec):
     state_bits: int = limit(24, **_BITS)
     clock_mhz: float = limit(100.0, **_POSITIVE)
     bitstream: str | None = limit(None)
+
+    @classmethod
+    def holding(cls, name: str, neurons: int) -> Self:
+        """The smallest device of this kind with room for `neurons` neurons in all: one
+        neuron per core, so layers of any widths fit (each layer takes whole cores)."""
+        return cls(
+            name=name,
+            part="xc7z020clg400-1",
+            board="pynq-z2",
+            lif_cores=neurons,
+            neurons_per_core=1,
+        )
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,28 @@ class SpiNNakerDevice(DeviceSpec):
     link_capacity_per_step: int | None = limit(None, **_COUNT)
     layout: str = limit("grid", choices=("grid", "spinn5"))
 
+    @classmethod
+    def holding(cls, name: str, neurons: int) -> Self:
+        """A one-chip board with room for `neurons` neurons in all (exactly that many up to
+        16 neurons; 1 MB of synaptic memory per core, no energy)."""
+        cores = min(neurons, 16)
+        return cls(
+            name=name,
+            width=1,
+            height=1,
+            torus=False,
+            cores_per_chip=cores,
+            neurons_per_core=math.ceil(neurons / cores),
+            synapse_bytes_per_core=1 << 20,
+            packet_energy_pj=0.0,
+            hop_energy_pj=0.0,
+        )
+
+    @property
+    def neurons(self) -> int:
+        """How many neurons the board holds: every core of every chip full."""
+        return len(self.chips()) * self.cores_per_chip * self.neurons_per_core
+
     def chips(self) -> list[tuple[int, int]]:
         """Coordinates (x, y) of the chips that exist, in x-major order."""
         grid = [(x, y) for x in range(self.width) for y in range(self.height)]
@@ -142,9 +191,27 @@ class SpiNNakerDevice(DeviceSpec):
             )
 
 
+#: The spec class of each device kind a target file may name. The shipped kinds are listed
+#: here; a backend registered later adds its own through `register_device_type`.
 DEVICE_TYPES: dict[str, type[DeviceSpec]] = {
     cls.kind: cls for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, SpiNNakerDevice)
 }
+
+
+def register_device_type(cls: type[DeviceSpec]) -> None:
+    """Let target files name `cls.kind` (done by `backends.registry.register_kind`)."""
+    known = DEVICE_TYPES.get(cls.kind)
+    if known is not None and known is not cls:
+        raise TargetError(
+            f"device kind {cls.kind!r} is already served by {known.__name__}; fix: give "
+            f"{cls.__name__} a kind of its own"
+        )
+    DEVICE_TYPES[cls.kind] = cls
+
+
+def kinds(role: Role | None = None) -> tuple[str, ...]:
+    """Every known device kind, or those of one role."""
+    return tuple(k for k, cls in DEVICE_TYPES.items() if role is None or cls.role == role)
 
 
 @dataclass(frozen=True)
@@ -186,7 +253,7 @@ class Target:
         if not self.devices:
             raise TargetError(
                 f"target {self.name!r} has no devices; fix: add at least one "
-                f"[devices.<name>] table with a kind ({', '.join(ALL_KINDS)})"
+                f"[devices.<name>] table with a kind ({', '.join(kinds())})"
             )
         misnamed = [key for key, device in self.devices.items() if key != device.name]
         if misnamed:
@@ -224,24 +291,24 @@ class Target:
             f"{', '.join(self.devices)}"
         )
 
-    def devices_of_kind(self, *kinds: str) -> list[DeviceSpec]:
+    def devices_of_kind(self, *wanted: str) -> list[DeviceSpec]:
         """Devices whose kind is one of `kinds`, in file order."""
-        unknown = [kind for kind in kinds if kind not in ALL_KINDS]
+        unknown = [kind for kind in wanted if kind not in DEVICE_TYPES]
         if unknown:
             raise TargetError(
                 f"there is no device kind {unknown[0]!r};"
-                f"{did_you_mean(unknown[0], ALL_KINDS)} fix: ask for one of "
-                f"{', '.join(ALL_KINDS)}"
+                f"{did_you_mean(unknown[0], DEVICE_TYPES)} fix: ask for one of "
+                f"{', '.join(DEVICE_TYPES)}"
             )
-        return [device for device in self.devices.values() if device.kind in kinds]
+        return [device for device in self.devices.values() if device.kind in wanted]
 
     def spiking_devices(self) -> list[DeviceSpec]:
         """Devices that can run spiking partitions."""
-        return self.devices_of_kind(*SPIKING_KINDS)
+        return [device for device in self.devices.values() if device.role == "spiking"]
 
     def dense_devices(self) -> list[DeviceSpec]:
         """Devices that can run dense (ANN) partitions."""
-        return self.devices_of_kind(*DENSE_KINDS)
+        return [device for device in self.devices.values() if device.role == "dense"]
 
     def link_between(self, a: str, b: str) -> LinkSpec | None:
         """The link joining devices `a` and `b`, in either direction, or None."""

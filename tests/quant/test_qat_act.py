@@ -18,8 +18,8 @@ from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.backends.torch_dense import TorchExecutor, dense_module
 from snapdeploy.core.errors import BackendError, ParameterRangeError
 from snapdeploy.core.graph import DenseOp, EncoderOp
-from snapdeploy.demo.flow import DemoConfig, demo_model
 from snapdeploy.nn.boundary import SpikeEncoder
+from snapdeploy.nn.demo_net import DemoNet, demo_model
 from snapdeploy.partition import cut
 from snapdeploy.quant.brevitas_twin import (
     QuantSpec,
@@ -33,7 +33,7 @@ SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[Healt
 
 
 def calibrated_twin(spec: QuantSpec, seed: int, width: float):
-    model = demo_model(DemoConfig(steps=5, hidden=24, spiking=8, seed=seed))
+    model = demo_model(DemoNet(steps=5, hidden=24, spiking=8), seed)
     with torch.no_grad():  # spread the encoder's input so every level and the clamp are hit
         model[0][0].weight.mul_(width)
     twin = make_twin(model, spec)
@@ -110,7 +110,7 @@ def test_quant_act_round_trips_through_the_snap(tmp_path: Path) -> None:
 
 def test_act_bits_zero_leaves_the_encoder_input_in_float() -> None:
     spec = QuantSpec(act_bits=0)
-    twin = make_twin(demo_model(DemoConfig(steps=3, hidden=16, spiking=8)), spec)
+    twin = make_twin(demo_model(DemoNet(steps=3, hidden=16, spiking=8)), spec)
     encoders = [s for s in twin.stages() if isinstance(s, SpikeEncoder)]
     assert encoders and not any(isinstance(s, QuantSpikeEncoder) for s in encoders)
     assert not any(getattr(op, "op", None) == "quant_act" for op in export_twin(twin, spec).ops)
@@ -119,9 +119,7 @@ def test_act_bits_zero_leaves_the_encoder_input_in_float() -> None:
 @pytest.mark.parametrize("act_bits", [-1, 1, 17])
 def test_bad_act_bits_are_refused_by_name(act_bits: int) -> None:
     with pytest.raises(ParameterRangeError, match=f"act_bits={act_bits}.*fix:"):
-        make_twin(
-            demo_model(DemoConfig(steps=3, hidden=16, spiking=8)), QuantSpec(act_bits=act_bits)
-        )
+        make_twin(demo_model(DemoNet(steps=3, hidden=16, spiking=8)), QuantSpec(act_bits=act_bits))
 
 
 def test_backend_refuses_a_quant_act_op_out_of_range() -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import load_model
 from snapdeploy.cli import app
-from snapdeploy.demo.flow import DemoConfig, demo_model
+from snapdeploy.nn.demo_net import DemoNet, demo_model
 from snapdeploy.nn.train import fit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def user_files(tmp_path: Path) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     x = rng.random((80, 64), dtype=np.float32)
     y = (x[:, :32].sum(axis=1) > x[:, 32:].sum(axis=1)).astype(np.int64)
-    model = demo_model(DemoConfig(steps=3, hidden=16, spiking=8))
+    model = demo_model(DemoNet(steps=3, hidden=16, spiking=8))
     fit(model, x[:60], y[:60], epochs=2, progress=False)
     torch.save(model, tmp_path / "mine.pt")
     np.savez(tmp_path / "data.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.demo.data import digits
-from snapdeploy.demo.flow import DemoConfig, demo_model
+from snapdeploy.data import digits
+from snapdeploy.nn.demo_net import DemoNet, demo_model
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
 from snapdeploy.quant.finetune import FinetuneConfig, finetune
 
@@ -23,7 +23,7 @@ def data():
 
 
 def fresh_twin():
-    model = demo_model(DemoConfig(steps=3, hidden=16, spiking=8, seed=1))
+    model = demo_model(DemoNet(steps=3, hidden=16, spiking=8), seed=1)
     return make_twin(model, SPEC)
 
 

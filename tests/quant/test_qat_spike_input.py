@@ -1,7 +1,7 @@
 """Quantization of a model whose input is already spikes: the twin passes the spikes through
-its `SpikeSource` untouched (nothing to quantize there), its integer spikes are the exported
-artifact's on the integer reference for any input spikes, and the whole QAT flow (fine-tune,
-export, reference score, .snap) runs on spike data."""
+its `SpikeSource` untouched (nothing to quantize there), and its integer spikes are the
+exported artifact's on the integer reference for any input spikes (the whole QAT flow on
+spike data is tests/flow/test_qat.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,10 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rich.console import Console
 
-from snapdeploy.artifact.model import load_model
 from snapdeploy.core.graph import SpikeSourceOp, SpikingOp
-from snapdeploy.demo.data import Split
 from snapdeploy.nn import SpikeSource
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
-from snapdeploy.quant.finetune import FinetuneConfig
-from snapdeploy.quant.qat import quantize_model
 from snapdeploy.quant.qat_export import export_twin
 from tests.models import hybrid_net, reference_spikes
 from tests.strategies import random_spikes, spike_inputs
@@ -44,29 +39,6 @@ def test_twin_counts_equal_the_reference_run_of_its_export(x, bits, power_of_two
     np.testing.assert_array_equal(
         counts.numpy(), reference_spikes(graph, x.transpose(1, 0, 2)).sum(0)
     )
-
-
-def test_the_qat_flow_runs_on_spike_data(tmp_path):
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 96)
-    rates = np.where(y[:, None] == np.arange(N) % 2, 0.6, 0.1)[:, None, :]
-    x = (rng.random((96, T, N)) < rates).astype(np.float32)
-    data = Split(x[:64], y[:64], x[64:], y[64:])
-    model = hybrid_net([N, 8], T, n_out=2, spike_input=True, vth=0.5, seed=4)
-    result = quantize_model(
-        model,
-        data,
-        QuantSpec(bits=6),
-        FinetuneConfig(epochs=2, batch_size=32),
-        tmp_path / "events.snap",
-        Console(quiet=True),
-        progress=False,
-    )
-    graph, artifact = load_model(result.artifact)
-    assert isinstance(graph.ops[0], SpikeSourceOp) and graph.input_shape == (T, N)
-    assert artifact.manifest["integer_accuracy"] == result.integer_accuracy
-    assert result.spikes_per_sample >= x[64:].sum() / 32  # the input's spikes cross boundary 0
-    assert 0.0 <= result.integer_accuracy <= 1.0 and len(result.history) == 2
 
 
 def test_spike_sources_have_nothing_to_quantize():

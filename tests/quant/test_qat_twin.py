@@ -21,6 +21,7 @@ from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.graph import DenseOp
 from snapdeploy.core.neuron import ReferenceNetwork, shift
+from snapdeploy.flow import reference_score
 from snapdeploy.nn import (
     DenseBlock,
     HybridNet,
@@ -33,7 +34,6 @@ from snapdeploy.nn.train import predict
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
 from snapdeploy.quant.export import lava_weight_step
 from snapdeploy.quant.qat_export import export_twin
-from snapdeploy.quant.reference_eval import reference_score
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear, shift_ste
 from tests.strategies import FLOAT_DUS, FLOAT_DVS
 

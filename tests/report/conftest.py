@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from snapdeploy.demo.data import digits
-from snapdeploy.demo.flow import DemoConfig, demo_model
+from snapdeploy.compile import compile_graph
+from snapdeploy.data import digits
+from snapdeploy.nn.demo_net import DemoNet, demo_model
 from snapdeploy.nn.train import accuracy, fit, predict
 from snapdeploy.partition.place import Plan
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import build_report, write_report
-from snapdeploy.runtime import Deployment, RunResult, compile_graph
+from snapdeploy.runtime import Deployment, RunResult
 from snapdeploy.targets import load_target
 
 T = 4
@@ -36,7 +37,7 @@ class Deployed:
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory) -> Deployed:
     data = digits(limit=240)
-    model = demo_model(DemoConfig(steps=T, hidden=24, spiking=12, seed=0))
+    model = demo_model(DemoNet(steps=T, hidden=24, spiking=12), seed=0)
     fit(model, data.x_train, data.y_train, epochs=2, sparsity_weight=0.05, progress=False)
     root = tmp_path_factory.mktemp("deployed")
     demo = root / "demo"

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from snapdeploy.compile import BUILD_FILE, compile_graph
 from snapdeploy.core.errors import ArtifactError, SnapdeployError
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp, SpikingOp
 from snapdeploy.core.neuron import ReferenceNetwork
@@ -17,8 +18,7 @@ from snapdeploy.core.packets import encode_steps
 from snapdeploy.nn import HybridNet, SpikeEncoder
 from snapdeploy.partition.partitions import PARTITION_FILE
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_graph
-from snapdeploy.runtime.build import BUILD_FILE
+from snapdeploy.runtime import Deployment
 from snapdeploy.targets import load_target
 from tests.models import Recording, hybrid_net
 

@@ -14,8 +14,9 @@ import time
 import numpy as np
 import pytest
 
+from snapdeploy.compile import compile_graph
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_graph
+from snapdeploy.runtime import Deployment
 from snapdeploy.runtime.launch import RANKS_FILE
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR
 from snapdeploy.targets import load_target

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from snapdeploy.compile import compile_graph
 from snapdeploy.core.errors import BackendError, SnapdeployError
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_graph
+from snapdeploy.runtime import Deployment
 from snapdeploy.runtime.errors import CorruptFrameError, LinkFailure
 from snapdeploy.runtime.links import QueueLink
 from snapdeploy.runtime.state import FINAL_FILE, OUTPUTS_DIR

@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.cli import app
+from snapdeploy.compile import compile_graph
 from snapdeploy.core.errors import SpikeInputError
 from snapdeploy.core.graph import SpikeSourceOp, SpikingOp
 from snapdeploy.partition.place import spiking_on
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import Deployment, compile_graph
+from snapdeploy.runtime import Deployment
 from snapdeploy.targets import load_target
 from tests.models import Recording, hybrid_net, reference_spikes
 from tests.strategies import random_spikes, spike_inputs

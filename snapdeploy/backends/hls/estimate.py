@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
+from snapdeploy.backends.fpga.spikes import words_for
 from snapdeploy.backends.hls.layout import CoreLayout
-from snapdeploy.backends.hls.spikes import words_for
 
 #: Assumed pipeline depths (cycles from first issue to last result) of the core's loops:
 #: a BRAM read (2) and an add (1) for the synapse row; for the LIF update, two 64-bit

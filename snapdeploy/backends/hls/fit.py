@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from snapdeploy.backends.reference import check_spiking_partition
 from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import HlsDevice
@@ -52,8 +51,8 @@ def storage_bits(device: HlsDevice) -> int:
 
 
 def check_fit(partition: SpikingPartition, device: HlsDevice) -> None:
-    """Refuse a partition the device cannot hold, naming the number that does not fit."""
-    check_spiking_partition(partition, device.name, device.lif_cores * device.neurons_per_core)
+    """Refuse a partition the device cannot hold, naming the number that does not fit (the
+    layers' widths and the total neurons are checked by every backend's compile first)."""
     where = f"partition '{partition.name}' on device '{device.name}' ({device.part})"
     if device.state_bits < LIF_STATE_BITS:
         raise CapacityError(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snapdeploy.backends.hls import regmap
+from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.hls.fit import WEIGHT_SHIFT
 from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout, parameter_image
 from snapdeploy.core.errors import BackendError

@@ -24,10 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from snapdeploy.backends.base import CompiledPartition, register_backend
-from snapdeploy.backends.reference import check_spiking_partition
+from snapdeploy.backends.base import CompiledPartition, ExecutorBase, SpikingBackend
 from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
+from snapdeploy.targets.spec import LavaDevice
 
 LAVA_VERSION = "0.10.0"
 RUN_CONFIGS = ("sim",)
@@ -50,52 +50,47 @@ def lava_module(name: str) -> ModuleType:
         ) from exc
 
 
-def check_device(device: Any) -> None:
-    """Refuse run configs and model tags that cannot compute the integer neuron."""
-    if device.run_config not in RUN_CONFIGS:
-        raise BackendError(
-            f"device '{device.name}': run_config '{device.run_config}' is not available; "
-            f"open-source Lava {LAVA_VERSION} has only its CPU simulator; fix: use "
-            f'run_config = "sim" (Loihi hardware needs Intel\'s lava-loihi extension)'
-        )
-    if device.select_tag != SELECT_TAG:
-        raise BackendError(
-            f"device '{device.name}': select_tag '{device.select_tag}' runs Lava's float "
-            f"models, which do not compute the integer neuron of a spiking partition; fix: "
-            f'use select_tag = "fixed_pt"'
-        )
-
-
-@register_backend
-class LavaBackend:
+class LavaBackend(SpikingBackend):
     """Compiles spiking partitions to Lava processes and runs them on Lava's simulator."""
 
     kind = "lava"
 
-    def compile(self, partition: SpikingPartition, device: Any, out: Path) -> CompiledPartition:
-        check_device(device)
-        check_spiking_partition(partition, device.name, device.neurons_per_core * device.cores)
+    def neuron_capacity(self, device: LavaDevice) -> int:
+        return device.neurons_per_core * device.cores
+
+    def prepare(self, partition: SpikingPartition, device: LavaDevice) -> None:
+        """Refuse run configs and model tags that cannot compute the integer neuron."""
+        if device.run_config not in RUN_CONFIGS:
+            raise BackendError(
+                f"device '{device.name}': run_config '{device.run_config}' is not available; "
+                f"open-source Lava {LAVA_VERSION} has only its CPU simulator; fix: use "
+                f'run_config = "sim" (Loihi hardware needs Intel\'s lava-loihi extension)'
+            )
+        if device.select_tag != SELECT_TAG:
+            raise BackendError(
+                f"device '{device.name}': select_tag '{device.select_tag}' runs Lava's float "
+                f"models, which do not compute the integer neuron of a spiking partition; fix: "
+                f'use select_tag = "fixed_pt"'
+            )
+
+    def emit(
+        self, prepared: None, partition: SpikingPartition, device: LavaDevice, out: Path
+    ) -> dict[str, Any]:
         processes = lava_module("processes")
-        out.mkdir(parents=True, exist_ok=True)
-        partition.save(out)
         names = [op.name for op in partition.ops]
         processes.save_network(
             processes.build_network(names, partition.layers), out / processes.NETWORK_FILE
         )
-        return CompiledPartition.record_spiking(
-            self.kind,
-            partition,
-            device,
-            out,
-            layers=names,
-            steps=partition.steps,
-            network=processes.NETWORK_FILE,
-            lava_version=LAVA_VERSION,
-            run_config=device.run_config,
-            select_tag=device.select_tag,
-        )
+        return {
+            "layers": names,
+            "steps": partition.steps,
+            "network": processes.NETWORK_FILE,
+            "lava_version": LAVA_VERSION,
+            "run_config": device.run_config,
+            "select_tag": device.select_tag,
+        }
 
-    def load(self, compiled: CompiledPartition) -> Any:
+    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> ExecutorBase:
         processes = lava_module("processes")
         executor = lava_module("executor")
         network_file = compiled.path / compiled.meta["network"]

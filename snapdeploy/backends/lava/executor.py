@@ -14,11 +14,11 @@ swap is about half of the ~18 ms per item (Lava moves Var values one message eac
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Self
 
 import numpy as np
 from rich.progress import Progress
 
+from snapdeploy.backends.base import ExecutorBase
 from snapdeploy.backends.lava.network import LavaNetwork
 from snapdeploy.backends.lava.processes import LavaLayer
 from snapdeploy.core.errors import BackendError
@@ -28,7 +28,7 @@ from snapdeploy.core.neuron import LayerState
 PROGRESS_MIN_STEPS = 2000
 
 
-class LavaExecutor:
+class LavaExecutor(ExecutorBase):
     """Executor over a Lava graph; state persists across `run` calls until `reset`."""
 
     def __init__(
@@ -36,35 +36,31 @@ class LavaExecutor:
     ):
         self.make_chain = make_chain
         self.network = LavaNetwork(make_chain(), select_tag)
+        super().__init__(self.network.n_in, self.network.n_out)
         self.progress = progress
         self._saved: list[list[LayerState]] = []  # per batch item; empty after reset
         self._resident: int | None = None  # the item whose state is in the graph
         self._graph_zero = True  # the graph's state is all zeros (fresh, nothing run)
         self._broken = False
-        self._closed = False
 
-    @property
-    def n_in(self) -> int:
-        return self.network.n_in
+    def _start(self, batch: int) -> None:
+        self._saved = [self._zeros() for _ in range(batch)]
 
-    @property
-    def n_out(self) -> int:
-        return self.network.n_out
-
-    def run(self, inputs: np.ndarray) -> np.ndarray:
-        """bool [T, batch, n_in] -> bool [T, batch, n_out], each item from its own state."""
-        steps, batch = self._check(inputs)
-        if not self._saved:
-            self._saved = [self._zeros() for _ in range(batch)]
+    def _advance(self, spikes: np.ndarray) -> np.ndarray:
+        """Each batch item from its own state, one after the other through the graph."""
+        if self._broken:
+            raise BackendError(
+                "an earlier Lava run was interrupted, so this executor's state is lost; fix: "
+                "call reset() and run again"
+            )
+        steps, batch, _ = spikes.shape
         out = np.zeros((steps, batch, self.n_out), dtype=bool)
         with Progress(disable=not self._show_progress(steps * batch), transient=True) as bar:
             task = bar.add_task("Lava simulation", total=steps * batch)
             try:
                 for item in range(batch):
                     self._make_resident(item)
-                    out[:, item] = self.network.run(
-                        inputs[:, item].astype(bool), lambda n: bar.advance(task, n)
-                    )
+                    out[:, item] = self.network.run(spikes[:, item], lambda n: bar.advance(task, n))
                     self._graph_zero = False
             except BaseException:
                 self._broken = True
@@ -72,10 +68,8 @@ class LavaExecutor:
                 raise
         return out
 
-    def states(self) -> list[LayerState]:
-        """Every layer's state [batch, n] after the last run, the resident item's read from Lava."""
-        if not self._saved:
-            raise BackendError("no state yet: run() a batch first")
+    def _layer_states(self) -> list[LayerState]:
+        """Every item's state stacked [batch, n], the resident item's read from Lava."""
         if self._resident is not None:
             self._saved[self._resident] = self.network.read_state()
         per_item = self._saved
@@ -88,7 +82,7 @@ class LavaExecutor:
             for i in range(len(self.network.chain))
         ]
 
-    def reset(self) -> None:
+    def _clear(self) -> None:
         """Every batch item back to the zero state (written into Lava when it runs next)."""
         self._saved = []
         self._resident = None
@@ -97,34 +91,9 @@ class LavaExecutor:
             self._graph_zero = True
             self._broken = False
 
-    def close(self) -> None:
-        """Stop Lava's runtime and its processes; the executor cannot run after this."""
+    def _release(self) -> None:
+        """Stop Lava's runtime and its processes."""
         self.network.stop()
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _check(self, inputs: np.ndarray) -> tuple[int, int]:
-        if self._closed:
-            raise BackendError("this Lava executor is closed; fix: load the partition again")
-        if self._broken:
-            raise BackendError(
-                "an earlier Lava run was interrupted, so this executor's state is lost; fix: "
-                "call reset() and run again"
-            )
-        if inputs.ndim != 3 or inputs.shape[2] != self.n_in:
-            raise BackendError(f"expected spikes [T, batch, {self.n_in}], got {inputs.shape}")
-        steps, batch, _ = inputs.shape
-        if self._saved and len(self._saved) != batch:
-            raise BackendError(
-                f"batch changed from {len(self._saved)} to {batch} without reset(); fix: "
-                f"call reset() between batches"
-            )
-        return steps, batch
 
     def _make_resident(self, item: int) -> None:
         """Swap the graph's state for `item`'s (no Var traffic when nothing changes)."""

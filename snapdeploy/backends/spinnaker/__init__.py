@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.base import CompiledPartition, register_backend
-from snapdeploy.backends.reference import ReferenceExecutor, check_spiking_partition
+from snapdeploy.backends.base import CompiledPartition, SpikingBackend
+from snapdeploy.backends.reference import NetworkExecutor
 from snapdeploy.backends.spinnaker.compression import fit_tables
 from snapdeploy.backends.spinnaker.emulator import Emulator, TrafficStats
 from snapdeploy.backends.spinnaker.keys import KeyLayout
@@ -69,7 +69,7 @@ def map_network(
     )
 
 
-class SpiNNakerExecutor(ReferenceExecutor):
+class SpiNNakerExecutor(NetworkExecutor):
     """Runs the emulated board like the reference runs its network (the emulator has the same
     `n_in`, `n_out`, `states`, `reset(batch)` and `advance`); adds the emulator's traffic counts."""
 
@@ -82,43 +82,40 @@ def device_fields(device: SpiNNakerDevice) -> dict[str, Any]:
     return {f.name: getattr(device, f.name) for f in dataclasses.fields(device) if f.init}
 
 
-@register_backend
-class SpiNNakerBackend:
+class SpiNNakerBackend(SpikingBackend):
     """Maps spiking partitions onto a SpiNNaker-style board and runs them in its emulator."""
 
     kind = "spinnaker"
 
-    def compile(
-        self, partition: SpikingPartition, device: SpiNNakerDevice, out: Path
-    ) -> CompiledPartition:
-        check_spiking_partition(partition, device.name, None)
+    def neuron_capacity(self, device: SpiNNakerDevice) -> int:
+        return device.neurons
+
+    def prepare(self, partition: SpikingPartition, device: SpiNNakerDevice) -> Mapping:
+        """Slice, place, route and compress; refused with the numbers if it does not fit."""
         names = [op.name for op in partition.ops]
         where = f"partition '{partition.name}' on device '{device.name}'"
-        mapping = map_network(names, partition.layers, device, where)
-        out.mkdir(parents=True, exist_ok=True)
-        partition.save(out)
-        mapping.write(out)
-        cores_used = np.bincount(mapping.placements.chip, minlength=mapping.mesh.n_chips)
+        return map_network(names, partition.layers, device, where)
+
+    def emit(
+        self, prepared: Mapping, partition: SpikingPartition, device: SpiNNakerDevice, out: Path
+    ) -> dict[str, Any]:
+        prepared.write(out)
+        cores_used = np.bincount(prepared.placements.chip, minlength=prepared.mesh.n_chips)
         plot_mesh(
-            mapping.mesh,
+            prepared.mesh,
             cores_used,
-            mapping.keys_per_link,
-            f"{partition.name} on {device.name}: {mapping.graph.n_slices} cores",
+            prepared.keys_per_link,
+            f"{partition.name} on {device.name}: {prepared.graph.n_slices} cores",
             out / MESH_PLOT,
         )
-        return CompiledPartition.record_spiking(
-            self.kind,
-            partition,
-            device,
-            out,
-            device_spec=device_fields(device),
-            cores_used=mapping.graph.n_slices,
-            max_table_entries_before=max(mapping.entries_before),
-            max_table_entries_after=max(len(t) for t in mapping.tables),
-        )
+        return {
+            "device_spec": device_fields(device),
+            "cores_used": prepared.graph.n_slices,
+            "max_table_entries_before": max(prepared.entries_before),
+            "max_table_entries_after": max(len(t) for t in prepared.tables),
+        }
 
-    def load(self, compiled: CompiledPartition) -> SpiNNakerExecutor:
+    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> SpiNNakerExecutor:
         device = SpiNNakerDevice(**compiled.meta["device_spec"])
-        partition = SpikingPartition.load(compiled.path, compiled.partition, compiled.meta["index"])
         board = read_board(compiled.path, device)
         return SpiNNakerExecutor(Emulator(board, partition.layers))

@@ -1,42 +1,52 @@
-"""A PYNQ device and overlay with no FPGA behind them: the LIF core runs as its C-simulation.
+"""A PYNQ device and overlay with no FPGA behind them: the core runs as a simulation model.
 
 Why: the driver must be the code that runs on a board, so pynq's own classes do the work —
 `pynq.allocate` returns real `PynqBuffer`s, the overlay's IP is pynq's `DefaultIP` with its
 `MMIO` — and only what a board provides is emulated:
 
-- `CsimDevice` (a `pynq.Device`): the board's memory and the core's AXI-Lite register bus.
+- `EmulatedDevice` (a `pynq.Device`): the board's memory and the core's AXI-Lite register bus.
   Like pynq's `XrtDevice` it declares `REGISTER_RW`, so MMIO reads and writes arrive as
-  `read_registers`/`write_registers`; setting ap_start calls the C-simulation library with
-  the register file, and buffers have a separate device side that `flush`/`invalidate` copy
-  to and from, so a driver that forgets to sync fails here as it would on a board.
-- `CsimOverlay`: what `pynq.Overlay(bitfile)` gives, without a bitstream: its IP table comes
-  from the core's register map instead of a .hwh file.
+  `read_registers`/`write_registers`; setting ap_start hands the register file to the core's
+  simulation model (the HLS C-simulation, or a cycle-accurate RTL simulation), and buffers
+  have a separate device side that `flush`/`invalidate` copy to and from, so a driver that
+  forgets to sync fails here as it would on a board.
+- `EmulatedOverlay`: what `pynq.Overlay(bitfile)` gives, without a bitstream: its IP table
+  comes from the core's register map instead of a .hwh file.
 """
 
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from snapdeploy.backends.hls import regmap
-from snapdeploy.backends.hls.pynq_api import DefaultIP, PynqBuffer, pynq
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga.pynq_api import DefaultIP, PynqBuffer, pynq
 from snapdeploy.core.errors import BackendError
 
 CORE_NAME = "lif_core_0"
-CORE_TYPE = "snapdeploy:hls:lif_core:1.0"
 #: Where Vivado's address editor puts the first AXI-Lite IP behind the Zynq's M_AXI_GP0.
 CORE_BASE = 0x43C0_0000
-#: What the library's csim_shape reports: N_IN, N_OUT, N_NEURONS, IMAGE_WORDS, REG_RANGE.
-SHAPE_FIELDS = ("n_in", "n_out", "n_neurons", "image_words", "register_range")
 
 
-class CsimMemory:
+class CoreModel(Protocol):
+    """A simulation of the core: what happens between ap_start and ap_done."""
+
+    #: The IP's VLNV, as a .hwh file would name it.
+    ip_type: str
+    #: What the model was built from (shown as the overlay's bitfile name).
+    source: str
+
+    def ap_start(self, registers: np.ndarray) -> None:
+        """Run one ap_start..ap_done pass over the uint32 register file (and the memory its
+        pointer registers address)."""
+
+
+class EmulatedMemory:
     """The emulated board's DDR: each buffer's device side is an array of its own."""
 
-    def __init__(self, device: CsimDevice):
+    def __init__(self, device: EmulatedDevice):
         self.device = device
 
     def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> PynqBuffer:
@@ -54,24 +64,15 @@ class CsimMemory:
         )
 
 
-class CsimDevice(pynq.Device):
-    """One LIF core's C-simulation library behind pynq's device interface."""
+class EmulatedDevice(pynq.Device):
+    """One core's simulation model behind pynq's device interface."""
 
-    def __init__(self, library: Path):
-        super().__init__("snapdeploy_csim")
+    def __init__(self, core: CoreModel):
+        super().__init__("snapdeploy_emulated")
         self.capabilities = {"REGISTER_RW": True}
-        self.default_memory = CsimMemory(self)
-        self.library = library
-        self._lib = ctypes.CDLL(str(library))
-        self._lib.csim_ap_start.argtypes = [ctypes.c_void_p]
-        self._lib.csim_ap_start.restype = None
-        self.shape = self._shape()
+        self.default_memory = EmulatedMemory(self)
+        self.core = core
         self._regs = np.zeros(regmap.RANGE // 4, dtype=np.uint32)
-
-    def _shape(self) -> dict[str, int]:
-        values = (ctypes.c_int32 * len(SHAPE_FIELDS))()
-        self._lib.csim_shape(values)
-        return dict(zip(SHAPE_FIELDS, values))
 
     def _offset(self, address: int, length: int) -> int:
         offset = address - CORE_BASE
@@ -93,7 +94,7 @@ class CsimDevice(pynq.Device):
         offset = self._offset(address, len(data))
         self._regs.view(np.uint8)[offset : offset + len(data)] = np.frombuffer(data, np.uint8)
         if offset == regmap.CTRL and self._regs[0] & regmap.AP_START:
-            self._lib.csim_ap_start(self._regs.ctypes.data)
+            self.core.ap_start(self._regs)
             self._regs[0] = regmap.AP_DONE | regmap.AP_IDLE | regmap.AP_READY
 
     def flush(self, bo: np.ndarray, offset: int, ptr: int, size: int) -> None:
@@ -103,19 +104,19 @@ class CsimDevice(pynq.Device):
         ctypes.memmove(ptr, bo.ctypes.data + offset, size)
 
 
-class CsimOverlay:
+class EmulatedOverlay:
     """Stands in for `pynq.Overlay(bitfile)`: `device`, `ip_dict`, IP drivers by attribute."""
 
-    def __init__(self, device: CsimDevice):
-        self.device = device
-        self.bitfile_name = str(device.library)
+    def __init__(self, core: CoreModel):
+        self.device = EmulatedDevice(core)
+        self.bitfile_name = core.source
         self.ip_dict = {
             CORE_NAME: {
                 "fullpath": CORE_NAME,
-                "type": CORE_TYPE,
+                "type": core.ip_type,
                 "phys_addr": CORE_BASE,
                 "addr_range": regmap.RANGE,
-                "device": device,
+                "device": self.device,
                 "driver": DefaultIP,
             }
         }

@@ -1,6 +1,6 @@
-"""The Lava backend runs real Lava 0.10.0 and must equal the integer reference bit for bit:
-spikes, and every layer's u, v and pending Dense activation read back from the Lava processes.
-Also: the network file loads as a plain Lava graph, Lava's processes never outlive the
+"""What only the Lava backend has (the contract every backend keeps, real-Lava fixtures and
+random networks included, is tested in test_conformance.py): Lava's own weight normalization
+left harmless, every batch item swapped in and out of one graph. Also: the network file loads as a plain Lava graph, Lava's processes never outlive the
 executor (close, Ctrl-C), and what Lava cannot run is refused with a clear error."""
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import event, given, settings
 from lava.magma.compiler import var_model
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
@@ -32,20 +30,16 @@ from snapdeploy.backends.lava import lava_module
 from snapdeploy.backends.lava.executor import LavaExecutor
 from snapdeploy.backends.lava.network import LavaNetwork
 from snapdeploy.backends.lava.processes import NETWORK_FILE, build_network, load_network
-from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
+from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import LavaDevice
 from tests.models import (
-    LAVA_FIXTURES,
-    assert_runs_as_real_lava_did,
     assert_states_equal,
     spiking_partition,
 )
-from tests.strategies import layer_widths, lif_network
 
 DEVICE = LavaDevice(name="loihi")
-EXAMPLES = 50 if os.environ.get("CI") else 12
 
 
 def load_executor(partition: SpikingPartition, out: Path) -> LavaExecutor:
@@ -56,32 +50,6 @@ def load_executor(partition: SpikingPartition, out: Path) -> LavaExecutor:
 def lava_children() -> set[multiprocessing.Process]:
     """This process's children, less multiprocessing's own resource tracker."""
     return set(multiprocessing.active_children())
-
-
-@pytest.mark.parametrize("fixture", LAVA_FIXTURES, ids=[f.stem for f in LAVA_FIXTURES])
-def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
-    assert_runs_as_real_lava_did(
-        fixture, lambda layers: load_executor(spiking_partition(layers), tmp_path)
-    )
-
-
-@settings(max_examples=EXAMPLES, deadline=None)
-@given(lif_network(layer_widths(1, 64, layers=(1, 3)), steps=(1, 50)))
-def test_lava_equals_reference(case: tuple[list[LifLayerParams], np.ndarray, int]) -> None:
-    """1-3 layers of 1-64 neurons and up to 50 steps: spikes and final u, v, a of every layer,
-    with the run split in two `run` calls."""
-    layers, spikes, split = case
-    reference = ReferenceNetwork(layers)
-    want = reference.run(spikes)[0]
-    event("output spikes" if want.any() else "no output spike")
-    with (
-        tempfile.TemporaryDirectory() as out,
-        load_executor(spiking_partition(layers), Path(out)) as executor,
-    ):
-        windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
-        got = np.concatenate([executor.run(w) for w in windows])
-        np.testing.assert_array_equal(got, want)
-        assert_states_equal(executor, reference)
 
 
 def test_all_negative_weights_keep_minus_256(tmp_path: Path) -> None:
@@ -202,21 +170,6 @@ def test_a_failing_lava_process_is_reported_and_all_are_ended(
         assert not lava_children() - before
 
 
-def test_overflowing_parameter_refused_at_compile_naming_layer(tmp_path: Path) -> None:
-    good = LifLayerParams(np.zeros((3, 3), int), 0, 0, 0, 10, np.zeros(3, int), 0)
-    bad = dataclasses.replace(good, vth=1 << 17)
-    with pytest.raises(ParameterRangeError, match=r"layer 'layer1'.*vth"):
-        get_backend("lava").compile(spiking_partition([good, bad]), DEVICE, tmp_path)
-    assert not (tmp_path / NETWORK_FILE).exists()
-
-
-def test_too_many_neurons_refused_with_the_numbers(tmp_path: Path) -> None:
-    layer = LifLayerParams(np.zeros((40, 3), int), 0, 0, 0, 10, np.zeros(40, int), 0)
-    small = dataclasses.replace(DEVICE, neurons_per_core=16, cores=2)
-    with pytest.raises(CapacityError, match=r"40 neurons.*32"):
-        get_backend("lava").compile(spiking_partition([layer]), small, tmp_path)
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"run_config": "hw"}, "only its CPU simulator"), ({"select_tag": "floating_pt"}, "fixed_pt")],
@@ -242,17 +195,9 @@ def test_runtime_that_cannot_start_names_the_cause() -> None:
         network.start()
 
 
-def test_batch_change_without_reset_is_refused(tmp_path: Path) -> None:
-    layer = LifLayerParams(np.zeros((2, 2), int), 0, 0, 0, 10, np.zeros(2, int), 0)
-    with load_executor(spiking_partition([layer]), tmp_path) as executor:
-        executor.run(np.zeros((2, 2, 2), dtype=bool))
-        with pytest.raises(BackendError, match="batch changed from 2 to 3"):
-            executor.run(np.zeros((2, 3, 2), dtype=bool))
-
-
 def install_tool():
     """tools/install_lava.py as a module (tools/ is not a package)."""
-    path = Path(__file__).parents[2] / "tools" / "install_lava.py"
+    path = Path(__file__).parents[3] / "tools" / "install_lava.py"
     spec = importlib.util.spec_from_file_location("install_lava", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

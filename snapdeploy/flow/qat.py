@@ -1,8 +1,9 @@
-"""The one quantization-aware flow behind `snapdeploy quantize` and `tools/qat_finetune.py`.
+"""The quantization-aware flow behind `snapdeploy quantize` and `tools/qat_finetune.py`.
 
 Float model -> Brevitas twin -> fine-tune (checkpointed) -> integer graph -> integer reference
 run on the held-out data -> `.snap` artifact whose manifest records the float, QAT-twin and
 integer accuracies side by side, so a user sees what quantization cost before deploying.
+It needs the `qat` extra (Brevitas), so `snapdeploy.flow` itself does not import it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 from rich.console import Console
 
 from snapdeploy.artifact.model import save_model
-from snapdeploy.demo.data import Split
+from snapdeploy.data import Split
+from snapdeploy.flow.deploy import reference_score
 from snapdeploy.nn.hybrid import HybridNet
 from snapdeploy.nn.train import accuracy, predict
 from snapdeploy.quant.brevitas_twin import QuantSpec, make_twin
 from snapdeploy.quant.finetune import FinetuneConfig, finetune
 from snapdeploy.quant.qat_export import export_twin
-from snapdeploy.quant.reference_eval import reference_score
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The HLS driver is PYNQ host code: against the emulated overlay it touches only what pynq's
+"""The FPGA driver is PYNQ host code (run here on the HLS core's C-simulation): against the emulated overlay it touches only what pynq's
 real classes provide, so the same code runs on a board. Also: the emulated device behaves as
 a board does where a driver could go wrong (unsynced buffers, clear-on-read ap_done), and a
 board deployment without a matching bitstream is refused with how to build one."""
@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from snapdeploy.backends.hls import HlsBackend, emulated_overlay, regmap
-from snapdeploy.backends.hls import spikes as packing
-from snapdeploy.backends.hls.board import BITSTREAMS_DIR, MANIFEST, find_bitstream
-from snapdeploy.backends.hls.driver import LifCoreDriver
-from snapdeploy.backends.hls.emulator import CORE_BASE, CORE_NAME, CsimOverlay
-from snapdeploy.backends.hls.executor import HlsExecutor
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga import spikes as packing
+from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST, board_overlay, find_bitstream
+from snapdeploy.backends.fpga.driver import LifCoreDriver
+from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.overlay import CORE_BASE, CORE_NAME, EmulatedOverlay
+from snapdeploy.backends.fpga.pynq_api import DefaultIP, PynqBuffer, pynq
+from snapdeploy.backends.hls import SOURCES_DIR, HlsBackend
+from snapdeploy.backends.hls.csim import csim_overlay
 from snapdeploy.backends.hls.layout import parameter_image
-from snapdeploy.backends.hls.pynq_api import DefaultIP, PynqBuffer, pynq
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
@@ -73,13 +75,13 @@ def test_driver_uses_only_what_pynq_provides(compiled) -> None:
     on_overlay: set[str] = set()
     on_ip: set[str] = set()
     on_buffers: set[str] = set()
-    overlay = emulated_overlay(compiled)
+    overlay = csim_overlay(compiled, SOURCES_DIR)
     spy = Recorder(overlay, on_overlay, {CORE_NAME: lambda ip: Recorder(ip, on_ip)})
     driver = LifCoreDriver(spy)
     assert type(driver.ip._target) is DefaultIP
     driver.load_params(parameter_image(LAYERS))
     spikes = np.random.default_rng(1).random((9, 2, 6)) < 0.5
-    executor = HlsExecutor(driver, parameter_image(LAYERS), [4, 3], 6)
+    executor = FpgaExecutor(driver, parameter_image(LAYERS), [4, 3], 6)
     buffers = [driver.allocate(shape, dtype) for shape, dtype in (((2, 9, 1), np.uint32),) * 2]
     assert all(type(b) is PynqBuffer for b in buffers)
     state = driver.allocate((2, 21), np.int64)
@@ -98,25 +100,25 @@ def test_driver_uses_only_what_pynq_provides(compiled) -> None:
 
 def test_emulated_overlay_is_a_subset_of_pynq_overlay() -> None:
     """Nothing the emulated overlay offers is missing from pynq.Overlay."""
-    assert public(CsimOverlay) <= public(pynq.Overlay)
+    assert public(EmulatedOverlay) <= public(pynq.Overlay)
 
 
 def test_emulated_device_is_a_pynq_device(compiled) -> None:
     """pynq's own allocate and MMIO drive it: the methods they call are its only additions."""
-    device = emulated_overlay(compiled).device
+    device = csim_overlay(compiled, SOURCES_DIR).device
     assert isinstance(device, pynq.Device)
     added = public(type(device)) - public(pynq.Device)
     assert added <= {"read_registers", "write_registers", "flush", "invalidate"}, added
     buffer = pynq.allocate((4,), np.int32, target=device)
     assert type(buffer) is PynqBuffer and buffer.device is device
-    ip = DefaultIP(emulated_overlay(compiled).ip_dict[CORE_NAME])
+    ip = DefaultIP(csim_overlay(compiled, SOURCES_DIR).ip_dict[CORE_NAME])
     assert type(ip.mmio) is pynq.MMIO and ip.mmio.base_addr == CORE_BASE
 
 
 def test_unsynced_buffers_are_not_seen(compiled) -> None:
     """As on a non-coherent board: the core sees host writes only after flush, and the host
     sees the core's writes only after invalidate."""
-    device = emulated_overlay(compiled).device
+    device = csim_overlay(compiled, SOURCES_DIR).device
     buffer = pynq.allocate((4,), np.int32, target=device)
     buffer[:] = [1, 2, 3, 4]
     assert not buffer.bo.any()
@@ -129,7 +131,7 @@ def test_unsynced_buffers_are_not_seen(compiled) -> None:
 
 
 def test_ap_done_is_clear_on_read(compiled) -> None:
-    overlay = emulated_overlay(compiled)
+    overlay = csim_overlay(compiled, SOURCES_DIR)
     ip = overlay.lif_core_0
     ip.write(regmap.STEPS, 0)
     ip.write(regmap.BATCH, 0)
@@ -143,9 +145,9 @@ def test_ap_done_is_clear_on_read(compiled) -> None:
 
 def test_board_without_bitstream_says_how_to_build_one(compiled) -> None:
     with pytest.raises(
-        BackendError, match="no bitstream .* xc7z020clg400-1 .*fix: synthesize.*--emulate"
+        BackendError, match="no bitstream .* xc7z020clg400-1 .*fix: build a bitstream.*--emulate"
     ):
-        HlsBackend().open(compiled, emulate=False)
+        board_overlay(compiled.meta["part"], compiled.meta["build_hash"])
 
 
 def test_manifest_entry_must_match_hash_map_and_files(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Finding the bitstream for a compiled partition and opening it with pynq on a board.
 
 bitstreams/manifest.json lists built bitstreams; an entry matches a compiled partition when
-its FPGA part and the hash of the sources it was built from (the C-simulation's build hash,
-which covers the parameter header) are the partition's, and its register map is the driver's.
+its FPGA part and the hash of the sources it was built from (the build hash the backend
+recorded, which covers the parameter header) are the partition's, and its register map is the driver's.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from snapdeploy.backends.hls import regmap
-from snapdeploy.backends.hls.pynq_api import pynq
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga.pynq_api import pynq
 from snapdeploy.core.errors import BackendError
 
 BITSTREAMS_DIR = Path(__file__).resolve().parents[3] / "bitstreams"
 MANIFEST = "manifest.json"
 HOW_TO_BUILD = (
-    "synthesize the partition's build directory with Vitis HLS and package a bitstream as "
-    "hw/README.md describes, copy the .bit and .hwh into bitstreams/, and add an entry with "
+    "build a bitstream from the partition's build directory as hw/README.md describes, copy the .bit and .hwh into bitstreams/, and add an entry with "
     "its file, part, build_hash and register_map to bitstreams/manifest.json"
 )
 
@@ -36,7 +35,7 @@ def find_bitstream(part: str, build_hash: str, directory: Path = BITSTREAMS_DIR)
             return checked_entry(entry, directory)
     raise BackendError(
         f"no bitstream in {manifest} was built for part {part} from sources {build_hash[:12]}; "
-        f"fix: {HOW_TO_BUILD}, or run with --emulate to use the C-simulation"
+        f"fix: {HOW_TO_BUILD}, or run with --emulate to use the core's simulation"
     )
 
 

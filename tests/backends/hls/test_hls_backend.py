@@ -1,6 +1,8 @@
-"""The HLS backend's C-simulation must equal the integer reference bit for bit: the 12 real-Lava
-fixtures, and random partitions (spikes and every layer's u, v, pending activation, runs split
-across calls), with the current's 24-bit wrap and the voltage clip driven on purpose. Also:
+"""What only the HLS backend has (the contract every backend keeps is tested in
+test_conformance.py): one C-simulation library per shape running many random parameter sets
+loaded through the `params` port, equal to the reference bit for bit (spikes and every layer's
+u, v, pending activation, runs split across calls), with the current's 24-bit wrap and the
+voltage clip driven on purpose. Also:
 what the device cannot hold is refused by name, builds are cached by content hash, and the
 header's power-on parameters equal what the driver loads."""
 
@@ -16,19 +18,18 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from snapdeploy.backends import get_backend
-from snapdeploy.backends.hls import HlsBackend, emulated_overlay
+from snapdeploy.backends.fpga.driver import LifCoreDriver
+from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.hls import SOURCES_DIR, HlsBackend
 from snapdeploy.backends.hls import build as hls_build
-from snapdeploy.backends.hls.driver import LifCoreDriver
+from snapdeploy.backends.hls.csim import csim_overlay
 from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
-from snapdeploy.backends.hls.executor import HlsExecutor
 from snapdeploy.backends.hls.layout import core_layout, parameter_image
 from snapdeploy.backends.hls.writer import HEADER, fill
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets import HlsDevice
 from tests.models import (
-    LAVA_FIXTURES,
-    assert_runs_as_real_lava_did,
     assert_states_equal,
     spiking_partition,
 )
@@ -54,14 +55,9 @@ def build_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ["SNAPDEPLOY_CACHE"] = old
 
 
-def compile_and_load(layers: list[LifLayerParams], out: Path) -> HlsExecutor:
+def compile_and_load(layers: list[LifLayerParams], out: Path) -> FpgaExecutor:
     backend = get_backend("hls")
     return backend.load(backend.compile(spiking_partition(layers), DEVICE, out))
-
-
-@pytest.mark.parametrize("fixture", LAVA_FIXTURES, ids=[f.stem for f in LAVA_FIXTURES])
-def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
-    assert_runs_as_real_lava_did(fixture, lambda layers: compile_and_load(layers, tmp_path))
 
 
 #: One compiled library per shape: an example loads its own parameters through the `params`
@@ -69,14 +65,14 @@ def test_fixture_runs_as_real_lava_did(fixture: Path, tmp_path: Path) -> None:
 _COMPILED: dict[tuple[int, ...], object] = {}
 
 
-def executor_for(layers: list[LifLayerParams]) -> HlsExecutor:
+def executor_for(layers: list[LifLayerParams]) -> FpgaExecutor:
     shape = (layers[0].n_in, *(p.n_out for p in layers))
     if shape not in _COMPILED:
         out = Path(tempfile.mkdtemp(prefix="hls-prop-"))
         _COMPILED[shape] = HlsBackend().compile(spiking_partition(layers), DEVICE, out)
     compiled = _COMPILED[shape]
-    driver = LifCoreDriver(emulated_overlay(compiled))
-    return HlsExecutor(driver, parameter_image(layers), list(shape[1:]), shape[0])
+    driver = LifCoreDriver(csim_overlay(compiled, SOURCES_DIR))
+    return FpgaExecutor(driver, parameter_image(layers), list(shape[1:]), shape[0])
 
 
 def saturation_events(reference: ReferenceNetwork) -> None:
@@ -151,27 +147,10 @@ def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
         def load_params(self, image: np.ndarray) -> None:
             """Keep what the bitstream (here: the library) came up with."""
 
-    with HlsExecutor(
-        PowerOnDriver(emulated_overlay(compiled)), parameter_image(layers), [9, 4], 6
+    with FpgaExecutor(
+        PowerOnDriver(csim_overlay(compiled, SOURCES_DIR)), parameter_image(layers), [9, 4], 6
     ) as power_on:
         np.testing.assert_array_equal(power_on.run(spikes), ReferenceNetwork(layers).run(spikes)[0])
-
-
-def test_reset_and_batch_change(tmp_path: Path) -> None:
-    rng = np.random.default_rng(7)
-    layer = LifLayerParams(
-        2 * rng.integers(-128, 128, (5, 6)), 1, 300, 100, 40, rng.integers(0, 50, 5), 2
-    )
-    spikes = rng.random((8, 2, 6)) < 0.5
-    want = ReferenceNetwork([layer]).run(spikes)[0]
-    with compile_and_load([layer], tmp_path) as executor:
-        executor.run(spikes)
-        with pytest.raises(BackendError, match="batch changed from 2 to 3"):
-            executor.run(np.zeros((2, 3, 6), dtype=bool))
-        executor.reset()
-        np.testing.assert_array_equal(executor.run(spikes), want)
-        with pytest.raises(BackendError, match=r"expected spikes \[T, batch, 6\]"):
-            executor.run(np.zeros((2, 2, 5), dtype=bool))
 
 
 def small_layer(n_in: int, n_out: int) -> LifLayerParams:
@@ -283,7 +262,7 @@ def test_cycle_estimate_counts_the_loops() -> None:
 def test_demo_runs_its_spiking_partition_on_the_csim(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from snapdeploy.demo.flow import DemoConfig, run_demo
+    from snapdeploy.flow import DemoConfig, run_demo
 
     config = DemoConfig(out=tmp_path, backend="hls", epochs=1, hidden=32, spiking=16, limit=200)
     report = run_demo(config, Console(quiet=True), progress=False)

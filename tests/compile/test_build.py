@@ -10,13 +10,12 @@ import pytest
 
 from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
 from snapdeploy.backends.reference import ReferenceBackend
+from snapdeploy.compile import BUILD_FILE, compile_plan
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.partition import cut, place
 from snapdeploy.partition.partitions import PARTITION_FILE
 from snapdeploy.partition.place import PLAN_FILE
 from snapdeploy.quant.export import export_model
-from snapdeploy.runtime import compile_plan
-from snapdeploy.runtime.build import BUILD_FILE
 from snapdeploy.targets import LinkSpec, ReferenceDevice, Target, TorchDevice
 from tests.models import hybrid_net
 

@@ -1,7 +1,7 @@
 """pynq, imported once, quietly: its pynqutils still imports the deprecated pkg_resources.
 
 Without a board every pynq entry point that looks for one raises `No Devices Found`; the
-emulated device of `emulator.py` is handed to pynq explicitly, so nothing here probes.
+emulated device of `overlay.py` is handed to pynq explicitly, so nothing here probes.
 """
 
 from __future__ import annotations

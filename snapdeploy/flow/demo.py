@@ -1,4 +1,4 @@
-"""`snapdeploy demo`: the whole flow on bundled data, in emulator mode, no hardware.
+"""The demo flow: the whole of snapdeploy on bundled data, in emulator mode, no hardware.
 
 Train a small hybrid network in float on the 8x8 digits, export it to integers in a .snap
 artifact, read it back verified, cut it at its spike boundaries, place and compile it on a
@@ -12,57 +12,49 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
-from torch import nn
 
 from snapdeploy.artifact.model import load_model, save_model
+from snapdeploy.compile import compile_graph
 from snapdeploy.core.errors import TargetError
-from snapdeploy.demo.data import digits
-from snapdeploy.nn import (
-    DenseBlock,
-    HybridNet,
-    SpikeDecoder,
-    SpikeEncoder,
-    SpikingBlock,
-    SpikingLinear,
-)
+from snapdeploy.data import Split, digits
+from snapdeploy.nn.demo_net import DemoNet, demo_model
+from snapdeploy.nn.hybrid import HybridNet
 from snapdeploy.nn.train import accuracy, fit, predict
 from snapdeploy.partition.place import spiking_on
 from snapdeploy.quant.export import export_model
 from snapdeploy.report import build_report, plot_boundaries, write_report
-from snapdeploy.runtime import Deployment, compile_graph
+from snapdeploy.runtime import Deployment
 from snapdeploy.targets import Target, load_target
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(DemoNet):
+    """The demo network's shape, and how the demo trains, exports and deploys it."""
+
     out: Path = Path("snapdeploy-out")
     target: str = "emulator"
     backend: str | None = None  # a spiking device kind of the target; None: the first one
     epochs: int = 30
-    steps: int = 4
-    hidden: int = 128
-    spiking: int = 64
     sparsity_weight: float = 0.1
     weight_bits: int = 8
     seed: int = 0
     limit: int | None = None  # keep only the first N samples (tiny test runs)
 
 
-def demo_model(config: DemoConfig) -> HybridNet:
-    """Dense 64->hidden, spikes over the link, a spiking layer, spikes back, dense to 10."""
-    torch.manual_seed(config.seed)
-    t = config.steps
-    return HybridNet(
-        DenseBlock(nn.Linear(64, config.hidden), nn.ReLU()),
-        SpikeEncoder(config.hidden, t),
-        SpikingBlock(SpikingLinear(config.hidden, config.spiking)),
-        SpikeDecoder(config.spiking, t),
-        DenseBlock(nn.Linear(config.spiking, 10)),
-        input_shape=(64,),
-        steps=t,
+def train_demo(config: DemoConfig, data: Split, progress: bool = True) -> tuple[HybridNet, float]:
+    """The demo network trained in float on `data`, and its accuracy on the test samples."""
+    model = demo_model(config, config.seed)
+    fit(
+        model,
+        data.x_train,
+        data.y_train,
+        config.epochs,
+        sparsity_weight=config.sparsity_weight,
+        seed=config.seed,
+        progress=progress,
     )
+    return model, accuracy(predict(model, data.x_test), data.y_test)
 
 
 def spiking_device(target: Target, backend: str | None) -> str | None:
@@ -87,17 +79,7 @@ def run_demo(config: DemoConfig, console: Console, progress: bool = True) -> dic
     device = spiking_device(target, config.backend)
     data = digits(seed=config.seed, limit=config.limit)
     console.print(f"[bold]1/5[/] training a hybrid net on {len(data.x_train)} digits (float)")
-    model = demo_model(config)
-    fit(
-        model,
-        data.x_train,
-        data.y_train,
-        config.epochs,
-        sparsity_weight=config.sparsity_weight,
-        seed=config.seed,
-        progress=progress,
-    )
-    float_acc = accuracy(predict(model, data.x_test), data.y_test)
+    model, float_acc = train_demo(config, data, progress)
 
     console.print(f"[bold]2/5[/] exporting to integers ({config.weight_bits}-bit weights)")
     graph = export_model(model, weight_bits=config.weight_bits)

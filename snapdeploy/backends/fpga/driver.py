@@ -1,9 +1,9 @@
-"""Host code of the LIF core, the same on a PYNQ board and on the C-simulation.
+"""Host code of the LIF core, the same on a PYNQ board and on the simulation of the core.
 
 It uses only pynq's public interface: the overlay's IP driver (`DefaultIP.write`/`read` on
 the AXI-Lite registers), `pynq.allocate` for buffers the core reads and writes by AXI
 master, and the buffers' `device_address`, `flush` and `invalidate`. On a board the overlay
-is `pynq.Overlay(bitfile)`; without one it is `emulator.CsimOverlay`.
+is `pynq.Overlay(bitfile)`; without one it is `overlay.EmulatedOverlay`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.hls import regmap
-from snapdeploy.backends.hls.emulator import CORE_NAME
-from snapdeploy.backends.hls.pynq_api import PynqBuffer, pynq
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga.overlay import CORE_NAME
+from snapdeploy.backends.fpga.pynq_api import PynqBuffer, pynq
 from snapdeploy.core.errors import BackendError
 
 #: How long to wait for ap_done; the largest core the targets allow needs milliseconds.

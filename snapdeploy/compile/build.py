@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from snapdeploy.backends import get_backend
+from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.graph import ModelGraph
 from snapdeploy.partition import Partition, Plan, cut, place
-from snapdeploy.targets import Target
+from snapdeploy.targets import Target, load_target
 
 BUILD_FILE = "build.json"
 
@@ -70,6 +71,17 @@ def compile_graph(
     mapping = mapping_for(partitions) if mapping_for else {}
     plan = place(partitions, boundaries, target, mapping)
     return compile_plan(graph, partitions, plan, target, out, info), plan
+
+
+def build_target(build_dir: Path) -> Target:
+    """The target a build was compiled for, loaded again from the file it named."""
+    path = Path(json.loads((Path(build_dir) / BUILD_FILE).read_text())["target_path"])
+    if not path.is_file():
+        raise SnapdeployError(
+            f"{Path(build_dir) / BUILD_FILE} names target file {path}, which is gone; fix: "
+            f"restore it, or recompile with `snapdeploy compile ... --target T`"
+        )
+    return load_target(path)
 
 
 def _replace_dir(new: Path, old: Path) -> None:
