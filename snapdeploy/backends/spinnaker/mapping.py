@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.spinnaker.emulator import Board
+from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import LINK_NAMES, Mesh
 from snapdeploy.backends.spinnaker.placement import Placements
