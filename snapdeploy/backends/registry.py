@@ -75,7 +75,10 @@ class KindEntry:
         if self.board is BoardMode.EMULATED:
             return f"is kind '{self.kind}', which this machine only emulates; fix: use --emulate"
         if getattr(device, "bitstream", None) is None:
-            return "names no bitstream; fix: build one into bitstreams/ and set bitstream ="
+            return (
+                "names no bitstream; fix: build one into snapdeploy/backends/fpga/bitstreams/ "
+                "and set bitstream ="
+            )
         if importlib.util.find_spec("pynq") is None:
             return (
                 "needs pynq, which is not installed (it runs on the board); fix: run on the board"

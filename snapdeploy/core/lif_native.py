@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import ctypes
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.native import BASE_FLAGS, builds, load_library, pointer, threads
+from snapdeploy.core.resources import package_path
 
 if TYPE_CHECKING:
     from snapdeploy.core.neuron import LayerState, LifLayerParams
 
-SOURCE = Path(__file__).with_name("lif_int.cpp")
+SOURCE = package_path("snapdeploy.core", "lif_int.cpp")
 
 
 class NativeNeuronError(SnapdeployError):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.resources import package_path
 
-CONSTANTS_FILE = Path(__file__).with_name("constants.toml")
+CONSTANTS_FILE = package_path("snapdeploy.report", "constants.toml")
 
 
 class ConstantsError(SnapdeployError):

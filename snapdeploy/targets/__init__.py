@@ -1,4 +1,4 @@
-"""Deployment targets: typed device specs and the loader of targets/*.toml."""
+"""Deployment targets: typed device specs and the loader of target files (.toml)."""
 
 from __future__ import annotations
 

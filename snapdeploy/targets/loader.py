@@ -1,4 +1,4 @@
-"""Read a target file (targets/*.toml) into a checked `Target`.
+"""Read a target file (a user's, or one shipped in targets/shipped/) into a checked `Target`.
 
 This module owns only the file's shape: which tables exist, which keys each may hold, which
 kind a device is. Types and ranges are checked by the spec dataclasses themselves (their field
@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from snapdeploy.core.errors import TargetError
+from snapdeploy.core.resources import package_path
 from snapdeploy.targets.schema import Checked, did_you_mean, limit, rules
 from snapdeploy.targets.spec import DEVICE_TYPES, DeviceSpec, LinkSpec, Target
 
-SHIPPED_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
+SHIPPED_TARGETS_DIR = package_path("snapdeploy.targets", "shipped")
 
 _SECTIONS = ("target", "devices", "links", "mapping")
 
@@ -34,7 +35,7 @@ class _Header(Checked):
 
 
 def shipped_targets() -> list[str]:
-    """Names of the targets shipped in the repository's targets/ directory."""
+    """Names of the targets shipped with the package (snapdeploy/targets/shipped/)."""
     return sorted(path.stem for path in SHIPPED_TARGETS_DIR.glob("*.toml"))
 
 

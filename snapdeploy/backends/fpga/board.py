@@ -1,8 +1,9 @@
 """Finding the bitstream for a compiled partition and opening it with pynq on a board.
 
-bitstreams/manifest.json lists built bitstreams; an entry matches a compiled partition when
-its FPGA part and the hash of the sources it was built from (the build hash the backend
-recorded, which covers the parameter header) are the partition's, and its register map is the driver's.
+bitstreams/manifest.json (package data beside this module, so an installed wheel finds it on a
+board) lists built bitstreams; an entry matches a compiled partition when its FPGA part and the
+hash of the sources it was built from (the build hash the backend recorded, which covers the
+parameter header) are the partition's, and its register map is the driver's.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.pynq_api import pynq
 from snapdeploy.core.errors import BackendError
+from snapdeploy.core.resources import package_path
 
-BITSTREAMS_DIR = Path(__file__).resolve().parents[3] / "bitstreams"
+BITSTREAMS_DIR = package_path("snapdeploy.backends.fpga", "bitstreams")
 MANIFEST = "manifest.json"
 HOW_TO_BUILD = (
-    "build a bitstream from the partition's build directory as hw/README.md describes, copy the .bit and .hwh into bitstreams/, and add an entry with "
-    "its file, part, build_hash and register_map to bitstreams/manifest.json"
+    "build a bitstream from the partition's build directory as hw/README.md describes, copy "
+    f"the .bit and .hwh into {BITSTREAMS_DIR}, and add an entry with its file, part, "
+    "build_hash and register_map to its manifest.json"
 )
 
 
@@ -44,7 +47,7 @@ def checked_entry(entry: dict[str, Any], directory: Path) -> Path:
     if entry.get("register_map") != regmap.as_dict():
         raise BackendError(
             f"bitstream '{name}' has register map {entry.get('register_map')} but the driver "
-            f"expects {regmap.as_dict()}; fix: rebuild it from this version of hw/"
+            f"expects {regmap.as_dict()}; fix: rebuild it from this version of the HLS core"
         )
     path = directory / str(entry.get("file"))
     if not path.is_file() or not path.with_suffix(".hwh").is_file():

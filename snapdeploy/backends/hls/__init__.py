@@ -1,10 +1,10 @@
 """The HLS backend: a spiking partition as a generated HLS C++ LIF core, driven through PYNQ.
 
 `compile` checks the partition against the device (cores, neurons per core, bit widths),
-writes its parameter header into a build directory beside copies of hw/'s core sources (what
+writes its parameter header into a build directory beside copies of the core's sources in core/ (what
 Vitis HLS would synthesize), and builds those sources with g++ as a C-simulation library,
 cached by content hash. `load` opens the core through the FPGA driver of `backends.fpga`: on
-a board, `pynq.Overlay` with the bitstream bitstreams/manifest.json lists for this build;
+a board, `pynq.Overlay` with the bitstream fpga/bitstreams/manifest.json lists for this build;
 otherwise an emulated overlay whose core model is the C-simulation.
 """
 

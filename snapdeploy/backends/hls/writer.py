@@ -1,7 +1,8 @@
-"""Writes a partition's HLS sources: the parameter header filled in, beside copies of hw/.
+"""Writes a partition's HLS sources: the parameter header filled in, beside copies of the core.
 
-Like hls4ml's writers, the C++ lives in real files under hw/ (readable and compilable on
-their own); this module only fills the data placeholders of `hw/lif_params.h.in` and copies
+Like hls4ml's writers, the C++ lives in real files under core/ (package data, readable and
+compilable on their own); this module only fills the data placeholders of
+`core/lif_params.h.in` and copies
 the core's sources, so the build directory is what Vitis HLS would be given as is.
 """
 
@@ -19,8 +20,9 @@ from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout, parameter_im
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.core.resources import package_path
 
-HW_DIR = Path(__file__).resolve().parents[3] / "hw"
+CORE_DIR = package_path("snapdeploy.backends.hls", "core")
 TEMPLATE = "lif_params.h.in"
 HEADER = "lif_params.h"
 #: The core's sources, copied next to the header (lif_csim.cpp only feeds g++).
@@ -78,7 +80,7 @@ def fill(template: str, values: dict[str, str]) -> str:
     wanted = set(PLACEHOLDER.findall(template))
     if wanted != set(values):
         raise BackendError(
-            f"{HW_DIR / TEMPLATE} and the writer disagree: placeholders without a value "
+            f"{CORE_DIR / TEMPLATE} and the writer disagree: placeholders without a value "
             f"{sorted(wanted - set(values))}, values without a placeholder "
             f"{sorted(set(values) - wanted)}; fix: update one to match the other"
         )
@@ -87,17 +89,17 @@ def fill(template: str, values: dict[str, str]) -> str:
 
 def write_sources(layout: CoreLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
     """Write the header and copy the core's sources into `out`; return every source file."""
-    template = HW_DIR / TEMPLATE
+    template = CORE_DIR / TEMPLATE
     if not template.is_file():
         raise BackendError(
-            f"{template} is missing; fix: run snapdeploy from its source tree, where hw/ "
-            f"holds the HLS sources"
+            f"{template} is missing; fix: reinstall snapdeploy, whose package data holds the "
+            f"HLS sources"
         )
     out.mkdir(parents=True, exist_ok=True)
     header = out / HEADER
     atomic_write(header, fill(template.read_text(), header_values(layout, layers)).encode())
     copied = []
     for name in CORE_SOURCES + CSIM_SOURCES:
-        shutil.copyfile(HW_DIR / name, out / name)
+        shutil.copyfile(CORE_DIR / name, out / name)
         copied.append(out / name)
     return [header, *copied]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import ctypes
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.native import BASE_FLAGS, builds, load_library, pointer, threads
+from snapdeploy.core.resources import package_path
 
-SOURCE = Path(__file__).with_name("synapses.cpp")
+SOURCE = package_path("snapdeploy.backends.spinnaker", "synapses.cpp")
 INT32_LIMIT = 2**31
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import ctypes
 from functools import cache
-from pathlib import Path
 
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.native import BASE_FLAGS, load_library
+from snapdeploy.core.resources import package_path
 
-SOURCE = Path(__file__).with_name("lif_cpu.cpp")
+SOURCE = package_path("snapdeploy.nn.fused", "lif_cpu.cpp")
 #: No fused multiply-add: torch's step loop multiplies and adds separately, and spikes must
 #: be bit-equal to it.
 FLAGS = [*BASE_FLAGS, "-ffp-contract=off"]

@@ -1,0 +1,114 @@
+"""A wheel works as well as a checkout: it holds every file the package reads at run time, and
+an installed copy finds them through importlib.resources, never through the repository root.
+
+The wheel is built from a copy of the checkout (pyproject.toml, README.md, snapdeploy/), so a
+stale build/ folder in the checkout cannot supply a file the package data no longer declares.
+Building takes about 3 s and installing about 2 s, so this stays an ordinary test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "snapdeploy"
+CACHES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
+
+#: Run inside the installed copy: every runtime reader's file, where it is, and that it loads.
+PROBE = """
+import json, snapdeploy
+from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
+from snapdeploy.backends.hls.writer import CORE_DIR, TEMPLATE
+from snapdeploy.backends.spinnaker import synapses
+from snapdeploy.core import lif_native
+from snapdeploy.report.constants import CONSTANTS_FILE, load_constants
+from snapdeploy.targets import load_target, shipped_targets
+files = [
+    load_target("emulator").path, lif_native.SOURCE, synapses.SOURCE, CORE_DIR / TEMPLATE,
+    BITSTREAMS_DIR / MANIFEST, CONSTANTS_FILE,
+]
+load_constants()
+print(json.dumps({
+    "package": snapdeploy.__file__,
+    "files": {str(path): path.is_file() for path in files},
+    "targets": shipped_targets(),
+}))
+"""
+
+
+def package_files() -> set[str]:
+    """Every file under snapdeploy/ in the checkout, as a wheel names it: Python and data alike,
+    so a new runtime file that pyproject.toml does not declare fails here."""
+    return {
+        path.relative_to(ROOT).as_posix()
+        for path in PACKAGE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".so"}
+    }
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(PACKAGE, source / "snapdeploy", ignore=CACHES)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(work / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = (work / "dist").glob("snapdeploy-*.whl")
+    return built
+
+
+def test_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("snapdeploy/")}
+    assert package_files() - shipped == set()
+    assert {"snapdeploy/targets/shipped/emulator.toml", "snapdeploy/core/lif_int.cpp"} <= shipped
+
+
+def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_path: Path) -> None:
+    """The venv sees this interpreter's dependencies through a .pth line (a path there is only
+    appended to sys.path: the checkout's editable finder is not installed), and runs from
+    tmp_path, so snapdeploy can only come from the wheel."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    (site_dir,) = (env_dir / "lib").glob("python*/site-packages")
+    (site_dir / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run = subprocess.run(
+        [str(python), "-c", PROBE],
+        check=False,
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout)
+    installed = site_dir.resolve()
+    assert Path(found["package"]).resolve().is_relative_to(installed)
+    assert all(Path(path).resolve().is_relative_to(installed) for path in found["files"]), found
+    assert all(found["files"].values()), found["files"]
+    assert "emulator" in found["targets"]
