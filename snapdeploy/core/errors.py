@@ -23,6 +23,10 @@ class ModelStructureError(SnapdeployError):
     """A model's blocks are not arranged as a hybrid network can be (e.g. spikes with no encoder)."""
 
 
+class SkipConnectionError(ModelStructureError):
+    """A die cut is spanned by a skip connection: a value other than the cut's input crosses it."""
+
+
 class SpikeInputError(SnapdeployError):
     """A model's spike input is not [batch, T, n] of 0/1 values."""
 

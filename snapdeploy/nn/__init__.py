@@ -1,17 +1,22 @@
 """Torch layers of hybrid networks: LIF neurons, spike boundaries, dense and spiking blocks."""
 
 from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
+from snapdeploy.nn.cut_boundary import CutBoundary
 from snapdeploy.nn.hybrid import DenseBlock, HybridNet, SpikingBlock, SpikingLinear
 from snapdeploy.nn.lif import LIF
+from snapdeploy.nn.snap_cut import SnapCutNet, snap_cut
 
 __all__ = [
     "LIF",
+    "CutBoundary",
     "DenseBlock",
     "HybridNet",
+    "SnapCutNet",
     "SpikeBoundary",
     "SpikeDecoder",
     "SpikeEncoder",
     "SpikeSource",
     "SpikingBlock",
     "SpikingLinear",
+    "snap_cut",
 ]
