@@ -10,6 +10,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.neuron import PARAM_RANGES, LifLayerParams
 
 
@@ -174,3 +175,75 @@ def lif_network(
 FLOAT_DUS = [1 / 4096, 1 / 64, 0.125, 0.5, 1.0]
 #: Float voltage decays, likewise.
 FLOAT_DVS = [0.0, 1 / 16, 0.25, 0.5, 4095 / 4096]
+
+
+# ---------------------------------------------------------------- conv, pool and delay layers
+
+
+def neuron_scalars(draw, rng: np.random.Generator, n_out: int, reset: str = "zero") -> dict:
+    """The LIF half of a layer, drawn as `lif_layer` draws it (small thresholds often)."""
+    return {
+        "du": draw(st.integers(*PARAM_RANGES["du"])),
+        "dv": draw(st.integers(*PARAM_RANGES["dv"])),
+        "vth": draw(THRESHOLDS),
+        "bias_mant": rng.integers(-(1 << 12), 1 << 12, n_out) >> draw(st.integers(0, 12)),
+        "bias_exp": draw(st.integers(*PARAM_RANGES["bias_exp"])),
+        "reset": reset,
+    }
+
+
+@st.composite
+def conv_synapse(draw, max_side: int = 7):
+    """Any Lava Conv over a small image: kernel, stride, padding, dilation, groups, exponent."""
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride, padding, dilation = (
+        tuple(draw(st.integers(low, high)) for _ in range(2))
+        for low, high in ((1, 3), (0, 2), (1, 2))
+    )
+    sides = []
+    for a in range(2):
+        least = max(1, dilation[a] * (kernel[a] - 1) + 1 - 2 * padding[a])
+        sides.append(draw(st.integers(least, max(least, max_side))))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return ConvSynapse(
+        weights=rng.integers(-256, 256, (c_out, *kernel, c_in // groups)),
+        input_shape=(sides[0], sides[1], c_in),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        weight_exp=draw(st.integers(0, 7)),
+    )
+
+
+@st.composite
+def pool_synapse(draw):
+    """slayer's sum pool over an image the kernel tiles, with any integer weight."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    shape = (kernel[0] * draw(st.integers(1, 3)), kernel[1] * draw(st.integers(1, 3)))
+    return PoolSynapse(kernel, draw(st.integers(-256, 255)), (*shape, draw(st.integers(1, 3))))
+
+
+@st.composite
+def conv_layer(draw, reset: str = "zero"):
+    """A Conv or sum-pool synapse feeding a LIF population."""
+    synapse = draw(st.one_of(conv_synapse(), pool_synapse()))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return ConvLayerParams(synapse, **neuron_scalars(draw, rng, synapse.n_out, reset))
+
+
+@st.composite
+def delay_layer(draw, n_in: int | None = None, n_out: int | None = None, reset: str = "zero"):
+    """A DelayDense + LIF layer: Lava-form weights, a delay per synapse up to a drawn maximum."""
+    n_in = n_in if n_in is not None else draw(st.integers(1, 10))
+    n_out = n_out if n_out is not None else draw(st.integers(1, 8))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    max_delay = draw(st.sampled_from([0, 1, 3, 62]))
+    return LifLayerParams(
+        weights=2 * rng.integers(-128, 128, (n_out, n_in)),
+        weight_exp=draw(st.integers(-8, 3)),
+        delays=rng.integers(0, max_delay, (n_out, n_in), endpoint=True),
+        **neuron_scalars(draw, rng, n_out, reset),
+    )

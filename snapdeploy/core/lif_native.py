@@ -79,7 +79,9 @@ class NativeLayer:
     def takes(params: LifLayerParams) -> bool:
         """Whether the kernel holds these weights exactly: even and within [-256, 254], so
         their halves fit int8 (`LifLayerParams.validate` demands that; an unvalidated layer
-        that breaks it runs in numpy instead)."""
+        that breaks it runs in numpy instead), of a plain Dense layer with reset to zero."""
+        if params.kinds != {"dense"}:
+            return False
         w = params.weights
         return w.size == 0 or bool(w.min() >= -256 and w.max() <= 254 and not np.any(w % 2))
 

@@ -9,22 +9,32 @@ This is Lava 0.10.0's fixed-point current-based LIF (`lava.proc.lif`, `fixed_pt`
     u = wrap24(decay(u, du + 1) + (a_prev << 6))
     v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
     s = v > (vth << 6);  v[s] = 0              # u is not reset
+    # (reset="subtract", snnTorch's default: v[s] -= vth << 6 instead)
 
 with ``decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12)`` (rounding toward
 zero). ``wrap24`` is Lava's single conditional correction, not a modulo: above 2**23 it
 subtracts 2**24, at or below -2**23 it adds 2**24. Sums are kept in int64 and never
 truncated to the 16-bit port width, as Lava's simulator does.
+
+Beyond Dense: per-synapse axonal delays as Lava's `DelayDense` (`delays` [n_out, n_in] in
+steps; a spike over a synapse of delay d lands d steps later than over Dense; each delay's sum
+is shifted by weight_exp on its own, as Lava does), and convolution and sum pooling
+(`core.conv`). Every layer kind shares this LIF.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snapdeploy.core import lif_native
 from snapdeploy.core.errors import ParameterRangeError
+
+if TYPE_CHECKING:
+    from snapdeploy.core.conv import ConvLayerParams
 
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
@@ -45,7 +55,12 @@ PARAM_RANGES: dict[str, tuple[int, int]] = {
     "vth": (0, (1 << 17) - 1),
     "bias_mant": (-(1 << 12), (1 << 12) - 1),
     "bias_exp": (0, 7),
+    # Lava's DelayDense takes 0..63; netx builds it with a buffer of 62 and clamps to that
+    "delays": (0, 62),
 }
+
+#: How a neuron resets on a spike: to zero (Lava's LIF) or by subtracting its threshold.
+RESETS = ("zero", "subtract")
 
 #: How each parameter can be brought into range, for error messages.
 PARAM_FIXES: dict[str, str] = {
@@ -56,6 +71,7 @@ PARAM_FIXES: dict[str, str] = {
     "vth": "lower the threshold relative to the weights, or scale the weights down",
     "bias_mant": "use a larger bias_exp or a smaller bias",
     "bias_exp": "use a bias that fits 13 bits << 7",
+    "delays": "keep every synaptic delay within 62 steps (Loihi's delay field)",
 }
 
 
@@ -73,9 +89,32 @@ def check_range(layer: str, name: str, values: np.ndarray | int) -> None:
         )
 
 
+def validate_neuron(layer: str, params: LifLayerParams | ConvLayerParams) -> None:
+    """Check the LIF half of any layer: bias shape, reset and every width."""
+    if params.bias_mant.shape != (params.n_out,):
+        raise ParameterRangeError(
+            f"layer '{layer}': bias_mant has shape {params.bias_mant.shape}, expected "
+            f"({params.n_out},); fix: give one bias per output neuron"
+        )
+    if params.reset not in RESETS:
+        raise ParameterRangeError(
+            f"layer '{layer}': reset '{params.reset}' is not one of {', '.join(RESETS)}"
+        )
+    for name in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+        check_range(layer, name, getattr(params, name))
+
+
+def reset_kinds(reset: str) -> frozenset[str]:
+    """The layer kind a reset adds: subtract reset is one a backend must declare."""
+    return frozenset({"subtract_reset"}) if reset == "subtract" else frozenset()
+
+
 @dataclass(frozen=True)
 class LifLayerParams:
-    """One spiking layer's integer parameters: a Dense synapse feeding a LIF population."""
+    """One spiking layer's integer parameters: a Dense synapse feeding a LIF population.
+
+    With `delays` the synapse is Lava's DelayDense; `reset` picks the neuron's reset.
+    """
 
     weights: np.ndarray  # int [n_out, n_in], even values in [-256, 254]
     weight_exp: int
@@ -84,6 +123,30 @@ class LifLayerParams:
     vth: int
     bias_mant: np.ndarray  # int [n_out]
     bias_exp: int
+    delays: np.ndarray | None = None  # int [n_out, n_in] in steps, 0..62
+    reset: str = "zero"
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The layer kinds a backend must support to run this layer."""
+        synapse = {"dense", "delay"} if self.delays is not None else {"dense"}
+        return frozenset(synapse) | reset_kinds(self.reset)
+
+    @property
+    def delay_depth(self) -> int:
+        """Columns of the synapse's delay buffer (Lava's max_delay + 1); 0 without delays."""
+        return 0 if self.delays is None else int(self.delays.max(initial=0)) + 1
+
+    def activations(self, spikes: np.ndarray) -> np.ndarray:
+        """int64 [..., n_out] (with delays [..., n_out, depth], one column per delay)."""
+        if self.delays is None:
+            return dense_activation(self.weights, spikes, self.weight_exp)
+        per_delay = np.stack(
+            [np.where(self.delays == d, self.weights, 0) for d in range(self.delay_depth)]
+        )
+        return np.moveaxis(
+            np.stack([dense_activation(w, spikes, self.weight_exp) for w in per_delay]), 0, -1
+        )
 
     @property
     def n_in(self) -> int:
@@ -100,13 +163,16 @@ class LifLayerParams:
                 f"layer '{layer}': weights must be 2-D [n_out, n_in], got shape "
                 f"{self.weights.shape}; fix: flatten the synapse to a dense matrix"
             )
-        if self.bias_mant.shape != (self.n_out,):
-            raise ParameterRangeError(
-                f"layer '{layer}': bias_mant has shape {self.bias_mant.shape}, expected "
-                f"({self.n_out},); fix: give one bias per output neuron"
-            )
-        for name in PARAM_RANGES:
-            check_range(layer, name, getattr(self, name))
+        validate_neuron(layer, self)
+        check_range(layer, "weights", self.weights)
+        check_range(layer, "weight_exp", self.weight_exp)
+        if self.delays is not None:
+            if self.delays.shape != self.weights.shape:
+                raise ParameterRangeError(
+                    f"layer '{layer}': delays have shape {self.delays.shape}, the weights "
+                    f"{self.weights.shape}; fix: give one delay per synapse"
+                )
+            check_range(layer, "delays", self.delays)
         most, least = activation_extremes(self.weights, self.weight_exp)
         if max(most, -least) > ACTIVATION_LIMIT:
             raise ParameterRangeError(
@@ -125,15 +191,25 @@ class LifLayerParams:
 
 @dataclass
 class LayerState:
-    """Per-layer state across steps: current, voltage, and Dense's one-step buffer."""
+    """Per-layer state across steps: current, voltage, and the synapse's buffer.
+
+    `a_pending` is what the synapse sends next step, [batch, n_out]; with delays it is Lava
+    DelayDense's buffer [batch, n_out, depth], column k sent k + 1 steps from now.
+    """
 
     u: np.ndarray  # int64 [batch, n_out]
     v: np.ndarray  # int64 [batch, n_out]
-    a_pending: np.ndarray = field(repr=False)  # int64 [batch, n_out], sent next step
+    a_pending: np.ndarray = field(repr=False)
 
     @classmethod
-    def zeros(cls, batch: int, n: int) -> LayerState:
-        return cls(*(np.zeros((batch, n), dtype=np.int64) for _ in range(3)))
+    def zeros(cls, batch: int, n: int, delay_depth: int = 0) -> LayerState:
+        pending = (batch, n, delay_depth) if delay_depth else (batch, n)
+        u, v = (np.zeros((batch, n), dtype=np.int64) for _ in range(2))
+        return cls(u, v, np.zeros(pending, dtype=np.int64))
+
+    @classmethod
+    def for_layer(cls, batch: int, params: LifLayerParams | ConvLayerParams) -> LayerState:
+        return cls.zeros(batch, params.n_out, getattr(params, "delay_depth", 0))
 
 
 def shift(x: np.ndarray, exp: int) -> np.ndarray:
@@ -185,38 +261,59 @@ def lif_step(state: LayerState, activation: np.ndarray, params: LifLayerParams) 
     state.u = wrap24(decay(state.u, params.du + DU_OFFSET) + np.left_shift(activation, ACT_SHIFT))
     v = decay(state.v, params.dv) + state.u + bias_value(params.bias_mant, params.bias_exp)
     v = np.clip(v, -V_MAX, V_MAX)
-    spikes = v > (params.vth << VTH_SHIFT)
-    state.v = np.where(spikes, 0, v)
+    threshold = params.vth << VTH_SHIFT
+    spikes = v > threshold
+    state.v = np.where(spikes, v - threshold if params.reset == "subtract" else 0, v)
     return spikes
 
 
+def arrivals(state: LayerState, activations: np.ndarray) -> np.ndarray:
+    """What reaches the neurons at each of T steps, given the synapse's activations then.
+
+    A plain synapse sends the previous step's activation. A delay line sends its buffer's
+    first column, shifts the rest one column forward and adds this step's activation of
+    delay k to column k (Lava DelayDense's roll), so delay k lands k + 1 steps later.
+    """
+    if state.a_pending.ndim == 2:
+        arrived = np.concatenate([state.a_pending[None], activations[:-1]])
+        state.a_pending = activations[-1]
+        return arrived
+    arrived = np.empty(activations.shape[:-1], dtype=np.int64)
+    buffer = state.a_pending
+    for t in range(len(activations)):
+        arrived[t] = buffer[..., 0]
+        buffer = np.concatenate([buffer[..., 1:], np.zeros_like(buffer[..., :1])], axis=-1)
+        buffer += activations[t]
+    state.a_pending = buffer
+    return arrived
+
+
 def run_layer(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams) -> np.ndarray:
-    """A window of T steps of one Dense + LIF layer; bool [T, batch, n_out]."""
+    """A window of T steps of one synapse + LIF layer; bool [T, batch, n_out]."""
     steps = spikes_in.shape[0]
     out = np.zeros((steps, *state.u.shape), dtype=bool)
     if steps == 0:
         return out
-    activations = dense_activation(params.weights, spikes_in, params.weight_exp)
-    arrived = np.concatenate([state.a_pending[None], activations[:-1]])
-    state.a_pending = activations[-1]
+    arrived = arrivals(state, params.activations(spikes_in))
     for t in range(steps):
         out[t] = lif_step(state, arrived[t], params)
     return out
 
 
 class ReferenceNetwork:
-    """A chain of Dense + LIF layers run over time: the oracle every backend is tested against.
+    """A chain of spiking layers (Dense, DelayDense, Conv, pool + LIF) run over time: the oracle every backend is tested against.
 
     Layer i+1 receives layer i's spikes of the same step (and, through its own Dense, sees
     them one step later), exactly as a chain of Lava processes does.
 
     With `native` (the default) the layers run the compiled kernel of `core.lif_native`,
     bit-equal to this module's numpy functions, which run when `native` is off, the kernel
-    cannot be built here (with a warning saying why), or a layer's weights are not in Lava's
-    even 8-bit form (an unvalidated layer).
+    cannot be built here (with a warning saying why), for layers other than Dense with reset
+    to zero (conv, pooling, delays, subtract reset: the kernel implements Dense alone), or
+    where a layer's weights are not in Lava's even 8-bit form (an unvalidated layer).
     """
 
-    def __init__(self, layers: list[LifLayerParams], native: bool = True):
+    def __init__(self, layers: list[LifLayerParams | ConvLayerParams], native: bool = True):
         if not layers:
             raise ParameterRangeError("a spiking network needs at least one layer")
         for i, (prev, nxt) in enumerate(itertools.pairwise(layers)):
@@ -248,7 +345,7 @@ class ReferenceNetwork:
         return self.layers[-1].n_out
 
     def reset(self, batch: int) -> None:
-        self.states = [LayerState.zeros(batch, p.n_out) for p in self.layers]
+        self.states = [LayerState.for_layer(batch, p) for p in self.layers]
 
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """Run bool [T, batch, n_in] on from the current state; every layer's spikes.

@@ -332,7 +332,9 @@ def with_value(name: str, value: int) -> LifLayerParams:
         "bias_mant": np.array([1, -1], dtype=np.int32),
         "bias_exp": 0,
     }
-    if name in ("weights", "bias_mant"):
+    if name == "delays":
+        base[name] = np.array([[0, 1], [2, value]])
+    elif name in ("weights", "bias_mant"):
         arr = base[name].copy()
         arr.flat[-1] = value
         base[name] = arr
