@@ -21,9 +21,11 @@ from snapdeploy.commands import (
     run,
     train,
 )
-from snapdeploy.commands.common import debug_mode
+from snapdeploy.commands.common import GuardedGroup, debug_mode
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    cls=GuardedGroup, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0]
+)
 
 
 @app.callback()

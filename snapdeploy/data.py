@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+
+from snapdeploy.core.extras import needs
+
+with needs("train", __name__):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
 
 @dataclass(frozen=True)

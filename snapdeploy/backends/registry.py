@@ -16,6 +16,7 @@ from enum import Enum
 
 from snapdeploy.backends.base import Backend
 from snapdeploy.core.errors import BackendError
+from snapdeploy.core.extras import MissingExtraError
 from snapdeploy.targets.schema import did_you_mean
 from snapdeploy.targets.spec import (
     DeviceSpec,
@@ -61,6 +62,8 @@ class KindEntry:
         module, _, name = self.backend.partition(":")
         try:
             imported = importlib.import_module(module)
+        except MissingExtraError:
+            raise  # already names the extra to install
         except ModuleNotFoundError as exc:
             raise BackendError(
                 f"the '{self.kind}' backend cannot be imported ({exc}); fix: run `make install` "

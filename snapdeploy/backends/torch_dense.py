@@ -13,14 +13,17 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from snapdeploy.backends.base import CompiledPartition
 from snapdeploy.core.errors import BackendError
+from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.partition.partitions import DensePartition
+
+with needs("train", __name__):
+    import torch
+    from torch import nn
 
 
 def _dequantized(op: DenseOp) -> torch.Tensor:

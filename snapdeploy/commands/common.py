@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from snapdeploy.core.errors import SnapdeployError
 
@@ -27,3 +28,11 @@ def guarded(action: Callable[[], Any]) -> Any:
             f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(1) from None
+
+
+class GuardedGroup(TyperGroup):
+    """The app's command group: an error raised outside a command's `guarded` body (a missing
+    extra met by a command's own imports, say) still prints as one line."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        return guarded(lambda: super(GuardedGroup, self).invoke(ctx))

@@ -5,6 +5,12 @@ any trained model); `to_nir` writes a `HybridNet` as NIR. The neuron mapping (NI
 continuous time to our discrete LIF) is in `neurons.py`, the graph mapping in `reader.py`.
 """
 
+from snapdeploy.core.extras import needs
+
+with needs("nir", __name__), needs("train", __name__):  # NIR graphs become torch modules here
+    import nir  # noqa: F401
+    import torch  # noqa: F401
+
 from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
 from snapdeploy.interop.reader import ImportedModel, read_nir
 from snapdeploy.interop.writer import spiking_section, to_nir, write_nir

@@ -17,23 +17,25 @@ import copy
 import sys
 from dataclasses import dataclass
 
-import torch
-from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
-from brevitas.quant import (
-    Int8WeightPerChannelFloat,
-    Int8WeightPerTensorFixedPoint,
-    Int8WeightPerTensorFloat,
-    Uint8ActPerTensorFloat,
-)
-from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
-from torch import nn
-
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
+from snapdeploy.core.extras import needs
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
 from snapdeploy.quant.export import SUPPORTED_LAYERS, lava_weight_step, refuse_settings
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear
+
+with needs("train", __name__):
+    import torch
+    from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+    from brevitas.quant import (
+        Int8WeightPerChannelFloat,
+        Int8WeightPerTensorFixedPoint,
+        Int8WeightPerTensorFloat,
+        Uint8ActPerTensorFloat,
+    )
+    from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
+    from torch import nn
 
 #: Brevitas weight quantizers by (per_channel, power_of_two); the bit width is overridden.
 WEIGHT_QUANTS: dict[tuple[bool, bool], type] = {

@@ -12,15 +12,18 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import torch
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
-from torch import nn
 
+from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import DenseOp, ModelGraph, Op, SpikingOp
 from snapdeploy.nn.hybrid import HybridNet
 from snapdeploy.quant.brevitas_twin import QuantSpec, QuantSpikeEncoder
 from snapdeploy.quant.export import dense_op, stage_op
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear
+
+with needs("train", __name__):
+    import torch
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+    from torch import nn
 
 
 def brevitas_dense_op(name: str, module: QuantLinear | QuantConv2d, bits: int) -> DenseOp:

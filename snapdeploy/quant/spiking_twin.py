@@ -20,11 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from brevitas.function.ops_ste import round_ste, round_to_zero_ste
-from brevitas.nn import QuantLinear
 
 from snapdeploy.core.errors import ParameterRangeError
+from snapdeploy.core.extras import needs
 from snapdeploy.core.neuron import (
     ACT_SHIFT,
     DECAY_UNITY,
@@ -39,6 +37,11 @@ from snapdeploy.core.neuron import (
 from snapdeploy.nn.hybrid import SpikingLinear
 from snapdeploy.nn.surrogate import spike
 from snapdeploy.quant.export import current_fits, lava_weight_step, quantize_bias
+
+with needs("train", __name__):
+    import torch
+    from brevitas.function.ops_ste import round_ste, round_to_zero_ste
+    from brevitas.nn import QuantLinear
 
 VTH_MAX = PARAM_RANGES["vth"][1]
 EXP_LOW, EXP_HIGH = PARAM_RANGES["weight_exp"]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
+from snapdeploy.core.extras import needs
 from snapdeploy.report.constants import Constants
 from snapdeploy.report.counts import Work, module_macs
 from snapdeploy.report.energy import DENSE_BITS, link_cost, ratio, torch_cost
 from snapdeploy.targets.spec import LinkSpec
+
+with needs("train", __name__):
+    from torch import nn
 
 
 def baseline_cost(

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from snapdeploy.backends import get_backend
 from snapdeploy.compile import BUILD_FILE
+from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import DecoderOp, DenseOp, EncoderOp
 from snapdeploy.partition import DensePartition, SpikingPartition
 from snapdeploy.partition.place import PLAN_FILE
@@ -26,6 +25,10 @@ from snapdeploy.runtime import BoundaryStats
 from snapdeploy.runtime.pipeline import read_build
 from snapdeploy.targets import Target
 from snapdeploy.targets.spec import DeviceSpec
+
+with needs("train", __name__):
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)

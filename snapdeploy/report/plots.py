@@ -10,15 +10,18 @@ import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from snapdeploy.core.extras import needs
 from snapdeploy.core.files import atomic_write
 from snapdeploy.report.counts import Traffic
 from snapdeploy.runtime import BoundaryStats
+
+with needs("train", __name__):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
 DPI = 100
 FIGSIZE = (10.0, 4.0)  # inches: every report plot is 1000 x 400 pixels

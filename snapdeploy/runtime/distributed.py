@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.extras import needs
 from snapdeploy.runtime.deployment import check_batch_size, collect_stats
 from snapdeploy.runtime.links import DistLink
 from snapdeploy.runtime.pipeline import BuildInfo, GroupRunner, load_stages, read_build
@@ -34,7 +35,8 @@ def check_world(info: BuildInfo, world: int) -> None:
 
 def init_group(rank: int, world: int, master: str | None, timeout: float) -> None:
     """Join the gloo process group at `master` (HOST:PORT), or from torchrun's environment."""
-    import torch.distributed as dist
+    with needs("train", __name__):  # ranks talk through torch.distributed
+        import torch.distributed as dist
 
     if master is None:
         init_method = "env://"
@@ -71,7 +73,8 @@ def run_rank(
     timeout: float,
 ) -> None:
     """Serve this rank's device group for the whole run; the last rank writes the results."""
-    import torch.distributed as dist
+    with needs("train", __name__):
+        import torch.distributed as dist
 
     info = read_build(build_dir)
     check_world(info, world)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 from snapdeploy.core.errors import TargetError
+from snapdeploy.core.extras import needs
 from snapdeploy.targets.schema import Checked, did_you_mean, limit
 
 Role = Literal["dense", "spiking"]
@@ -53,7 +54,8 @@ class TorchDevice(DeviceSpec):
 
         Refuses a CUDA device this machine does not have, here rather than deep in a run.
         """
-        import torch
+        with needs("train", __name__):
+            import torch
 
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"

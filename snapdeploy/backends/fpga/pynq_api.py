@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import warnings
 
-with warnings.catch_warnings():
+from snapdeploy.core.extras import needs
+
+with needs("fpga", __name__), warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*pkg_resources.*")
     import pynq
     from pynq.buffer import PynqBuffer

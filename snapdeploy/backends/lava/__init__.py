@@ -40,8 +40,9 @@ def lava_module(name: str) -> ModuleType:
         return importlib.import_module(f"{__name__}.{name}")
     except ImportError as exc:
         raise BackendError(
-            f"Lava cannot be imported ({exc}); fix: run `make install`, or "
-            f"`.venv/bin/python tools/install_lava.py`, to install lava-nc {LAVA_VERSION}"
+            f"Lava cannot be imported ({exc}); fix: run `make install`, or install the 'lava' "
+            f"extra (pip install 'snapdeploy[lava]') and then lava-nc {LAVA_VERSION} itself "
+            f"with `python tools/install_lava.py` (it patches the wheel for Python 3.11)"
         ) from exc
     except RuntimeError as exc:  # lava's import calls multiprocessing.set_start_method('fork')
         raise BackendError(

@@ -27,15 +27,18 @@ import weakref
 from collections.abc import Callable, Iterator
 
 import numpy as np
-from lava.magma.core.run_conditions import RunSteps
-from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.magma.runtime.runtime import Runtime
-from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
-from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
 from snapdeploy.backends.lava.processes import LavaLayer
 from snapdeploy.core.errors import BackendError
+from snapdeploy.core.extras import needs
 from snapdeploy.core.neuron import LayerState
+
+with needs("lava", __name__):
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.magma.runtime.runtime import Runtime
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 
 CHUNK = 128
 POLL_S = 0.05

@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from lava.magma.core.process.process import AbstractProcess, ProcessServer
-from lava.magma.core.process.variable import VarServer
-from lava.proc.dense.process import Dense
-from lava.proc.lif.process import LIF
-from lava.utils import serialization
-from lava.utils.weightutils import SignMode
 
+from snapdeploy.core.extras import needs
 from snapdeploy.core.neuron import LifLayerParams
+
+with needs("lava", __name__):
+    from lava.magma.core.process.process import AbstractProcess, ProcessServer
+    from lava.magma.core.process.variable import VarServer
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIF
+    from lava.utils import serialization
+    from lava.utils.weightutils import SignMode
 
 NETWORK_FILE = "network.pickle"
 WEIGHT_BITS = 8

@@ -18,11 +18,14 @@ def plot_mesh(
     mesh: Mesh, cores_used: np.ndarray, link_load: np.ndarray, title: str, path: Path
 ) -> None:
     """Write `path`: `cores_used` [n_chips] per chip, `link_load` [n_chips, 6] per link."""
-    import matplotlib
+    from snapdeploy.core.extras import needs
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import cm, colors
+    with needs("train", __name__):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib import cm, colors
 
     pos = np.stack([mesh.xy[:, 0] - 0.5 * mesh.xy[:, 1], mesh.xy[:, 1] * 0.87], axis=1)
     neighbours = mesh.neighbours()
