@@ -6,7 +6,6 @@ board deployment without a matching bitstream is refused with how to build one."
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ LAYERS = [
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory):
-    os.environ.setdefault("SNAPDEPLOY_CACHE", str(tmp_path_factory.mktemp("hls-cache")))
     ops = tuple(SpikingOp(f"layer{i}", p) for i, p in enumerate(LAYERS))
     partition = SpikingPartition(name="p1_spiking", index=1, ops=ops, steps=4)
     return HlsBackend().compile(partition, DEVICE, tmp_path_factory.mktemp("build"))

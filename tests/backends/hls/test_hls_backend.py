@@ -43,18 +43,6 @@ EXAMPLES = 200 if os.environ.get("CI") else 50
 SHAPES = [(1, 1), (5, 3), (33, 31), (32, 33, 2), (12, 40, 7, 9), (64, 20)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def build_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Builds go to a cache of this test run, not the user's."""
-    old = os.environ.get("SNAPDEPLOY_CACHE")
-    os.environ["SNAPDEPLOY_CACHE"] = str(tmp_path_factory.mktemp("hls-cache"))
-    yield
-    if old is None:
-        del os.environ["SNAPDEPLOY_CACHE"]
-    else:
-        os.environ["SNAPDEPLOY_CACHE"] = old
-
-
 def compile_and_load(layers: list[LifLayerParams], out: Path) -> FpgaExecutor:
     backend = get_backend("hls")
     return backend.load(backend.compile(spiking_partition(layers), DEVICE, out))
