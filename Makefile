@@ -28,6 +28,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	# The report tests render report.html in headless Chromium (Debian's package).
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	# The rtl backend simulates its Verilog core in Verilator (Debian 12's 5.006).
+	command -v verilator >/dev/null 2>&1 || (apt-get update && apt-get install -y verilator)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

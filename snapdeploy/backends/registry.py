@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from snapdeploy.backends.base import Backend
+from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import MissingExtraError
 from snapdeploy.targets.schema import did_you_mean
@@ -126,6 +127,9 @@ register_kind(KindEntry(ReferenceDevice, "snapdeploy.backends.reference:Referenc
 register_kind(KindEntry(LavaDevice, "snapdeploy.backends.lava:LavaBackend", "loihi"))
 register_kind(
     KindEntry(HlsDevice, "snapdeploy.backends.hls:HlsBackend", "fpga", BoardMode.BITSTREAM)
+)
+register_kind(
+    KindEntry(RtlDevice, "snapdeploy.backends.rtl.backend:RtlBackend", "fpga", BoardMode.BITSTREAM)
 )
 register_kind(
     KindEntry(SpiNNakerDevice, "snapdeploy.backends.spinnaker:SpiNNakerBackend", "spinnaker")

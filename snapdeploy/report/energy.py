@@ -11,7 +11,8 @@ Compute per cost model (each device kind's registry entry names its model):
   add; encoder LIF updates x (mult + 2 adds); time = all of them / dense_macs_per_ns.
 - loihi (reference and lava: Loihi's neuron, priced as Loihi): synaptic events x loihi_synop_pj +
   neuron updates x loihi_neuron_update_pj; time spread over ceil(neurons / neurons per core).
-- fpga (hls): fpga_dynamic_power_w x estimated cycles / clock, per step.
+- fpga (hls, rtl): fpga_dynamic_power_w x cycles / clock, per step; the cycles are the
+  device's `cycles_source` (the RTL core's are measured in simulation), else estimated.
 - spinnaker: packets x the device's packet energy + synaptic events and neuron updates at
   the SpiNNaker constants; time = steps x the real-time step.
 """
@@ -77,10 +78,11 @@ def loihi_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
 
 def fpga_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
     seconds = (work.fpga_cycles_per_step or 0.0) * work.steps / (device.clock_mhz * 1e6)
+    cycles = getattr(device, "cycles_source", "estimated cycles")
     return Cost(
         c.value("fpga_dynamic_power_w") * seconds * 1e12,
         seconds * 1e9,
-        f"fpga_dynamic_power_w x estimated cycles x steps / {device.clock_mhz:g} MHz",
+        f"fpga_dynamic_power_w x {cycles} x steps / {device.clock_mhz:g} MHz",
     )
 
 

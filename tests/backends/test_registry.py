@@ -14,7 +14,7 @@ from snapdeploy.targets import DEVICE_TYPES, HlsDevice, LavaDevice, TorchDevice,
 def test_every_device_kind_a_target_may_name_has_a_backend() -> None:
     assert set(registered_kinds()) == set(kinds()) == set(DEVICE_TYPES)
     assert registered_kinds("dense") == ["torch"]
-    assert set(registered_kinds("spiking")) == {"reference", "lava", "hls", "spinnaker"}
+    assert set(registered_kinds("spiking")) == {"reference", "lava", "hls", "rtl", "spinnaker"}
 
 
 @pytest.mark.parametrize("kind", registered_kinds())

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import TargetError
 from snapdeploy.targets import (
     DEVICE_TYPES,
@@ -171,6 +172,11 @@ KIND_TABLES = {
         HLS_KEYS,
         HlsDevice,
         {"weight_bits": 8, "state_bits": 24, "clock_mhz": 150.0, "bitstream": None},
+    ),
+    "rtl": (
+        'part = "lfe5u-85f"\nboard = "ulx3s"\nneurons = 512',
+        RtlDevice,
+        {"part": "lfe5u-85f", "neurons": 512, "weight_bits": 8, "bitstream": None},
     ),
     "spinnaker": (
         SPINNAKER_KEYS,

@@ -1,0 +1,113 @@
+"""The RTL backend: a spiking partition on the Verilog LIF core, driven through PYNQ.
+
+`compile` lays the partition out for the core (capacities, layer table), writes its header
+and power-on data beside copies of the core in a build directory (what yosys is given), and
+builds the core's Verilator simulation, cached per design. `load` opens the core through the
+FPGA driver of `backends.fpga`: on a board, `pynq.Overlay` with the bitstream the manifest
+lists for this build; otherwise an emulated overlay whose core model is the simulation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
+from snapdeploy.backends.fpga.board import board_overlay
+from snapdeploy.backends.fpga.driver import LifCoreDriver
+from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.hls.build import source_hash
+from snapdeploy.backends.hls.layout import parameter_image
+from snapdeploy.core.errors import BackendError
+from snapdeploy.partition.partitions import SpikingPartition
+
+from .build import LIBRARY, build_model
+from .device import RtlDevice
+from .layout import RtlLayout, rtl_layout
+from .probe import measured_cycles_per_step
+from .sim import VerilatorCore, rtl_overlay
+from .writer import write_sources
+
+SOURCES_DIR = "rtl"
+
+
+class RtlBackend(SpikingBackend):
+    """Compiles spiking partitions to the RTL LIF core; runs them in Verilator or on a board."""
+
+    kind = "rtl"
+
+    def neuron_capacity(self, device: RtlDevice) -> int:
+        return device.neurons
+
+    def prepare(self, partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
+        return rtl_layout(partition, device)
+
+    def emit(
+        self, prepared: RtlLayout, partition: SpikingPartition, device: RtlDevice, out: Path
+    ) -> dict[str, Any]:
+        sources_dir = out / SOURCES_DIR
+        sources = write_sources(prepared, partition.layers, sources_dir)
+        temp = sources_dir / f".{LIBRARY}.tmp"
+        shutil.copyfile(build_model(sources_dir), temp)
+        os.replace(temp, sources_dir / LIBRARY)
+        return {
+            "layer_sizes": prepared.n_out,
+            "layer_inputs": prepared.n_in,
+            "steps": partition.steps,
+            "part": device.part,
+            "board": device.board,
+            "clock_mhz": device.clock_mhz,
+            "bitstream": device.bitstream,
+            "build_hash": source_hash(sources),
+            "weight_bits": prepared.weight_bits,
+            "capacities": prepared.caps,
+        }
+
+    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
+        """On a board when the device names a bitstream, else (or under `deploy --emulate`)
+        the Verilator simulation."""
+        emulate = compiled.meta["bitstream"] is None or emulation_forced()
+        overlay = (
+            self.simulation(compiled)[0]
+            if emulate
+            else board_overlay(compiled.meta["part"], compiled.meta["build_hash"])
+        )
+        return FpgaExecutor(
+            LifCoreDriver(overlay),
+            parameter_image(partition.layers),
+            compiled.meta["layer_sizes"],
+            compiled.n_in,
+        )
+
+    @staticmethod
+    def simulation(compiled: CompiledPartition) -> tuple[Any, VerilatorCore]:
+        """The emulated overlay of a compiled partition's simulation, and the simulation."""
+        library = compiled.path / SOURCES_DIR / LIBRARY
+        if not library.is_file():
+            raise BackendError(f"{library} is missing; fix: compile the partition again")
+        layout = RtlLayout(
+            compiled.partition,
+            compiled.meta["layer_inputs"],
+            compiled.meta["layer_sizes"],
+            compiled.meta["weight_bits"],
+        )
+        return rtl_overlay(library, layout.layer_table())
+
+    def cycles_per_step(
+        self, partition: SpikingPartition, device: RtlDevice, events_in: float
+    ) -> float:
+        """Measured in the core's simulation at `events_in` input spikes per step (the build
+        is cached, so a compiled partition's report rebuilds nothing)."""
+        layout = rtl_layout(partition, device)
+        with tempfile.TemporaryDirectory() as scratch:
+            sources = Path(scratch)
+            write_sources(layout, partition.layers, sources)
+            overlay, core = rtl_overlay(build_model(sources), layout.layer_table())
+        driver = LifCoreDriver(overlay)
+        driver.load_params(parameter_image(partition.layers))
+        return measured_cycles_per_step(
+            driver, core, partition.n_in, partition.n_out, partition.n_neurons, events_in
+        )

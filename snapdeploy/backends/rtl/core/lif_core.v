@@ -1,0 +1,619 @@
+// The RTL LIF core: snapdeploy's integer neuron (Lava 0.10.0's fixed_pt LIF behind its Dense
+// synapse), one neuron at a time from block RAM, behind the AXI-Lite register map and the
+// spike, state and parameter buffers of the HLS core, so one driver runs either.
+//
+// Per layer and time step, all signed integers (DESIGN.md, "The integer neuron"):
+//   a_accum = sum of the weight mantissas of the inputs that spiked this step
+//   a       = (a_accum << 1) << weight_exp (arithmetic >> when negative)   sent NEXT step
+//   u = wrap24(decay(u, du + 1) + (a_prev << 6))     one conditional correction, not modulo
+//   v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2^23 - 1), 2^23 - 1)
+//   spike when v > (vth << 6); then v = 0 (u is not reset)
+// with decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12).
+//
+// Widths: every layer is validated to |a| <= 2^24 (core.neuron.ACTIVATION_LIMIT), so a needs
+// 26 bits; u is not bounded to 24 bits by Lava's single wrap, but |u| <= 4096 * 2^30 = 2^42
+// holds from zero on (|u'| <= max(2^24, |u| * 4095/4096 + 2^30 - 2^24)), so u needs 44.
+// v is clipped to 24 bits.
+//
+// Memory master: one outstanding request (m_valid/m_ready, then m_rvalid with read data or
+// a write acknowledge), byte addresses, 4-byte (m_wide = 0) or 8-byte words; spike frames and
+// the parameter image are 32-bit words, the state buffer 64-bit words.
+`include "lif_params.vh"
+
+module lif_core #(
+    parameter integer LAYER_CAP = `SNAP_LAYER_CAP,
+    parameter integer NEURON_CAP = `SNAP_NEURON_CAP,
+    parameter integer WEIGHT_CAP = `SNAP_WEIGHT_CAP,
+    parameter integer WIDTH_CAP = `SNAP_WIDTH_CAP,
+    parameter integer WEIGHT_BITS = `SNAP_WEIGHT_BITS,
+    parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS
+) (
+    input wire clk,
+    input wire rst_n,
+    // AXI-Lite slave: the register map
+    input wire [ADDR_BITS-1:0] s_axi_awaddr,
+    input wire s_axi_awvalid,
+    output reg s_axi_awready,
+    input wire [31:0] s_axi_wdata,
+    input wire [3:0] s_axi_wstrb,
+    input wire s_axi_wvalid,
+    output reg s_axi_wready,
+    output wire [1:0] s_axi_bresp,
+    output reg s_axi_bvalid,
+    input wire s_axi_bready,
+    input wire [ADDR_BITS-1:0] s_axi_araddr,
+    input wire s_axi_arvalid,
+    output reg s_axi_arready,
+    output reg [31:0] s_axi_rdata,
+    output wire [1:0] s_axi_rresp,
+    output reg s_axi_rvalid,
+    input wire s_axi_rready,
+    output wire interrupt,
+    // Memory master: spike frames, state and parameters in the host's memory
+    output reg m_valid,
+    input wire m_ready,
+    output reg m_write,
+    output reg m_wide,
+    output reg [63:0] m_addr,
+    output reg [63:0] m_wdata,
+    input wire m_rvalid,
+    input wire [63:0] m_rdata
+);
+  localparam integer U_W = 44;
+  localparam integer V_W = 24;
+  localparam integer A_W = 26;
+  localparam integer ACC_W = $clog2(WIDTH_CAP) + WEIGHT_BITS + 1;
+  localparam integer PROD_W = U_W + 14;
+  // acc << 1 << 7 and its sign, at least as wide as a stored activation
+  localparam integer ACT_W = ACC_W + 9 > A_W ? ACC_W + 9 : A_W;
+  localparam integer NA = $clog2(NEURON_CAP);
+  localparam integer WA = $clog2(WEIGHT_CAP);
+  localparam integer XA = $clog2(WIDTH_CAP);
+  localparam integer LA = $clog2(LAYER_CAP) + 1;
+  localparam integer TABLE_HEADER = `SNAP_LAYER_TABLE_HEADER;
+  localparam integer TABLE_WORDS = `SNAP_LAYER_TABLE_WORDS;
+  localparam integer SPIKE_BITS = ((WIDTH_CAP + 31) / 32) * 32;
+  localparam signed [U_W-1:0] STATE_LIMIT = 44'sd8388608;  // 2^23
+  localparam signed [U_W-1:0] WRAP = 44'sd16777216;  // 2^24
+  localparam signed [U_W+2:0] V_MAX = 47'sd8388607;  // 2^23 - 1
+
+  // ---------------------------------------------------------------- registers (AXI-Lite)
+  reg ap_start, ap_done, ap_ready, gie;
+  reg [1:0] ier, isr;
+  reg [31:0] reg_spikes_in[0:1];
+  reg [31:0] reg_spikes_out[0:1];
+  reg [31:0] reg_state[0:1];
+  reg [31:0] reg_params[0:1];
+  reg [31:0] reg_steps, reg_batch, reg_load;
+  wire core_idle;
+  wire start_ack;  // the core took ap_start
+  wire finish;  // the core's pass is complete
+
+  assign s_axi_bresp = 2'b00;
+  assign s_axi_rresp = 2'b00;
+  assign interrupt = gie & |(isr & ier);
+
+  wire write_now = s_axi_awvalid && s_axi_wvalid && !s_axi_awready && !s_axi_bvalid;
+  wire read_now = s_axi_arvalid && !s_axi_arready && !s_axi_rvalid;
+
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      s_axi_awready <= 1'b0;
+      s_axi_wready <= 1'b0;
+      s_axi_bvalid <= 1'b0;
+      s_axi_arready <= 1'b0;
+      s_axi_rvalid <= 1'b0;
+      s_axi_rdata <= 32'd0;
+      ap_start <= 1'b0;
+      ap_done <= 1'b0;
+      ap_ready <= 1'b0;
+      gie <= 1'b0;
+      ier <= 2'b00;
+      isr <= 2'b00;
+    end else begin
+      s_axi_awready <= write_now;
+      s_axi_wready <= write_now;
+      s_axi_arready <= read_now;
+      if (s_axi_bvalid && s_axi_bready) s_axi_bvalid <= 1'b0;
+      if (s_axi_rvalid && s_axi_rready) s_axi_rvalid <= 1'b0;
+      if (start_ack) ap_start <= 1'b0;
+      if (finish) begin
+        ap_done <= 1'b1;
+        ap_ready <= 1'b1;
+        isr <= isr | ier;
+      end
+      if (write_now) begin
+        s_axi_bvalid <= 1'b1;
+        case (s_axi_awaddr)
+          `SNAP_REG_CTRL: if (s_axi_wdata[0]) ap_start <= 1'b1;
+          `SNAP_REG_GIE: gie <= s_axi_wdata[0];
+          `SNAP_REG_IER: ier <= s_axi_wdata[1:0];
+          `SNAP_REG_ISR: isr <= isr ^ s_axi_wdata[1:0];  // toggle on write, as Vitis HLS
+          `SNAP_REG_SPIKES_IN: reg_spikes_in[0] <= s_axi_wdata;
+          `SNAP_REG_SPIKES_IN + 4: reg_spikes_in[1] <= s_axi_wdata;
+          `SNAP_REG_SPIKES_OUT: reg_spikes_out[0] <= s_axi_wdata;
+          `SNAP_REG_SPIKES_OUT + 4: reg_spikes_out[1] <= s_axi_wdata;
+          `SNAP_REG_STATE: reg_state[0] <= s_axi_wdata;
+          `SNAP_REG_STATE + 4: reg_state[1] <= s_axi_wdata;
+          `SNAP_REG_PARAMS: reg_params[0] <= s_axi_wdata;
+          `SNAP_REG_PARAMS + 4: reg_params[1] <= s_axi_wdata;
+          `SNAP_REG_STEPS: reg_steps <= s_axi_wdata;
+          `SNAP_REG_BATCH: reg_batch <= s_axi_wdata;
+          `SNAP_REG_LOAD: reg_load <= s_axi_wdata;
+          default: ;
+        endcase
+      end
+      if (read_now) begin
+        s_axi_rvalid <= 1'b1;
+        case (s_axi_araddr)
+          `SNAP_REG_CTRL: begin
+            s_axi_rdata <= {28'd0, ap_ready, core_idle, ap_done, ap_start};
+            ap_done <= finish;  // clear on read
+            ap_ready <= finish;
+          end
+          `SNAP_REG_GIE: s_axi_rdata <= {31'd0, gie};
+          `SNAP_REG_IER: s_axi_rdata <= {30'd0, ier};
+          `SNAP_REG_ISR: s_axi_rdata <= {30'd0, isr};
+          `SNAP_REG_SPIKES_IN: s_axi_rdata <= reg_spikes_in[0];
+          `SNAP_REG_SPIKES_IN + 4: s_axi_rdata <= reg_spikes_in[1];
+          `SNAP_REG_SPIKES_OUT: s_axi_rdata <= reg_spikes_out[0];
+          `SNAP_REG_SPIKES_OUT + 4: s_axi_rdata <= reg_spikes_out[1];
+          `SNAP_REG_STATE: s_axi_rdata <= reg_state[0];
+          `SNAP_REG_STATE + 4: s_axi_rdata <= reg_state[1];
+          `SNAP_REG_PARAMS: s_axi_rdata <= reg_params[0];
+          `SNAP_REG_PARAMS + 4: s_axi_rdata <= reg_params[1];
+          `SNAP_REG_STEPS: s_axi_rdata <= reg_steps;
+          `SNAP_REG_BATCH: s_axi_rdata <= reg_batch;
+          `SNAP_REG_LOAD: s_axi_rdata <= reg_load;
+          default: s_axi_rdata <= 32'd0;
+        endcase
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- on-chip memories
+  // The layer table (sizes and bases of the partition's layers) and each layer's scalars.
+  reg [31:0] layer_table[0:TABLE_WORDS-1];
+  reg signed [4:0] cfg_wexp[0:LAYER_CAP-1];
+  reg [11:0] cfg_du[0:LAYER_CAP-1];
+  reg [11:0] cfg_dv[0:LAYER_CAP-1];
+  reg [16:0] cfg_vth[0:LAYER_CAP-1];
+  reg [2:0] cfg_bexp[0:LAYER_CAP-1];
+`ifdef SNAP_SIM
+  // A simulation is built once per capacity and serves every partition of it: the layer
+  // table comes from the harness when the model starts (the parameters come, as on a board,
+  // through the params port).
+  import "DPI-C" function int snap_layer_word(input int index);
+  integer t;
+  initial for (t = 0; t < TABLE_WORDS; t = t + 1) layer_table[t] = snap_layer_word(t);
+`else
+  reg [31:0] config_init[0:5*LAYER_CAP-1];
+  integer c;
+  initial begin
+    $readmemh(`SNAP_LAYER_TABLE_FILE, layer_table);
+    $readmemh(`SNAP_CONFIG_FILE, config_init);
+    for (c = 0; c < LAYER_CAP; c = c + 1) begin
+      cfg_wexp[c] = config_init[5*c][4:0];
+      cfg_du[c] = config_init[5*c+1][11:0];
+      cfg_dv[c] = config_init[5*c+2][11:0];
+      cfg_vth[c] = config_init[5*c+3][16:0];
+      cfg_bexp[c] = config_init[5*c+4][2:0];
+    end
+  end
+`endif
+
+  // Block RAMs with one synchronous read port and one write port each.
+  reg signed [WEIGHT_BITS-1:0] w_mem[0:WEIGHT_CAP-1];
+  reg signed [12:0] bias_mem[0:NEURON_CAP-1];
+  reg signed [U_W-1:0] u_mem[0:NEURON_CAP-1];
+  reg signed [V_W-1:0] v_mem[0:NEURON_CAP-1];
+  reg signed [A_W-1:0] a_mem[0:NEURON_CAP-1];
+  reg signed [ACC_W-1:0] acc_mem[0:WIDTH_CAP-1];
+  integer k;
+  initial begin
+    for (k = 0; k < WIDTH_CAP; k = k + 1) acc_mem[k] = {ACC_W{1'b0}};
+`ifndef SNAP_SIM
+    $readmemh(`SNAP_BIAS_FILE, bias_mem);
+    $readmemh(`SNAP_WEIGHT_FILE, w_mem);
+`endif
+  end
+
+  reg w_we, bias_we, u_we, v_we, a_we, acc_we;
+  reg [WA-1:0] w_wa, w_ra;
+  reg [NA-1:0] n_wa, n_ra;  // one address for the neuron memories' writes, one for reads
+  reg [NA-1:0] u_wa, v_wa;
+  reg [XA-1:0] acc_wa, acc_ra;
+  reg signed [WEIGHT_BITS-1:0] w_wd;
+  reg signed [12:0] bias_wd;
+  reg signed [U_W-1:0] u_wd;
+  reg signed [V_W-1:0] v_wd;
+  reg signed [A_W-1:0] a_wd;
+  reg signed [ACC_W-1:0] acc_wd;
+  reg signed [WEIGHT_BITS-1:0] w_q;
+  reg signed [12:0] bias_q;
+  reg signed [U_W-1:0] u_q;
+  reg signed [V_W-1:0] v_q;
+  reg signed [A_W-1:0] a_q;
+  reg signed [ACC_W-1:0] acc_q;
+
+  always @(posedge clk) begin
+    if (w_we) w_mem[w_wa] <= w_wd;
+    w_q <= w_mem[w_ra];
+  end
+  always @(posedge clk) begin
+    if (bias_we) bias_mem[n_wa] <= bias_wd;
+    bias_q <= bias_mem[n_ra];
+  end
+  always @(posedge clk) begin
+    if (u_we) u_mem[u_wa] <= u_wd;
+    u_q <= u_mem[n_ra];
+  end
+  always @(posedge clk) begin
+    if (v_we) v_mem[v_wa] <= v_wd;
+    v_q <= v_mem[n_ra];
+  end
+  always @(posedge clk) begin
+    if (a_we) a_mem[n_wa] <= a_wd;
+    a_q <= a_mem[n_ra];
+  end
+  always @(posedge clk) begin
+    if (acc_we) acc_mem[acc_wa] <= acc_wd;
+    acc_q <= acc_mem[acc_ra];
+  end
+
+  // ---------------------------------------------------------------- control
+  localparam [4:0] IDLE = 5'd0, LOAD_REQ = 5'd1, LOAD_WAIT = 5'd2, ITEM = 5'd3,
+      SIN_REQ = 5'd4, SIN_WAIT = 5'd5, STEP = 5'd6, UNPACK_REQ = 5'd7, UNPACK_WAIT = 5'd8,
+      LAYER = 5'd9, SCAN = 5'd10, ROW = 5'd11, UPDATE = 5'd12, DRAIN = 5'd13,
+      NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
+      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21;
+  reg [4:0] phase;
+  assign core_idle = (phase == IDLE);
+  assign start_ack = (phase == IDLE) && ap_start;
+  assign finish = (phase == FINISH);
+
+  // The partition's sizes, from the layer table's header.
+  wire [31:0] n_layers = layer_table[0];
+  wire [31:0] n_neurons = layer_table[1];
+  wire [31:0] n_weights = layer_table[2];
+  wire [31:0] in_words = (layer_table[3] + 31) >> 5;
+  wire [31:0] out_words = (layer_table[4] + 31) >> 5;
+
+  // Arguments latched at ap_start; running pointers through the buffers.
+  reg [31:0] steps, batch;
+  reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr;
+  reg [31:0] b, t_step, n, word, image_left;
+  reg [1:0] state_var;  // which state word: u, v, a
+  reg [1:0] section;  // parameter image section: layer words, biases, weights
+  reg [31:0] sec_index;
+  reg [2:0] field;
+  reg [LA-1:0] cfg_layer;
+  reg [63:0] u_out, v_out, a_out;
+
+  // The layer being run.
+  reg [LA-1:0] layer;
+  reg [31:0] ni, no, nbase, i, j, row_ptr;
+  reg [SPIKE_BITS-1:0] spikes, next_spikes;
+  reg [1:0] drain;
+
+  // Synapse engine pipeline: row element j read in one cycle, added the next.
+  reg ev_valid;
+  reg [XA-1:0] ev_j;
+  // LIF update pipeline: read (p1), multiply (p2), wrap and bias (p3), clip, fire, write.
+  reg p1_valid, p2_valid, p3_valid;
+  reg [NA-1:0] p1_n, p2_n, p3_n;
+  reg [XA-1:0] p1_j, p2_j, p3_j;
+  reg signed [4:0] l_wexp;
+  reg [11:0] l_du, l_dv;
+  reg [16:0] l_vth;
+  reg [2:0] l_bexp;
+  reg signed [PROD_W-1:0] u_prod, v_prod;
+  reg signed [U_W-1:0] arrived, p3_u;
+  reg signed [U_W+1:0] bias_shifted, p3_partial;
+
+  // p1: this step's accumulated activation, kept for the next step (Dense's delay).
+  wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_q[ACC_W-1]}}, acc_q} <<< `SNAP_WEIGHT_SHIFT;
+  wire signed [ACT_W-1:0] activation =
+      l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
+  // p2: decay rounded toward zero, u wrapped once into 24 bits.
+  wire signed [PROD_W-1:0] u_decayed = (u_prod + (u_prod[PROD_W-1] ? 4095 : 0)) >>> 12;
+  wire signed [PROD_W-1:0] v_decayed = (v_prod + (v_prod[PROD_W-1] ? 4095 : 0)) >>> 12;
+  wire signed [U_W+1:0] u_sum = $signed(u_decayed[U_W+1:0]) + arrived;
+  wire signed [U_W+1:0] u_wrapped =
+      u_sum > STATE_LIMIT ? u_sum - WRAP : (u_sum <= -STATE_LIMIT ? u_sum + WRAP : u_sum);
+  // p3: v clipped, compared with the threshold.
+  wire signed [U_W+2:0] v_sum = p3_partial + p3_u;
+  wire signed [U_W+2:0] v_clipped = v_sum > V_MAX ? V_MAX : (v_sum < -V_MAX ? -V_MAX : v_sum);
+  wire fired = v_clipped > $signed({24'd0, l_vth, 6'd0});
+
+  // Write and read ports, by phase.
+  always @* begin
+    w_we = 1'b0;
+    bias_we = 1'b0;
+    u_we = 1'b0;
+    v_we = 1'b0;
+    a_we = 1'b0;
+    acc_we = 1'b0;
+    w_wa = sec_index[WA-1:0];
+    w_wd = m_rdata[WEIGHT_BITS-1:0];
+    bias_wd = m_rdata[12:0];
+    n_wa = n[NA-1:0];
+    u_wa = n[NA-1:0];
+    v_wa = n[NA-1:0];
+    u_wd = m_rdata[U_W-1:0];
+    v_wd = m_rdata[V_W-1:0];
+    a_wd = m_rdata[A_W-1:0];
+    acc_wa = ev_j;
+    acc_wd = acc_q + w_q;
+    w_ra = row_ptr[WA-1:0] + j[WA-1:0];
+    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : n[NA-1:0];
+    acc_ra = j[XA-1:0];
+    if (phase == LOAD_WAIT && m_rvalid) begin
+      w_we = section == 2'd2;
+      bias_we = section == 2'd1;
+      n_wa = sec_index[NA-1:0];
+    end
+    if (phase == SIN_WAIT && m_rvalid) begin
+      u_we = state_var == 2'd0;
+      v_we = state_var == 2'd1;
+      a_we = state_var == 2'd2;
+    end
+    if (ev_valid) acc_we = 1'b1;
+    if (p1_valid) begin
+      a_we = 1'b1;
+      n_wa = p1_n;
+      a_wd = activation[A_W-1:0];
+      acc_we = 1'b1;
+      acc_wa = p1_j;
+      acc_wd = {ACC_W{1'b0}};  // cleared for the next layer
+    end
+    if (p3_valid) begin
+      u_we = 1'b1;
+      v_we = 1'b1;
+      u_wa = p3_n;
+      v_wa = p3_n;
+      u_wd = p3_u;
+      v_wd = fired ? {V_W{1'b0}} : v_clipped[V_W-1:0];
+    end
+  end
+
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      phase <= IDLE;
+      m_valid <= 1'b0;
+      ev_valid <= 1'b0;
+      p1_valid <= 1'b0;
+      p2_valid <= 1'b0;
+      p3_valid <= 1'b0;
+      spikes <= {SPIKE_BITS{1'b0}};
+      next_spikes <= {SPIKE_BITS{1'b0}};
+    end else begin
+      if (m_valid && m_ready) m_valid <= 1'b0;
+      ev_valid <= 1'b0;
+      p1_valid <= 1'b0;
+      // the update pipeline advances every cycle
+      p2_valid <= p1_valid;
+      p2_n <= p1_n;
+      p2_j <= p1_j;
+      u_prod <= u_q * $signed({2'b0, 12'd4095 - l_du});
+      v_prod <= v_q * $signed({1'b0, 13'd4096 - {1'b0, l_dv}});
+      arrived <= {{(U_W - A_W - 6) {a_q[A_W-1]}}, a_q, 6'd0};
+      bias_shifted <= {{(U_W + 2 - 13) {bias_q[12]}}, bias_q} <<< l_bexp;
+      p3_valid <= p2_valid;
+      p3_n <= p2_n;
+      p3_j <= p2_j;
+      p3_u <= u_wrapped[U_W-1:0];
+      p3_partial <= $signed(v_decayed[U_W+1:0]) + bias_shifted;
+      if (p3_valid) next_spikes[p3_j] <= fired;
+      case (phase)
+        IDLE:
+        if (ap_start) begin
+          steps <= reg_steps;
+          batch <= reg_batch;
+          in_ptr <= {reg_spikes_in[1], reg_spikes_in[0]};
+          out_ptr <= {reg_spikes_out[1], reg_spikes_out[0]};
+          item_ptr <= {reg_state[1], reg_state[0]};
+          param_ptr <= {reg_params[1], reg_params[0]};
+          b <= 32'd0;
+          section <= 2'd0;
+          sec_index <= 32'd0;
+          field <= 3'd0;
+          cfg_layer <= {LA{1'b0}};
+          image_left <= `SNAP_IMAGE_LAYER_WORDS * n_layers + n_neurons + n_weights;
+          phase <= reg_load != 0 ? LOAD_REQ : ITEM;
+        end
+        LOAD_REQ:
+        if (image_left == 0) phase <= ITEM;
+        else begin
+          m_valid <= 1'b1;
+          m_write <= 1'b0;
+          m_wide <= 1'b0;
+          m_addr <= param_ptr;
+          m_wdata <= 64'd0;
+          phase <= LOAD_WAIT;
+        end
+        LOAD_WAIT:
+        if (m_rvalid) begin
+          param_ptr <= param_ptr + 4;
+          image_left <= image_left - 1;
+          phase <= LOAD_REQ;
+          sec_index <= sec_index + 1;
+          if (section == 2'd0) begin
+            case (field)
+              3'd0: cfg_wexp[cfg_layer] <= m_rdata[4:0];
+              3'd1: cfg_du[cfg_layer] <= m_rdata[11:0];
+              3'd2: cfg_dv[cfg_layer] <= m_rdata[11:0];
+              3'd3: cfg_vth[cfg_layer] <= m_rdata[16:0];
+              default: cfg_bexp[cfg_layer] <= m_rdata[2:0];
+            endcase
+            field <= field == 3'd4 ? 3'd0 : field + 3'd1;
+            if (field == 3'd4) cfg_layer <= cfg_layer + 1'b1;
+          end
+          if (section == 2'd0 && sec_index + 1 == `SNAP_IMAGE_LAYER_WORDS * n_layers ||
+              section == 2'd1 && sec_index + 1 == n_neurons) begin
+            section <= section + 2'd1;
+            sec_index <= 32'd0;
+          end
+        end
+        ITEM:
+        if (b == batch) phase <= FINISH;
+        else begin
+          n <= 32'd0;
+          state_var <= 2'd0;
+          phase <= SIN_REQ;
+        end
+        SIN_REQ: begin
+          m_valid <= 1'b1;
+          m_write <= 1'b0;
+          m_wide <= 1'b1;
+          m_addr <= item_ptr + {32'd0, (state_var * n_neurons + n) << 3};
+          m_wdata <= 64'd0;
+          phase <= SIN_WAIT;
+        end
+        SIN_WAIT:
+        if (m_rvalid) begin
+          phase <= SIN_REQ;
+          if (state_var == 2'd2) begin
+            state_var <= 2'd0;
+            n <= n + 1;
+            if (n + 1 == n_neurons) begin
+              t_step <= 32'd0;
+              phase <= STEP;
+            end
+          end else state_var <= state_var + 2'd1;
+        end
+        STEP:
+        if (t_step == steps) begin
+          n <= 32'd0;
+          phase <= SOUT_READ;
+        end else begin
+          word <= 32'd0;
+          phase <= UNPACK_REQ;
+        end
+        UNPACK_REQ: begin
+          m_valid <= 1'b1;
+          m_write <= 1'b0;
+          m_wide <= 1'b0;
+          m_addr <= in_ptr;
+          m_wdata <= 64'd0;
+          phase <= UNPACK_WAIT;
+        end
+        UNPACK_WAIT:
+        if (m_rvalid) begin
+          spikes[word*32+:32] <= m_rdata[31:0];
+          in_ptr <= in_ptr + 4;
+          word <= word + 1;
+          if (word + 1 == in_words) begin
+            layer <= {LA{1'b0}};
+            phase <= LAYER;
+          end else phase <= UNPACK_REQ;
+        end
+        LAYER: begin
+          ni <= layer_table[TABLE_HEADER+4*layer];
+          no <= layer_table[TABLE_HEADER+4*layer+1];
+          nbase <= layer_table[TABLE_HEADER+4*layer+3];
+          row_ptr <= layer_table[TABLE_HEADER+4*layer+2];
+          l_wexp <= cfg_wexp[layer];
+          l_du <= cfg_du[layer];
+          l_dv <= cfg_dv[layer];
+          l_vth <= cfg_vth[layer];
+          l_bexp <= cfg_bexp[layer];
+          i <= 32'd0;
+          phase <= SCAN;
+        end
+        SCAN:  // one cycle per input; also the bubble after a row's last accumulator write
+        if (i == ni) begin
+          j <= 32'd0;
+          phase <= UPDATE;
+        end else if (spikes[i[XA-1:0]]) begin
+          j <= 32'd0;
+          phase <= ROW;
+        end else begin
+          i <= i + 1;
+          row_ptr <= row_ptr + no;
+        end
+        ROW: begin
+          ev_valid <= 1'b1;
+          ev_j <= j[XA-1:0];
+          j <= j + 1;
+          if (j + 1 == no) begin
+            i <= i + 1;
+            row_ptr <= row_ptr + no;
+            phase <= SCAN;
+          end
+        end
+        UPDATE: begin
+          p1_valid <= 1'b1;
+          p1_n <= nbase[NA-1:0] + j[NA-1:0];
+          p1_j <= j[XA-1:0];
+          j <= j + 1;
+          if (j + 1 == no) begin
+            drain <= 2'd0;
+            phase <= DRAIN;
+          end
+        end
+        DRAIN:
+        if (drain == 2'd2) phase <= NEXT_LAYER;
+        else drain <= drain + 2'd1;
+        NEXT_LAYER: begin
+          spikes <= next_spikes;
+          next_spikes <= {SPIKE_BITS{1'b0}};
+          layer <= layer + 1'b1;
+          if (layer + 1'b1 == n_layers[LA-1:0]) begin
+            word <= 32'd0;
+            phase <= PACK_REQ;
+          end else phase <= LAYER;
+        end
+        PACK_REQ: begin
+          m_valid <= 1'b1;
+          m_write <= 1'b1;
+          m_wide <= 1'b0;
+          m_addr <= out_ptr;
+          m_wdata <= {32'd0, spikes[word*32+:32]};
+          phase <= PACK_WAIT;
+        end
+        PACK_WAIT:
+        if (m_rvalid) begin
+          out_ptr <= out_ptr + 4;
+          word <= word + 1;
+          if (word + 1 == out_words) begin
+            t_step <= t_step + 1;
+            phase <= STEP;
+          end else phase <= PACK_REQ;
+        end
+        SOUT_READ: phase <= SOUT_LATCH;  // n_ra = n this cycle; the words arrive next
+        SOUT_LATCH: begin
+          u_out <= {{(64 - U_W) {u_q[U_W-1]}}, u_q};
+          v_out <= {{(64 - V_W) {v_q[V_W-1]}}, v_q};
+          a_out <= {{(64 - A_W) {a_q[A_W-1]}}, a_q};
+          state_var <= 2'd0;
+          phase <= SOUT_REQ;
+        end
+        SOUT_REQ: begin
+          m_valid <= 1'b1;
+          m_write <= 1'b1;
+          m_wide <= 1'b1;
+          m_addr <= item_ptr + {32'd0, (state_var * n_neurons + n) << 3};
+          m_wdata <= state_var == 2'd0 ? u_out : (state_var == 2'd1 ? v_out : a_out);
+          phase <= SOUT_WAIT;
+        end
+        SOUT_WAIT:
+        if (m_rvalid) begin
+          if (state_var != 2'd2) begin
+            state_var <= state_var + 2'd1;
+            phase <= SOUT_REQ;
+          end else if (n + 1 == n_neurons) begin
+            item_ptr <= item_ptr + ((3 * n_neurons) << 3);
+            b <= b + 1;
+            phase <= ITEM;
+          end else begin
+            n <= n + 1;
+            phase <= SOUT_READ;
+          end
+        end
+        FINISH: phase <= IDLE;
+        default: phase <= IDLE;
+      endcase
+    end
+  end
+endmodule

@@ -1,0 +1,119 @@
+"""A partition laid out for the RTL core: memory capacities, the layer table, power-on words.
+
+The capacities are powers of two at least the partition's sizes (with floors), so partitions
+of similar size share one header and one Verilator build; the partition's own sizes go into
+the layer table, which the core reads at run time. The parameter image is the HLS core's, so
+the one driver loads either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import accumulate
+
+import numpy as np
+
+from snapdeploy.backends.hls.fit import WEIGHT_SHIFT, weight_bits
+from snapdeploy.backends.hls.layout import LAYER_WORDS
+from snapdeploy.core.errors import ParameterRangeError
+from snapdeploy.partition.partitions import SpikingPartition
+
+from .device import RtlDevice
+
+#: Words before the per-layer entries of the layer table: n_layers, n_neurons, n_weights,
+#: n_in, n_out, then zeros.
+TABLE_HEADER = 8
+#: Words per layer in the layer table: n_in, n_out, weight base, neuron base.
+TABLE_LAYER_WORDS = 4
+#: Smallest capacities: layers, neurons, weights, widest layer input or output. Floors keep
+#: the number of distinct builds small; every one is a BRAM-sized depth.
+FLOORS = {"layers": 4, "neurons": 256, "weights": 4096, "width": 64}
+#: The core stores weight mantissas in at most 16 bits.
+MAX_WEIGHT_BITS = 16
+
+
+def capacity(size: int, floor: int) -> int:
+    """The smallest power of two >= both `size` and `floor`."""
+    return max(floor, 1 << max(size - 1, 0).bit_length())
+
+
+@dataclass(frozen=True)
+class RtlLayout:
+    """One partition's layer sizes and the memory capacities of its core."""
+
+    partition: str
+    n_in: list[int]
+    n_out: list[int]
+    weight_bits: int
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.n_out)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(i * o for i, o in zip(self.n_in, self.n_out))
+
+    @property
+    def caps(self) -> dict[str, int]:
+        sizes = {
+            "layers": len(self.n_out),
+            "neurons": self.n_neurons,
+            "weights": self.n_weights,
+            "width": max(self.n_in + self.n_out),
+        }
+        return {name: capacity(size, FLOORS[name]) for name, size in sizes.items()}
+
+    @property
+    def table_words(self) -> int:
+        return TABLE_HEADER + TABLE_LAYER_WORDS * self.caps["layers"]
+
+    def layer_table(self) -> np.ndarray:
+        """The uint32 layer table ROM: the header, then each layer's sizes and bases."""
+        weight_bases = [0, *accumulate(i * o for i, o in zip(self.n_in, self.n_out))][:-1]
+        neuron_bases = [0, *accumulate(self.n_out)][:-1]
+        header = [len(self.n_out), self.n_neurons, self.n_weights, self.n_in[0], self.n_out[-1]]
+        layers = zip(self.n_in, self.n_out, weight_bases, neuron_bases)
+        table = np.zeros(self.table_words, dtype=np.uint32)
+        table[: len(header)] = header
+        table[TABLE_HEADER : TABLE_HEADER + TABLE_LAYER_WORDS * len(self.n_out)] = [
+            word for layer in layers for word in layer
+        ]
+        return table
+
+
+def rtl_layout(partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
+    """Check the partition's weights fit the device's weight memory, and lay it out."""
+    allowed = min(device.weight_bits, MAX_WEIGHT_BITS)
+    bits = weight_bits(partition)
+    if bits > allowed:
+        raise ParameterRangeError(
+            f"partition '{partition.name}' on device '{device.name}' ({device.part}): its "
+            f"weights need {bits}-bit mantissas (weight / {1 << WEIGHT_SHIFT}) but the core "
+            f"stores {allowed}-bit weights; fix: export with weight_bits <= {allowed}, or raise "
+            f"weight_bits in the target"
+        )
+    return RtlLayout(
+        partition=partition.name,
+        n_in=[op.params.n_in for op in partition.ops],
+        n_out=[op.params.n_out for op in partition.ops],
+        weight_bits=allowed,
+    )
+
+
+def power_on_words(layout: RtlLayout, image: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameter image split into the core's memories, padded to their capacities:
+    layer scalars, biases, weight mantissas (what a bitstream holds at power-on)."""
+    caps = layout.caps
+    bias_base = LAYER_WORDS * len(layout.n_out)
+    weight_base = bias_base + layout.n_neurons
+    sections = {
+        "config": (image[:bias_base], LAYER_WORDS * caps["layers"]),
+        "bias": (image[bias_base:weight_base], caps["neurons"]),
+        "weights": (image[weight_base:], caps["weights"]),
+    }
+    padded = {}
+    for name, (words, size) in sections.items():
+        padded[name] = np.zeros(size, dtype=np.int64)
+        padded[name][: len(words)] = words
+    return padded

@@ -1,0 +1,95 @@
+"""Writes a partition's RTL sources: the parameter header filled in, the power-on memory words
+as $readmemh files, beside copies of the core.
+
+As for the HLS core (and hls4ml's writers), the Verilog lives in real files under core/
+(package data, readable and synthesizable on their own); this module fills only the data
+placeholders of `core/lif_params.vh.in` and writes data files, so the build directory is what
+yosys or Verilator is given as is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.hls.fit import WEIGHT_SHIFT
+from snapdeploy.backends.hls.layout import LAYER_WORDS, parameter_image
+from snapdeploy.backends.hls.writer import fill
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.files import atomic_write
+from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.core.resources import package_path
+
+from .layout import TABLE_HEADER, RtlLayout, power_on_words
+
+CORE_DIR = package_path("snapdeploy.backends.rtl", "core")
+TEMPLATE = "lif_params.vh.in"
+HEADER = "lif_params.vh"
+CORE = "lif_core.v"
+HARNESS = "lif_harness.cpp"
+#: The $readmemh files and the bits of each of their words.
+DATA_FILES = {
+    "layers": ("lif_layers.hex", 32),
+    "config": ("lif_config.hex", 32),
+    "bias": ("lif_bias.hex", 13),
+    "weights": ("lif_weights.hex", None),  # the layout's weight bits
+}
+
+
+def hex_words(values: np.ndarray, bits: int) -> str:
+    """One two's-complement word of `bits` bits per line, as $readmemh reads them."""
+    mask = (1 << bits) - 1
+    digits = (bits + 3) // 4
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in np.asarray(values).ravel())
+
+
+def header_values(layout: RtlLayout) -> dict[str, str]:
+    """Every placeholder of the template, as text: capacities, widths, file names, registers."""
+    caps = layout.caps
+    values: dict[str, object] = {
+        "LAYER_CAP": caps["layers"],
+        "NEURON_CAP": caps["neurons"],
+        "WEIGHT_CAP": caps["weights"],
+        "WIDTH_CAP": caps["width"],
+        "WEIGHT_BITS": layout.weight_bits,
+        "WEIGHT_SHIFT": WEIGHT_SHIFT,
+        "IMAGE_LAYER_WORDS": LAYER_WORDS,
+        "LAYER_TABLE_HEADER": TABLE_HEADER,
+        "LAYER_TABLE_WORDS": layout.table_words,
+        "LAYER_TABLE_FILE": DATA_FILES["layers"][0],
+        "CONFIG_FILE": DATA_FILES["config"][0],
+        "BIAS_FILE": DATA_FILES["bias"][0],
+        "WEIGHT_FILE": DATA_FILES["weights"][0],
+        "REG_GIE": regmap.GIE,
+        "REG_IER": regmap.IER,
+        "REG_ISR": regmap.ISR,
+        "REG_ADDR_BITS": (regmap.RANGE - 1).bit_length(),
+        **{f"REG_{name.upper()}": offset for name, offset in regmap.as_dict().items()},
+    }
+    del values["REG_RANGE"]
+    return {key: str(value) for key, value in values.items()}
+
+
+def write_sources(layout: RtlLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
+    """Write the header and the data files and copy the core into `out`; return every file."""
+    template = CORE_DIR / TEMPLATE
+    if not template.is_file():
+        raise BackendError(
+            f"{template} is missing; fix: reinstall snapdeploy, whose package data holds the "
+            f"RTL sources"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    header = out / HEADER
+    atomic_write(header, fill(template.read_text(), header_values(layout)).encode())
+    words = power_on_words(layout, parameter_image(layers)) | {"layers": layout.layer_table()}
+    written = [header]
+    for section, (name, bits) in DATA_FILES.items():
+        atomic_write(out / name, hex_words(words[section], bits or layout.weight_bits).encode())
+        written.append(out / name)
+    for name in (CORE, HARNESS):
+        shutil.copyfile(CORE_DIR / name, out / name)
+        written.append(out / name)
+    return written

@@ -1,0 +1,72 @@
+"""The RTL build directory: the header holds only capacities, widths and the register map
+(so partitions of one capacity share it), the data files hold the partition's words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.rtl.device import RtlDevice
+from snapdeploy.backends.rtl.layout import FLOORS, capacity, rtl_layout
+from snapdeploy.backends.rtl.writer import DATA_FILES, HEADER, write_sources
+from snapdeploy.core.neuron import LifLayerParams
+from tests.models import spiking_partition
+
+DEVICE = RtlDevice(name="fpga", part="xc7z020", board="pynq-z2", neurons=4096)
+
+
+def written(layers: list[LifLayerParams], out: Path) -> Path:
+    partition = spiking_partition(layers)
+    write_sources(rtl_layout(partition, DEVICE), partition.layers, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("size", "floor", "want"), [(1, 4, 4), (4, 4, 4), (5, 4, 8), (300, 256, 512), (64, 64, 64)]
+)
+def test_capacity_is_a_power_of_two_above_size_and_floor(size: int, floor: int, want: int) -> None:
+    assert capacity(size, floor) == want
+
+
+def test_build_directory_holds_the_partition_as_data(tmp_path: Path) -> None:
+    layers = [
+        LifLayerParams(
+            np.array([[2, -4], [6, 254], [0, -256]]), -3, 11, 22, 33, np.array([7, -8, 1]), 4
+        ),
+        LifLayerParams(np.array([[2, 4, 6]]), 5, 0, 4095, 9, np.array([-4096]), 0),
+    ]
+    out = written(layers, tmp_path)
+    header = (out / HEADER).read_text()
+    assert "{{" not in header
+    assert f"`define SNAP_REG_LOAD {regmap.LOAD}" in header
+    assert f"`define SNAP_NEURON_CAP {FLOORS['neurons']}" in header
+
+    def words(section: str) -> list[int]:
+        name, bits = DATA_FILES[section]
+        bits = bits or DEVICE.weight_bits
+        values = [int(line, 16) for line in (out / name).read_text().split()]
+        return [v - (1 << bits) if v >> (bits - 1) else v for v in values]
+
+    # header: layers, neurons, weights, n_in, n_out; then n_in, n_out, weight and neuron bases
+    assert words("layers")[:16] == [2, 4, 9, 2, 1, 0, 0, 0, 2, 3, 0, 0, 3, 1, 6, 3]
+    assert words("config")[:10] == [-3, 11, 22, 33, 4, 5, 0, 4095, 9, 0]
+    assert words("bias")[:4] == [7, -8, 1, -4096]
+    # input-major mantissas (weight / 2): input 0's row, then input 1's
+    assert words("weights")[:9] == [1, 3, 0, -2, 127, -128, 1, 2, 3]
+    assert len(words("weights")) == FLOORS["weights"]
+
+
+def test_partitions_of_one_capacity_share_the_header(tmp_path: Path) -> None:
+    one = written(
+        [LifLayerParams(np.full((3, 2), 2), 0, 0, 0, 1, np.zeros(3, int), 0)], tmp_path / "a"
+    )
+    two = written(
+        [LifLayerParams(np.full((9, 40), -2), 1, 2, 3, 4, np.ones(9, int), 5)], tmp_path / "b"
+    )
+    assert (one / HEADER).read_bytes() == (two / HEADER).read_bytes()
+    assert (one / DATA_FILES["weights"][0]).read_bytes() != (
+        two / DATA_FILES["weights"][0]
+    ).read_bytes()
