@@ -35,6 +35,11 @@ class ArtifactError(SnapdeployError):
     """A .snap file is not an artifact, is corrupt, or has an unsupported schema."""
 
 
+class InconsistentArtifactError(ArtifactError):
+    """An intact artifact or build whose ops disagree with their tensors, their neighbours or
+    their plan (a shape, dtype, range, width or step count)."""
+
+
 class TargetError(SnapdeployError):
     """A target file is missing, malformed, or asks for something no device has."""
 
