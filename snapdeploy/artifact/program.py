@@ -31,12 +31,16 @@ PREFIX = "program."
 GRAPH, PARAM, BUFFER, CONST = "graph", "param.", "buffer.", "const."
 
 
-def export_program(module: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> ExportedProgram:
-    """`module` in eval mode as a torch.export program (static shapes of `example`)."""
+def export_program(
+    module: torch.nn.Module, example: tuple[torch.Tensor, ...], dynamic_batch: bool = False
+) -> ExportedProgram:
+    """`module` in eval mode as a torch.export program for inputs shaped like `example`
+    (with `dynamic_batch`, any size of their first axis)."""
     modes = {m: m.training for m in module.modules()}
     module.eval()
+    dims = tuple({0: torch.export.Dim.DYNAMIC} for _ in example) if dynamic_batch else None
     try:
-        return torch.export.export(module, example, strict=False)
+        return torch.export.export(module, example, dynamic_shapes=dims, strict=False)
     finally:
         for m, mode in modes.items():
             m.train(mode)
@@ -56,24 +60,75 @@ def _array(name: str, key: str, value: Any) -> np.ndarray:
     return value.detach().cpu().contiguous().numpy()
 
 
-def program_tensors(name: str, program: ExportedProgram) -> dict[str, np.ndarray]:
-    """The artifact tensors that hold `program` under `name`."""
-    if "." in name or not name:
-        raise ArtifactError(f"program name {name!r} must be non-empty and hold no '.'")
+def program_parts(where: str, program: ExportedProgram) -> dict[str, np.ndarray]:
+    """`program` as plain arrays: "graph" (its JSON) and "param.", "buffer.", "const." keys."""
     serialized = serde.serialize(
         program,
         serialize_state_dict=False,
         serialize_constants=False,
         serialize_example_inputs=False,
     )
-    base = f"{PREFIX}{name}."
-    tensors = {base + GRAPH: np.frombuffer(serialized.exported_program, dtype=np.uint8).copy()}
+    parts = {GRAPH: np.frombuffer(serialized.exported_program, dtype=np.uint8).copy()}
     for key, value in program.state_dict.items():
         part = PARAM if isinstance(value, torch.nn.Parameter) else BUFFER
-        tensors[base + part + key] = _array(name, key, value)
+        parts[part + key] = _array(where, key, value)
     for key, value in program.constants.items():
-        tensors[base + CONST + key] = _array(name, key, value)
-    return tensors
+        parts[CONST + key] = _array(where, key, value)
+    return parts
+
+
+def program_from_parts(where: str, parts: dict[str, np.ndarray]) -> ExportedProgram:
+    """Rebuild a program from `program_parts` arrays; no byte of them is unpickled.
+
+    `where` names the entry in errors (the file and the program or op).
+    """
+    graph = parts.get(GRAPH)
+    if graph is None:
+        raise ArtifactError(f"{where}: the program's '{GRAPH}' entry is missing")
+    held: dict[str, dict[str, torch.Tensor]] = {PARAM: {}, BUFFER: {}, CONST: {}}
+    for key, array in parts.items():
+        for part, tensors in held.items():
+            if key.startswith(part):
+                tensors[key[len(part) :]] = torch.from_numpy(np.array(array))
+    state = {k: torch.nn.Parameter(v, requires_grad=False) for k, v in held[PARAM].items()}
+    try:
+        json.loads(graph.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(
+            f"{where}: the program's {GRAPH} entry is not torch.export's JSON graph ({err}); it "
+            f"is never unpickled or run; fix: re-export the model"
+        ) from err
+    artifact = serde.SerializedArtifact(graph.tobytes(), state | held[BUFFER], held[CONST], None)
+    try:
+        return serde.deserialize(artifact)
+    except Exception as err:  # the deserializer signals a bad graph with many error types
+        raise ArtifactError(
+            f"{where}: the program's {GRAPH} entry does not deserialize ({type(err).__name__}: "
+            f"{err}); fix: re-export the model with torch {torch.__version__}"
+        ) from err
+
+
+class ProgramModule(torch.nn.Module):
+    """A program as a module to run: its graph fixed dropout and normalization at export (eval
+    mode) and torch refuses train()/eval() on it, so a mode change is recorded, not passed on."""
+
+    def __init__(self, program: ExportedProgram):
+        super().__init__()
+        self.program = program.module()
+
+    def train(self, mode: bool = True) -> ProgramModule:
+        self.training = mode
+        return self
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self.program(*inputs)
+
+
+def program_tensors(name: str, program: ExportedProgram) -> dict[str, np.ndarray]:
+    """The artifact tensors that hold `program` under `name` (`program.<name>.<part>`)."""
+    if "." in name or not name:
+        raise ArtifactError(f"program name {name!r} must be non-empty and hold no '.'")
+    return {f"{PREFIX}{name}.{k}": v for k, v in program_parts(name, program).items()}
 
 
 def program_names(tensors: dict[str, np.ndarray]) -> list[str]:
@@ -84,33 +139,9 @@ def program_names(tensors: dict[str, np.ndarray]) -> list[str]:
 
 
 def program_from_tensors(path: Path, name: str, tensors: dict[str, np.ndarray]) -> ExportedProgram:
-    """Rebuild program `name` from verified artifact tensors; no byte of it is unpickled."""
     base = f"{PREFIX}{name}."
-    graph = tensors.get(base + GRAPH)
-    if graph is None:
-        raise ArtifactError(f"{path}: no program '{name}' (entry {base + GRAPH} is missing)")
-    parts: dict[str, dict[str, torch.Tensor]] = {PARAM: {}, BUFFER: {}, CONST: {}}
-    for key, array in tensors.items():
-        for part, held in parts.items():
-            if key.startswith(base + part):
-                held[key[len(base + part) :]] = torch.from_numpy(array.copy())
-    state = {k: torch.nn.Parameter(v, requires_grad=False) for k, v in parts[PARAM].items()}
-    try:
-        json.loads(graph.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArtifactError(
-            f"{path}: program '{name}' entry {base + GRAPH} is not torch.export's JSON graph "
-            f"({err}); it is never unpickled or run; fix: re-export the model"
-        ) from err
-    artifact = serde.SerializedArtifact(graph.tobytes(), state | parts[BUFFER], parts[CONST], None)
-    try:
-        return serde.deserialize(artifact)
-    except Exception as err:  # the deserializer signals a bad graph with many error types
-        raise ArtifactError(
-            f"{path}: program '{name}' entry {base + GRAPH} does not deserialize "
-            f"({type(err).__name__}: {err}); fix: re-export the model with torch "
-            f"{torch.__version__}"
-        ) from err
+    parts = {k[len(base) :]: v for k, v in tensors.items() if k.startswith(base)}
+    return program_from_parts(f"{path}: program '{name}' (entries {base}*)", parts)
 
 
 def save_programs(

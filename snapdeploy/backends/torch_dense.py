@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snapdeploy.artifact.program import ProgramModule, program_from_parts
 from snapdeploy.backends.base import CompiledPartition
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import needs
@@ -99,6 +100,8 @@ def dense_module(op: DenseOp) -> nn.Module:
         return pool(op.attrs["kernel_size"], op.attrs["stride"], op.attrs["padding"])
     if op.op == "quant_act":
         return quant_act_module(op)
+    if op.op == "program":  # a die of an arbitrary model, as a torch.export program
+        return ProgramModule(program_from_parts(f"dense op '{op.name}'", op.tensors))
     raise BackendError(f"dense op '{op.name}' has unknown type '{op.op}'")
 
 

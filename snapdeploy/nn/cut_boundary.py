@@ -48,6 +48,16 @@ def from_rows(rows: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return rows.reshape(moved).movedim(-1, axis)
 
 
+def split_signed(rows: torch.Tensor) -> torch.Tensor:
+    """[..., n] -> [..., 2n]: the positive part, then the negative part's magnitude."""
+    return torch.cat([rows.clamp(min=0), (-rows).clamp(min=0)], dim=-1)
+
+
+def merge_signed(rows: torch.Tensor, channels: int) -> torch.Tensor:
+    """Inverse of `split_signed` on decoded values."""
+    return rows[..., :channels] - rows[..., channels:]
+
+
 class CutBoundary(nn.Module):
     """Encoder, optional spiking Dense+LIF layers, decoder: one die cut carried as spikes.
 
@@ -84,16 +94,12 @@ class CutBoundary(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Activation -> spikes [T, positions, width] (what leaves the first die)."""
         rows = to_rows(x)
-        if self.signed:
-            rows = torch.cat([rows.clamp(min=0), (-rows).clamp(min=0)], dim=-1)
-        return self.encoder(rows)
+        return self.encoder(split_signed(rows) if self.signed else rows)
 
     def decode(self, spikes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
         """Spikes [T, positions, width] -> the activation of `shape` on the next die."""
         rows = self.decoder(spikes)
-        if self.signed:
-            rows = rows[:, : self.channels] - rows[:, self.channels :]
-        return from_rows(rows, shape)
+        return from_rows(merge_signed(rows, self.channels) if self.signed else rows, shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spikes = self.encode(x)

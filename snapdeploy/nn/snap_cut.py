@@ -121,11 +121,8 @@ def describe(node: fx.Node) -> str:
     return f"'{node.name}' ({node.op} {getattr(node.target, '__name__', node.target)})"
 
 
-def check_crossings(
-    gm: fx.GraphModule, calls: list[fx.Node], dies: dict[fx.Node, int]
-) -> list[fx.Node]:
-    """The one value that crosses each cut (its stage's input); refuse any other that does."""
-    inputs = []
+def check_crossings(gm: fx.GraphModule, calls: list[fx.Node], dies: dict[fx.Node, int]) -> None:
+    """Only each cut's input (its stage's argument) may cross it; refuse any other value."""
     for k, call in enumerate(calls, start=1):
         if len(call.args) != 1 or call.kwargs or not isinstance(call.args[0], fx.Node):
             raise ModelStructureError(
@@ -145,39 +142,44 @@ def check_crossings(
                     f"only the stage's input crosses a spike boundary; fix: move the cut "
                     f"where the residual has closed, or keep both ends on one die"
                 )
-        inputs.append(main)
-    return inputs
 
 
-def crossing_activations(gm: fx.GraphModule, example: tuple, inputs: list[fx.Node]) -> list:
-    """Each cut's input on the example, computed once in eval mode (no BatchNorm update)."""
-    wanted = set(inputs)
-    seen: dict[fx.Node, torch.Tensor] = {}
+def crossing_activations(gm: fx.GraphModule, example: tuple, calls: list[fx.Node]) -> list:
+    """Each cut's input on the example (what its stage's first call receives), computed once
+    in eval mode (no BatchNorm update). Hooks, not fx.Interpreter: its progress bar takes a
+    multiprocessing lock, which fixes the start method before Lava can choose its own."""
+    seen: dict[str, torch.Tensor] = {}
 
-    class Recorder(fx.Interpreter):
-        def run_node(self, n: fx.Node):
-            out = super().run_node(n)
-            if n in wanted:
-                seen[n] = out
-            return out
+    def recorder(name: str):
+        def record(module: nn.Module, args: tuple) -> None:
+            seen.setdefault(name, args[0])
+
+        return record
 
     modes = {m: m.training for m in gm.modules()}
+    hooks = [
+        gm.get_submodule(str(call.target)).register_forward_pre_hook(recorder(str(call.target)))
+        for call in calls
+    ]
     gm.eval()
     try:
         with torch.no_grad():
-            Recorder(gm).run(*example)
+            gm(*example)
     finally:
+        for hook in hooks:
+            hook.remove()
         for module, mode in modes.items():
             module.train(mode)
     values = []
-    for node in inputs:
-        value = seen[node]
+    for call in calls:
+        value = seen[str(call.target)]
+        where = f"cut before stage '{call.target}'"
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             raise ModelStructureError(
-                f"the value crossing the cut at '{node.name}' is a {type(value).__name__}, "
-                f"not a float tensor; fix: cut where one activation tensor flows"
+                f"{where}: the value crossing it is a {type(value).__name__}, not a float "
+                f"tensor; fix: cut where one activation tensor flows"
             )
-        channel_axis(value.shape, f"cut at '{node.name}'")
+        channel_axis(value.shape, where)
         values.append(value)
     return values
 
@@ -245,9 +247,9 @@ def snap_cut(
     gm = trace(model)
     calls = cut_calls(gm, names, cuts)
     dies = die_of(gm, calls)
-    inputs = check_crossings(gm, calls, dies)
+    check_crossings(gm, calls, dies)
     example = example if isinstance(example, tuple) else (example,)
-    values = crossing_activations(gm, example, inputs)
+    values = crossing_activations(gm, example, calls)
     split = split_module(gm, model, lambda node: dies[node], keep_original_order=True)
     boundaries = []
     for value in values:
