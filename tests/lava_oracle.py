@@ -1,46 +1,21 @@
-"""Real Lava 0.10 `fixed_pt` as an oracle: one synapse process (Conv, DelayDense) feeding a
-LIF, driven from a ring buffer of spikes, its output spikes and final u, v read back. Used by
-the core tests to prove the reference's conv, pooling and delay semantics against Lava itself
-(slow: a few seconds a run, so tests draw few cases)."""
+"""Real Lava 0.10 `fixed_pt` as an oracle: one synapse process (Conv, DelayDense, built as the
+Lava backend builds it) feeding Lava's own LIF (a 3-D one for a conv, unlike the backend's
+flat LIF), driven from a ring buffer of spikes, its output spikes and final u, v read back.
+Used by the core tests to prove the reference's conv, pooling and delay semantics against Lava
+itself (slow: a few seconds a run, so tests draw few cases)."""
 
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.proc.conv.process import Conv
-from lava.proc.dense.process import DelayDense
 from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
 from lava.proc.lif.process import LIF
-from lava.utils.weightutils import SignMode
 
-from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
+from snapdeploy.backends.lava.synapses import synapse_process
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
-
-
-def conv_process(synapse: ConvSynapse | PoolSynapse) -> Conv:
-    """Lava's Conv for our synapse: a pool is its depthwise conv, weight_exp a kernel shift."""
-    conv = synapse.conv if isinstance(synapse, PoolSynapse) else synapse
-    return Conv(
-        weight=np.left_shift(conv.weights.astype(np.int32), conv.weight_exp),
-        input_shape=conv.input_shape,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-    )
-
-
-def delay_dense_process(params: LifLayerParams) -> DelayDense:
-    return DelayDense(
-        weights=params.weights.astype(np.int32),
-        delays=params.delays.astype(int),  # Lava checks for the dtype int itself
-        weight_exp=int(params.weight_exp),
-        num_weight_bits=8,
-        sign_mode=SignMode.MIXED,
-    )
 
 
 def run_lava(
@@ -48,11 +23,10 @@ def run_lava(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spikes bool [T, n_out] and the final u, v [n_out] real Lava gives for bool [T, n_in]."""
     if isinstance(params, ConvLayerParams):
-        synapse: AbstractProcess = conv_process(params.synapse)
-        in_shape, out_shape = synapse.input_shape, synapse.output_shape
+        in_shape, out_shape = params.synapse.input_shape, params.synapse.output_shape
     else:
-        synapse = delay_dense_process(params)
         in_shape, out_shape = (params.n_in,), (params.n_out,)
+    synapse = synapse_process("oracle", params)
     lif = LIF(
         shape=out_shape,
         du=int(params.du),

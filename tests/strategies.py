@@ -247,3 +247,24 @@ def delay_layer(draw, n_in: int | None = None, n_out: int | None = None, reset: 
         delays=rng.integers(0, max_delay, (n_out, n_in), endpoint=True),
         **neuron_scalars(draw, rng, n_out, reset),
     )
+
+
+@st.composite
+def kinds_network(draw, steps: tuple[int, int] = (1, 24)):
+    """A network of every layer kind beyond Dense, as `lif_network` returns one: a conv or
+    pool layer, then a pool over its output where the kernel tiles it, then a delay layer, each
+    resetting to zero or by subtraction; the input spikes and a step to split the run at."""
+    resets = st.sampled_from(["zero", "subtract"])
+    layers = [draw(conv_layer(reset=draw(resets)))]
+    x, y, channels = layers[0].synapse.output_shape
+    if x % 2 == 0 and y % 2 == 0 and draw(st.booleans()):
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        pool = PoolSynapse((2, 2), draw(st.integers(1, 255)), (x, y, channels))
+        layers.append(ConvLayerParams(pool, **neuron_scalars(draw, rng, pool.n_out, draw(resets))))
+    layers.append(draw(delay_layer(n_in=layers[-1].n_out, reset=draw(resets))))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_steps = draw(st.integers(*steps))
+    spikes = rng.random((n_steps, draw(st.integers(1, 2)), layers[0].n_in)) < draw(
+        st.sampled_from(RATES)
+    )
+    return layers, spikes, draw(st.integers(0, n_steps))

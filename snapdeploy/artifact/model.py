@@ -5,7 +5,9 @@ tensors and every parameter's bit width, so `snapdeploy inspect` shows a deploym
 widths without loading a tensor. Reading checks the graph's shape and each op's ranges, so a
 hand-edited or foreign artifact fails with an error naming the op. A spike source (a model
 whose input is spikes) is one more record type, "spike_source", so every artifact written
-before it existed reads as it did.
+before it existed reads as it did. So do the additions of issue 20: a Dense layer's
+`delays` tensor and a `reset` key appear only where a layer has them, and conv and pool layers
+are records of a type of their own, "spiking_conv".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from snapdeploy.artifact.format import Artifact, read_artifact, write_artifact
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.errors import ArtifactError
 from snapdeploy.core.graph import (
     DecoderOp,
@@ -39,16 +42,85 @@ SPIKING_BIT_WIDTHS = {
     "bias_exp": 3,
 }
 LIF_SCALARS = ("weight_exp", "du", "dv", "vth", "bias_exp")
+NEURON_SCALARS = ("du", "dv", "vth", "bias_exp")
+#: Bit widths of a conv layer's parameters (Lava's Conv: 8 bits and a sign, no normalization).
+CONV_BIT_WIDTHS = {**SPIKING_BIT_WIDTHS, "weights": 9, "weight_exp": 3}
+DELAY_BITS = 6
+CONV_PAIRS = ("stride", "padding", "dilation")
+
+
+def spiking_entry(p: LifLayerParams) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A Dense (or DelayDense) + LIF layer: its scalars, and weights, biases (and delays)."""
+    record = {"type": "spiking", "n_in": p.n_in, "n_out": p.n_out}
+    record |= {key: int(getattr(p, key)) for key in LIF_SCALARS}
+    record["bit_widths"] = SPIKING_BIT_WIDTHS
+    tensors = {"weights": p.weights.astype(np.int32), "bias_mant": p.bias_mant.astype(np.int32)}
+    if p.delays is not None:
+        record["bit_widths"] = {**SPIKING_BIT_WIDTHS, "delays": DELAY_BITS}
+        tensors["delays"] = p.delays.astype(np.int32)
+    return record | reset_entry(p.reset), tensors
+
+
+def reset_entry(reset: str) -> dict[str, str]:
+    """Reset to zero, the default, is not written (artifacts from before it read the same)."""
+    return {} if reset == "zero" else {"reset": reset}
+
+
+def conv_entry(p: ConvLayerParams) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A conv or sum-pool + LIF layer: the synapse's geometry, the neuron's scalars."""
+    syn = p.synapse
+    record: dict[str, Any] = {"type": "spiking_conv", "n_in": p.n_in, "n_out": p.n_out}
+    record["input_shape"] = [int(d) for d in syn.input_shape]
+    tensors = {"bias_mant": p.bias_mant.astype(np.int32)}
+    if isinstance(syn, PoolSynapse):
+        record |= {"synapse": "pool", "kernel": list(syn.kernel), "weight": int(syn.weight)}
+    else:
+        record |= {"synapse": "conv", "weight_exp": int(syn.weight_exp), "groups": int(syn.groups)}
+        record |= {key: [int(v) for v in getattr(syn, key)] for key in CONV_PAIRS}
+        tensors["weights"] = syn.weights.astype(np.int32)
+    record |= {key: int(getattr(p, key)) for key in NEURON_SCALARS}
+    record["bit_widths"] = CONV_BIT_WIDTHS
+    return record | reset_entry(p.reset), tensors
+
+
+def conv_from_entry(record: dict[str, Any], own: dict[str, np.ndarray]) -> ConvLayerParams:
+    input_shape = tuple(int(d) for d in record["input_shape"])
+    if record["synapse"] == "pool":
+        kernel = tuple(int(k) for k in record["kernel"])
+        synapse: ConvSynapse | PoolSynapse = PoolSynapse(kernel, int(record["weight"]), input_shape)
+    elif record["synapse"] == "conv":
+        pairs = {key: tuple(int(v) for v in record[key]) for key in CONV_PAIRS}
+        synapse = ConvSynapse(
+            own["weights"], input_shape, groups=int(record["groups"]),
+            weight_exp=int(record["weight_exp"]), **pairs,
+        )  # fmt: skip
+    else:
+        raise KeyError(f"synapse '{record['synapse']}' (conv or pool)")
+    scalars = {key: int(record[key]) for key in NEURON_SCALARS}
+    params = ConvLayerParams(
+        synapse, bias_mant=own["bias_mant"], reset=record.get("reset", "zero"), **scalars
+    )
+    params.validate(record["name"])  # no consistency check knows this record type's ranges
+    return params
+
+
+def check_sizes(
+    name: str, record: dict[str, Any], params: LifLayerParams | ConvLayerParams
+) -> None:
+    """The recorded n_in, n_out must be what the layer's tensors and geometry give."""
+    for key in ("n_in", "n_out"):
+        if int(record[key]) != getattr(params, key):
+            raise ArtifactError(
+                f"op '{name}': the manifest records {key}={record[key]} but its tensors and "
+                f"settings give {getattr(params, key)}; fix: re-export the model"
+            )
 
 
 def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """One op as a manifest record and its tensors (keyed `<op name>.<tensor>`)."""
     if isinstance(op, SpikingOp):
-        p = op.params
-        record = {"type": "spiking", "n_in": p.n_in, "n_out": p.n_out}
-        record |= {key: int(getattr(p, key)) for key in LIF_SCALARS}
-        record["bit_widths"] = SPIKING_BIT_WIDTHS
-        tensors = {"weights": p.weights.astype(np.int32), "bias_mant": p.bias_mant.astype(np.int32)}
+        entry = conv_entry if isinstance(op.params, ConvLayerParams) else spiking_entry
+        record, tensors = entry(op.params)
     elif isinstance(op, EncoderOp):
         record = {
             "type": "encoder",
@@ -91,10 +163,17 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
     name = record["name"]
     own = {key: tensors[f"{name}.{key}"] for key in record["tensors"]}
     kind = record["type"]
-    if kind == "spiking":
-        scalars = {key: int(record[key]) for key in LIF_SCALARS}
-        params = LifLayerParams(weights=own["weights"], bias_mant=own["bias_mant"], **scalars)
-        params.validate(name)
+    if kind in ("spiking", "spiking_conv"):
+        if kind == "spiking":
+            scalars = {key: int(record[key]) for key in LIF_SCALARS}
+            params = LifLayerParams(
+                weights=own["weights"], bias_mant=own["bias_mant"], delays=own.get("delays"),
+                reset=record.get("reset", "zero"), **scalars,
+            )  # fmt: skip
+            params.validate(name)
+        else:
+            params = conv_from_entry(record, own)
+        check_sizes(name, record, params)
         return SpikingOp(name, params)
     if kind == "encoder":
         return EncoderOp(

@@ -4,8 +4,9 @@ Like a Lava Process and its ProcessModels: a partition says *what* runs, each ba
 `compile` says *how* on its hardware, and `load` gives an `Executor` that runs it.
 
 A spiking backend subclasses `SpikingBackend` and writes only what is its own: which devices
-it can hold (`neuron_capacity`, `prepare`), what it writes into the build directory (`emit`)
-and how it opens a compiled partition (`open`). The steps every backend shares (validate the
+it can hold (`neuron_capacity`, `prepare`), which layer kinds it runs (`layer_kinds`: Dense
+alone unless it says more; any other layer is refused by name at compile), what it writes
+into the build directory (`emit`) and how it opens a compiled partition (`open`). The steps every backend shares (validate the
 layers, refuse what does not fit before anything is written, save the partition, record it,
 load it back) run here, once. Its executor subclasses `ExecutorBase`, which owns the input
 checks, the batch a state belongs to, `reset`, `states()` and the context manager, so a
@@ -96,6 +97,24 @@ class Backend(Protocol):
     def load(self, compiled: CompiledPartition) -> Executor: ...
 
 
+#: Every layer kind there is (`params.kinds` of core's layers): a synapse (dense, delay,
+#: conv, pool), and subtract_reset for neurons that reset by subtraction.
+LAYER_KINDS = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
+
+
+def check_layer_kinds(partition: SpikingPartition, kind: str, runs: frozenset[str]) -> None:
+    """Refuse the first layer needing a kind the backend does not run, naming both."""
+    for op in partition.ops:
+        missing = sorted(op.params.kinds - runs)
+        if missing:
+            raise BackendError(
+                f"layer '{op.name}' of partition '{partition.name}' is a {' + '.join(missing)} "
+                f"layer, which the '{kind}' backend does not run (it runs: "
+                f"{', '.join(sorted(runs))}); fix: place this partition on a device of a kind "
+                f"that runs {' and '.join(missing)} layers (its backend's layer_kinds)"
+            )
+
+
 def check_spiking_partition(
     partition: SpikingPartition, device_name: str, max_neurons: int | None
 ) -> None:
@@ -114,11 +133,14 @@ class SpikingBackend(ABC):
     """Compiles spiking partitions for one device kind; the shared steps are written here once."""
 
     kind: ClassVar[str]
+    #: The layer kinds this backend runs (see LAYER_KINDS); others are refused at compile.
+    layer_kinds: ClassVar[frozenset[str]] = frozenset({"dense"})
 
     def compile(
         self, partition: SpikingPartition, device: DeviceSpec, out: Path
     ) -> CompiledPartition:
         """Refuse what does not fit (before writing anything), then save, emit and record."""
+        check_layer_kinds(partition, self.kind, self.layer_kinds)
         check_spiking_partition(partition, device.name, self.neuron_capacity(device))
         prepared = self.prepare(partition, device)
         out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.base import CompiledPartition, ExecutorBase, SpikingBackend
+from snapdeploy.backends.base import LAYER_KINDS, CompiledPartition, ExecutorBase, SpikingBackend
 from snapdeploy.core.neuron import LayerState, ReferenceNetwork
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import ReferenceDevice
@@ -38,7 +38,11 @@ class NetworkExecutor(ExecutorBase):
 
 
 class ReferenceBackend(SpikingBackend):
+    """Runs every layer kind: conv, pooling, delays and subtract reset in `core`'s numpy,
+    Dense layers in its compiled kernel."""
+
     kind = "reference"
+    layer_kinds = LAYER_KINDS
 
     def neuron_capacity(self, device: ReferenceDevice) -> int | None:
         return device.max_neurons

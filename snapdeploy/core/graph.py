@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import ModelStructureError
 from snapdeploy.core.neuron import LifLayerParams
 
@@ -55,10 +56,12 @@ class SpikeSourceOp:
 
 @dataclass(frozen=True)
 class SpikingOp:
-    """One Dense + LIF layer with integer parameters (runs on a spiking backend)."""
+    """One spiking layer with integer parameters (runs on a spiking backend): a Dense or
+    DelayDense synapse (`LifLayerParams`) or a Conv or sum-pool one (`ConvLayerParams`)
+    feeding LIF neurons; `params.kinds` names what a backend must support to run it."""
 
     name: str
-    params: LifLayerParams
+    params: LifLayerParams | ConvLayerParams
 
 
 @dataclass(frozen=True)

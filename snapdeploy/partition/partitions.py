@@ -1,6 +1,7 @@
 """Partitions and the boundaries between them: the units a backend compiles.
 
-A spiking partition is a chain of integer Dense + LIF layers; a dense partition is a run of
+A spiking partition is a chain of integer spiking layers (Dense, DelayDense, Conv or sum
+pool, each feeding LIF neurons); a dense partition is a run of
 dense operations that may start with a spike decoder and end with a spike encoder, or the
 spike source alone of a model whose input is spikes. Every
 boundary carries spikes, [T, batch, width] booleans, which is what crosses a chip boundary.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snapdeploy.artifact.model import load_ops, save_ops
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.graph import (
     SPIKE_SOURCES,
     DecoderOp,
@@ -37,7 +39,7 @@ class SpikingPartition:
     kind = "spiking"
 
     @property
-    def layers(self) -> list[LifLayerParams]:
+    def layers(self) -> list[LifLayerParams | ConvLayerParams]:
         return [op.params for op in self.ops]
 
     @property

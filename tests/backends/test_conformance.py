@@ -3,14 +3,18 @@
 The kinds come from the registry (plus a toy backend registered here), so a backend is
 tested the moment it registers: the 12 networks real Lava ran (spikes, final u and v of every
 layer), random networks against the reference with the run split over two `run` calls, state
-carried across runs and cleared by `reset`, a changed batch and a wrong input width refused,
+carried across runs and cleared by `reset`, networks of conv, pool, delay and subtract-reset
+layers equal to the reference on every kind that declares them (and refused by name on the
+others), a changed batch and a wrong input width refused,
 a partition too large refused with both numbers and nothing written. This is the only place
 the real-Lava fixtures are asserted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +30,7 @@ from snapdeploy.backends import (
     register_kind,
     registry,
 )
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
@@ -38,10 +43,17 @@ from tests.models import (
     assert_states_equal,
     spiking_partition,
 )
-from tests.strategies import layer_widths, lif_network, params
+from tests.strategies import (
+    kinds_network,
+    layer_widths,
+    lif_network,
+    params,
+)
 
 KINDS = [*registry.registered_kinds("spiking"), TOY.kind]
 EXAMPLES = 40 if os.environ.get("CI") else 15
+#: Networks of conv, pool and delay layers per kind (Lava runs each in a few seconds).
+KIND_EXAMPLES = 12 if os.environ.get("CI") else 6
 #: Neurons of the device every network here runs on: more than any of them has.
 ROOM = 1024
 
@@ -53,18 +65,6 @@ def toy_kind() -> Iterator[None]:
     yield
     del registry._ENTRIES[TOY.kind]
     del DEVICE_TYPES[TOY.kind]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Compiled kernels go to a cache of this test run, not the user's."""
-    old = os.environ.get("SNAPDEPLOY_CACHE")
-    os.environ["SNAPDEPLOY_CACHE"] = str(tmp_path_factory.mktemp("conformance-cache"))
-    yield
-    if old is None:
-        del os.environ["SNAPDEPLOY_CACHE"]
-    else:
-        os.environ["SNAPDEPLOY_CACHE"] = old
 
 
 def compile_and_load(kind: str, partition: SpikingPartition, out: Path) -> ExecutorBase:
@@ -104,6 +104,68 @@ def test_random_networks_equal_the_reference_over_split_runs(kind: str) -> None:
             assert_states_equal(executor, reference)
 
     check()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_conv_pool_delay_and_subtract_layers_equal_the_reference_or_are_refused(kind: str) -> None:
+    runs = get_backend(kind).layer_kinds
+
+    @settings(
+        max_examples=KIND_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(kinds_network())
+    def check(case: tuple[list, np.ndarray, int]) -> None:
+        layers, spikes, split = case
+        needs = frozenset().union(*(layer.kinds for layer in layers))
+        with tempfile.TemporaryDirectory() as out:
+            if not needs <= runs:
+                first = next(i for i, layer in enumerate(layers) if not layer.kinds <= runs)
+                missing = re.escape(" + ".join(sorted(layers[first].kinds - runs)))
+                refusal = rf"'layer{first}' .* is a {missing} layer, which the '{kind}' backend"
+                with pytest.raises(BackendError, match=refusal):
+                    compile_and_load(kind, spiking_partition(layers), Path(out))
+                assert not any(Path(out).iterdir())
+                return
+            reference = ReferenceNetwork(layers)
+            want = reference.run(spikes)[0]
+            event("output spikes" if want.any() else "no output spike")
+            with compile_and_load(kind, spiking_partition(layers), Path(out)) as executor:
+                windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
+                got = np.concatenate([executor.run(w) for w in windows])
+                np.testing.assert_array_equal(got, want)
+                assert_states_equal(executor, reference)
+
+    check()
+
+
+def one_layer_of_each_kind() -> dict[str, LifLayerParams | ConvLayerParams]:
+    """A small valid layer needing each layer kind beyond Dense."""
+    conv = ConvSynapse(np.full((2, 2, 2, 1), 2), (3, 3, 1))
+    pool = PoolSynapse((2, 2), 1, (2, 2, 1))
+    dense = params([[2, 4]], vth=1)
+    return {
+        "conv": ConvLayerParams(conv, 0, 0, 1, np.zeros(conv.n_out, int), 0),
+        "pool": ConvLayerParams(pool, 0, 0, 1, np.zeros(1, int), 0),
+        "delay": dataclasses.replace(dense, delays=np.array([[0, 3]])),
+        "subtract_reset": dataclasses.replace(dense, reset="subtract"),
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_layer_kind_a_backend_lacks_is_refused_by_name(kind: str, tmp_path: Path) -> None:
+    runs = get_backend(kind).layer_kinds
+    assert "dense" in runs
+    for layer_kind, layer in one_layer_of_each_kind().items():
+        if layer_kind in runs:
+            continue
+        partition = SpikingPartition("p1_spiking", 1, (SpikingOp("odd", layer),), 2)
+        device = DEVICE_TYPES[kind].holding("dev", ROOM)
+        with pytest.raises(BackendError) as error:
+            get_backend(kind).compile(partition, device, tmp_path / layer_kind)
+        message = str(error.value)
+        assert f"layer 'odd' of partition 'p1_spiking' is a {layer_kind}" in message
+        assert f"the '{kind}' backend does not run" in message and "fix:" in message
+        assert not (tmp_path / layer_kind).exists()
 
 
 def slow_neuron() -> SpikingPartition:

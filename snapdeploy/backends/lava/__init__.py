@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from snapdeploy.backends.base import CompiledPartition, ExecutorBase, SpikingBackend
+from snapdeploy.backends.base import LAYER_KINDS, CompiledPartition, ExecutorBase, SpikingBackend
 from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import LavaDevice
@@ -55,6 +55,9 @@ class LavaBackend(SpikingBackend):
     """Compiles spiking partitions to Lava processes and runs them on Lava's simulator."""
 
     kind = "lava"
+    #: Conv, pooling and delays as Lava's own Conv and DelayDense; subtract reset as our
+    #: SubtractLIF (neurons/subtract_lif.py), a fixed-point model on Lava's CPU simulator.
+    layer_kinds = LAYER_KINDS
 
     def neuron_capacity(self, device: LavaDevice) -> int:
         return device.neurons_per_core * device.cores

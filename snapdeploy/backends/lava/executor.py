@@ -19,7 +19,7 @@ import numpy as np
 from rich.progress import Progress
 
 from snapdeploy.backends.base import ExecutorBase
-from snapdeploy.backends.lava.network import LavaNetwork
+from snapdeploy.backends.lava.network import LavaNetwork, pending_shape
 from snapdeploy.backends.lava.processes import LavaLayer
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LayerState
@@ -109,7 +109,11 @@ class LavaExecutor(ExecutorBase):
 
     def _zeros(self) -> list[LayerState]:
         return [
-            LayerState(*(np.zeros(layer.lif.u.shape[0], dtype=np.int64) for _ in range(3)))
+            LayerState(
+                u=np.zeros(layer.lif.u.shape[0], dtype=np.int64),
+                v=np.zeros(layer.lif.u.shape[0], dtype=np.int64),
+                a_pending=np.zeros(pending_shape(layer), dtype=np.int64),
+            )
             for layer in self.network.chain
         ]
 

@@ -1,4 +1,4 @@
-"""One Lava graph with its runtime: injector -> (Dense -> LIF)* -> extractor.
+"""One Lava graph with its runtime: injector -> (synapse -> LIF)* -> extractor.
 
 Spikes go in through Lava's `Injector` and come out through its `Extractor`, one array per
 step over shared memory; Lava's `RingBuffer` source and sink would move data through Var
@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from snapdeploy.backends.lava.processes import LavaLayer
+from snapdeploy.backends.lava.processes import LavaLayer, shaped_for
+from snapdeploy.backends.lava.synapses import pending
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import needs
 from snapdeploy.core.neuron import LayerState
@@ -163,11 +164,12 @@ class LavaNetwork:
         self.chain = chain
         self.chunk = chunk
         self.select_tag = select_tag
-        self.n_in = int(chain[0].dense.s_in.shape[0])
+        self.n_in = int(np.prod(chain[0].synapse.s_in.shape))
         self.n_out = int(chain[-1].lif.s_out.shape[0])
         self._injector = Injector(shape=(self.n_in,), buffer_size=chunk)
         self._extractor = Extractor(shape=(self.n_out,), buffer_size=chunk)
-        self._injector.out_port.connect(chain[0].dense.s_in)
+        first = chain[0].synapse.s_in
+        shaped_for(self._injector.out_port, first).connect(first)
         chain[-1].lif.s_out.connect(self._extractor.in_port)
         self._guard: RuntimeGuard | None = None
         self._stopper: weakref.finalize | None = None
@@ -210,12 +212,13 @@ class LavaNetwork:
         return out
 
     def read_state(self) -> list[LayerState]:
-        """Every layer's u, v and Dense's pending activation, read from the Lava processes."""
+        """Every layer's u, v and its synapse's pending activation (a conv's flattened, a
+        delay line's [n_out, depth]), read from the Lava processes."""
         return [
             LayerState(
                 u=as_int(layer.lif.u.get()),
                 v=as_int(layer.lif.v.get()),
-                a_pending=as_int(layer.dense.a_buff.get()),
+                a_pending=pending_state(layer),
             )
             for layer in self.chain
         ]
@@ -225,12 +228,24 @@ class LavaNetwork:
         for layer, state in zip(self.chain, states):
             layer.lif.u.set(state.u.astype(np.float64))
             layer.lif.v.set(state.v.astype(np.float64))
-            layer.dense.a_buff.set(state.a_pending.astype(np.float64))
+            buffer = pending(layer.synapse)
+            buffer.set(state.a_pending.reshape(buffer.shape).astype(np.float64))
 
     def stop(self) -> None:
         """Stop the runtime and join its processes; safe to call twice."""
         if self._stopper is not None:
             self._stopper()
+
+
+def pending_shape(layer: LavaLayer) -> tuple[int, ...]:
+    """The synapse's buffer as the reference holds it: [n_out] (a conv's image flattened), or
+    a delay line's [n_out, depth]."""
+    shape = tuple(pending(layer.synapse).shape)
+    return shape if len(shape) == 2 else (int(np.prod(shape)),)
+
+
+def pending_state(layer: LavaLayer) -> np.ndarray:
+    return as_int(pending(layer.synapse).get()).reshape(pending_shape(layer))
 
 
 def as_int(values: np.ndarray) -> np.ndarray:

@@ -1,7 +1,10 @@
 """A spiking partition as Lava processes, and the network file a Lava user loads.
 
-Each layer is Lava's `Dense` (8-bit weights, the layer's `weight_exp`) feeding a `LIF` with
-the layer's du, dv, vth and bias; layer i's LIF spikes drive layer i+1's Dense. The weights
+Each layer is a Lava synapse process (`synapses.py`: Dense, DelayDense or Conv) feeding a
+`LIF` with the layer's du, dv, vth and bias (our `neurons.subtract_lif.SubtractLIF` where the
+layer resets by subtraction); layer i's LIF spikes drive layer i+1's synapse. Every LIF is
+flat, [n_out]: a conv's (x, y, channel) activation is flattened into it, and flat spikes are
+reshaped into the next conv's input, in Lava's C order, which is the reference's. The weights
 are declared mixed-sign: left to itself, Dense infers the sign mode from the values, and a
 matrix with no positive weight is then clipped to [-255, 0], turning -256 into -255.
 
@@ -18,39 +21,34 @@ from pathlib import Path
 
 import numpy as np
 
+from snapdeploy.backends.lava.neurons.subtract_lif import SubtractLIF
+from snapdeploy.backends.lava.synapses import synapse_process
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.extras import needs
 from snapdeploy.core.neuron import LifLayerParams
 
 with needs("lava", __name__):
+    from lava.magma.core.process.ports.ports import AbstractPort
     from lava.magma.core.process.process import AbstractProcess, ProcessServer
     from lava.magma.core.process.variable import VarServer
-    from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIF
     from lava.utils import serialization
-    from lava.utils.weightutils import SignMode
 
 NETWORK_FILE = "network.pickle"
-WEIGHT_BITS = 8
 
 
 @dataclass
 class LavaLayer:
-    """One layer's two processes."""
+    """One layer's two processes: its synapse (Dense, DelayDense or Conv) and its LIF."""
 
-    dense: Dense
+    synapse: AbstractProcess
     lif: LIF
 
 
-def build_layer(name: str, params: LifLayerParams) -> LavaLayer:
-    """Dense + LIF with the layer's integers; Lava's own clip and truncate leave them as they are."""
-    dense = Dense(
-        weights=params.weights.astype(np.int32),
-        weight_exp=int(params.weight_exp),
-        num_weight_bits=WEIGHT_BITS,
-        sign_mode=SignMode.MIXED,
-        name=f"{name}.dense",
-    )
-    lif = LIF(
+def build_layer(name: str, params: LifLayerParams | ConvLayerParams) -> LavaLayer:
+    """Synapse + LIF with the layer's integers; Lava's own clip and truncate leave them as they are."""
+    synapse = synapse_process(name, params)
+    lif = (SubtractLIF if params.reset == "subtract" else LIF)(
         shape=(params.n_out,),
         du=int(params.du),
         dv=int(params.dv),
@@ -59,21 +57,33 @@ def build_layer(name: str, params: LifLayerParams) -> LavaLayer:
         bias_exp=int(params.bias_exp),
         name=f"{name}.lif",
     )
-    dense.a_out.connect(lif.a_in)
-    return LavaLayer(dense, lif)
+    flat(synapse.a_out).connect(lif.a_in)
+    return LavaLayer(synapse, lif)
 
 
-def build_network(names: list[str], layers: list[LifLayerParams]) -> list[LavaLayer]:
-    """The chain of layers, each LIF's spikes connected to the next layer's Dense."""
+def flat(port: AbstractPort) -> AbstractPort:
+    """A port as one axis (Lava's flatten is C order, the reference's neuron order)."""
+    return port.flatten() if len(port.shape) > 1 else port
+
+
+def shaped_for(port: AbstractPort, target: AbstractPort) -> AbstractPort:
+    """A flat port reshaped to the shape of the port it drives (a conv's image)."""
+    return port.reshape(target.shape) if port.shape != target.shape else port
+
+
+def build_network(
+    names: list[str], layers: list[LifLayerParams | ConvLayerParams]
+) -> list[LavaLayer]:
+    """The chain of layers, each LIF's spikes connected to the next layer's synapse."""
     chain = [build_layer(name, params) for name, params in zip(names, layers)]
     for prev, nxt in itertools.pairwise(chain):
-        prev.lif.s_out.connect(nxt.dense.s_in)
+        shaped_for(prev.lif.s_out, nxt.synapse.s_in).connect(nxt.synapse.s_in)
     return chain
 
 
 def save_network(chain: list[LavaLayer], path: Path) -> None:
     """Write the processes with Lava's serialization (a pickle: load only files you trust)."""
-    serialization.save([proc for layer in chain for proc in (layer.dense, layer.lif)], str(path))
+    serialization.save([proc for layer in chain for proc in (layer.synapse, layer.lif)], str(path))
 
 
 def load_network(path: Path) -> list[LavaLayer]:
@@ -86,7 +96,7 @@ def load_network(path: Path) -> list[LavaLayer]:
     procs, _ = serialization.load(str(path))
     for proc in procs:
         reregister(proc)
-    return [LavaLayer(dense, lif) for dense, lif in zip(procs[::2], procs[1::2])]
+    return [LavaLayer(synapse, lif) for synapse, lif in zip(procs[::2], procs[1::2])]
 
 
 def reregister(proc: AbstractProcess) -> None:

@@ -104,7 +104,7 @@ def test_network_file_loads_as_plain_lava(tmp_path: Path) -> None:
     chain = load_network(tmp_path / NETWORK_FILE)
     source = SourceBuffer(data=spikes[:, 0].T.astype(np.int32))
     sink = SinkBuffer(shape=(4,), buffer=len(spikes))
-    source.s_out.connect(chain[0].dense.s_in)
+    source.s_out.connect(chain[0].synapse.s_in)
     chain[-1].lif.s_out.connect(sink.a_in)
     try:
         source.run(
