@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from snapdeploy.artifact.consistency import check_ops
 from snapdeploy.artifact.format import Artifact, read_artifact, write_artifact
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
-from snapdeploy.core.errors import ArtifactError
+from snapdeploy.core.errors import ArtifactError, InconsistentArtifactError
 from snapdeploy.core.graph import (
     DecoderOp,
     DenseOp,
@@ -205,8 +206,15 @@ def _checked_op(path: Path, index: int, record: Any, tensors: dict[str, np.ndarr
 
 
 def graph_from_entries(path: Path, graph_record: Any, tensors: dict[str, np.ndarray]) -> ModelGraph:
-    """Rebuild the graph, turning a malformed record into an ArtifactError naming the op."""
+    """Rebuild the graph, turning a malformed record into an ArtifactError naming the op.
+
+    Every op is first checked against its tensors and neighbours (`consistency.check_ops`),
+    from the model's input shape on, so no inconsistent op is ever built."""
     records = graph_record.get("ops", []) if isinstance(graph_record, dict) else []
+    if isinstance(graph_record, dict) and isinstance(records, list):
+        check_ops(
+            path, records, tensors, graph_record.get("steps"), input_shape(path, graph_record)
+        )
     ops = [_checked_op(path, index, record, tensors) for index, record in enumerate(records)]
     try:
         return ModelGraph(
@@ -218,6 +226,21 @@ def graph_from_entries(path: Path, graph_record: Any, tensors: dict[str, np.ndar
         raise ArtifactError(
             f"{path}: the manifest's graph lacks {exc}; fix: re-export the model"
         ) from exc
+
+
+def input_shape(path: Path, graph_record: dict[str, Any]) -> tuple[int, ...]:
+    """The model's per-sample input shape as the manifest declares it: positive integers."""
+    shape = graph_record.get("input_shape")
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        raise InconsistentArtifactError(
+            f"{path}: the graph's input_shape is {shape!r}, expected a list of positive "
+            f"integers; fix: re-export the model"
+        )
+    return tuple(shape)
 
 
 def save_model(path: str | Path, graph: ModelGraph, info: dict[str, Any]) -> Path:
@@ -250,6 +273,7 @@ def load_ops(path: str | Path) -> tuple[list[Op], dict[str, Any]]:
     records = artifact.manifest.get("ops")
     if not isinstance(records, list):
         raise ArtifactError(f"{artifact.path}: manifest has no 'ops' list; fix: recompile")
+    check_ops(artifact.path, records, artifact.tensors, artifact.manifest.get("steps"), None)
     return [
         _checked_op(artifact.path, i, r, artifact.tensors) for i, r in enumerate(records)
     ], artifact.manifest

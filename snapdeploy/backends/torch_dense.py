@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.artifact.program import ProgramModule, program_from_parts
-from snapdeploy.backends.base import CompiledPartition
-from snapdeploy.core.errors import BackendError
+from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
+from snapdeploy.core.errors import BackendError, TargetError
 from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.partition.partitions import DensePartition
+from snapdeploy.targets.spec import TorchDevice
 
 with needs("train", __name__):
     import torch
@@ -161,4 +162,13 @@ class TorchBackend:
 
     def load(self, compiled: CompiledPartition) -> TorchExecutor:
         partition = DensePartition.load(compiled.path, compiled.partition, compiled.meta["index"])
-        return TorchExecutor(partition, compiled.meta["torch_device"])
+        # the recorded device is checked as a target's would be: one this machine has
+        try:
+            device = TorchDevice(name=compiled.device, device=compiled.meta.get("torch_device"))
+            resolved = device.resolve()
+        except TargetError as exc:
+            raise BackendError(
+                f"partition '{compiled.partition}' ({compiled.path / COMPILED_FILE}, "
+                f"torch_device): {exc}"
+            ) from exc
+        return TorchExecutor(partition, resolved)

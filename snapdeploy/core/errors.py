@@ -40,6 +40,10 @@ class InconsistentArtifactError(ArtifactError):
     their plan (a shape, dtype, range, width or step count)."""
 
 
+class InconsistentBuildError(InconsistentArtifactError):
+    """A build directory whose files disagree: with its plan, its partitions' ops, each other."""
+
+
 class TargetError(SnapdeployError):
     """A target file is missing, malformed, or asks for something no device has."""
 

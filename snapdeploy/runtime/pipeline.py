@@ -18,6 +18,7 @@ import numpy as np
 
 from snapdeploy.backends import CompiledPartition, get_backend
 from snapdeploy.compile import BUILD_FILE
+from snapdeploy.compile.verify import verify_build
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.partition.place import PLAN_FILE
 from snapdeploy.runtime.errors import LinkFailure
@@ -68,6 +69,7 @@ def read_build(build_dir: str | Path) -> BuildInfo:
             f"{build_dir} is not a snapdeploy build (no {BUILD_FILE} / {PLAN_FILE}); fix: "
             f"run `snapdeploy compile MODEL.snap --target T -o {build_dir}` first"
         )
+    verify_build(build_dir)
     record = json.loads((build_dir / BUILD_FILE).read_text())
     plan = json.loads((build_dir / PLAN_FILE).read_text())
     compiled = tuple(CompiledPartition.load(build_dir / name) for name in record["partitions"])
