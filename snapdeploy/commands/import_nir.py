@@ -1,4 +1,5 @@
-"""`snapdeploy import`: a NIR graph (snnTorch, Norse, ...) to a .snap artifact."""
+"""`snapdeploy import`: a NIR graph (snnTorch, Norse, ...) or a lava-dl netx network (told
+apart by content: `import_netx`) to a .snap artifact."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from snapdeploy.commands.common import console, guarded
 
 
 def import_nir(
-    source: Path = typer.Argument(..., help="A NIR file (.nir, HDF5)."),
+    source: Path = typer.Argument(
+        ...,
+        help="A NIR file (.nir) or a lava-dl netx network (.net); both HDF5, told apart by content.",
+    ),
     out: Path = typer.Option(..., "-o", "--out", help="The .snap artifact to write."),
     steps: int = typer.Option(
         25, min=1, help="Time steps the source model runs (NIR does not record it)."
@@ -25,7 +29,16 @@ def import_nir(
         help="The graph's input is spikes each step (event data), not data held for all steps.",
     ),
 ) -> None:
-    """Read a NIR graph into a hybrid net and export it to integers as a .snap artifact."""
+    """Read a NIR graph into a hybrid net and export it to integers as a .snap artifact, or a
+    netx network's blocks as integer layers (its own steps and weights; the NIR options do
+    not apply)."""
+    from snapdeploy.interop.netx import is_netx
+
+    if source.is_file() and is_netx(source):
+        from snapdeploy.commands.import_netx import import_netx
+
+        import_netx(source, out)
+        return
     from snapdeploy.artifact.model import save_model
     from snapdeploy.interop import read_nir
     from snapdeploy.quant.export import export_model

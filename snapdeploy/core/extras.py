@@ -18,7 +18,7 @@ EXTRAS: dict[str, frozenset[str]] = {
     "train": frozenset({"torch", "brevitas", "matplotlib", "sklearn"}),
     "lava": frozenset({"lava", "asteval", "networkx", "scipy"}),
     "fpga": frozenset({"pynq", "pynqutils", "pynqmetadata"}),
-    "nir": frozenset({"nir", "nirtorch", "norse"}),
+    "nir": frozenset({"nir", "nirtorch", "norse", "h5py"}),
     "peers": frozenset({"snntorch", "spikingjelly", "loguru"}),
 }
 

@@ -1,4 +1,5 @@
-"""NIR interchange: graphs from snnTorch, Norse and other NIR exporters in, ours out.
+"""NIR interchange: graphs from snnTorch, Norse and other NIR exporters in, ours out; and
+lava-dl netx networks in (`read_netx`, `netx.py`: their blocks as our integer layers).
 
 `read_nir` turns a NIR graph into a `HybridNet` (which `quant.export` takes to a .snap like
 any trained model); `to_nir` writes a `HybridNet` as NIR. The neuron mapping (NIR's
@@ -12,14 +13,18 @@ with needs("nir", __name__), needs("train", __name__):  # NIR graphs become torc
     import torch  # noqa: F401
 
 from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
+from snapdeploy.interop.netx import NetxFormatError, NetxModel, read_netx
 from snapdeploy.interop.reader import ImportedModel, read_nir
 from snapdeploy.interop.writer import spiking_section, to_nir, write_nir
 
 __all__ = [
     "ImportedModel",
+    "NetxFormatError",
+    "NetxModel",
     "NirFormatError",
     "NirGraphError",
     "UnsupportedNirNodeError",
+    "read_netx",
     "read_nir",
     "spiking_section",
     "to_nir",

@@ -1,0 +1,187 @@
+"""lava-dl netx import: lava-dl's own tinynet golden output reproduced exactly from our import,
+on the reference and on real Lava processes (tests/fixtures/netx/README.md says how lava-dl
+made it); small netx files written here for each block kind (flatten order, delays, pool); and
+every refusal naming the block; the import command telling netx from NIR by content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.io.reset import Reset
+from lava.proc.io.sink import RingBuffer as SinkBuffer
+from lava.proc.io.source import RingBuffer as SourceBuffer
+from typer.testing import CliRunner
+
+from snapdeploy.artifact.model import load_model
+from snapdeploy.backends.lava.processes import build_network
+from snapdeploy.cli import app
+from snapdeploy.core.conv import PoolSynapse
+from snapdeploy.core.neuron import ReferenceNetwork
+from snapdeploy.interop.netx import NetxFormatError, is_netx, read_netx
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "netx"
+#: lava-dl's test_tinynet: 17 steps per sample, the network's 3 blocks of latency.
+SAMPLE_STEPS, STEPS = 17, 17 + 3
+
+
+def tinynet() -> tuple:
+    model = read_netx(FIXTURES / "tiny.net")
+    bias = np.load(FIXTURES / "tinynet_input_bias.npy").astype(int).reshape(1, -1)
+    spikes = model.input.spikes(bias, STEPS)
+    golden = np.load(FIXTURES / "tinynet_output.npy")[0].transpose([2, 1, 0, 3])[..., 1:]
+    return model, spikes, golden.reshape(-1, golden.shape[-1]).T  # [15 steps, 36]
+
+
+def resets_after(step: int, layer: int) -> bool:
+    """lava-dl's Reset(interval=17, offset=layer - 1) of block `layer` (the input is 0) clears
+    u and v after time step `step` (from 1)."""
+    return (step - 1) % SAMPLE_STEPS == (layer - 1) % SAMPLE_STEPS
+
+
+def test_tinynet_reads_as_netx_builds_it() -> None:
+    model, spikes, golden = tinynet()
+    assert model.input.shape == (16, 16, 3) and model.input.neuron.du == 4095
+    conv1, conv2 = (op.params for op in model.graph.ops[1:])
+    assert conv1.synapse.output_shape == (6, 6, 24) and conv2.synapse.output_shape == (1, 1, 36)
+    assert conv1.synapse.stride == (2, 2) and conv1.bias_exp == 6 and conv1.vth == 25
+    assert spikes.shape == (STEPS, 1, 768) and spikes.any() and golden.sum() == 92
+
+
+def test_tinynet_golden_output_on_the_reference() -> None:
+    model, spikes, golden = tinynet()
+    network = ReferenceNetwork([op.params for op in model.graph.ops[1:]])
+    network.reset(1)
+    out = []
+    for step in range(1, STEPS + 1):
+        out.append(network.step(spikes[step - 1])[-1][0])
+        for layer, state in enumerate(network.states, start=1):
+            if resets_after(step, layer):
+                state.u[:] = 0
+                state.v[:] = 0
+    np.testing.assert_array_equal(np.array(out)[2:17], golden)
+
+
+def test_tinynet_golden_output_on_real_lava() -> None:
+    """Our imported integers as the Lava backend's processes, reset as lava-dl's test does."""
+    model, spikes, golden = tinynet()
+    ops = model.graph.spiking_ops()
+    chain = build_network([op.name for op in ops], [op.params for op in ops])
+    source = SourceBuffer(data=spikes[:, 0].T.astype(np.int32))
+    first = chain[0].synapse.s_in
+    source.s_out.reshape(first.shape).connect(first)
+    sink = SinkBuffer(shape=(36,), buffer=STEPS)
+    chain[-1].lif.s_out.connect(sink.a_in)
+    for layer, processes in enumerate(chain, start=1):
+        for var in (processes.lif.u, processes.lif.v):
+            Reset(interval=SAMPLE_STEPS, offset=layer - 1).connect_var(var)
+    try:
+        sink.run(condition=RunSteps(num_steps=STEPS), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        out = sink.data.get().T != 0
+    finally:
+        sink.stop()
+    np.testing.assert_array_equal(out[2:17], golden)
+
+
+# ---------------------------------------------------------------- small netx files
+
+
+def block(f: h5py.File, index: int, kind: str, shape: tuple[int, ...], **data) -> h5py.Group:
+    """One netx block as slayer's `export_hdf5` writes it (shape (C, H, W), a CUBA neuron)."""
+    group = f.create_group(f"layer/{index}")
+    group.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+    group.create_dataset("shape", data=np.array(shape))
+    neuron = data.pop("neuron", {"type": b"CUBA", "iDecay": 1024, "vDecay": 128, "vThMant": 80})
+    for key, value in neuron.items():
+        group.create_dataset(f"neuron/{key}", data=value)
+    for key, value in data.items():
+        group.create_dataset(key, data=value)
+    return group
+
+
+def netx_file(path: Path, blocks: list[tuple[str, tuple[int, ...], dict]]) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("simulation/tSample", data=9)
+        f.create_dataset("simulation/Ts", data=1)
+        for index, (kind, shape, data) in enumerate(blocks):
+            block(f, index, kind, shape, **data)
+    return path
+
+
+def test_dense_after_flatten_reads_netxs_channel_first_order(tmp_path: Path) -> None:
+    # input (C, H, W) = (2, 3, 4); one output neuron sees netx's flat input c=1, y=2, x=3
+    weight = np.zeros((1, 24))
+    weight[0, 1 * 12 + 2 * 4 + 3] = 3  # odd: doubled, with weight_exp -1
+    path = netx_file(
+        tmp_path / "d.net",
+        [("input", (2, 3, 4), {}), ("flatten", (24,), {}),
+         ("dense", (1,), {"weight": weight, "delay": np.array([5.0]), "bias": np.array([7])})],
+    )  # fmt: skip
+    model = read_netx(path)
+    assert model.graph.steps == 9 and model.input.neuron.vth == 80
+    dense = model.graph.ops[1].params
+    ours = np.zeros((4, 3, 2))  # (x, y, channel)
+    ours[3, 2, 1] = 6
+    np.testing.assert_array_equal(dense.weights, ours.reshape(1, -1))
+    assert dense.weight_exp == -1 and dense.du == 1023 and dense.bias_mant.tolist() == [7]
+    assert dense.delays.shape == (1, 24) and set(dense.delays.ravel()) == {5}
+
+
+def test_a_pool_block_becomes_slayers_sum_pool(tmp_path: Path) -> None:
+    path = netx_file(
+        tmp_path / "p.net",
+        [("input", (3, 4, 6), {}),
+         ("pool", (3, 2, 3), {"weight": np.full((1, 1, 2, 2), 5.0), "kernelSize": [2, 2]})],
+    )  # fmt: skip
+    pool = read_netx(path).graph.ops[1].params
+    assert pool.synapse == PoolSynapse((2, 2), 5, (6, 4, 3))
+    assert pool.kinds == {"pool"}
+
+
+REFUSALS = [
+    ([("input", (4,), {}), ("average", (2,), {})], "'average' block, which has no integer"),
+    ([("input", (4,), {}),
+      ("dense", (2,), {"weight": np.ones((2, 4)), "neuron": {"type": b"SDNN", "vThMant": 1}})],
+     "block 'dense1' has a SDNN neuron"),
+    ([("input", (4,), {}),
+      ("pool", (2,), {"weight": np.arange(4.0).reshape(1, 1, 2, 2), "kernelSize": [2, 2]})],
+     "pool block 'pool1' has 4 different weights"),
+    ([("input", (4,), {}), ("dense", (2,), {"weight": np.ones((2, 5))})],
+     "dense block 'dense1' takes 5 inputs but the block before it emits 4"),
+    ([("input", (4,), {}), ("dense", (2,), {"weight": np.full((2, 4), 201)})],
+     "beyond Loihi's 8 bits"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("blocks", "message"), REFUSALS)
+def test_what_no_layer_here_runs_is_refused_by_name(tmp_path: Path, blocks, message) -> None:
+    with pytest.raises(NetxFormatError, match=message):
+        read_netx(netx_file(tmp_path / "bad.net", blocks))
+
+
+def test_a_file_that_is_not_netx_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("node", data=1)
+    assert not is_netx(other)
+    with pytest.raises(NetxFormatError, match="is not a lava-dl netx network"):
+        read_netx(other)
+
+
+def test_the_import_command_tells_netx_by_content_and_writes_its_layers(tmp_path: Path) -> None:
+    source = tmp_path / "renamed.nir"  # the suffix says NIR; the content says netx
+    source.write_bytes((FIXTURES / "tiny.net").read_bytes())
+    result = CliRunner().invoke(app, ["import", str(source), "-o", str(tmp_path / "t.snap")])
+    assert result.exit_code == 0, result.output
+    assert "2 spiking layers, conv1 (conv), conv2 (conv)" in " ".join(result.output.split())
+    graph, artifact = load_model(tmp_path / "t.snap")
+    assert artifact.manifest["netx_input"]["neuron"] == {"du": 4095, "dv": 1024, "vth": 25}
+    model, spikes, _ = tinynet()
+    reloaded = ReferenceNetwork([op.params for op in graph.ops[1:]]).run(spikes)[0]
+    np.testing.assert_array_equal(
+        reloaded, ReferenceNetwork([op.params for op in model.graph.ops[1:]]).run(spikes)[0]
+    )
