@@ -1,5 +1,6 @@
 """NIR interchange: graphs from snnTorch, Norse and other NIR exporters in, ours out; and
-lava-dl netx networks in (`read_netx`, `netx.py`: their blocks as our integer layers).
+lava-dl netx networks in and out (`read_netx`, `netx.py`: their blocks as our integer layers;
+`write_netx`, `netx_writer.py`: our spiking layers as netx blocks).
 
 `read_nir` turns a NIR graph into a `HybridNet` (which `quant.export` takes to a .snap like
 any trained model); `to_nir` writes a `HybridNet` as NIR. The neuron mapping (NIR's
@@ -14,11 +15,13 @@ with needs("nir", __name__), needs("train", __name__):  # NIR graphs become torc
 
 from snapdeploy.interop.errors import NirFormatError, NirGraphError, UnsupportedNirNodeError
 from snapdeploy.interop.netx import NetxFormatError, NetxModel, read_netx
+from snapdeploy.interop.netx_writer import NetxExportError, write_netx
 from snapdeploy.interop.reader import ImportedModel, read_nir
 from snapdeploy.interop.writer import spiking_section, to_nir, write_nir
 
 __all__ = [
     "ImportedModel",
+    "NetxExportError",
     "NetxFormatError",
     "NetxModel",
     "NirFormatError",
@@ -28,5 +31,6 @@ __all__ = [
     "read_nir",
     "spiking_section",
     "to_nir",
+    "write_netx",
     "write_nir",
 ]
