@@ -32,7 +32,8 @@ def baseline_cost(
     shape = input_shape
     for index, segment in enumerate(segments):
         macs, shape = module_macs(segment, shape)
-        compute = torch_cost(Work(f"segment{index}", "dense", "", "torch", 1, macs=macs), constants)
+        work = Work(f"segment{index}", "dense", "", "torch", 1, macs=macs)
+        compute = torch_cost(work, None, constants)
         energy, latency = energy + compute.energy_pj, latency + compute.latency_ns
         if index < len(links):
             bits = DENSE_BITS["fp16"] * int(_numel(shape))

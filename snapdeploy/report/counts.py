@@ -29,6 +29,9 @@ from snapdeploy.targets.spec import DeviceSpec
 with needs("train", __name__):
     import torch
     from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from snapdeploy.artifact.program import ProgramModule
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,20 @@ class Traffic:
         return self.spikes / self.samples if self.samples else 0.0
 
 
+def program_macs(
+    module: ProgramModule, input_shape: tuple[int, ...]
+) -> tuple[float, tuple[int, ...]]:
+    """MACs of one sample through a die's program: half the FLOPs torch's counter finds in its
+    matmuls, convolutions and attention (no Linear modules are left in an exported graph)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.zeros((1, *input_shape)))
+    return counter.get_total_flops() / 2, tuple(out.shape[1:])
+
+
 def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, tuple[int, ...]]:
     """MACs of one sample through `module` (its Linear and Conv2d layers) and its output shape."""
+    if isinstance(module, ProgramModule):
+        return program_macs(module, input_shape)
     total = [0.0]
 
     def count(layer: nn.Module, _: object, output: torch.Tensor) -> None:

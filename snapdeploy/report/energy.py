@@ -7,8 +7,9 @@ what a target file carries (link bandwidth, latency, pJ/bit; SpiNNaker packet en
 clock) overrides them. Every figure says which formula made it (`basis`).
 
 Compute per cost model (each device kind's registry entry names its model):
-- torch (a dense accelerator chip): MACs x (fp16 mult + add); decoder spike counting x fp16
-  add; encoder LIF updates x (mult + 2 adds); time = all of them / dense_macs_per_ns.
+- torch (a dense accelerator chip, or a die): MACs x (fp16 mult + add), or the die's own
+  pj_per_mac; decoder spike counting x fp16 add; encoder LIF updates x (mult + 2 adds);
+  time = all of them / dense_macs_per_ns, or the die's own macs_per_ns.
 - loihi (reference and lava: Loihi's neuron, priced as Loihi): synaptic events x loihi_synop_pj +
   neuron updates x loihi_neuron_update_pj; time spread over ceil(neurons / neurons per core).
 - fpga (hls, rtl): fpga_dynamic_power_w x cycles / clock, per step; the cycles are the
@@ -44,18 +45,24 @@ class Cost:
     basis: str
 
 
-def torch_cost(work: Work, c: Constants) -> Cost:
-    mac = c.value("fp16_mult_pj") + c.value("fp16_add_pj")
+def torch_cost(work: Work, device: DeviceSpec | None, c: Constants) -> Cost:
+    """A die's (or the dense accelerator's) MACs at its own pJ/MAC and MAC/ns where its
+    target device gives them (SNAP die targets), else (or with no device) at the constants."""
+    die_mac, die_rate = getattr(device, "pj_per_mac", None), getattr(device, "macs_per_ns", None)
+    mac = die_mac or c.value("fp16_mult_pj") + c.value("fp16_add_pj")
+    rate = die_rate or c.value("dense_macs_per_ns")
     update = c.value("fp16_mult_pj") + 2 * c.value("fp16_add_pj")
     energy = (
         work.macs * mac + work.accumulates * c.value("fp16_add_pj") + work.neuron_updates * update
     )
     ops = work.macs + work.accumulates + work.neuron_updates
+    mac_basis = f"{die_mac:g} pJ/MAC (die)" if die_mac else "(fp16_mult_pj + fp16_add_pj)"
+    rate_basis = f"{die_rate:g} MAC/ns (die)" if die_rate else "dense_macs_per_ns"
     return Cost(
         energy,
-        ops / c.value("dense_macs_per_ns"),
-        "MACs x (fp16_mult_pj + fp16_add_pj) + spike adds x fp16_add_pj + encoder updates "
-        "x (fp16_mult_pj + 2 fp16_add_pj); time = ops / dense_macs_per_ns",
+        ops / rate,
+        f"MACs x {mac_basis} + spike adds x fp16_add_pj + encoder updates "
+        f"x (fp16_mult_pj + 2 fp16_add_pj); time = ops / {rate_basis}",
     )
 
 
@@ -104,7 +111,7 @@ def spinnaker_cost(work: Work, device: DeviceSpec, c: Constants) -> Cost:
 #: Each kind's registry entry names one of these (`KindEntry.pricing`): the hardware class
 #: whose constants price its work.
 COST_MODELS: dict[str, Callable[[Work, DeviceSpec, Constants], Cost]] = {
-    "torch": lambda work, device, c: torch_cost(work, c),
+    "torch": torch_cost,
     "loihi": loihi_cost,
     "fpga": fpga_cost,
     "spinnaker": spinnaker_cost,

@@ -15,6 +15,7 @@ from typing import Any
 
 from snapdeploy.core.errors import TargetError
 from snapdeploy.core.resources import package_path
+from snapdeploy.targets.links import with_class_values
 from snapdeploy.targets.schema import Checked, did_you_mean, limit, rules
 from snapdeploy.targets.spec import DEVICE_TYPES, DeviceSpec, LinkSpec, Target
 
@@ -80,8 +81,8 @@ def _build_target(document: dict[str, Any], path: Path) -> Target:
         for name, table in _device_tables(_table(document, "devices"))
     }
     links = [
-        _build(LinkSpec, table, f"[[links]] #{number}")
-        for number, table in enumerate(_links(document), start=1)
+        _build(LinkSpec, with_class_values(table, f"[[links]] #{n}"), f"[[links]] #{n}")
+        for n, table in enumerate(_links(document), start=1)
     ]
     return Target(
         name=header.name,

@@ -34,6 +34,11 @@ class DeviceSpec(Checked):
     role: ClassVar[Role] = "spiking"
     name: str
     kind: str
+    #: Where `snapdeploy serve` runs this device's partition ("tcp://HOST:PORT", a board the
+    #: host reaches over ZeroMQ); none = on this machine.
+    host: str | None = limit(
+        None, pattern=r"tcp://[\w.\-]+:\d+", hint="'tcp://HOST:PORT'", kw_only=True
+    )
 
     def location(self) -> str:
         return f"[devices.{self.name}]"
@@ -48,6 +53,10 @@ class TorchDevice(DeviceSpec):
     device: str = limit(
         "auto", pattern=r"auto|cpu|cuda(:\d+)?", hint="'auto', 'cpu', 'cuda' or 'cuda:N'"
     )
+    #: A die's dense compute (SNAP targets): throughput and energy per MAC at its precision;
+    #: none = the constants' dense accelerator (dense_macs_per_ns, fp16 multiply + add).
+    macs_per_ns: float | None = limit(None, **_POSITIVE)
+    pj_per_mac: float | None = limit(None, **_POSITIVE)
 
     def resolve(self) -> str:
         """The torch device string to use on this machine ('auto' = cuda when torch sees a GPU).
@@ -225,6 +234,8 @@ class LinkSpec(Checked):
     bandwidth_gbps: float = limit(**_POSITIVE)
     latency_ns: float = limit(**_NON_NEGATIVE)
     energy_pj_per_bit: float = limit(**_NON_NEGATIVE)
+    #: A named link class (targets/links.py) whose constants filled the figures it left out.
+    link_class: str | None = limit(None, key="class")
 
     def location(self) -> str:
         return f"[[links]] {self.src!r} -> {self.dst!r}"
