@@ -16,7 +16,10 @@ from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import ModelStructureError
 from snapdeploy.core.neuron import LifLayerParams
 
-DENSE_OPS = ("linear", "conv2d", "relu", "flatten", "maxpool2d", "avgpool2d", "quant_act")
+DENSE_OPS = (
+    *("linear", "conv2d", "relu", "flatten", "maxpool2d", "avgpool2d", "quant_act"),
+    "program",  # a die of an arbitrary model: a torch.export program (artifact/program.py)
+)
 
 
 @dataclass(frozen=True)
