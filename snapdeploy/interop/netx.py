@@ -221,7 +221,7 @@ def netx_order(shape: tuple[int, ...]) -> np.ndarray:
 def dense_layer(name: str, group: h5py.Group, in_shape: tuple[int, ...]) -> LifLayerParams:
     weight = np.asarray(group["weight"][()]).astype(int)
     n_in = int(np.prod(in_shape))
-    weight = weight.reshape(weight.shape[0], -1)
+    weight = weight.reshape(int(np.prod(whc(group))), -1)  # netx stores (out, in), or flat
     if weight.shape[1] != n_in:
         raise NetxFormatError(
             f"dense block '{name}' takes {weight.shape[1]} inputs but the block before it "

@@ -1,6 +1,6 @@
 """lava-dl netx import: lava-dl's own tinynet golden output reproduced exactly from our import,
 on the reference and on real Lava processes (tests/fixtures/netx/README.md says how lava-dl
-made it); small netx files written here for each block kind (flatten order, delays, pool); and
+made it); lava-dl's PilotNet golden spikes, currents and voltages layer by layer; small netx files written here for each block kind (flatten order, delays, pool); and
 every refusal naming the block; the import command telling netx from NIR by content."""
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from snapdeploy.artifact.model import load_model
 from snapdeploy.backends.lava.processes import build_network
 from snapdeploy.cli import app
 from snapdeploy.core.conv import PoolSynapse
-from snapdeploy.core.neuron import ReferenceNetwork
+from snapdeploy.core.neuron import (
+    LayerState,
+    ReferenceNetwork,
+    arrivals,
+    lif_step,
+)
 from snapdeploy.interop.netx import NetxFormatError, is_netx, read_netx
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "netx"
@@ -185,3 +190,55 @@ def test_the_import_command_tells_netx_by_content_and_writes_its_layers(tmp_path
     np.testing.assert_array_equal(
         reloaded, ReferenceNetwork([op.params for op in model.graph.ops[1:]]).run(spikes)[0]
     )
+
+
+# ---------------------------------------------------------------- PilotNet's golden layers
+
+PILOTNET = FIXTURES / "pilotnet_lif"
+#: (our layer, the golden spikes feeding it, its own golden record, whether u is recorded)
+PILOTNET_LAYERS = [
+    ("conv5", "conv-3", "conv-4", False),
+    ("dense7", "conv-4", "fc-0", True),
+    ("dense8", "fc-0", "fc-1", True),
+    ("dense9", "fc-1", "fc-2", True),
+]
+#: lava-dl's PilotNet test resets every 16 steps; its golden records agree for one interval.
+RESET_INTERVAL = 16
+
+
+def golden(name: str) -> np.ndarray:
+    """A golden record [t, n] with n in our (x, y, channel) order (it is stored (x, y, c, t))."""
+    data = np.load(PILOTNET / f"{name}.npy")
+    return data.reshape(-1, data.shape[-1]).T
+
+
+@pytest.mark.parametrize(("layer", "feed", "record", "has_u"), PILOTNET_LAYERS)
+def test_pilotnet_layers_reproduce_their_golden_records(
+    layer: str, feed: str, record: str, has_u: bool
+) -> None:
+    """Each layer fed its predecessor's golden spikes gives its own golden spikes and current
+    (and voltage, but where a neuron spiked: there the trace writes 128, Lava's LIF 0, and the
+    next step's voltages agree), with netx's LIFReset: block i after the input clears u, v when t % 16 == i + 1.
+    This checks conv, netx's flatten order and the dense weights against lava-dl's data."""
+    model = read_netx(PILOTNET / "network.net")
+    index = next(i for i, op in enumerate(model.graph.ops) if op.name == layer)
+    params = model.graph.ops[index].params
+    spikes = golden(feed)[:RESET_INTERVAL, None].astype(bool)
+    state = LayerState.for_layer(1, params)
+    arrived = arrivals(state, params.activations(spikes))
+    out, currents, voltages = [], [], []
+    for step in range(1, RESET_INTERVAL + 1):
+        if step % RESET_INTERVAL == (index + 1) % RESET_INTERVAL:
+            state.u[:] = 0
+            state.v[:] = 0
+        out.append(lif_step(state, arrived[step - 1], params)[0])
+        currents.append(state.u[0].copy())
+        voltages.append(state.v[0].copy())
+    np.testing.assert_array_equal(np.array(out), golden(record)[:RESET_INTERVAL])
+    if has_u:
+        np.testing.assert_array_equal(np.array(currents), golden(f"{record}-u")[:RESET_INTERVAL])
+    if record == "fc-0":  # where a neuron spiked the trace writes 128, where Lava's LIF holds 0
+        spiked = np.array(out)
+        traced = golden("fc-0-v")[:RESET_INTERVAL]
+        assert set(traced[spiked].tolist()) == {128}
+        np.testing.assert_array_equal(np.where(spiked, 0, voltages), np.where(spiked, 0, traced))
