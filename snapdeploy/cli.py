@@ -19,6 +19,7 @@ from snapdeploy.commands import (
     quantize,
     report,
     run,
+    serve,
     train,
 )
 from snapdeploy.commands.common import GuardedGroup, debug_mode
@@ -44,3 +45,4 @@ app.command()(quantize.quantize)
 app.command("import")(import_nir.import_nir)
 app.command("export")(export_nir.export_nir)
 app.command()(report.report)
+app.command()(serve.serve)

@@ -31,8 +31,11 @@ BOARD_MODULES = [
     "snapdeploy.runtime",
     "snapdeploy.runtime.pipeline",
     "snapdeploy.runtime.links",
+    "snapdeploy.runtime.board_link",
+    "snapdeploy.runtime.serve",
     "snapdeploy.cli",
     "snapdeploy.commands.inspect",
+    "snapdeploy.commands.serve",
 ]
 
 #: Every extra's modules, made uninstallable (None in sys.modules is what `import` and

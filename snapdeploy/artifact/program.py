@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch._export.serde import serialize as serde
-from torch.export import ExportedProgram
 
 from snapdeploy.artifact.format import read_artifact, write_artifact
 from snapdeploy.core.errors import ArtifactError, UnsupportedLayerError
+from snapdeploy.core.extras import needs
+
+with needs("train", __name__):
+    import torch
+    from torch._export.serde import serialize as serde
+    from torch.export import ExportedProgram
 
 PREFIX = "program."
 #: Parts of a program's tensor names: its graph JSON, parameters, buffers, lifted constants.

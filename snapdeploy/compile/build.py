@@ -10,11 +10,12 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from snapdeploy.backends import get_backend
-from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.errors import SnapdeployError, TargetError
 from snapdeploy.core.graph import ModelGraph
 from snapdeploy.partition import Partition, Plan, cut, place
 from snapdeploy.targets import Target, load_target
@@ -38,7 +39,14 @@ def compile_plan(
     try:
         for partition, placement in zip(partitions, plan.placements):
             device = target.device(placement.device)
-            get_backend(device.kind).compile(partition, device, staging / partition.name)
+            compiled = get_backend(device.kind).compile(partition, device, staging / partition.name)
+            if device.host is not None:  # served by a board: the runtime reaches it there
+                if device.role != "spiking":
+                    raise TargetError(
+                        f"{device.location()} host = {device.host!r}, but a board serves "
+                        f"spiking partitions only; fix: remove host from this device"
+                    )
+                replace(compiled, meta={**compiled.meta, "host": device.host}).save()
         plan.write(staging)
         record = {
             "input_shape": list(graph.input_shape),

@@ -21,13 +21,12 @@ from rich.progress import Progress
 from snapdeploy.backends import CompiledPartition, Executor
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.packets import MAX_ROWS
+from snapdeploy.runtime.board_link import DEFAULT_TIMEOUT_S, RemoteExecutor
 from snapdeploy.runtime.links import QueueLink
 from snapdeploy.runtime.pipeline import BuildInfo, GroupRunner, load_stages, read_build
 from snapdeploy.runtime.stages import Stage
 from snapdeploy.runtime.state import RunState, batches, describe_run, write_result
 from snapdeploy.runtime.transport import BoundaryStats
-
-DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -118,7 +117,9 @@ class Deployment:
         ]
         for stage in self.stages:
             stage.seconds = 0.0
-        errors: list[BaseException] = []
+            if isinstance(stage.executor, RemoteExecutor):
+                stage.executor.timeout = timeout
+        errors: list[tuple[int, BaseException]] = []  # (group, what stopped it)
         began = time.perf_counter()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("deployed run", total=len(spans))
@@ -144,8 +145,8 @@ class Deployment:
             for thread in threads:
                 thread.join()
         run_seconds = time.perf_counter() - began
-        if errors:
-            raise errors[0]
+        if errors:  # the first group in pipeline order: those after it only lost their input
+            raise min(errors, key=lambda failed: failed[0])[1]
         stats = collect_stats(s.stats for runner in runners for s in runner.senders)
         seconds = {stage.name: stage.seconds for stage in self.stages}
         if run_dir is not None:
@@ -158,7 +159,7 @@ class Deployment:
         try:
             runner.run(spans, inputs if runner.inbound is None else None, state, advance)
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            errors.append(error)
+            errors.append((runner.group, error))
             if runner.group < len(links):
                 links[runner.group].abort()
 

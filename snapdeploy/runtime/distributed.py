@@ -84,7 +84,7 @@ def run_rank(
     last = world - 1
     stages = []
     try:
-        stages = load_stages(info, info.groups[rank])
+        stages = load_stages(info, info.groups[rank], timeout)
         record = [describe_run(build_dir, inputs, batch_size) if rank == 0 else None]
         dist.broadcast_object_list(record, src=0)
         spans_all = batches(record[0]["samples"], batch_size)

@@ -21,6 +21,7 @@ from snapdeploy.compile import BUILD_FILE
 from snapdeploy.compile.verify import verify_build
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.partition.place import PLAN_FILE
+from snapdeploy.runtime.board_link import DEFAULT_TIMEOUT_S, RemoteExecutor
 from snapdeploy.runtime.errors import LinkFailure
 from snapdeploy.runtime.links import Link, QueueLink
 from snapdeploy.runtime.stages import Event, Stage
@@ -77,13 +78,21 @@ def read_build(build_dir: str | Path) -> BuildInfo:
     return BuildInfo(build_dir, int(record["steps"]), compiled, devices)
 
 
-def load_stages(info: BuildInfo, indices: list[int]) -> list[Stage]:
-    """Executors for the given partitions; any already loaded are closed if one fails."""
+def load_stages(
+    info: BuildInfo, indices: list[int], timeout: float = DEFAULT_TIMEOUT_S
+) -> list[Stage]:
+    """Executors for the given partitions (a board's, where its device names a `host`); any
+    already loaded are closed if one fails."""
     stages: list[Stage] = []
     try:
         for index in indices:
             compiled = info.compiled[index]
-            stages.append(Stage(compiled, get_backend(compiled.kind).load(compiled), info.steps))
+            host = compiled.meta.get("host")
+            if host is not None:
+                executor = RemoteExecutor(compiled, host, timeout)
+            else:
+                executor = get_backend(compiled.kind).load(compiled)
+            stages.append(Stage(compiled, executor, info.steps))
     except BaseException:
         for stage in stages:
             stage.executor.close()

@@ -119,11 +119,13 @@ def limit(
     choices: tuple[str, ...] = (),
     pattern: str | None = None,
     hint: str | None = None,
+    kw_only: bool = False,
 ) -> Any:
     """Declare a field read from a target file: its default (none = required) and its limits.
 
     `key` is the TOML key when it differs from the field name; `pattern` (a full match) needs a
-    `hint` saying in words what it accepts.
+    `hint` saying in words what it accepts; `kw_only` lets a base class's optional field come
+    before its subclasses' required ones.
     """
     bounds = {
         "key": key,
@@ -134,7 +136,7 @@ def limit(
         "pattern": pattern,
         "hint": hint,
     }
-    return dataclasses.field(default=default, metadata={"limit": bounds})
+    return dataclasses.field(default=default, kw_only=kw_only, metadata={"limit": bounds})
 
 
 @cache

@@ -1,0 +1,181 @@
+"""A spiking partition served by `snapdeploy serve` in another process, reached over ZeroMQ on
+127.0.0.1: outputs equal to the in-process run; a killed or restarted board is a named
+LinkFailure, and `--resume` then finishes with the outputs of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snapdeploy.compile import compile_graph
+from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.quant.export import export_model
+from snapdeploy.runtime import Deployment
+from snapdeploy.runtime.board_link import RemoteExecutor
+from snapdeploy.runtime.errors import LinkFailure
+from snapdeploy.targets import load_target
+from tests.models import hybrid_net
+
+T = 6
+SPIKING = "p1_spiking"
+#: Long enough for a loaded machine to answer, short enough to keep a lost board's test quick.
+TIMEOUT_S = 3.0
+TARGET = """
+[target]
+name = "board"
+description = "torch here, the spiking partition on a board served over ZeroMQ"
+
+[devices.host]
+kind = "torch"
+device = "cpu"
+
+[devices.board]
+kind = "reference"
+{host}
+
+[[links]]
+from = "host"
+to = "board"
+bandwidth_gbps = 1.0
+latency_ns = 100000
+energy_pj_per_bit = 10.0
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def compiled(tmp_path: Path, host: str | None) -> Path:
+    graph = export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2, gain=3.0))
+    path = tmp_path / f"target-{'board' if host else 'local'}.toml"
+    path.write_text(TARGET.format(host=f'host = "{host}"' if host else ""))
+    out = tmp_path / ("board-build" if host else "local-build")
+    compile_graph(graph, load_target(path), out)
+    return out
+
+
+class Board:
+    """`snapdeploy serve` in a subprocess, waited for until it says it serves."""
+
+    def __init__(self, build: Path, port: int):
+        self.build, self.port = build, port
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        code = "import sys; from snapdeploy.cli import app; app(sys.argv[1:])"
+        args = ["serve", str(self.build), "--partition", SPIKING]
+        args += ["--bind", f"tcp://127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
+        )
+        line = self.process.stdout.readline()  # the process prints it once it is bound
+        assert f"serving partition '{SPIKING}'" in line, line
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+@pytest.fixture
+def builds(tmp_path: Path):
+    port = free_port()
+    remote = compiled(tmp_path, f"tcp://127.0.0.1:{port}")
+    board = Board(remote, port)
+    board.start()
+    yield compiled(tmp_path, None), remote, board
+    board.stop()
+
+
+INPUTS = np.random.default_rng(3).normal(0, 1, (10, 6)).astype(np.float32)
+
+
+def run(build: Path, **options):
+    with Deployment.load(build) as deployment:
+        return deployment.run(INPUTS, batch_size=4, progress=False, timeout=TIMEOUT_S, **options)
+
+
+def test_a_served_partition_gives_the_in_process_outputs_and_traffic(builds) -> None:
+    local, remote, _ = builds
+    here, there = run(local), run(remote)
+    np.testing.assert_array_equal(there.outputs, here.outputs)
+    assert [b.wire_bytes for b in there.boundaries] == [b.wire_bytes for b in here.boundaries]
+    assert sum(b.spikes for b in here.boundaries) > 0
+
+
+def before_second_batch(monkeypatch: pytest.MonkeyPatch, action) -> None:
+    """Do `action` once, as the board's stage starts its second batch (the first is done)."""
+    reset = RemoteExecutor.reset
+    calls = []
+
+    def resetting(self) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            action()
+        reset(self)
+
+    monkeypatch.setattr(RemoteExecutor, "reset", resetting)
+
+
+def test_a_killed_board_is_a_named_failure_and_resume_finishes_the_run(
+    builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local, remote, board = builds
+    expected = run(local).outputs
+    before_second_batch(monkeypatch, board.kill)
+    with pytest.raises(LinkFailure, match=rf"board tcp://127.0.0.1:{board.port} \(partition "):
+        run(remote, run_dir=tmp_path / "run")
+    monkeypatch.undo()
+    board.start()
+    resumed = run(remote, run_dir=tmp_path / "run", resume=True)
+    np.testing.assert_array_equal(resumed.outputs, expected)
+
+
+def test_a_board_restarted_mid_run_is_named_and_resume_finishes_the_run(
+    builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local, remote, board = builds
+    before_second_batch(monkeypatch, lambda: (board.kill(), board.start()))
+    with pytest.raises(LinkFailure, match="restarted during the run and lost the partition"):
+        run(remote, run_dir=tmp_path / "run")
+    monkeypatch.undo()
+    resumed = run(remote, run_dir=tmp_path / "run", resume=True)
+    np.testing.assert_array_equal(resumed.outputs, run(local).outputs)
+
+
+def test_a_board_serving_another_partition_is_refused(builds, tmp_path: Path) -> None:
+    _, remote, board = builds
+    board.stop()
+    other = Board(remote, board.port)
+    other.start()
+    try:
+        with Deployment.load(remote) as deployment:
+            executor = deployment.stages[1].executor
+            assert isinstance(executor, RemoteExecutor)
+            executor.compiled = type(executor.compiled)(
+                **{**executor.compiled.__dict__, "partition": "p9_spiking"}
+            )
+            with pytest.raises(LinkFailure, match=r"the board serves .*'p1_spiking'"):
+                executor.reset()
+    finally:
+        other.stop()
+
+
+def test_serve_refuses_a_partition_the_build_does_not_have(builds) -> None:
+    _, remote, _ = builds
+    from snapdeploy.runtime.serve import BoardServer
+
+    with pytest.raises(SnapdeployError, match=r"no spiking partition 'p0_dense'.*p1_spiking"):
+        BoardServer(remote, "p0_dense", "tcp://127.0.0.1:*")
