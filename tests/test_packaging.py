@@ -3,7 +3,8 @@ an installed copy finds them through importlib.resources, never through the repo
 
 The wheel is built from a copy of the checkout (pyproject.toml, README.md, snapdeploy/), so a
 stale build/ folder in the checkout cannot supply a file the package data no longer declares.
-Building takes about 3 s and installing about 2 s, so this stays an ordinary test.
+Building takes about 3 s and installing about 2 s, so this stays an ordinary test. The last
+test is CI's board check: the wheel with its core dependencies only, no torch.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ import subprocess
 import sys
 import venv
 import zipfile
+from email.parser import Parser
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
+from packaging.requirements import Requirement
+
+from snapdeploy.artifact.model import save_model
+from snapdeploy.quant.export import export_model
+from snapdeploy.runtime import Deployment
+from tests.board import Board, compiled, free_port
+from tests.models import hybrid_net
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "snapdeploy"
@@ -112,3 +123,81 @@ def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_p
     assert all(Path(path).resolve().is_relative_to(installed) for path in found["files"]), found
     assert all(found["files"].values()), found["files"]
     assert "emulator" in found["targets"]
+
+
+def core_requirements(wheel: Path) -> list[Requirement]:
+    """The wheel's own dependencies without any extra, as its METADATA declares them."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        fields = Parser().parsestr(archive.read(name).decode())
+    found = [Requirement(line) for line in fields.get_all("Requires-Dist") or []]
+    return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def core_site(wheel: Path, site_dir: Path) -> set[str]:
+    """Links in `site_dir` to this interpreter's installs of the core dependencies and theirs,
+    and nothing else (so no torch); the distributions linked."""
+    todo, done = core_requirements(wheel), set()
+    while todo:
+        requirement = todo.pop()
+        dist = metadata.distribution(requirement.name)
+        key = dist.metadata["Name"].lower()
+        if key in done:
+            continue
+        done.add(key)
+        todo += [
+            r
+            for r in map(Requirement, dist.requires or [])
+            if r.marker is None or r.marker.evaluate({"extra": ""})
+        ]
+        for top in {Path(str(f)).parts[0] for f in dist.files or []}:
+            source = Path(dist.locate_file(top))
+            if not top.endswith((".dist-info", ".pth")) and top != ".." and source.exists():
+                (site_dir / top).unlink(missing_ok=True)
+                (site_dir / top).symlink_to(source)
+    return done
+
+
+def test_wheel_without_torch_runs_the_board_side(wheel: Path, tmp_path: Path) -> None:
+    """CI's board check: the wheel in a venv holding only its core dependencies (no torch, no
+    extra) runs --help, inspects an artifact, and serves a compiled spiking partition to the
+    host pipeline of this venv over 127.0.0.1, with outputs equal to the in-process run."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    (site_dir,) = (env_dir / "lib").glob("python*/site-packages")
+    linked = core_site(wheel, site_dir)
+    assert {"numpy", "pyzmq", "safetensors", "typer", "rich"} <= linked
+    assert not {"torch", "brevitas", "matplotlib", "scikit-learn", "pynq"} & linked
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    cli = [str(env_dir / "bin" / "snapdeploy")]
+
+    def board_side(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*args], cwd=tmp_path, env=environ, capture_output=True, text=True, check=False
+        )
+
+    assert board_side(str(python), "-c", "import torch").returncode != 0
+    assert board_side(*cli, "--help").returncode == 0
+    model = save_model(tmp_path / "m.snap", export_model(hybrid_net([4, 3], 4, n_in=5)), {})
+    shown = board_side(*cli, "inspect", str(model))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["graph"]["steps"] == 4
+
+    port = free_port()
+    remote = compiled(tmp_path, f"tcp://127.0.0.1:{port}")
+    board = Board(remote, port, cli, cwd=tmp_path, env=environ)
+    board.start()
+    try:
+        inputs = np.random.default_rng(0).normal(0, 1, (5, 6)).astype(np.float32)
+        with Deployment.load(remote) as there, Deployment.load(compiled(tmp_path, None)) as here:
+            served = there.run(inputs, progress=False, timeout=30.0).outputs
+            np.testing.assert_array_equal(served, here.run(inputs, progress=False).outputs)
+    finally:
+        board.stop()

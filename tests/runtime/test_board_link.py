@@ -5,88 +5,19 @@ LinkFailure, and `--resume` then finishes with the outputs of an uninterrupted r
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from snapdeploy.compile import compile_graph
 from snapdeploy.core.errors import SnapdeployError
-from snapdeploy.quant.export import export_model
 from snapdeploy.runtime import Deployment
 from snapdeploy.runtime.board_link import RemoteExecutor
 from snapdeploy.runtime.errors import LinkFailure
-from snapdeploy.targets import load_target
-from tests.models import hybrid_net
+from tests.board import Board, compiled, free_port
 
-T = 6
-SPIKING = "p1_spiking"
 #: Long enough for a loaded machine to answer, short enough to keep a lost board's test quick.
 TIMEOUT_S = 3.0
-TARGET = """
-[target]
-name = "board"
-description = "torch here, the spiking partition on a board served over ZeroMQ"
-
-[devices.host]
-kind = "torch"
-device = "cpu"
-
-[devices.board]
-kind = "reference"
-{host}
-
-[[links]]
-from = "host"
-to = "board"
-bandwidth_gbps = 1.0
-latency_ns = 100000
-energy_pj_per_bit = 10.0
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def compiled(tmp_path: Path, host: str | None) -> Path:
-    graph = export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2, gain=3.0))
-    path = tmp_path / f"target-{'board' if host else 'local'}.toml"
-    path.write_text(TARGET.format(host=f'host = "{host}"' if host else ""))
-    out = tmp_path / ("board-build" if host else "local-build")
-    compile_graph(graph, load_target(path), out)
-    return out
-
-
-class Board:
-    """`snapdeploy serve` in a subprocess, waited for until it says it serves."""
-
-    def __init__(self, build: Path, port: int):
-        self.build, self.port = build, port
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        code = "import sys; from snapdeploy.cli import app; app(sys.argv[1:])"
-        args = ["serve", str(self.build), "--partition", SPIKING]
-        args += ["--bind", f"tcp://127.0.0.1:{self.port}"]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
-        )
-        line = self.process.stdout.readline()  # the process prints it once it is bound
-        assert f"serving partition '{SPIKING}'" in line, line
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
 
 
 @pytest.fixture
