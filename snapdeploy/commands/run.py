@@ -50,6 +50,19 @@ class RunOptions:
     master: str | None = None
 
 
+def check_inputs(inputs: Path | None) -> None:
+    """The inputs file this process reads is given and exists."""
+    from snapdeploy.core.errors import SnapdeployError
+
+    if inputs is None:
+        raise SnapdeployError(
+            "no inputs given; fix: pass --inputs X.npy (samples [N, ...], or 0/1 spikes "
+            "[N, T, n] for a spike-input model)"
+        )
+    if not Path(inputs).is_file():
+        raise SnapdeployError(f"inputs file {inputs} not found; fix: pass an existing .npy")
+
+
 def run_build(build: Path, options: RunOptions) -> Path | None:
     """Run in the chosen form; the process that holds the results returns OUT."""
     import numpy as np
@@ -70,13 +83,13 @@ def run_build(build: Path, options: RunOptions) -> Path | None:
         run_rank(build, joined[0], joined[1], joined[2], inputs, out, batch_size, resume, timeout)
         return out if joined[0] == joined[1] - 1 else None
     if ranks > 1:
+        check_inputs(inputs)
         args = ["--out", str(out), "--batch-size", str(batch_size), "--timeout", str(timeout)]
         args += ["--inputs", str(inputs)] if inputs is not None else []
         hint = f"snapdeploy run {build} --ranks {ranks} {' '.join(args)} --resume"
         launch_local(build, ranks, out, args + (["--resume"] if resume else []), timeout, hint)
         return out
-    if inputs is None or not Path(inputs).is_file():
-        raise SnapdeployError(f"inputs file {inputs} not found; fix: pass --inputs X.npy")
+    check_inputs(inputs)
     with Deployment.load(build) as deployment:
         deployment.run(np.load(inputs), batch_size, run_dir=out, resume=resume, timeout=timeout)
     return out

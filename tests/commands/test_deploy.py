@@ -70,3 +70,13 @@ def test_run_without_emulate_looks_for_the_bitstream(fpga_build, tmp_path) -> No
     result = cli("run", builds["fpga"], "--inputs", inputs, "-o", tmp_path / "run")
     assert result.exit_code == 1
     assert "no bitstream" in result.output and "--emulate" in result.output
+
+
+def test_deploy_without_inputs_says_to_pass_them(fpga_build, tmp_path) -> None:
+    builds, _ = fpga_build
+    result = cli("deploy", builds["ref"], "--emulate", "-o", tmp_path / "run")
+    assert result.exit_code == 1
+    assert "no inputs given; fix: pass --inputs X.npy" in result.output
+    assert "None" not in result.output
+    missing = cli("deploy", builds["ref"], "--emulate", "--inputs", tmp_path / "x.npy")
+    assert f"inputs file {tmp_path / 'x.npy'} not found" in " ".join(missing.output.split())
