@@ -141,6 +141,27 @@ def _spiking(view: OpView, shape_in: Shape | None) -> Shape:
     return (n_out,)
 
 
+@op_check("spiking_conv")
+def _spiking_conv(view: OpView, shape_in: Shape | None) -> Shape:
+    """A conv or sum-pool layer (core.conv): its fields' types, its tensors' shapes and its
+    input; the geometry and ranges are checked where the layer is built (`validate`)."""
+    n_in = view.integer("n_in", 1, 1 << 24)
+    n_out = view.integer("n_out", 1, 1 << 24)
+    shape = view.record.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and math.prod(shape) == n_in):
+        raise view.fail("field 'input_shape'", repr(shape), f"(x, y, channel) of {n_in} inputs")
+    for key in ("du", "dv", "vth", "bias_exp"):
+        view.integer(key, -(1 << 31), 1 << 31)
+    view.tensor("bias_mant", (n_out,), "int")
+    if view.record.get("synapse") == "conv":
+        view.only_tensors("weights", "bias_mant")
+        view.tensor("weights", (-1, -1, -1, -1), "int")
+    else:
+        view.only_tensors("bias_mant")
+    spikes_in(view, shape_in, n_in)
+    return (n_out,)
+
+
 @op_check("encoder")
 def _encoder(view: OpView, shape_in: Shape | None) -> Shape:
     view.only_tensors()

@@ -98,23 +98,9 @@ def conv_from_entry(record: dict[str, Any], own: dict[str, np.ndarray]) -> ConvL
     else:
         raise KeyError(f"synapse '{record['synapse']}' (conv or pool)")
     scalars = {key: int(record[key]) for key in NEURON_SCALARS}
-    params = ConvLayerParams(
+    return ConvLayerParams(
         synapse, bias_mant=own["bias_mant"], reset=record.get("reset", "zero"), **scalars
     )
-    params.validate(record["name"])  # no consistency check knows this record type's ranges
-    return params
-
-
-def check_sizes(
-    name: str, record: dict[str, Any], params: LifLayerParams | ConvLayerParams
-) -> None:
-    """The recorded n_in, n_out must be what the layer's tensors and geometry give."""
-    for key in ("n_in", "n_out"):
-        if int(record[key]) != getattr(params, key):
-            raise ArtifactError(
-                f"op '{name}': the manifest records {key}={record[key]} but its tensors and "
-                f"settings give {getattr(params, key)}; fix: re-export the model"
-            )
 
 
 def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -171,10 +157,9 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
                 weights=own["weights"], bias_mant=own["bias_mant"], delays=own.get("delays"),
                 reset=record.get("reset", "zero"), **scalars,
             )  # fmt: skip
-            params.validate(name)
         else:
             params = conv_from_entry(record, own)
-        check_sizes(name, record, params)
+        params.validate(name)  # sizes, dtypes and neighbours were checked (consistency.py)
         return SpikingOp(name, params)
     if kind == "encoder":
         return EncoderOp(

@@ -93,7 +93,25 @@ def tampered(tmp_path: Path, change) -> Path:
 
 def test_a_recorded_size_its_layer_does_not_have_names_the_op(tmp_path: Path) -> None:
     path = tampered(tmp_path, lambda records, _: records["pool"].update(n_out=99))
-    with pytest.raises(ArtifactError, match="op 'pool': the manifest records n_out=99 but"):
+    with pytest.raises(ArtifactError, match=r"op 'pool' tensor 'bias_mant' shape: found \[24\]"):
+        load_model(path)
+
+    # sizes that agree with the tensors but not with the geometry
+    def change(records, tensors):
+        records["pool"].update(n_out=25)
+        tensors["pool.bias_mant"] = np.zeros(25, np.int32)
+        records["delay"]["n_in"] = 25
+        tensors["delay.weights"] = tensors["delay.delays"] = np.zeros((5, 25), np.int32)
+
+    with pytest.raises(ParameterRangeError, match=r"'pool': bias_mant has shape \(25,\), expec"):
+        load_model(tampered(tmp_path, change))
+
+
+def test_a_conv_record_must_fit_the_op_before_it(tmp_path: Path) -> None:
+    path = tampered(
+        tmp_path, lambda records, _: records["conv"].update(n_in=59, input_shape=[59, 1, 1])
+    )
+    with pytest.raises(ArtifactError, match=r"op 'conv' input \(59 spike channels\): found \[60\]"):
         load_model(path)
 
 
