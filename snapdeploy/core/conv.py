@@ -23,6 +23,7 @@ kernel, so every backend that runs convolution runs pooling the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,8 +95,10 @@ class ConvSynapse:
         return int(np.prod(self.output_shape))
 
     @property
-    def fan_in(self) -> int:
-        return int(np.prod(self.weights.shape[1:]))
+    def synapses(self) -> int:
+        """(input, output neuron) pairs joined by a non-zero tap, padding left out."""
+        taps = dataclasses.replace(self, weights=(self.weights != 0).astype(np.int64), weight_exp=0)
+        return int(taps.sums(np.ones(self.n_in, dtype=bool)).sum())
 
     def validate(self, layer: str) -> None:
         """Refuse what Lava's Conv cannot run, naming the layer, the value and the fix."""
@@ -217,6 +220,10 @@ class PoolSynapse:
     def n_out(self) -> int:
         return int(np.prod(self.output_shape))
 
+    @property
+    def synapses(self) -> int:
+        return self.conv.synapses if self.weight else 0
+
     def validate(self, layer: str) -> None:
         (x, y, _), (kx, ky) = self.input_shape, self.kernel
         if min(kx, ky) < 1 or x % kx or y % ky:
@@ -255,6 +262,10 @@ class ConvLayerParams:
     @property
     def n_in(self) -> int:
         return self.synapse.n_in
+
+    @property
+    def synapses(self) -> int:
+        return self.synapse.synapses
 
     @property
     def n_out(self) -> int:

@@ -133,6 +133,11 @@ class LifLayerParams:
         return frozenset(synapse) | reset_kinds(self.reset)
 
     @property
+    def synapses(self) -> int:
+        """Non-zero weights: the synaptic events one spike of each input makes, summed."""
+        return int(np.count_nonzero(self.weights))
+
+    @property
     def delay_depth(self) -> int:
         """Columns of the synapse's delay buffer (Lava's max_delay + 1); 0 without delays."""
         return 0 if self.delays is None else int(self.delays.max(initial=0)) + 1

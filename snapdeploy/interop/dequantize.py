@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from snapdeploy.backends.torch_dense import op_module
+from snapdeploy.core.errors import UnsupportedLayerError
 from snapdeploy.core.graph import ModelGraph, SpikingOp
 from snapdeploy.core.neuron import ACT_SHIFT, DECAY_UNITY, DU_OFFSET
 from snapdeploy.nn import HybridNet, SpikingLinear
@@ -20,6 +21,12 @@ from snapdeploy.nn import HybridNet, SpikingLinear
 
 def spiking_module(op: SpikingOp) -> SpikingLinear:
     p = op.params
+    if p.kinds != {"dense"}:
+        raise UnsupportedLayerError(
+            f"layer '{op.name}' is a {' + '.join(sorted(p.kinds))} layer, which the NIR export "
+            f"does not write (it writes Dense layers that reset to zero); fix: export the "
+            f"model with --format netx"
+        )
     layer = SpikingLinear(
         p.n_in,
         p.n_out,

@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from snapdeploy.backends import get_backend
 from snapdeploy.compile import BUILD_FILE
 from snapdeploy.core.extras import needs
@@ -165,7 +163,7 @@ def spiking_work(
     times the mean fan-out of its synapses (non-zero weights per input); inner layers' input
     spikes are not recorded by the runtime, so their events are left out and named."""
     first = partition.layers[0]
-    fan_out = np.count_nonzero(first.weights) / max(first.n_in, 1)
+    fan_out = first.synapses / max(first.n_in, 1)
     steps = partition.steps
     cycles = get_backend(device.kind).cycles_per_step(partition, device, spikes_in / steps)
     return Work(

@@ -143,3 +143,11 @@ def test_conv_layer_kinds_and_neuron_checks() -> None:
         ConvLayerParams(pool, 0, 0, 1, np.zeros(2, int), 0).validate("n")
     with pytest.raises(ParameterRangeError, match="layer 'n'.*reset 'hard'"):
         ConvLayerParams(pool, 0, 0, 1, np.zeros(1, int), 0, reset="hard").validate("n")
+
+
+def test_synapses_count_the_pairs_a_non_zero_tap_joins() -> None:
+    # three inputs along x, a 3-tap kernel padded by one: outputs see 2, 3 and 2 inputs
+    conv = ConvSynapse(np.array([4, 0, 2]).reshape(1, 3, 1, 1), (3, 1, 1), padding=(1, 0))
+    assert conv.synapses == 1 + 2 + 1  # the zero middle tap joins nothing
+    assert PoolSynapse((2, 2), 3, (4, 2, 2)).synapses == 16  # each input feeds one output
+    assert PoolSynapse((2, 2), 0, (4, 2, 2)).synapses == 0

@@ -176,3 +176,12 @@ def test_lava_dls_own_netx_reader_builds_our_export(
         net.stop()
     golden = np.load(FIXTURES / "tinynet_output.npy")[0].transpose([2, 1, 0, 3])[..., 1:]
     np.testing.assert_array_equal(out[..., 2:17], golden)
+
+
+def test_the_nir_export_refuses_conv_layers_by_name(tmp_path: Path) -> None:
+    save_model(tmp_path / "m.snap", netx_graph(0), {})
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "m.snap"), "-o",
+                                      str(tmp_path / "m.nir")])  # fmt: skip
+    assert result.exit_code == 1
+    assert "layer 'conv1' is a conv layer, which the NIR export" in " ".join(result.output.split())
+    assert not (tmp_path / "m.nir").exists()
