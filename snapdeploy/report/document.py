@@ -62,10 +62,6 @@ def notes(source: Source, energy: dict[str, Any]) -> list[str]:
             "no run was measured here: spike traffic is n/a and compute counts assume "
             "no input spikes; run the build and report the run directory"
         )
-    if source.kind == "run":
-        found.append(
-            "a run's result.json holds no per-step counts or raster; those plots show what it lacks"
-        )
     found += [
         f"boundary {l['boundary']} ({l['from']} -> {l['to']}) crosses no link of the "
         f"target: not priced"

@@ -58,7 +58,7 @@ def draw_raster(ax: plt.Axes, stats: list[BoundaryStats]) -> None:
             ax.scatter(t, n + offset, s=6, label=f"boundary {s.boundary_id}")
             offset, drawn = offset + s.width, True
     if not drawn:
-        note(ax, "no raster recorded\n(a run's result.json keeps no per-sample spikes)")
+        note(ax, "no raster recorded\n(a run directory written before runs recorded one)")
         return
     ax.set_xlabel("time step")
     ax.set_ylabel("neuron (boundaries stacked)")

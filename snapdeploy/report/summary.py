@@ -47,8 +47,8 @@ def boundary_record(stats: BoundaryStats, plan: Plan) -> dict[str, Any]:
 
 
 def stats_from_record(record: dict[str, Any]) -> BoundaryStats:
-    """A boundary's counts back from report.json or a run's result.json (which holds no
-    per-step counts or raster: those come back empty)."""
+    """A boundary's counts back from report.json or a run's result.json (one written before
+    runs recorded per-step counts and a raster gives them back empty)."""
     stats = BoundaryStats(
         record["id"],
         record["width"],

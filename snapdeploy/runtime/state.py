@@ -104,7 +104,8 @@ RESULT_FILE = "result.json"
 
 
 def boundary_summary(stats) -> dict[str, Any]:
-    """One boundary's measured traffic, per sample, beside what fp16 tensors would cost."""
+    """One boundary's measured traffic, per sample, beside what fp16 tensors would cost, with
+    its spikes per step and first sample's raster (what a report of the run plots)."""
     samples = max(stats.samples, 1)
     return {
         "id": stats.boundary_id,
@@ -118,6 +119,12 @@ def boundary_summary(stats) -> dict[str, Any]:
         "wire_bytes_per_sample": stats.wire_bytes / samples,
         "fp16_bytes_per_sample": stats.fp16_bytes / samples,
         "fp16_over_spikes": stats.fp16_bytes / stats.wire_bytes if stats.wire_bytes else None,
+        "spikes_per_step": [int(v) for v in stats.spikes_per_step],
+        "first_sample_raster": (
+            None
+            if stats.first_sample_raster is None
+            else stats.first_sample_raster.astype(int).tolist()
+        ),
     }
 
 

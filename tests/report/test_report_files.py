@@ -8,6 +8,7 @@ import json
 import shutil
 import struct
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +16,7 @@ from snapdeploy.cli import app
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.report import document, plots
 from snapdeploy.report.document import HTML_FILE, MARKDOWN_FILE, write_full_report
+from snapdeploy.runtime.state import RESULT_FILE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SIZE = (int(plots.FIGSIZE[0] * plots.DPI), int(plots.FIGSIZE[1] * plots.DPI))
@@ -68,13 +70,20 @@ def test_a_demo_output_keeps_its_headline_and_gains_estimates(deployed, tmp_path
     assert again["energy"]["totals"] == report["energy"]["totals"]
 
 
-def test_a_run_directory_is_priced_and_says_what_result_json_lacks(deployed, tmp_path):
+def test_a_run_directory_is_priced_and_plots_the_spikes_it_recorded(deployed, tmp_path):
     directory = copy(deployed.run, tmp_path)
     report = write_full_report(directory)
     check_files(directory, report)
     assert report["source"]["kind"] == "run"
     assert report["headline"]["boundary_bytes_fp16_over_spikes"] > 1.0
-    assert any("per-step" in n for n in report["notes"])
+    assert not any("per-step" in n for n in report["notes"])
+    recorded = json.loads((directory / RESULT_FILE).read_text())["boundaries"]
+    for boundary in recorded:
+        assert sum(boundary["spikes_per_step"]) == boundary["spikes"]
+        raster = np.array(boundary["first_sample_raster"])
+        assert raster.shape == (boundary["steps"], boundary["width"])
+    assert any(b["spikes"] for b in recorded)
+    assert [sum(t["spikes_per_step"]) for t in report["traffic"]] == [b["spikes"] for b in recorded]
 
 
 def test_a_build_with_zero_counts_is_still_a_valid_report(deployed, tmp_path):
