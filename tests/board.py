@@ -26,7 +26,7 @@ kind = "torch"
 device = "cpu"
 
 [devices.board]
-kind = "reference"
+{device}
 {host}
 
 [[links]]
@@ -36,6 +36,12 @@ bandwidth_gbps = 1.0
 latency_ns = 100000
 energy_pj_per_bit = 10.0
 """
+#: The board's device table by kind: the numpy reference, or the HLS core (its C-simulation).
+BOARD_DEVICES = {
+    "reference": 'kind = "reference"',
+    "hls": 'kind = "hls"\npart = "xc7z020clg400-1"\nboard = "pynq-z2"\nlif_cores = 2\n'
+    "neurons_per_core = 256",
+}
 #: Runs the CLI of the snapdeploy this interpreter imports.
 THIS_CLI = [sys.executable, "-c", "import sys; from snapdeploy.cli import app; app(sys.argv[1:])"]
 
@@ -46,12 +52,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def compiled(tmp_path: Path, host: str | None) -> Path:
-    """The small hybrid net compiled for the target, its spiking device at `host` (or here)."""
+def compiled(tmp_path: Path, host: str | None, kind: str = "reference") -> Path:
+    """The small hybrid net compiled for the target, its spiking device (of `kind`) at `host`,
+    or here."""
     graph = export_model(hybrid_net([5, 4, 3], T, n_in=6, n_out=2, gain=3.0))
-    path = tmp_path / f"target-{'board' if host else 'local'}.toml"
-    path.write_text(TARGET.format(host=f'host = "{host}"' if host else ""))
-    out = tmp_path / ("board-build" if host else "local-build")
+    where = f"{kind}-{'board' if host else 'local'}"
+    path = tmp_path / f"target-{where}.toml"
+    host_line = f'host = "{host}"' if host else ""
+    path.write_text(TARGET.format(device=BOARD_DEVICES[kind], host=host_line))
+    out = tmp_path / f"{where}-build"
     compile_graph(graph, load_target(path), out)
     return out
 

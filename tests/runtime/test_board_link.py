@@ -20,13 +20,15 @@ from tests.board import Board, compiled, free_port
 TIMEOUT_S = 3.0
 
 
-@pytest.fixture
-def builds(tmp_path: Path):
+@pytest.fixture(params=["reference"])
+def builds(request: pytest.FixtureRequest, tmp_path: Path):
+    """A build served by a board (spiking device of kind `request.param`) and the same build
+    run here."""
     port = free_port()
-    remote = compiled(tmp_path, f"tcp://127.0.0.1:{port}")
+    remote = compiled(tmp_path, f"tcp://127.0.0.1:{port}", request.param)
     board = Board(remote, port)
     board.start()
-    yield compiled(tmp_path, None), remote, board
+    yield compiled(tmp_path, None, request.param), remote, board
     board.stop()
 
 
@@ -38,6 +40,7 @@ def run(build: Path, **options):
         return deployment.run(INPUTS, batch_size=4, progress=False, timeout=TIMEOUT_S, **options)
 
 
+@pytest.mark.parametrize("builds", ["reference", "hls"], indirect=True)
 def test_a_served_partition_gives_the_in_process_outputs_and_traffic(builds) -> None:
     local, remote, _ = builds
     here, there = run(local), run(remote)
