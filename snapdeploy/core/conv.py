@@ -24,10 +24,12 @@ kernel, so every backend that runs convolution runs pooling the same way.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from snapdeploy.core import conv_native
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.core.neuron import reset_kinds, validate_neuron
 
@@ -38,6 +40,8 @@ CONV_SUM_LIMIT = 1 << 31
 #: Conv weights as Lava's Conv keeps them: 8 bits of magnitude and a sign, not normalized.
 CONV_WEIGHT_RANGE = (-256, 255)
 CONV_WEIGHT_EXP_RANGE = (0, 7)
+#: Window values im2col holds at once (float64): 4M values, 32 MiB.
+PATCH_BLOCK = 1 << 22
 
 
 def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -93,6 +97,11 @@ class ConvSynapse:
     @property
     def n_out(self) -> int:
         return int(np.prod(self.output_shape))
+
+    @property
+    def fan_in(self) -> int:
+        """Inputs one output neuron's window holds (kernel taps times input channels per group)."""
+        return int(np.prod(self.weights.shape[1:]))
 
     @property
     def synapses(self) -> int:
@@ -158,31 +167,49 @@ class ConvSynapse:
     def sums(self, spikes: np.ndarray) -> np.ndarray:
         """conv(s, W << weight_exp) before the wrap: int64 [..., n_out] from [..., n_in].
 
-        One product per kernel offset over every position and sample at once (float64, so
-        numpy hands it to BLAS; exact, as every sum is an integer below 2**31).
+        im2col: each output position's window, every kernel offset side by side, times the
+        flipped kernel (Lava convolves), one matrix product per group over a block of images
+        (float64, so numpy hands it to BLAS; exact, as every sum is an integer below 2**31).
         """
         lead = spikes.shape[:-1]
+        images = spikes.reshape(-1, *self.input_shape)
+        per_image = int(np.prod(self.output_shape[:2])) * self.fan_in
+        block = max(1, PATCH_BLOCK // per_image)
+        out = [self.block_sums(images[b : b + block]) for b in range(0, len(images), block)]
+        out = np.concatenate(out) if out else np.zeros((0, self.n_out), dtype=np.int64)
+        return np.left_shift(out, self.weight_exp).reshape(*lead, -1)
+
+    def block_sums(self, images: np.ndarray) -> np.ndarray:
+        """The unshifted sums of a block of images [b, X, Y, C_in]: int64 [b, n_out]."""
         (sx, sy), (px, py), (dx, dy) = self.stride, self.padding, self.dilation
         (kx, ky), (xo, yo, c_out) = self.kernel, self.output_shape
-        groups, c_in = self.groups, self.input_shape[2]
-        image = spikes.reshape(-1, *self.input_shape).astype(np.float64)
-        image = np.pad(image, ((0, 0), (px, px), (py, py), (0, 0)))
-        # [kx, ky, groups, C_in/g, C_out/g], the kernel flipped: Lava convolves
+        groups, c_group = self.groups, self.input_shape[2] // self.groups
+        padded = np.pad(images.astype(np.float64), ((0, 0), (px, px), (py, py), (0, 0)))
+        windows = [
+            padded[:, i * dx : i * dx + sx * (xo - 1) + 1 : sx,
+                   j * dy : j * dy + sy * (yo - 1) + 1 : sy]
+            for i in range(kx) for j in range(ky)
+        ]  # fmt: skip
+        # [positions, offsets, groups, C_in/g] and the kernel as [groups, offsets * C_in/g, C_out/g]
+        patches = np.stack(windows, axis=3).reshape(-1, kx * ky, groups, c_group)
         kernel = self.weights[:, ::-1, ::-1, :].astype(np.float64)
-        kernel = kernel.reshape(groups, c_out // groups, kx, ky, c_in // groups)
-        kernel = kernel.transpose(2, 3, 0, 4, 1)
-        out = np.zeros((image.shape[0], xo, yo, groups, c_out // groups))
-        for i in range(kx):
-            for j in range(ky):
-                window = image[:, i * dx : i * dx + sx * (xo - 1) + 1 : sx,
-                               j * dy : j * dy + sy * (yo - 1) + 1 : sy]  # fmt: skip
-                window = window.reshape(*window.shape[:3], groups, c_in // groups)
-                out += np.einsum("bxygc,gck->bxygk", window, kernel[i, j])
-        return np.left_shift(out.astype(np.int64), self.weight_exp).reshape(*lead, -1)
+        kernel = kernel.reshape(groups, c_out // groups, kx * ky * c_group).transpose(0, 2, 1)
+        out = np.concatenate(
+            [patches[:, :, g].reshape(len(patches), -1) @ kernel[g] for g in range(groups)],
+            axis=1,
+        )  # channel k of the output is group k // (C_out/g)
+        return out.astype(np.int64).reshape(len(images), xo * yo * c_out)
 
     def activation(self, spikes: np.ndarray) -> np.ndarray:
         """What Lava's Conv sends for bool spikes [..., n_in]: int64 [..., n_out]."""
         return signed_wrap(self.sums(spikes), CONV_ACTIVATION_BITS)
+
+    def activation_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
+        """`activation`, computed by the compiled scatter where `native` asks and it builds."""
+        if not (native and conv_native.available()):
+            return self.activation
+        compiled = conv_native.NativeConv(self)
+        return lambda spikes: signed_wrap(compiled.sums(spikes), CONV_ACTIVATION_BITS)
 
 
 @dataclass(frozen=True)
@@ -237,6 +264,9 @@ class PoolSynapse:
     def activation(self, spikes: np.ndarray) -> np.ndarray:
         return self.conv.activation(spikes)
 
+    def activation_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
+        return self.conv.activation_fn(native)
+
 
 @dataclass(frozen=True)
 class ConvLayerParams:
@@ -277,3 +307,6 @@ class ConvLayerParams:
 
     def activations(self, spikes: np.ndarray) -> np.ndarray:
         return self.synapse.activation(spikes)
+
+    def activations_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
+        return self.synapse.activation_fn(native)

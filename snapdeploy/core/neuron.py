@@ -24,7 +24,9 @@ is shifted by weight_exp on its own, as Lava does), and convolution and sum pool
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -141,6 +143,10 @@ class LifLayerParams:
     def delay_depth(self) -> int:
         """Columns of the synapse's delay buffer (Lava's max_delay + 1); 0 without delays."""
         return 0 if self.delays is None else int(self.delays.max(initial=0)) + 1
+
+    def activations_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
+        """`activations` (a plain Dense layer's compiled form is `lif_native.NativeLayer`)."""
+        return self.activations
 
     def activations(self, spikes: np.ndarray) -> np.ndarray:
         """int64 [..., n_out] (with delays [..., n_out, depth], one column per delay)."""
@@ -293,15 +299,25 @@ def arrivals(state: LayerState, activations: np.ndarray) -> np.ndarray:
     return arrived
 
 
-def run_layer(state: LayerState, spikes_in: np.ndarray, params: LifLayerParams) -> np.ndarray:
-    """A window of T steps of one synapse + LIF layer; bool [T, batch, n_out]."""
+def run_layer(
+    state: LayerState,
+    spikes_in: np.ndarray,
+    params: LifLayerParams,
+    activations: Callable[[np.ndarray], np.ndarray] | None = None,
+    step: Callable[[LayerState, np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """A window of T steps of one synapse + LIF layer; bool [T, batch, n_out].
+
+    `activations` and `step` stand in for `params.activations` and `lif_step` (the reference
+    network passes their compiled twins where they build).
+    """
     steps = spikes_in.shape[0]
     out = np.zeros((steps, *state.u.shape), dtype=bool)
     if steps == 0:
         return out
-    arrived = arrivals(state, params.activations(spikes_in))
+    arrived = arrivals(state, (activations or params.activations)(spikes_in))
     for t in range(steps):
-        out[t] = lif_step(state, arrived[t], params)
+        out[t] = step(state, arrived[t]) if step else lif_step(state, arrived[t], params)
     return out
 
 
@@ -311,11 +327,11 @@ class ReferenceNetwork:
     Layer i+1 receives layer i's spikes of the same step (and, through its own Dense, sees
     them one step later), exactly as a chain of Lava processes does.
 
-    With `native` (the default) the layers run the compiled kernel of `core.lif_native`,
-    bit-equal to this module's numpy functions, which run when `native` is off, the kernel
-    cannot be built here (with a warning saying why), for layers other than Dense with reset
-    to zero (conv, pooling, delays, subtract reset: the kernel implements Dense alone), or
-    where a layer's weights are not in Lava's even 8-bit form (an unvalidated layer).
+    With `native` (the default) Dense layers run the compiled kernel of `core.lif_native`,
+    conv and pool synapses that of `core.conv_native`, and every LIF that resets to zero the
+    compiled step, all bit-equal to the numpy functions, which run when `native` is off, a
+    kernel cannot be built here (with a warning saying why), for what has no compiled form
+    (delays, subtract reset), or where a layer's weights are not in Lava's even 8-bit form.
     """
 
     def __init__(self, layers: list[LifLayerParams | ConvLayerParams], native: bool = True):
@@ -329,7 +345,9 @@ class ReferenceNetwork:
                 )
         self.layers = layers
         self.states: list[LayerState] = []
-        # per layer: the compiled layer, or None where its weights need numpy's int64
+        compiled = native and lif_native.available()
+        # per layer: the compiled Dense layer, or None where its weights need numpy's int64 or
+        # it is another kind (those get the compiled synapse and LIF step where they exist)
         self.native = (
             [
                 lif_native.NativeLayer(p, bias_value(p.bias_mant, p.bias_exp))
@@ -337,8 +355,26 @@ class ReferenceNetwork:
                 else None
                 for p in layers
             ]
-            if native and lif_native.available()
+            if compiled
             else None
+        )
+        self.runners = [
+            self.native[i].run if self.native and self.native[i] else self.runner(p, native)
+            for i, p in enumerate(layers)
+        ]
+
+    @staticmethod
+    def runner(
+        params: LifLayerParams | ConvLayerParams, native: bool
+    ) -> Callable[[LayerState, np.ndarray], np.ndarray]:
+        """`run_layer` for one layer, with its compiled synapse and (reset to zero) LIF step
+        where `native` asks and they build."""
+        step = None
+        if native and params.reset == "zero" and lif_native.available():
+            bias = bias_value(params.bias_mant, params.bias_exp)
+            step = functools.partial(lif_native.lif_step, params=params, bias=bias)
+        return functools.partial(
+            run_layer, params=params, activations=params.activations_fn(native), step=step
         )
 
     @property
@@ -361,9 +397,8 @@ class ReferenceNetwork:
         """
         per_layer = []
         spikes = spikes_in.astype(bool)
-        for i, (state, params) in enumerate(zip(self.states, self.layers)):
-            compiled = self.native[i] if self.native else None
-            spikes = compiled.run(state, spikes) if compiled else run_layer(state, spikes, params)
+        for state, run in zip(self.states, self.runners):
+            spikes = run(state, spikes)
             per_layer.append(spikes)
         return per_layer
 
