@@ -17,6 +17,7 @@ then continues with `--resume`, as after a lost rank.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,10 @@ class RemoteExecutor:
             )
         self._boot = header["boot"]
 
-    def _request(self, verb: bytes, header: dict[str, Any], frames: list[bytes] = ()) -> tuple:
+    def _request(
+        self, verb: bytes, header: dict[str, Any], frames: Sequence[bytes] = ()
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request, wait at most `timeout` for its reply: (reply header, frames)."""
         socket = self._socket
         socket.send_multipart([verb, json.dumps(header).encode(), *frames])
         if not socket.poll(int(self.timeout * 1000)):
