@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from snapdeploy.artifact.consistency import check_ops
 from snapdeploy.artifact.format import read_artifact
 from snapdeploy.artifact.model import load_ops
-from snapdeploy.backends.base import COMPILED_FILE
+from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
 from snapdeploy.compile.build import BUILD_FILE
 from snapdeploy.core.errors import InconsistentBuildError
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, SpikingOp
@@ -28,7 +29,8 @@ from snapdeploy.partition.partitions import PARTITION_FILE
 from snapdeploy.partition.place import PLAN_FILE
 
 _FIX = "recompile it with `snapdeploy compile MODEL.snap --target T -o DIR`"
-COMPILED_KEYS = {"kind", "partition", "device", "path", "n_in", "n_out", "meta"}
+#: What compiled.json holds: exactly the fields `CompiledPartition.load` takes.
+COMPILED_KEYS = {f.name for f in fields(CompiledPartition)}
 
 
 def fail(path: Path, what: str, found: Any, expected: Any) -> InconsistentBuildError:
