@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt Makefile tools/install_lava.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[train,lava,fpga,nir,peers,test]'
+	$(PIP) -e '.[train,lava,fpga,nir,peers,synth,test]'
 	# spikingjelly 2.0.0 (a benchmark peer) depends on CUDA-only torchvision/torchaudio builds;
 	# its neuron modules need neither, so it goes in without its dependencies.
 	$(PIP) --no-deps spikingjelly==2.0.0

