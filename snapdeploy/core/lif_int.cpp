@@ -4,7 +4,7 @@
 //
 //     u = wrap24(decay(u, du + 1) + a * 64)
 //     v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)
-//     s = v > vth * 64;  v = s ? 0 : v
+//     s = v > vth * 64;  v = s ? 0 : v      (reset by subtraction: v = s ? v - vth * 64 : v)
 // decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12), rounding toward zero.
 //
 // Why compiled: numpy runs each of those lines as a separate pass over the arrays, a dozen
@@ -33,6 +33,7 @@ inline int64_t decay(int64_t x, int64_t keep) {
 
 struct Neuron {
   int64_t keep_u, keep_v, vth_scaled;
+  int64_t reset_to;  // 0: v = 0 on a spike; 1: v -= vth_scaled (subtract reset)
 };
 
 // One LIF step of `n` neurons in place; spikes as 0/1 bytes.
@@ -48,7 +49,7 @@ inline void lif_update(int64_t n, int64_t* u, int64_t* v, const int64_t* activat
     vj = std::min(std::max(vj, -kVMax), kVMax);
     const bool fired = vj > p.vth_scaled;
     spikes[j] = fired;
-    v[j] = fired ? 0 : vj;
+    v[j] = fired ? (p.reset_to ? vj - p.vth_scaled : 0) : vj;
   }
 }
 
@@ -79,8 +80,8 @@ void add_columns(const int8_t* columns, int64_t n, const int64_t* active, int64_
   }
 }
 
-Neuron neuron(int64_t du, int64_t dv, int64_t vth) {
-  return {kDecayUnity - (du + 1), kDecayUnity - dv, vth * 64};
+Neuron neuron(int64_t du, int64_t dv, int64_t vth, int64_t subtract) {
+  return {kDecayUnity - (du + 1), kDecayUnity - dv, vth * 64, subtract};
 }
 
 }  // namespace
@@ -89,9 +90,9 @@ extern "C" {
 
 // `count` neurons (rows x n flattened) one step; bias is per neuron of a row of length n.
 void lif_int_step(int64_t rows, int64_t n, int64_t* u, int64_t* v, const int64_t* activation,
-                  const int64_t* bias, int64_t du, int64_t dv, int64_t vth, uint8_t* spikes,
-                  int threads) {
-  const Neuron p = neuron(du, dv, vth);
+                  const int64_t* bias, int64_t du, int64_t dv, int64_t vth, int64_t subtract,
+                  uint8_t* spikes, int threads) {
+  const Neuron p = neuron(du, dv, vth, subtract);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t row = 0; row < rows; ++row)
     lif_update(n, u + row * n, v + row * n, activation + row * n, bias, p, spikes + row * n);
@@ -105,8 +106,8 @@ void lif_int_step(int64_t rows, int64_t n, int64_t* u, int64_t* v, const int64_t
 void lif_int_layer(int64_t steps, int64_t rows, int64_t n_in, int64_t n_out,
                    const uint8_t* spikes_in, const int8_t* half_weights_t, int64_t weight_exp,
                    int64_t* u, int64_t* v, int64_t* pending, const int64_t* bias, int64_t du,
-                   int64_t dv, int64_t vth, uint8_t* spikes_out, int threads) {
-  const Neuron p = neuron(du, dv, vth);
+                   int64_t dv, int64_t vth, int64_t subtract, uint8_t* spikes_out, int threads) {
+  const Neuron p = neuron(du, dv, vth, subtract);
 #pragma omp parallel num_threads(threads)
   {
     std::vector<int64_t> active(n_in);

@@ -34,8 +34,8 @@ def kernel() -> ctypes.CDLL:
         SOURCE, BASE_FLAGS, NativeNeuronError, "use ReferenceNetwork(native=False) (numpy)"
     )
     ptr, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    lib.lif_int_step.argtypes = [i64, i64, ptr, ptr, ptr, ptr, i64, i64, i64, ptr, c_int]
-    lib.lif_int_layer.argtypes = [i64] * 4 + [ptr, ptr, i64] + [ptr] * 4 + [i64] * 3 + [ptr, c_int]
+    lib.lif_int_step.argtypes = [i64, i64, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr, c_int]
+    lib.lif_int_layer.argtypes = [i64] * 4 + [ptr, ptr, i64] + [ptr] * 4 + [i64] * 4 + [ptr, c_int]
     for entry in (lib.lif_int_step, lib.lif_int_layer):
         entry.restype = None
     return lib
@@ -53,6 +53,11 @@ def contiguous_state(state: LayerState) -> None:
         setattr(state, name, np.ascontiguousarray(getattr(state, name), dtype=np.int64))
 
 
+def subtracts(params: LifLayerParams) -> int:
+    """The kernel's reset flag: 1 where the layer resets by subtracting its threshold."""
+    return int(params.reset == "subtract")
+
+
 def lif_step(
     state: LayerState, activation: np.ndarray, params: LifLayerParams, bias: np.ndarray
 ) -> np.ndarray:
@@ -67,7 +72,8 @@ def lif_step(
     spikes = np.empty((rows, n), dtype=np.uint8)
     kernel().lif_int_step(
         rows, n, pointer(state.u), pointer(state.v), pointer(activation), pointer(bias),
-        params.du, params.dv, params.vth, pointer(spikes), threads(rows, rows * n),
+        params.du, params.dv, params.vth, subtracts(params), pointer(spikes),
+        threads(rows, rows * n),
     )  # fmt: skip
     return spikes.view(bool)
 
@@ -79,8 +85,8 @@ class NativeLayer:
     def takes(params: LifLayerParams) -> bool:
         """Whether the kernel holds these weights exactly: even and within [-256, 254], so
         their halves fit int8 (`LifLayerParams.validate` demands that; an unvalidated layer
-        that breaks it runs in numpy instead), of a plain Dense layer with reset to zero."""
-        if params.kinds != {"dense"}:
+        that breaks it runs in numpy instead), of a plain Dense layer (either reset)."""
+        if not params.kinds <= {"dense", "subtract_reset"}:
             return False
         w = params.weights
         return w.size == 0 or bool(w.min() >= -256 and w.max() <= 254 and not np.any(w % 2))
@@ -102,6 +108,6 @@ class NativeLayer:
         kernel().lif_int_layer(
             steps, rows, n_in, n_out, pointer(spikes_in), pointer(self.half_weights_t), p.weight_exp,
             pointer(state.u), pointer(state.v), pointer(state.a_pending), pointer(self.bias),
-            p.du, p.dv, p.vth, pointer(spikes), threads(rows, rows * (n_in + n_out)),
+            p.du, p.dv, p.vth, subtracts(p), pointer(spikes), threads(rows, rows * (n_in + n_out)),
         )  # fmt: skip
         return spikes.view(bool)

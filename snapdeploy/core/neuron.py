@@ -328,10 +328,10 @@ class ReferenceNetwork:
     them one step later), exactly as a chain of Lava processes does.
 
     With `native` (the default) Dense layers run the compiled kernel of `core.lif_native`,
-    conv and pool synapses that of `core.conv_native`, and every LIF that resets to zero the
-    compiled step, all bit-equal to the numpy functions, which run when `native` is off, a
-    kernel cannot be built here (with a warning saying why), for what has no compiled form
-    (delays, subtract reset), or where a layer's weights are not in Lava's even 8-bit form.
+    conv and pool synapses that of `core.conv_native`, and every LIF the compiled step, all
+    bit-equal to the numpy functions, which run when `native` is off, a kernel cannot be
+    built here (with a warning saying why), for what has no compiled form (delay lines), or
+    where a layer's weights are not in Lava's even 8-bit form.
     """
 
     def __init__(self, layers: list[LifLayerParams | ConvLayerParams], native: bool = True):
@@ -367,10 +367,10 @@ class ReferenceNetwork:
     def runner(
         params: LifLayerParams | ConvLayerParams, native: bool
     ) -> Callable[[LayerState, np.ndarray], np.ndarray]:
-        """`run_layer` for one layer, with its compiled synapse and (reset to zero) LIF step
-        where `native` asks and they build."""
+        """`run_layer` for one layer, with its compiled synapse and LIF step where `native`
+        asks and they build."""
         step = None
-        if native and params.reset == "zero" and lif_native.available():
+        if native and lif_native.available():
             bias = bias_value(params.bias_mant, params.bias_exp)
             step = functools.partial(lif_native.lif_step, params=params, bias=bias)
         return functools.partial(

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from snapdeploy.backends import (
     CompiledPartition,
@@ -106,14 +107,28 @@ def test_random_networks_equal_the_reference_over_split_runs(kind: str) -> None:
     check()
 
 
+def subtract_network():
+    """Random Dense networks (as the test above draws them) whose layers reset either way."""
+    resets = st.lists(st.sampled_from(["zero", "subtract"]), min_size=4, max_size=4)
+    return st.tuples(lif_network(layer_widths(1, 24), steps=(1, 24), saturating=True), resets).map(
+        lambda case: (
+            [dataclasses.replace(p, reset=r) for p, r in zip(case[0][0], case[1])],
+            *case[0][1:],
+        )
+    )
+
+
+@pytest.mark.parametrize("network", [kinds_network, subtract_network], ids=["conv", "subtract"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_conv_pool_delay_and_subtract_layers_equal_the_reference_or_are_refused(kind: str) -> None:
+def test_conv_pool_delay_and_subtract_layers_equal_the_reference_or_are_refused(
+    kind: str, network
+) -> None:
     runs = get_backend(kind).layer_kinds
 
     @settings(
         max_examples=KIND_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
     )
-    @given(kinds_network())
+    @given(network())
     def check(case: tuple[list, np.ndarray, int]) -> None:
         layers, spikes, split = case
         needs = frozenset().union(*(layer.kinds for layer in layers))

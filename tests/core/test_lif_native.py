@@ -1,8 +1,10 @@
-"""The compiled integer neuron equals the numpy specification bit for bit: one step on any
-int64 state and activation (wrap and clip edges included), and whole layers over split
-windows (spikes, u, v and Dense's pending buffer)."""
+"""The compiled integer neuron equals the numpy specification bit for bit, with either reset:
+one step on any int64 state and activation (wrap and clip edges included), and whole layers
+over split windows (spikes, u, v and Dense's pending buffer)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -36,9 +38,15 @@ def edge_values(rng: np.random.Generator, shape: tuple[int, ...], limit: int) ->
     return values
 
 
+RESETS = st.sampled_from(["zero", "subtract"])
+
+
 @SETTINGS
-@given(layer=in_range_layer(), batch=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
-def test_one_step_equals_the_specification(layer, batch, seed) -> None:
+@given(
+    layer=in_range_layer(), batch=st.integers(1, 70), seed=st.integers(0, 2**32 - 1), reset=RESETS
+)
+def test_one_step_equals_the_specification(layer, batch, seed, reset) -> None:
+    layer = dataclasses.replace(layer, reset=reset)
     rng = np.random.default_rng(seed)
     shape = (batch, layer.n_out)
     u = edge_values(rng, shape, STATE_LIMIT)
@@ -56,9 +64,10 @@ def test_one_step_equals_the_specification(layer, batch, seed) -> None:
 
 
 @SETTINGS
-@given(network=lif_network(saturating=True, batch=(1, 5), densities=(0.1, 1.0)))
-def test_layers_over_split_windows_equal_the_specification(network) -> None:
+@given(network=lif_network(saturating=True, batch=(1, 5), densities=(0.1, 1.0)), reset=RESETS)
+def test_layers_over_split_windows_equal_the_specification(network, reset) -> None:
     layers, s_in, cut = network
+    layers = [dataclasses.replace(layer, reset=reset) for layer in layers]
     spec, compiled = ReferenceNetwork(layers, native=False), ReferenceNetwork(layers)
     assert compiled.native is not None and spec.native is None
     for net in (spec, compiled):

@@ -86,6 +86,9 @@ class SpiNNakerBackend(SpikingBackend):
     """Maps spiking partitions onto a SpiNNaker-style board and runs them in its emulator."""
 
     kind = "spinnaker"
+    #: Its cores update with core's LIF, which resets either way (conv, pool and delays have
+    #: no synapse blocks here yet).
+    layer_kinds = frozenset({"dense", "subtract_reset"})
 
     def neuron_capacity(self, device: SpiNNakerDevice) -> int:
         return device.neurons
