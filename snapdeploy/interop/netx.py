@@ -301,7 +301,12 @@ def read_netx(path: str | Path) -> NetxModel:
             elif kind in BUILDERS:
                 if shape is None:
                     raise NetxFormatError(f"{path}: block '{name}' comes before any input shape")
-                params = BUILDERS[kind](name, group, shape)
+                try:
+                    params = BUILDERS[kind](name, group, shape)
+                except KeyError as exc:  # h5py: a dataset the block needs is absent
+                    raise NetxFormatError(
+                        f"{path}: block '{name}' lacks {exc}; fix: re-export it from lava-dl"
+                    ) from exc
                 params.validate(name)
                 ops.append(SpikingOp(name, params))
                 shape = params.synapse.output_shape if kind != "dense" else (params.n_out,)

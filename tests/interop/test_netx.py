@@ -159,6 +159,7 @@ REFUSALS = [
      "dense block 'dense1' takes 5 inputs but the block before it emits 4"),
     ([("input", (4,), {}), ("dense", (2,), {"weight": np.full((2, 4), 201)})],
      "beyond Loihi's 8 bits"),
+    ([("input", (4,), {}), ("dense", (2,), {})], "block 'dense1' lacks .*weight"),
 ]  # fmt: skip
 
 
