@@ -128,9 +128,9 @@ register_kind(KindEntry(LavaDevice, "snapdeploy.backends.lava:LavaBackend", "loi
 register_kind(
     KindEntry(HlsDevice, "snapdeploy.backends.hls:HlsBackend", "fpga", BoardMode.BITSTREAM)
 )
-register_kind(
-    KindEntry(RtlDevice, "snapdeploy.backends.rtl.backend:RtlBackend", "fpga", BoardMode.BITSTREAM)
-)
+# The RTL core's bitstreams are built here (`snapdeploy synth`), but no board top connects its
+# host interface yet, so `--board` is refused and every run is its Verilator simulation.
+register_kind(KindEntry(RtlDevice, "snapdeploy.backends.rtl.backend:RtlBackend", "fpga"))
 register_kind(
     KindEntry(SpiNNakerDevice, "snapdeploy.backends.spinnaker:SpiNNakerBackend", "spinnaker")
 )

@@ -181,7 +181,7 @@ KIND_TABLES = {
     "rtl": (
         'part = "lfe5u-85f"\nboard = "ulx3s"\nneurons = 512',
         RtlDevice,
-        {"part": "lfe5u-85f", "neurons": 512, "weight_bits": 8, "bitstream": None},
+        {"part": "lfe5u-85f", "neurons": 512, "weight_bits": 8, "clock_mhz": 100.0},
     ),
     "spinnaker": (
         SPINNAKER_KEYS,

@@ -3,8 +3,7 @@
 `compile` lays the partition out for the core (capacities, layer table), writes its header
 and power-on data beside copies of the core in a build directory (what yosys is given), and
 builds the core's Verilator simulation, cached per design. `load` opens the core through the
-FPGA driver of `backends.fpga`: on a board, `pynq.Overlay` with the bitstream the manifest
-lists for this build; otherwise an emulated overlay whose core model is the simulation.
+FPGA driver of `backends.fpga` over an emulated overlay whose core model is the simulation.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
-from snapdeploy.backends.fpga.board import board_overlay
+from snapdeploy.backends.base import CompiledPartition, SpikingBackend
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.hls.build import source_hash
@@ -60,21 +58,15 @@ class RtlBackend(SpikingBackend):
             "part": device.part,
             "board": device.board,
             "clock_mhz": device.clock_mhz,
-            "bitstream": device.bitstream,
             "build_hash": source_hash(sources),
             "weight_bits": prepared.weight_bits,
             "capacities": prepared.caps,
         }
 
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
-        """On a board when the device names a bitstream, else (or under `deploy --emulate`)
-        the Verilator simulation."""
-        emulate = compiled.meta["bitstream"] is None or emulation_forced()
-        overlay = (
-            self.simulation(compiled)[0]
-            if emulate
-            else board_overlay(compiled.meta["part"], compiled.meta["build_hash"])
-        )
+        """The Verilator simulation behind the emulated overlay (no board path yet: the
+        registry refuses `--board` for this kind)."""
+        overlay, _ = self.simulation(compiled)
         return FpgaExecutor(
             LifCoreDriver(overlay),
             parameter_image(partition.layers),

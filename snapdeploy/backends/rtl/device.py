@@ -16,8 +16,7 @@ PARTS = ("xc7z020", "lfe5u-85f", "up5k")
 class RtlDevice(DeviceSpec):
     """One RTL LIF core on FPGA `part` of `board`, holding up to `neurons` neurons in all.
 
-    `bitstream` names a built bitstream in backends/fpga/bitstreams/; none means the
-    Verilator simulation only.
+    It runs as its Verilator simulation; `snapdeploy synth` builds its bitstreams.
     """
 
     #: What the report's FPGA cost says of the cycles it prices (`backend.cycles_per_step`).
@@ -28,7 +27,6 @@ class RtlDevice(DeviceSpec):
     neurons: int = limit(ge=1)
     weight_bits: int = limit(8, ge=1, le=16)
     clock_mhz: float = limit(100.0, gt=0)
-    bitstream: str | None = limit(None)
 
     @classmethod
     def holding(cls, name: str, neurons: int) -> Self:

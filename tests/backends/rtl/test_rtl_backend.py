@@ -144,3 +144,9 @@ def test_missing_verilator_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch
             rtl_build.verilator_path()
     finally:
         rtl_build.verilator_path.cache_clear()
+
+
+def test_board_runs_are_refused_until_a_board_top_connects_the_core() -> None:
+    from snapdeploy.backends import entry
+
+    assert "only emulates; fix: use --emulate" in entry("rtl").board_problem(DEVICE)
