@@ -45,8 +45,11 @@ PATCH_BLOCK = 1 << 22
 
 
 def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
-    """Lava's `signed_clamp`: x modulo 2**bits, as a signed value."""
+    """Lava's `signed_clamp`: x modulo 2**bits, as a signed value (values in range, as
+    nearly all are, pass unchanged without the modulo's pass)."""
     half = 1 << (bits - 1)
+    if x.size == 0 or (x.min() >= -half and x.max() < half):
+        return x
     return (x + half) % (2 * half) - half
 
 
