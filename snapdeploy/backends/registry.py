@@ -73,8 +73,9 @@ class KindEntry:
         return getattr(imported, name)
 
     def board_problem(self, device: DeviceSpec) -> str | None:
-        """Why `device` cannot run as real hardware from this machine, or None when it can."""
-        if self.board is BoardMode.HOST:
+        """Why `device` cannot run as real hardware from this machine, or None when it can (a
+        device with a `host` is run by `snapdeploy serve` there, which answers for it)."""
+        if self.board is BoardMode.HOST or device.host is not None:
             return None
         if self.board is BoardMode.EMULATED:
             return f"is kind '{self.kind}', which this machine only emulates; fix: use --emulate"

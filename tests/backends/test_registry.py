@@ -3,6 +3,8 @@ asks about a kind (its backend, its cost model, what `deploy --board` does) come
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from snapdeploy.backends import BoardMode, entry, get_backend, registered_kinds
@@ -47,3 +49,5 @@ def test_board_modes() -> None:
     assert "only emulates" in lava and "--emulate" in lava
     no_bitstream = HlsDevice(name="fpga", part="p", board="b", lif_cores=1, neurons_per_core=1)
     assert "names no bitstream" in entry("hls").board_problem(no_bitstream)
+    served = dataclasses.replace(no_bitstream, host="tcp://192.168.2.99:5555")
+    assert entry("hls").board_problem(served) is None  # the board serving it answers for it
