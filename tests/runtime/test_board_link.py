@@ -9,11 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from snapdeploy.cli import app
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.runtime import Deployment
 from snapdeploy.runtime.board_link import RemoteExecutor
 from snapdeploy.runtime.errors import LinkFailure
+from snapdeploy.runtime.state import FINAL_FILE
 from tests.board import Board, compiled, free_port
 
 #: A lost board's wait: short, to keep its test quick (a live board answers in milliseconds).
@@ -113,3 +116,14 @@ def test_serve_refuses_a_partition_the_build_does_not_have(builds) -> None:
 
     with pytest.raises(SnapdeployError, match=r"no spiking partition 'p0_dense'.*p1_spiking"):
         BoardServer(remote, "p0_dense", "tcp://127.0.0.1:*")
+
+
+def test_ranks_reach_a_served_partition_as_one_process_does(builds, tmp_path: Path) -> None:
+    """`run --ranks 3`: the rank of the board's device group talks to the board over ZeroMQ,
+    the ranks to each other over torch.distributed."""
+    local, remote, _ = builds
+    np.save(tmp_path / "x.npy", INPUTS)
+    args = ["run", remote, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "ranks"]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--ranks", 3, "--batch-size", 4]])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "ranks" / FINAL_FILE), run(local).outputs)
