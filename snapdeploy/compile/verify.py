@@ -105,6 +105,25 @@ def check_partition(directory: Path, record: dict, kind: Any, steps: int, shape_
             raise fail(compiled, f"'{key}'", record[key], f"{width}, the width of its ops")
 
 
+def check_boundaries(path: Path, boundaries: Any, records: list[dict], steps: int) -> None:
+    """plan.json's boundaries: one between each pair of neighbours, as wide as the first emits."""
+    if not isinstance(boundaries, list) or len(boundaries) != len(records) - 1:
+        found = len(boundaries) if isinstance(boundaries, list) else boundaries
+        raise fail(path, "boundaries", found, f"{len(records) - 1}, one between each partition")
+    for index, boundary in enumerate(boundaries):
+        if not isinstance(boundary, dict):
+            raise fail(path, f"boundary {index}", boundary, "an object")
+        expected = {
+            "src": index,
+            "dst": index + 1,
+            "width": records[index]["n_out"],
+            "steps": steps,
+        }
+        for key, value in expected.items():
+            if boundary.get(key) != value:
+                raise fail(path, f"boundary {index} '{key}'", boundary.get(key), value)
+
+
 def verify_build(build_dir: Path) -> None:
     """Refuse a build whose files disagree with each other; return when all agree."""
     build_dir = Path(build_dir)
@@ -136,6 +155,7 @@ def verify_build(build_dir: Path) -> None:
             tuple(shape) if index == 0 else None,
         )
         records.append(record)
+    check_boundaries(build_dir / PLAN_FILE, plan.get("boundaries"), records, steps)
     for index, (before, after) in enumerate(itertools.pairwise(records)):
         if before["n_out"] != after["n_in"]:
             raise fail(

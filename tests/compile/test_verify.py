@@ -88,6 +88,11 @@ def test_the_unchanged_build_verifies_and_runs(build: Path) -> None:
         (1, lambda r: r.update(n_out=4), r"'n_out': found 4, expected 3, the width of its ops"),
         (BUILD_FILE, lambda r: r.update(steps=T + 1), rf"'steps': found {T}, expected {T + 1}"),
         (1, lambda r: r["meta"].update(index=0), r"meta 'index' .*: found 0, expected 1"),
+        (
+            PLAN_FILE,
+            lambda r: r["boundaries"][1].update(width=5),
+            r"plan.json: boundary 1 'width': found 5, expected 3",
+        ),
     ],
 )
 def test_each_mismatch_names_the_file_what_was_found_and_expected(
