@@ -93,7 +93,7 @@ def test_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
 
 
 def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_path: Path) -> None:
-    """The venv sees this interpreter's dependencies through a .pth line (a path there is only
+    """And runs `snapdeploy demo --tiny` from there. The venv sees this interpreter's dependencies through a .pth line (a path there is only
     appended to sys.path: the checkout's editable finder is not installed), and runs from
     tmp_path, so snapdeploy can only come from the wheel."""
     env_dir = tmp_path / "venv"
@@ -123,6 +123,16 @@ def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_p
     assert all(Path(path).resolve().is_relative_to(installed) for path in found["files"]), found
     assert all(found["files"].values()), found["files"]
     assert "emulator" in found["targets"]
+    demo = subprocess.run(
+        [str(env_dir / "bin" / "snapdeploy"), "demo", "--tiny", "--out", str(tmp_path / "demo")],
+        check=False,
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert (tmp_path / "demo" / "model.snap").is_file()
 
 
 def core_requirements(wheel: Path) -> list[Requirement]:
