@@ -93,9 +93,10 @@ def test_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
 
 
 def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_path: Path) -> None:
-    """And runs `snapdeploy demo --tiny` from there. The venv sees this interpreter's dependencies through a .pth line (a path there is only
-    appended to sys.path: the checkout's editable finder is not installed), and runs from
-    tmp_path, so snapdeploy can only come from the wheel."""
+    """And runs `snapdeploy demo --tiny` there. The venv sees this interpreter's dependencies
+    through a .pth line (a path there is only appended to sys.path: the checkout's editable
+    finder is not installed), and runs from tmp_path, so snapdeploy can only come from the
+    wheel."""
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
