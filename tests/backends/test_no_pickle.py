@@ -21,11 +21,6 @@ from snapdeploy.targets import DEVICE_TYPES, load_target
 from tests.models import hybrid_net, spiking_partition
 
 PICKLE_SUFFIXES = {".pickle", ".pkl", ".pt", ".pth"}
-LAVA_PICKLES = pytest.mark.xfail(
-    reason="the Lava backend still stores network.pickle (Lava's own serialization); issue 20 "
-    "rebuilds its processes from the partition's arrays at load instead",
-    strict=False,
-)
 
 
 def is_pickle(data: bytes) -> bool:
@@ -64,13 +59,7 @@ def test_the_detector_finds_a_pickle_and_object_arrays(tmp_path: Path) -> None:
     assert pickles_in(tmp_path) == ["objects.npy", "state.bin"]
 
 
-KINDS = [
-    pytest.param(kind, marks=LAVA_PICKLES) if kind == "lava" else kind
-    for kind in registered_kinds("spiking")
-]
-
-
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", registered_kinds("spiking"))
 def test_a_compiled_spiking_partition_holds_no_pickle(kind: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     layer = LifLayerParams(2 * rng.integers(-20, 21, (4, 6)), 0, 400, 300, 20, np.zeros(4), 0)

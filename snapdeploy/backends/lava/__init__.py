@@ -3,15 +3,12 @@
 Why real Lava: its `fixed_pt` LIF and Dense are Loihi's arithmetic, so equal spikes and
 states here prove the reference's integers are the hardware's.
 
-`compile` checks every layer against Loihi's widths and the device's neurons, then writes
-the layers (`layers.npz`) and the network itself as Lava processes (`network.pickle`, from
-`lava.utils.serialization`; read it with `processes.load_network`, which works around a
-Lava 0.10 id clash). Why not lava-dl's netx HDF5: netx fixes the bias exponent at 6 and derives the
-weight exponent from the weight values, so it cannot hold a layer's own `bias_exp` and
-`weight_exp` exactly, and lava-dl cannot be installed next to torch 2.13, so a file written
-for it could not even be checked here. The serialized processes are exactly what runs.
-
-`load` reads that network file back and wraps it in a `LavaExecutor`. Only the CPU simulator
+`compile` checks every layer against Loihi's widths and the device's neurons and builds the
+Lava processes once, so what Lava cannot build is refused before anything runs; the build
+directory holds the partition's arrays alone (the base compile's `partition.snap`), no
+pickle: Lava's own serialization is one, and a build from elsewhere must not run code when
+it is loaded. `load` rebuilds the processes from those arrays (`processes.build_network`,
+which a Lava user calls the same way) and wraps them in a `LavaExecutor`. Only the CPU simulator
 (`run_config = "sim"`) exists in open-source Lava, and only the `fixed_pt` models compute
 integers; other settings are refused at compile time. Lava itself is imported on first use,
 so the rest of snapdeploy works without it.
@@ -80,15 +77,11 @@ class LavaBackend(SpikingBackend):
     def emit(
         self, prepared: None, partition: SpikingPartition, device: LavaDevice, out: Path
     ) -> dict[str, Any]:
-        processes = lava_module("processes")
         names = [op.name for op in partition.ops]
-        processes.save_network(
-            processes.build_network(names, partition.layers), out / processes.NETWORK_FILE
-        )
+        lava_module("processes").build_network(names, partition.layers)  # Lava's own checks
         return {
             "layers": names,
             "steps": partition.steps,
-            "network": processes.NETWORK_FILE,
             "lava_version": LAVA_VERSION,
             "run_config": device.run_config,
             "select_tag": device.select_tag,
@@ -97,9 +90,7 @@ class LavaBackend(SpikingBackend):
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> ExecutorBase:
         processes = lava_module("processes")
         executor = lava_module("executor")
-        network_file = compiled.path / compiled.meta["network"]
-        if not network_file.is_file():
-            raise BackendError(f"{network_file} is missing; fix: compile the partition again")
+        names = [op.name for op in partition.ops]
         return executor.LavaExecutor(
-            lambda: processes.load_network(network_file), compiled.meta["select_tag"]
+            lambda: processes.build_network(names, partition.layers), compiled.meta["select_tag"]
         )

@@ -1,4 +1,5 @@
-"""A spiking partition as Lava processes, and the network file a Lava user loads.
+"""A spiking partition as Lava processes: what the Lava backend runs, and what a Lava user builds
+from a partition's arrays (`build_network(names, SpikingPartition.load(...).layers)`).
 
 Each layer is a Lava synapse process (`synapses.py`: Dense, DelayDense or Conv) feeding a
 `LIF` with the layer's du, dv, vth and bias (our `neurons.subtract_lif.SubtractLIF` where the
@@ -7,17 +8,12 @@ flat, [n_out]: a conv's (x, y, channel) activation is flattened into it, and fla
 reshaped into the next conv's input, in Lava's C order, which is the reference's. The weights
 are declared mixed-sign: left to itself, Dense infers the sign mode from the values, and a
 matrix with no positive weight is then clipped to [-255, 0], turning -256 into -255.
-
-The network file is Lava's own serialization (`lava.utils.serialization`) of exactly these
-processes, so a Lava user gets the same Dense/LIF graph, with the same integers, that this
-backend runs, ready to connect to their own input and output and run on any run config.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -29,12 +25,8 @@ from snapdeploy.core.neuron import LifLayerParams
 
 with needs("lava", __name__):
     from lava.magma.core.process.ports.ports import AbstractPort
-    from lava.magma.core.process.process import AbstractProcess, ProcessServer
-    from lava.magma.core.process.variable import VarServer
+    from lava.magma.core.process.process import AbstractProcess
     from lava.proc.lif.process import LIF
-    from lava.utils import serialization
-
-NETWORK_FILE = "network.pickle"
 
 
 @dataclass
@@ -79,28 +71,3 @@ def build_network(
     for prev, nxt in itertools.pairwise(chain):
         shaped_for(prev.lif.s_out, nxt.synapse.s_in).connect(nxt.synapse.s_in)
     return chain
-
-
-def save_network(chain: list[LavaLayer], path: Path) -> None:
-    """Write the processes with Lava's serialization (a pickle: load only files you trust)."""
-    serialization.save([proc for layer in chain for proc in (layer.synapse, layer.lif)], str(path))
-
-
-def load_network(path: Path) -> list[LavaLayer]:
-    """Read a network file back as fresh, runnable processes.
-
-    Lava 0.10.0's `serialization.load` keeps the process and Var ids stored in the pickle,
-    which collide with those of processes made since (the compiler then mixes them up and
-    the run hangs), so every loaded process and Var is registered again for a new id.
-    """
-    procs, _ = serialization.load(str(path))
-    for proc in procs:
-        reregister(proc)
-    return [LavaLayer(synapse, lif) for synapse, lif in zip(procs[::2], procs[1::2])]
-
-
-def reregister(proc: AbstractProcess) -> None:
-    """Give an unpickled process and its Vars ids unique in this interpreter."""
-    proc.id = ProcessServer().register(proc)
-    for var in proc.vars.members:
-        var.id = VarServer().register(var)
