@@ -34,6 +34,19 @@ PREFIX = "program."
 GRAPH, PARAM, BUFFER, CONST = "graph", "param.", "buffer.", "const."
 
 
+class CallCode(torch.nn.Module):
+    """Holds an fx.GraphModule so torch.export calls its generated code: it would run a
+    GraphModule root through fx.Interpreter, whose progress bar takes a multiprocessing lock
+    and so fixes the start method before Lava can set its own."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self.inner(*inputs)
+
+
 def export_program(
     module: torch.nn.Module, example: tuple[torch.Tensor, ...], dynamic_batch: bool = False
 ) -> ExportedProgram:
@@ -41,9 +54,10 @@ def export_program(
     (with `dynamic_batch`, any size of their first axis)."""
     modes = {m: m.training for m in module.modules()}
     module.eval()
+    root = CallCode(module) if isinstance(module, torch.fx.GraphModule) else module
     dims = tuple({0: torch.export.Dim.DYNAMIC} for _ in example) if dynamic_batch else None
     try:
-        return torch.export.export(module, example, dynamic_shapes=dims, strict=False)
+        return torch.export.export(root, example, dynamic_shapes=dims, strict=False)
     finally:
         for m, mode in modes.items():
             m.train(mode)
