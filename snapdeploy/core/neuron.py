@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -149,15 +149,15 @@ class LifLayerParams:
         return self.activations
 
     def activations(self, spikes: np.ndarray) -> np.ndarray:
-        """int64 [..., n_out] (with delays [..., n_out, depth], one column per delay)."""
-        if self.delays is None:
-            return dense_activation(self.weights, spikes, self.weight_exp)
-        per_delay = np.stack(
-            [np.where(self.delays == d, self.weights, 0) for d in range(self.delay_depth)]
-        )
-        return np.moveaxis(
-            np.stack([dense_activation(w, spikes, self.weight_exp) for w in per_delay]), 0, -1
-        )
+        """int64 [..., n_out] a Dense synapse sends (a delay line's: `delayed_activations`)."""
+        return dense_activation(self.weights, spikes, self.weight_exp)
+
+    def delayed_activations(self, spikes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """Each delay its non-zero weights use, with the activation [..., n_out] of the
+        synapses of that delay: each delay's sum shifted on its own, as Lava's DelayDense does."""
+        for delay in np.unique(self.delays[self.weights != 0]).tolist():
+            weights = np.where(self.delays == delay, self.weights, 0)
+            yield delay, dense_activation(weights, spikes, self.weight_exp)
 
     @property
     def n_in(self) -> int:
@@ -279,24 +279,31 @@ def lif_step(state: LayerState, activation: np.ndarray, params: LifLayerParams) 
 
 
 def arrivals(state: LayerState, activations: np.ndarray) -> np.ndarray:
-    """What reaches the neurons at each of T steps, given the synapse's activations then.
-
-    A plain synapse sends the previous step's activation. A delay line sends its buffer's
-    first column, shifts the rest one column forward and adds this step's activation of
-    delay k to column k (Lava DelayDense's roll), so delay k lands k + 1 steps later.
-    """
-    if state.a_pending.ndim == 2:
-        arrived = np.concatenate([state.a_pending[None], activations[:-1]])
-        state.a_pending = activations[-1]
-        return arrived
-    arrived = np.empty(activations.shape[:-1], dtype=np.int64)
-    buffer = state.a_pending
-    for t in range(len(activations)):
-        arrived[t] = buffer[..., 0]
-        buffer = np.concatenate([buffer[..., 1:], np.zeros_like(buffer[..., :1])], axis=-1)
-        buffer += activations[t]
-    state.a_pending = buffer
+    """What reaches the neurons at each of T steps, given the synapse's activations then: a
+    plain synapse sends the previous step's activation."""
+    arrived = np.concatenate([state.a_pending[None], activations[:-1]])
+    state.a_pending = activations[-1]
     return arrived
+
+
+def delay_arrivals(
+    state: LayerState, per_delay: Iterable[tuple[int, np.ndarray]], steps: int
+) -> np.ndarray:
+    """What reaches the neurons at each of T steps through a delay line.
+
+    Lava's DelayDense sends its buffer's first column, shifts the rest one column forward
+    and adds this step's activation of delay k to column k, so an activation of delay k
+    computed at step t lands at t + 1 + k. Laid out on a timeline of the window and the
+    buffer's depth: the buffer's column k lands at step k, and what lands past the window
+    is the next buffer.
+    """
+    depth = state.a_pending.shape[-1]
+    timeline = np.zeros((steps + depth, *state.u.shape), dtype=np.int64)
+    timeline[:depth] += np.moveaxis(state.a_pending, -1, 0)
+    for delay, activation in per_delay:
+        timeline[1 + delay : 1 + delay + steps] += activation
+    state.a_pending = np.ascontiguousarray(np.moveaxis(timeline[steps:], 0, -1))
+    return timeline[:steps]
 
 
 def run_layer(
@@ -315,7 +322,10 @@ def run_layer(
     out = np.zeros((steps, *state.u.shape), dtype=bool)
     if steps == 0:
         return out
-    arrived = arrivals(state, (activations or params.activations)(spikes_in))
+    if state.a_pending.ndim == 3:  # a delay line (core's Dense alone has one)
+        arrived = delay_arrivals(state, params.delayed_activations(spikes_in), steps)
+    else:
+        arrived = arrivals(state, (activations or params.activations)(spikes_in))
     for t in range(steps):
         out[t] = step(state, arrived[t]) if step else lif_step(state, arrived[t], params)
     return out

@@ -275,8 +275,12 @@ def check_shape(name: str, computed: tuple[int, ...], stored: tuple[int, ...]) -
 BUILDERS = {"conv": conv_layer, "pool": pool_layer, "dense": dense_layer}
 
 
-def read_netx(path: str | Path) -> NetxModel:
-    """Read a netx `.net` file into our graph: a spike source, then one layer per block."""
+def read_netx(path: str | Path, blocks: int | None = None) -> NetxModel:
+    """Read a netx `.net` file into our graph: a spike source, then one layer per block.
+
+    `blocks` reads only the first blocks, as netx's `num_layers` does (to leave out a
+    trailing readout such as `average`, which has no integer layer).
+    """
     path = Path(path)
     if not path.is_file() or not is_netx(path):
         raise NetxFormatError(
@@ -284,11 +288,11 @@ def read_netx(path: str | Path) -> NetxModel:
             f"export it with lava-dl's `export_hdf5`"
         )
     with h5py.File(path, "r") as f:
-        blocks = f["layer"]
+        groups = f["layer"]
         steps = int(value(f, "simulation/tSample")) if "simulation/tSample" in f else 1
         net_input, shape, ops = None, None, []
-        for index in range(len(blocks)):
-            group = blocks[str(index)]
+        for index in range(len(groups) if blocks is None else min(blocks, len(groups))):
+            group = groups[str(index)]
             kind, name = value(group, "type"), f"{value(group, 'type')}{index}"
             if kind == "input":
                 shape = whc(group)

@@ -243,3 +243,27 @@ def test_pilotnet_layers_reproduce_their_golden_records(
         traced = golden("fc-0-v")[:RESET_INTERVAL]
         assert set(traced[spiked].tolist()) == {128}
         np.testing.assert_array_equal(np.where(spiked, 0, voltages), np.where(spiked, 0, traced))
+
+
+def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output() -> None:
+    """lava-dl's delay network (dense blocks with per-neuron delays up to 62 steps), its first
+    5 blocks as netx's test runs them: all 3000 steps of the golden output, shifted by the one
+    step the golden record leads ours by (lava-dl's own test compares a single step)."""
+    model = read_netx(FIXTURES / "ntidigits" / "ntidigits.net", blocks=5)
+    assert [sorted(op.params.kinds) for op in model.graph.ops[1:]] == [
+        ["delay", "dense"], ["delay", "dense"], ["dense"],
+    ]  # fmt: skip
+    assert model.graph.ops[1].params.delays.max() == 62
+    data = np.load(FIXTURES / "ntidigits" / "spikes.npz")
+    steps = int(data["steps"])
+    spikes, golden = (np.unpackbits(data[k], axis=1, count=steps).T for k in ("input", "output"))
+    out = ReferenceNetwork([op.params for op in model.graph.ops[1:]]).run(
+        spikes[:, None].astype(bool)
+    )[0][:, 0]
+    assert golden.sum() == 22572
+    np.testing.assert_array_equal(out[:-1], golden[1:])
+
+
+def test_reading_the_whole_ntidigits_network_refuses_its_average_block() -> None:
+    with pytest.raises(NetxFormatError, match="block 'average5' is a netx 'average' block"):
+        read_netx(FIXTURES / "ntidigits" / "ntidigits.net")
