@@ -52,7 +52,7 @@ def test_wire_bytes_are_the_frames_of_the_boundary_spikes(tool):
 def test_one_setting_gives_a_consistent_record(tool):
     args = argparse.Namespace(
         train_bytes=20_000, test_bytes=2_000, d=16, heads=2, layers=2, context=16, steps=8,
-        finetune=8, time_steps=8, batch=4, lr=1e-3, cut=2, T=[2], sparsity=[0.5],
+        finetune=8, batch=4, lr=1e-3, cut=2, T=[2], sparsity=[0.5],
     )  # fmt: skip
     record = tool.run(args)
     (r,) = record["results"]
