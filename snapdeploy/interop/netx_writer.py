@@ -2,7 +2,9 @@
 
 Each layer is written as slayer's `export_hdf5` writes its block (shapes (C, H, W), kernels
 (C_out, C_in / groups, H, W, 1) as torch correlates them, a CUBA neuron group), so `read_netx`
-reads it back to the same integers and lava-dl's `netx.hdf5.Network` can build it. netx can
+reads it back to the same integers and lava-dl's `netx.hdf5.Network` builds it (all but
+`pool` blocks, which netx itself does not build; and netx on Lava 0.10 clips negative dense
+weights, see `netx.py`). netx can
 only say part of what our layers can, and the rest is refused by name, not rounded:
 
 - netx has no weight exponent (it derives one from the weights) and runs its neurons'
