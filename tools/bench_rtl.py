@@ -13,7 +13,9 @@ the whole flow the issue asks for, on this machine:
    on the PYNQ-Z2 device (`hls.estimate`, an estimate, not a measurement).
 3. Synthesis of the demo's spiking partition with the pinned YoWASP tools: yosys for the
    XC7Z020 (yosys' resource counts, not Vivado's; no Xilinx bitstream), yosys + nextpnr +
-   ecppack for the LFE5U-85F and + icepack for the iCE40 UP5K; bitstreams and manifest
+   ecppack for the LFE5U-85F and + icepack for the iCE40 UP5K (placed only when the core's
+   ports fit the package; the UP5K's SG48 has 39 pins, so it gets yosys' counts and the
+   reason); bitstreams and manifest
    entries into snapdeploy/backends/fpga/bitstreams/, the partition's generated sources
    (header and $readmemh data) into hw/rtl/demo_p1_spiking/ so a test can recompute the
    manifest's source hash.
@@ -177,6 +179,7 @@ def main() -> None:
         "hls_estimate_cycles_per_step": demo["hls_cycles_per_step_estimate"],
         "ecp5_fmax_mhz": ecp5.get("fmax_mhz"),
         "ice40_up5k_fmax_mhz": ice40.get("fmax_mhz"),
+        "ice40_up5k_lut": ice40.get("utilization", {}).get("lut"),
         "xc7z020_lut": xc7.get("utilization", {}).get("lut"),
         "xc7z020_ff": xc7.get("utilization", {}).get("ff"),
         "xc7z020_dsp": xc7.get("utilization", {}).get("dsp"),

