@@ -9,13 +9,13 @@ from pathlib import Path
 from snapdeploy.commands.common import console, guarded
 
 
-def import_netx(source: Path, out: Path) -> None:
+def import_netx(source: Path, out: Path, blocks: int | None = None) -> None:
     """Read a netx network's blocks as integer layers and write them as a .snap artifact."""
     from snapdeploy.artifact.model import save_model
     from snapdeploy.interop.netx import read_netx
 
     def run() -> tuple[Path, object]:
-        model = read_netx(source)
+        model = read_netx(source, blocks)
         info = {
             "quantization": {"method": "netx", "weight_bits": 8},
             "source": model.source,

@@ -28,6 +28,13 @@ def import_nir(
         "--spike-input",
         help="The graph's input is spikes each step (event data), not data held for all steps.",
     ),
+    blocks: int | None = typer.Option(
+        None,
+        "--blocks",
+        min=1,
+        help="netx only: read the first N blocks, as netx's num_layers does (to leave out a "
+        "trailing readout such as 'average', which has no integer layer).",
+    ),
 ) -> None:
     """Read a NIR graph into a hybrid net and export it to integers as a .snap artifact, or a
     netx network's blocks as integer layers (its own steps and weights; the NIR options do
@@ -37,7 +44,7 @@ def import_nir(
     if source.is_file() and is_netx(source):
         from snapdeploy.commands.import_netx import import_netx
 
-        import_netx(source, out)
+        import_netx(source, out, blocks)
         return
     from snapdeploy.artifact.model import save_model
     from snapdeploy.interop import read_nir

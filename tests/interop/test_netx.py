@@ -267,3 +267,13 @@ def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output() -> None:
 def test_reading_the_whole_ntidigits_network_refuses_its_average_block() -> None:
     with pytest.raises(NetxFormatError, match="block 'average5' is a netx 'average' block"):
         read_netx(FIXTURES / "ntidigits" / "ntidigits.net")
+
+
+def test_the_import_command_reads_the_first_blocks_when_asked(tmp_path: Path) -> None:
+    source = FIXTURES / "ntidigits" / "ntidigits.net"
+    refused = CliRunner().invoke(app, ["import", str(source), "-o", str(tmp_path / "a.snap")])
+    assert refused.exit_code == 1 and "'average' block" in " ".join(refused.output.split())
+    args = ["import", str(source), "-o", str(tmp_path / "n.snap"), "--blocks", "5"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    graph, _ = load_model(tmp_path / "n.snap")
+    assert [op.name for op in graph.ops] == ["input", "dense2", "dense3", "dense4"]
