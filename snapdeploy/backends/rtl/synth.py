@@ -1,7 +1,8 @@
 """Synthesis, place-and-route and bitstreams of a compiled partition's RTL core, with open tools.
 
-yosys maps the core for the part; for ECP5 and iCE40, nextpnr places and routes it at the
-device's clock and ecppack/icepack write the bitstream; for the Xilinx part only yosys runs
+yosys maps the core for the part; for ECP5 and iCE40, when the core's ports fit the package's
+pins, nextpnr places and routes it at the device's clock and ecppack/icepack write the
+bitstream; for the Xilinx part only yosys runs
 (its resource counts are yosys', not Vivado's, and no Xilinx bitstream is made). The tools are
 the pinned YoWASP builds from PyPI (WebAssembly, so they run wherever Python does); they see
 only paths relative to their working directory, so every file is named relative to the

@@ -29,7 +29,7 @@ from tests.models import assert_states_equal, spiking_partition
 from tests.strategies import lif_network, params
 
 DEVICE = RtlDevice(name="fpga", part="lfe5u-85f", board="ulx3s", neurons=512)
-EXAMPLES = 60 if os.environ.get("CI") else 25
+EXAMPLES = 40 if os.environ.get("CI") else 15
 #: Layer widths: 1, word edges (31-33), a layer wider than the smallest capacity (64), and
 #: more layers than it (4); they fall into a few capacity classes, so a few builds.
 SHAPES = [(1, 1), (5, 3), (33, 31), (32, 33, 2), (12, 40, 7, 9, 3, 5), (70, 20)]
