@@ -150,3 +150,18 @@ def test_board_runs_are_refused_until_a_board_top_connects_the_core() -> None:
     from snapdeploy.backends import entry
 
     assert "only emulates; fix: use --emulate" in entry("rtl").board_problem(DEVICE)
+
+
+def test_report_prices_the_measured_cycles_and_says_so(tmp_path: Path) -> None:
+    """The report's FPGA cost of an rtl partition: the backend's measured cycles at the
+    clock, described as measured (the HLS core's stay an estimate)."""
+    from snapdeploy.report.constants import load_constants
+    from snapdeploy.report.counts import Work
+    from snapdeploy.report.energy import partition_cost
+
+    partition = spiking_partition([params(np.full((6, 10), 2), vth=1000)])
+    cycles = RtlBackend().cycles_per_step(partition, DEVICE, 3.0)
+    work = Work("p", "spiking", "fpga", "rtl", steps=4, fpga_cycles_per_step=cycles)
+    cost = partition_cost(work, DEVICE, load_constants())
+    assert cost.latency_ns == pytest.approx(cycles * 4 / DEVICE.clock_mhz * 1e3)
+    assert "cycles measured in the core's Verilator simulation" in cost.basis
