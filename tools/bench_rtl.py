@@ -61,7 +61,7 @@ CASES = [
     ((784, 512, 256), 10, 2, 0.1),
 ]
 COSIM_HEADLINE = 1
-PARTS = ("xc7z020", "lfe5u-85f", "up5k")
+from snapdeploy.targets.spec import RTL_PARTS as PARTS
 
 
 def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:

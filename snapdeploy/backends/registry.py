@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from snapdeploy.backends.base import Backend
-from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import MissingExtraError
 from snapdeploy.targets.schema import did_you_mean
@@ -24,6 +23,7 @@ from snapdeploy.targets.spec import (
     HlsDevice,
     LavaDevice,
     ReferenceDevice,
+    RtlDevice,
     SpiNNakerDevice,
     TorchDevice,
     register_device_type,

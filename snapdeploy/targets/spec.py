@@ -202,10 +202,37 @@ class SpiNNakerDevice(DeviceSpec):
             )
 
 
+#: Parts `snapdeploy synth` places and routes (or, for Xilinx, synthesizes only).
+RTL_PARTS = ("xc7z020", "lfe5u-85f", "up5k")
+
+
+@dataclass(frozen=True)
+class RtlDevice(DeviceSpec):
+    """One RTL LIF core on FPGA `part` of `board`, holding up to `neurons` neurons in all.
+
+    It runs as its Verilator simulation; `snapdeploy synth` builds its bitstreams.
+    """
+
+    #: What the report's FPGA cost says of the cycles it prices (`backend.cycles_per_step`).
+    cycles_source: ClassVar[str] = "cycles measured in the core's Verilator simulation"
+    kind: str = field(default="rtl", init=False)
+    part: str = limit(choices=RTL_PARTS)
+    board: str = limit()
+    neurons: int = limit(ge=1)
+    weight_bits: int = limit(8, ge=1, le=16)
+    clock_mhz: float = limit(100.0, gt=0)
+
+    @classmethod
+    def holding(cls, name: str, neurons: int) -> Self:
+        """An ECP5-85F core (the ULX3S board's) with room for `neurons` neurons in all."""
+        return cls(name=name, part="lfe5u-85f", board="ulx3s", neurons=neurons)
+
+
 #: The spec class of each device kind a target file may name. The shipped kinds are listed
 #: here; a backend registered later adds its own through `register_device_type`.
 DEVICE_TYPES: dict[str, type[DeviceSpec]] = {
-    cls.kind: cls for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, SpiNNakerDevice)
+    cls.kind: cls
+    for cls in (TorchDevice, ReferenceDevice, LavaDevice, HlsDevice, RtlDevice, SpiNNakerDevice)
 }
 
 

@@ -11,7 +11,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import TargetError
 from snapdeploy.targets import (
     DEVICE_TYPES,
@@ -26,6 +25,7 @@ from snapdeploy.targets import (
     load_target,
     shipped_targets,
 )
+from snapdeploy.targets.spec import RtlDevice
 
 VALID = """\
 [target]
@@ -246,7 +246,7 @@ def test_target_lookups(tmp_path: Path) -> None:
             edited('kind = "hls"', 'kind = "hsl"'),
             [
                 "[devices.fpga] has unknown kind 'hsl'; did you mean 'hls'?",
-                "'torch', 'reference', 'lava', 'hls', 'spinnaker'",
+                "'torch', 'reference', 'lava', 'hls', 'rtl', 'spinnaker'",
             ],
             id="unknown-kind",
         ),
@@ -418,3 +418,22 @@ def test_specs_in_code_are_checked_and_widened() -> None:
     assert isinstance(link.bandwidth_gbps, float)
     with pytest.raises(TargetError, match=r"\[devices.ref\] max_neurons = 0 is out of range"):
         ReferenceDevice("ref", max_neurons=0)
+
+
+def test_shipped_targets_load_without_importing_any_backend() -> None:
+    """A target file names only kinds the targets package knows by itself: a board-side
+    process (or a user) can load one without the backend registry having been imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from snapdeploy.targets import load_target, shipped_targets\n"
+        "for name in shipped_targets():\n"
+        "    load_target(name)\n"
+        "assert 'snapdeploy.backends' not in sys.modules, 'targets imported the backends'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -21,9 +21,9 @@ from snapdeploy.backends.hls.build import source_hash
 from snapdeploy.backends.hls.layout import parameter_image
 from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
+from snapdeploy.targets.spec import RtlDevice
 
 from .build import LIBRARY, build_model
-from .device import RtlDevice
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
 from .sim import VerilatorCore, rtl_overlay

@@ -17,8 +17,7 @@ from snapdeploy.backends.hls.fit import WEIGHT_SHIFT, weight_bits
 from snapdeploy.backends.hls.layout import LAYER_WORDS
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.partition.partitions import SpikingPartition
-
-from .device import RtlDevice
+from snapdeploy.targets.spec import RtlDevice
 
 #: Words before the per-layer entries of the layer table: n_layers, n_neurons, n_weights,
 #: n_in, n_out, the parameter image's words, its layer words, then a zero.

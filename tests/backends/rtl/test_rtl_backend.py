@@ -22,9 +22,9 @@ from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.hls.layout import parameter_image
 from snapdeploy.backends.rtl import build as rtl_build
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
-from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, LifLayerParams, ReferenceNetwork
+from snapdeploy.targets.spec import RtlDevice
 from tests.models import assert_states_equal, spiking_partition
 from tests.strategies import lif_network, params
 

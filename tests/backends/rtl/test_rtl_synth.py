@@ -15,8 +15,8 @@ from snapdeploy.backends.fpga.board import MANIFEST
 from snapdeploy.backends.rtl import synth
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import record, rtl_partitions
-from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.core.errors import BackendError
+from snapdeploy.targets.spec import RtlDevice
 from tests.models import spiking_partition
 from tests.strategies import params
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.rtl.device import RtlDevice
 from snapdeploy.backends.rtl.layout import FLOORS, capacity, rtl_layout
 from snapdeploy.backends.rtl.writer import DATA_FILES, HEADER, write_sources
 from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.targets.spec import RtlDevice
 from tests.models import spiking_partition
 
 DEVICE = RtlDevice(name="fpga", part="xc7z020", board="pynq-z2", neurons=4096)
