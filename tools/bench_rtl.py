@@ -39,8 +39,9 @@ from rich.progress import Progress
 from snapdeploy.backends.base import CompiledPartition
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.hls.estimate import cycles_per_step as hls_cycles_per_step
-from snapdeploy.backends.hls.layout import core_layout, parameter_image
+from snapdeploy.backends.hls.layout import core_layout
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import rtl_partitions, synthesize_build
 from snapdeploy.backends.rtl.writer import CORE, HARNESS

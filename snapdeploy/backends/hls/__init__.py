@@ -17,10 +17,11 @@ from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulatio
 from snapdeploy.backends.fpga.board import board_overlay
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.hls.build import build_library
 from snapdeploy.backends.hls.csim import csim_overlay
 from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
-from snapdeploy.backends.hls.layout import CoreLayout, core_layout, parameter_image
+from snapdeploy.backends.hls.layout import CoreLayout, core_layout
 from snapdeploy.backends.hls.writer import write_sources
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import HlsDevice

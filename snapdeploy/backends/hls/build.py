@@ -15,6 +15,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import compile_atomically, cpu_flags
 from snapdeploy.core.native import cache_dir, compiler
@@ -44,14 +45,6 @@ def compiler_version() -> str:
         [compiler_path(), "--version"], capture_output=True, text=True, check=True
     )
     return result.stdout.splitlines()[0]
-
-
-def source_hash(sources: list[Path]) -> str:
-    """sha256 of the sources (names and bytes): what a bitstream built from them is matched by."""
-    digest = hashlib.sha256()
-    for path in sorted(sources, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def library_key(build_hash: str) -> str:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from snapdeploy.backends.fpga.params import weight_bits
 from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import HlsDevice
@@ -20,24 +21,6 @@ LIF_STATE_BITS = 24
 MAX_WEIGHT_BITS = 16
 #: The 32-bit accumulator holds a sum of |mantissa| <= 2^15 over fewer than 2^16 inputs.
 MAX_LAYER_INPUTS = (1 << 16) - 1
-#: Weights are even (Lava's 8-bit mixed-sign form, enforced by LifLayerParams.validate), so
-#: the core stores them halved: weight = mantissa << WEIGHT_SHIFT.
-WEIGHT_SHIFT = 1
-
-
-def signed_bits(low: int, high: int) -> int:
-    """The fewest two's-complement bits that hold every value in [low, high]."""
-    bits = 1
-    while low < -(1 << (bits - 1)) or high > (1 << (bits - 1)) - 1:
-        bits += 1
-    return bits
-
-
-def weight_bits(partition: SpikingPartition) -> int:
-    """Bits of the widest stored weight mantissa (weight >> WEIGHT_SHIFT) of the partition."""
-    low = min(int(op.params.weights.min()) for op in partition.ops) >> WEIGHT_SHIFT
-    high = max(int(op.params.weights.max()) for op in partition.ops) >> WEIGHT_SHIFT
-    return signed_bits(low, high)
 
 
 def layer_lanes(partition: SpikingPartition, neurons_per_core: int) -> list[int]:

@@ -9,15 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import accumulate
 
-import numpy as np
-
-from snapdeploy.backends.hls.fit import WEIGHT_SHIFT, check_fit, layer_lanes, storage_bits
-from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.backends.fpga.params import LAYER_WORDS
+from snapdeploy.backends.hls.fit import check_fit, layer_lanes, storage_bits
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import HlsDevice
-
-#: Words per layer at the start of the image: weight_exp, du, dv, vth, bias_exp.
-LAYER_WORDS = 5
 
 
 @dataclass(frozen=True)
@@ -31,7 +26,9 @@ class CoreLayout:
     lif_cores: int
     neurons_per_core: int
     state_bits: int
-    weight_bits: int  # width of a weight memory word (mantissa = weight >> WEIGHT_SHIFT)
+    weight_bits: (
+        int  # width of a weight memory word (mantissa = weight >> fpga.params.WEIGHT_SHIFT)
+    )
 
     @property
     def n_layers(self) -> int:
@@ -64,19 +61,6 @@ class CoreLayout:
     @property
     def image_words(self) -> int:
         return self.weight_base + self.n_weights
-
-
-def parameter_image(layers: list[LifLayerParams]) -> np.ndarray:
-    """The int32 parameter image of `layers`: layer words, biases, weight mantissas.
-
-    Weights go input-major ([layer][input][neuron]): one spike event reads one row.
-    """
-    config = [[p.weight_exp, p.du, p.dv, p.vth, p.bias_exp] for p in layers]
-    biases = [p.bias_mant.astype(np.int64) for p in layers]
-    mantissas = [(p.weights.astype(np.int64) >> WEIGHT_SHIFT).T.ravel() for p in layers]
-    return np.concatenate([np.asarray(config, dtype=np.int64).ravel(), *biases, *mantissas]).astype(
-        np.int32
-    )
 
 
 def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:

@@ -8,16 +8,15 @@ the core's sources, so the build directory is what Vitis HLS would be given as i
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.hls.fit import WEIGHT_SHIFT
-from snapdeploy.backends.hls.layout import LAYER_WORDS, CoreLayout, parameter_image
-from snapdeploy.core.errors import BackendError
+from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, parameter_image
+from snapdeploy.backends.fpga.sources import fill_template
+from snapdeploy.backends.hls.layout import CoreLayout
 from snapdeploy.core.files import atomic_write
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.core.resources import package_path
@@ -28,7 +27,6 @@ HEADER = "lif_params.h"
 #: The core's sources, copied next to the header (lif_csim.cpp only feeds g++).
 CORE_SOURCES = ("lif_core.h", "lif_core.cpp")
 CSIM_SOURCES = ("lif_csim.cpp",)
-PLACEHOLDER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 #: Numbers per line in the header's long initializer lists.
 PER_LINE = 24
 
@@ -75,29 +73,12 @@ def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str,
     return {key: str(value) for key, value in values.items()}
 
 
-def fill(template: str, values: dict[str, str]) -> str:
-    """Replace every {{NAME}}; a placeholder without a value or a value without one is a bug."""
-    wanted = set(PLACEHOLDER.findall(template))
-    if wanted != set(values):
-        raise BackendError(
-            f"{CORE_DIR / TEMPLATE} and the writer disagree: placeholders without a value "
-            f"{sorted(wanted - set(values))}, values without a placeholder "
-            f"{sorted(set(values) - wanted)}; fix: update one to match the other"
-        )
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
-
-
 def write_sources(layout: CoreLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
     """Write the header and copy the core's sources into `out`; return every source file."""
-    template = CORE_DIR / TEMPLATE
-    if not template.is_file():
-        raise BackendError(
-            f"{template} is missing; fix: reinstall snapdeploy, whose package data holds the "
-            f"HLS sources"
-        )
+    text = fill_template(CORE_DIR / TEMPLATE, header_values(layout, layers))
     out.mkdir(parents=True, exist_ok=True)
     header = out / HEADER
-    atomic_write(header, fill(template.read_text(), header_values(layout, layers)).encode())
+    atomic_write(header, text.encode())
     copied = []
     for name in CORE_SOURCES + CSIM_SOURCES:
         shutil.copyfile(CORE_DIR / name, out / name)

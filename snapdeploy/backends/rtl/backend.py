@@ -17,8 +17,8 @@ from typing import Any
 from snapdeploy.backends.base import CompiledPartition, SpikingBackend
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
-from snapdeploy.backends.hls.build import source_hash
-from snapdeploy.backends.hls.layout import parameter_image
+from snapdeploy.backends.fpga.params import parameter_image
+from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import RtlDevice

@@ -13,8 +13,7 @@ from itertools import accumulate
 
 import numpy as np
 
-from snapdeploy.backends.hls.fit import WEIGHT_SHIFT, weight_bits
-from snapdeploy.backends.hls.layout import LAYER_WORDS
+from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, weight_bits
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import RtlDevice

@@ -15,10 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.hls.fit import WEIGHT_SHIFT
-from snapdeploy.backends.hls.layout import LAYER_WORDS, parameter_image
-from snapdeploy.backends.hls.writer import fill
-from snapdeploy.core.errors import BackendError
+from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, parameter_image
+from snapdeploy.backends.fpga.sources import fill_template
 from snapdeploy.core.files import atomic_write
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.core.resources import package_path
@@ -75,15 +73,10 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
 
 def write_sources(layout: RtlLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
     """Write the header and the data files and copy the core into `out`; return every file."""
-    template = CORE_DIR / TEMPLATE
-    if not template.is_file():
-        raise BackendError(
-            f"{template} is missing; fix: reinstall snapdeploy, whose package data holds the "
-            f"RTL sources"
-        )
+    text = fill_template(CORE_DIR / TEMPLATE, header_values(layout))
     out.mkdir(parents=True, exist_ok=True)
     header = out / HEADER
-    atomic_write(header, fill(template.read_text(), header_values(layout)).encode())
+    atomic_write(header, text.encode())
     words = power_on_words(layout, parameter_image(layers)) | {"layers": layout.layer_table()}
     written = [header]
     for section, (name, bits) in DATA_FILES.items():

@@ -19,10 +19,10 @@ from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST, board_overl
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.overlay import CORE_BASE, CORE_NAME, EmulatedOverlay
+from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.fpga.pynq_api import DefaultIP, PynqBuffer, pynq
 from snapdeploy.backends.hls import SOURCES_DIR, HlsBackend
 from snapdeploy.backends.hls.csim import csim_overlay
-from snapdeploy.backends.hls.layout import parameter_image
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork

@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 from snapdeploy.backends import get_backend
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.hls import SOURCES_DIR, HlsBackend
 from snapdeploy.backends.hls import build as hls_build
 from snapdeploy.backends.hls.csim import csim_overlay
 from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
-from snapdeploy.backends.hls.layout import core_layout, parameter_image
-from snapdeploy.backends.hls.writer import HEADER, fill
-from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
+from snapdeploy.backends.hls.layout import core_layout
+from snapdeploy.backends.hls.writer import HEADER
+from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets import HlsDevice
 from tests.models import (
@@ -226,13 +227,6 @@ def test_build_directory_is_what_vitis_takes(tmp_path: Path) -> None:
     assert "#define SNAP_WEIGHT_INIT 1, 3, -2, 127" in header  # input-major, halved
     assert {p.name for p in sources.glob("*.cpp")} == {"lif_core.cpp", "lif_csim.cpp"}
     assert "#pragma HLS INTERFACE s_axilite port=return" in (sources / "lif_core.cpp").read_text()
-
-
-def test_template_and_writer_must_agree() -> None:
-    with pytest.raises(
-        BackendError, match=r"without a value \['B'\].*without a placeholder \['C'\]"
-    ):
-        fill("{{A}} {{B}}", {"A": "1", "C": "2"})
 
 
 def test_cycle_estimate_counts_the_loops() -> None:

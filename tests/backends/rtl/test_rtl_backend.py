@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from snapdeploy.backends import get_backend
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
-from snapdeploy.backends.hls.layout import parameter_image
+from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.rtl import build as rtl_build
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
-from snapdeploy.backends.hls.build import source_hash
+from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.backends.rtl.synth import sha256_of
 from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
 
