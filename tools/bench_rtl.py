@@ -167,6 +167,8 @@ def main() -> None:
                 (report,) = synthesize_build(build, part, place=True)
             except BackendError as exc:
                 report = {"failed": str(exc)}
+            if "recorded" in report:  # the manifest's file name, not this machine's path
+                report["recorded"] = Path(report["recorded"]).name
             synthesized[part] = report
             results.append({"case": f"synth {part}", **report})
             bar.advance(task)

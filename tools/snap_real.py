@@ -21,6 +21,7 @@ import argparse
 import copy
 import math
 import os
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -51,7 +52,13 @@ def corpus(total: int) -> tuple[bytes, dict[str, Any]]:
         if size >= total:
             break
     text = b"".join(chunks)[:total]
-    info = {"root": str(root), "files": len(files), "first": files[0], "last": files[-1]}
+    version = ".".join(map(str, sys.version_info[:3]))
+    info = {
+        "root": f"Python {version}'s standard library",
+        "files": len(files),
+        "first": files[0],
+        "last": files[-1],
+    }
     return text, info | {"bytes": len(text)}
 
 
@@ -188,7 +195,7 @@ def write_doc(record: dict[str, Any], head: dict[str, Any], args: argparse.Names
             f"Written by `python tools/snap_real.py {' '.join(args.argv)}`. A byte-level GPT "
             f"(`snapdeploy.nn.zoo.gpt`: {args.layers} blocks, d={args.d}, {args.heads} heads, "
             f"context {args.context}) trained {args.steps} steps on the first {src['bytes']} bytes "
-            f"of the {src['files']} top-level `.py` files of `{src['root']}` in name order "
+            f"of the {src['files']} top-level `.py` files of {src['root']} in name order "
             f"({src['first']} .. {src['last']}); the last {args.test_bytes} bytes are held out. Cut "
             f"before stage {args.cut} into two dies (signed residual stream: 2 x {args.d} spike "
             f"channels per token), fine-tuned {args.finetune} steps per setting."
