@@ -51,6 +51,7 @@ from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
+from snapdeploy.targets.spec import RTL_PARTS as PARTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SOURCES = ROOT / "hw" / "rtl" / "demo_p1_spiking"
@@ -62,7 +63,6 @@ CASES = [
     ((784, 512, 256), 10, 2, 0.1),
 ]
 COSIM_HEADLINE = 1
-from snapdeploy.targets.spec import RTL_PARTS as PARTS
 
 
 def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:
