@@ -15,7 +15,7 @@ from lava.proc.lif.process import LIF
 
 from snapdeploy.backends.lava.synapses import synapse_process
 from snapdeploy.core.conv import ConvLayerParams
-from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 
 
 def run_lava(
@@ -48,3 +48,14 @@ def run_lava(
     finally:
         lif.stop()
     return out, u, v
+
+
+def assert_reference_runs_as_lava(
+    params: ConvLayerParams | LifLayerParams, spikes: np.ndarray
+) -> None:
+    """The reference network of this one layer gives real Lava's spikes and final u, v."""
+    want, u, v = run_lava(params, spikes)
+    reference = ReferenceNetwork([params])
+    np.testing.assert_array_equal(reference.run(spikes[:, None])[0][:, 0], want)
+    np.testing.assert_array_equal(reference.states[0].u[0], u)
+    np.testing.assert_array_equal(reference.states[0].v[0], v)

@@ -92,23 +92,35 @@ def test_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
     assert {"snapdeploy/targets/shipped/emulator.toml", "snapdeploy/core/lif_int.cpp"} <= shipped
 
 
+def venv_with(wheel: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh venv under `tmp_path` holding the wheel alone (no dependencies); its directory
+    and its site-packages."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install"]
+        + ["--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    (site_dir,) = (env_dir / "lib").glob("python*/site-packages")
+    return env_dir, site_dir
+
+
+def without_pythonpath() -> dict[str, str]:
+    """This environment less PYTHONPATH, so nothing can reach the checkout."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
 def test_installed_wheel_finds_its_files_without_the_checkout(wheel: Path, tmp_path: Path) -> None:
     """And runs `snapdeploy demo --tiny` there. The venv sees this interpreter's dependencies
     through a .pth line (a path there is only appended to sys.path: the checkout's editable
     finder is not installed), and runs from tmp_path, so snapdeploy can only come from the
     wheel."""
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
+    env_dir, site_dir = venv_with(wheel, tmp_path)
     python = env_dir / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
-        + [str(wheel)],
-        check=True,
-        capture_output=True,
-    )
-    (site_dir,) = (env_dir / "lib").glob("python*/site-packages")
     (site_dir / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environ = without_pythonpath()
     run = subprocess.run(
         [str(python), "-c", PROBE],
         check=False,
@@ -173,20 +185,12 @@ def test_wheel_without_torch_runs_the_board_side(wheel: Path, tmp_path: Path) ->
     """CI's board check: the wheel in a venv holding only its core dependencies (no torch, no
     extra) runs --help, inspects an artifact, and serves a compiled spiking partition to the
     host pipeline of this venv over 127.0.0.1, with outputs equal to the in-process run."""
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
+    env_dir, site_dir = venv_with(wheel, tmp_path)
     python = env_dir / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
-        + [str(wheel)],
-        check=True,
-        capture_output=True,
-    )
-    (site_dir,) = (env_dir / "lib").glob("python*/site-packages")
     linked = core_site(wheel, site_dir)
     assert {"numpy", "pyzmq", "safetensors", "typer", "rich"} <= linked
     assert not {"torch", "brevitas", "matplotlib", "scikit-learn", "pynq"} & linked
-    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environ = without_pythonpath()
     cli = [str(env_dir / "bin" / "snapdeploy")]
 
     def board_side(*args: str) -> subprocess.CompletedProcess:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -228,8 +229,9 @@ class PoolSynapse:
     weight: int
     input_shape: tuple[int, int, int]
 
-    @property
+    @cached_property
     def conv(self) -> ConvSynapse:
+        """The depthwise conv this pool is, built once."""
         channels = self.input_shape[2]
         return ConvSynapse(
             weights=np.full((channels, *self.kernel, 1), self.weight, dtype=np.int64),
@@ -244,11 +246,11 @@ class PoolSynapse:
 
     @property
     def n_in(self) -> int:
-        return int(np.prod(self.input_shape))
+        return self.conv.n_in
 
     @property
     def n_out(self) -> int:
-        return int(np.prod(self.output_shape))
+        return self.conv.n_out
 
     @property
     def synapses(self) -> int:

@@ -14,7 +14,7 @@ from lava.proc.conv import utils as lava_conv
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.core.neuron import ReferenceNetwork
-from tests.lava_oracle import run_lava
+from tests.lava_oracle import assert_reference_runs_as_lava
 from tests.strategies import conv_layer, conv_synapse, pool_synapse, random_spikes
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -47,12 +47,7 @@ def test_activation_equals_lavas_conv(synapse: ConvSynapse | PoolSynapse, seed: 
 @given(layer=conv_layer(), seed=st.integers(0, 2**32 - 1))
 def test_conv_and_pool_layers_run_as_real_lava_does(layer: ConvLayerParams, seed: int) -> None:
     layer.validate("c")
-    spikes = random_spikes((10, layer.n_in), 0.5, seed)
-    want, u, v = run_lava(layer, spikes)
-    reference = ReferenceNetwork([layer])
-    np.testing.assert_array_equal(reference.run(spikes[:, None])[0][:, 0], want)
-    np.testing.assert_array_equal(reference.states[0].u[0], u)
-    np.testing.assert_array_equal(reference.states[0].v[0], v)
+    assert_reference_runs_as_lava(layer, random_spikes((10, layer.n_in), 0.5, seed))
 
 
 def test_sums_beyond_24_bits_wrap_as_lavas_signed_clamp() -> None:

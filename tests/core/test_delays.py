@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.core.neuron import LayerState, LifLayerParams, ReferenceNetwork, lif_step
-from tests.lava_oracle import run_lava
+from tests.lava_oracle import assert_reference_runs_as_lava
 from tests.strategies import delay_layer, params, random_spikes
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,12 +24,7 @@ LAVA_RUNS = settings(max_examples=6, deadline=None, suppress_health_check=[Healt
 @given(layer=delay_layer(), seed=st.integers(0, 2**32 - 1))
 def test_delay_layers_run_as_real_lava_does(layer: LifLayerParams, seed: int) -> None:
     layer.validate("d")
-    spikes = random_spikes((12, layer.n_in), 0.5, seed)
-    want, u, v = run_lava(layer, spikes)
-    reference = ReferenceNetwork([layer])
-    np.testing.assert_array_equal(reference.run(spikes[:, None])[0][:, 0], want)
-    np.testing.assert_array_equal(reference.states[0].u[0], u)
-    np.testing.assert_array_equal(reference.states[0].v[0], v)
+    assert_reference_runs_as_lava(layer, random_spikes((12, layer.n_in), 0.5, seed))
 
 
 @FAST
