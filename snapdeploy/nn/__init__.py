@@ -7,7 +7,13 @@ with needs("train", __name__):  # every module here is torch: name the extra bef
 
 from snapdeploy.nn.boundary import SpikeBoundary, SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.cut_boundary import CutBoundary
-from snapdeploy.nn.hybrid import DenseBlock, HybridNet, SpikingBlock, SpikingLinear
+from snapdeploy.nn.hybrid import (
+    DenseBlock,
+    HybridNet,
+    SpikingBlock,
+    SpikingConv,
+    SpikingLinear,
+)
 from snapdeploy.nn.lif import LIF
 from snapdeploy.nn.snap_cut import SnapCutNet, snap_cut
 
@@ -22,6 +28,7 @@ __all__ = [
     "SpikeEncoder",
     "SpikeSource",
     "SpikingBlock",
+    "SpikingConv",
     "SpikingLinear",
     "snap_cut",
 ]

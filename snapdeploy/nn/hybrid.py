@@ -4,7 +4,8 @@
 spike source, spiking layers, decoders), which is the order the exporter and the partitioner
 walk.
 A `SpikingLinear` is a synapse plus a LIF population, with the synapse's one-step delay that
-Lava's Dense has, so the float model and the integer neuron agree step for step.
+Lava's Dense has, so the float model and the integer neuron agree step for step; a
+`SpikingConv` is the same with a convolution (Lava's Conv) as its synapse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from snapdeploy.core.conv import output_size
 from snapdeploy.nn.boundary import SPIKE_SOURCES, SpikeBoundary, SpikeEncoder
 from snapdeploy.nn.lif import LIF
 
@@ -23,18 +25,84 @@ class DenseBlock(nn.Sequential):
 class SpikingLinear(nn.Module):
     """Dense synapse (no bias: the LIF has it) into LIF neurons; spikes in, spikes out."""
 
-    def __init__(self, n_in: int, n_out: int, du: float = 1.0, dv: float = 0.25, vth: float = 1.0):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        du: float = 1.0,
+        dv: float = 0.25,
+        vth: float = 1.0,
+        reset: str = "zero",
+    ):
         super().__init__()
         self.synapse = nn.Linear(n_in, n_out, bias=False)
-        self.lif = LIF(n_out, du=du, dv=dv, vth=vth)
+        self.lif = LIF(n_out, du=du, dv=dv, vth=vth, reset=reset)
         self.last_rate: torch.Tensor | None = None
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        current = self.synapse(spikes)
-        delayed = torch.cat([torch.zeros_like(current[:1]), current[:-1]])
-        out = self.lif(delayed)
+        out = self.lif(delayed(self.synapse(spikes)))
         self.last_rate = out.mean()
         return out
+
+
+def delayed(current: torch.Tensor) -> torch.Tensor:
+    """The synapse's one-step delay (Lava's Dense and Conv send last step's sums)."""
+    return torch.cat([torch.zeros_like(current[:1]), current[:-1]])
+
+
+Pair = int | tuple[int, int]
+
+
+class SpikingConv(nn.Module):
+    """Conv synapse (no bias: the LIF has it) into LIF neurons; spikes in, spikes out.
+
+    Spikes are images in Lava's (x, y, channel) layout, flattened in C order: [T, batch,
+    X * Y * C_in] in, [T, batch, X' * Y' * C_out] out, neuron for neuron the integer
+    `ConvSynapse`'s order. The synapse is a torch `Conv2d` with x as its first spatial axis
+    and y as its second (so `stride`, `padding`, ... are (x, y) pairs); torch correlates,
+    and export flips the kernel into Lava's convolving one.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        out_channels: int,
+        kernel_size: Pair,
+        stride: Pair = 1,
+        padding: Pair = 0,
+        dilation: Pair = 1,
+        groups: int = 1,
+        du: float = 1.0,
+        dv: float = 0.25,
+        vth: float = 1.0,
+        reset: str = "zero",
+    ):
+        super().__init__()
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.synapse = nn.Conv2d(
+            self.input_shape[2], out_channels, kernel_size, stride, padding, dilation, groups,
+            bias=False,
+        )  # fmt: skip
+        c = self.synapse
+        xy = [
+            output_size(self.input_shape[a], c.kernel_size[a], c.stride[a], c.padding[a],
+                        c.dilation[a])
+            for a in (0, 1)
+        ]  # fmt: skip
+        self.output_shape = (xy[0], xy[1], out_channels)
+        self.lif = LIF(xy[0] * xy[1] * out_channels, du=du, dv=dv, vth=vth, reset=reset)
+        self.last_rate: torch.Tensor | None = None
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        steps, batch = spikes.shape[:2]
+        images = spikes.reshape(steps * batch, *self.input_shape).permute(0, 3, 1, 2)
+        current = self.synapse(images).permute(0, 2, 3, 1).reshape(steps, batch, -1)
+        out = self.lif(delayed(current))
+        self.last_rate = out.mean()
+        return out
+
+    def extra_repr(self) -> str:
+        return f"input_shape={self.input_shape}, output_shape={self.output_shape}"
 
 
 class SpikingBlock(nn.Sequential):
@@ -53,7 +121,7 @@ def flatten_stages(children: list[nn.Module]) -> list[nn.Module]:
 
 
 #: Stages whose output is spikes [T, batch, n].
-SPIKING_STAGES = (*SPIKE_SOURCES, SpikingLinear)
+SPIKING_STAGES = (*SPIKE_SOURCES, SpikingLinear, SpikingConv)
 
 
 class HybridNet(nn.Sequential):
@@ -79,7 +147,9 @@ class HybridNet(nn.Sequential):
         return out.sum(0) if ends_in_spikes else out
 
     def spiking_modules(self) -> list[nn.Module]:
-        return [m for m in self.stages() if isinstance(m, (SpikeEncoder, SpikingLinear))]
+        return [
+            m for m in self.stages() if isinstance(m, (SpikeEncoder, SpikingLinear, SpikingConv))
+        ]
 
     def sparsity_loss(self) -> torch.Tensor:
         """Mean spike rate over every spiking stage of the last forward: link traffic."""

@@ -20,6 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from snapdeploy.core.conv import (
+    CONV_WEIGHT_EXP_RANGE,
+    ConvLayerParams,
+    ConvSynapse,
+    PoolSynapse,
+)
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.graph import (
     DecoderOp,
@@ -40,12 +46,12 @@ from snapdeploy.core.neuron import (
     activation_extremes,
 )
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
-from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
+from snapdeploy.nn.hybrid import HybridNet, SpikingConv, SpikingLinear
 
 SUPPORTED_LAYERS = (
     "nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, "
-    "nn.Dropout (dense blocks); SpikingLinear (spiking blocks); SpikeEncoder, SpikeDecoder, "
-    "SpikeBoundary (boundaries); SpikeSource (first, for spike input)"
+    "nn.Dropout (dense blocks); SpikingLinear, SpikingConv (spiking blocks); SpikeEncoder, "
+    "SpikeDecoder, SpikeBoundary (boundaries); SpikeSource (first, for spike input)"
 )
 VTH_TARGET = 1 << 16  # half of vth's 17-bit range: headroom for a trained threshold to grow
 BIAS_LIMIT = PARAM_RANGES["bias_mant"][1] << PARAM_RANGES["bias_exp"][1]
@@ -70,9 +76,15 @@ SCALE_BOUNDS = {
 
 
 def choose_scale(
-    weight: np.ndarray, vth: float, bias: np.ndarray, du: float, w_max: int
+    weight: np.ndarray,
+    vth: float,
+    bias: np.ndarray,
+    du: float,
+    w_max: int,
+    exp_range: tuple[int, int] = PARAM_RANGES["weight_exp"],
 ) -> tuple[float, int, str]:
-    """The largest float->integer scale the widths allow, its weight exponent, and its bound."""
+    """The largest float->integer scale the widths allow, its weight exponent (within
+    `exp_range`), and its bound. `weight` has one row per neuron (or per conv channel)."""
     u_max = np.abs(weight).sum(axis=1).max(initial=0.0) / du
     limits = {"threshold": VTH_TARGET / vth}
     if u_max > 0:
@@ -84,7 +96,7 @@ def choose_scale(
     w_abs = float(np.abs(weight).max(initial=0.0))
     if w_abs == 0.0:
         return lam_target, 0, bound
-    low, high = PARAM_RANGES["weight_exp"]
+    low, high = exp_range
     weight_exp = int(np.clip(math.floor(math.log2(lam_target * w_abs / w_max)), low, high))
     # At the low clip the weights cannot use their full range without breaking a limit.
     return min(lam_target, w_max * 2.0**weight_exp / w_abs), weight_exp, bound
@@ -117,23 +129,24 @@ def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int
     )
 
 
-def quantize_spiking_layer(
+def quantize_neuron(
     layer: str,
     weight: np.ndarray,
     vth: float,
     bias: np.ndarray,
     du: float,
     dv: float,
-    weight_bits: int = 8,
-) -> LifLayerParams:
-    """Float synapse + LIF -> Lava-form integers (see the module docstring for the scale)."""
+    step: int,
+    exp_range: tuple[int, int] = PARAM_RANGES["weight_exp"],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Float synapse + LIF -> integer weights (multiples of `step` in [-256, 256 - step],
+    one row per neuron or conv channel) and the neuron's fields (see the module docstring)."""
     if vth <= 0:
         raise ParameterRangeError(
             f"layer '{layer}': threshold {vth} must be positive; fix: retrain with vth > 0"
         )
-    step = lava_weight_step(weight_bits)
     du_int = int(round(du * DECAY_UNITY)) - DU_OFFSET
-    lam, weight_exp, bound = choose_scale(weight, vth, bias, du, 256 - step)
+    lam, weight_exp, bound = choose_scale(weight, vth, bias, du, 256 - step, exp_range)
     weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
     # Rounding up can push the worst-case current past Lava's wrap; shrink until it fits.
     for _ in range(MAX_SHRINKS):
@@ -153,17 +166,70 @@ def quantize_spiking_layer(
             f"scale bounded by {SCALE_BOUNDS[bound]}"
         )
     bias_mant, bias_exp = quantize_bias(layer, bias * lam * (1 << ACT_SHIFT))
-    params = LifLayerParams(
-        weights=weights,
-        weight_exp=weight_exp,
-        du=du_int,
-        dv=int(round(dv * DECAY_UNITY)),
-        vth=vth_int,
-        bias_mant=bias_mant.astype(np.int32),
-        bias_exp=bias_exp,
-    )
+    fields = {"du": du_int, "dv": int(round(dv * DECAY_UNITY)), "vth": vth_int,
+              "bias_mant": bias_mant.astype(np.int32), "bias_exp": bias_exp}  # fmt: skip
+    return weights, {"weight_exp": weight_exp, **fields}
+
+
+def quantize_spiking_layer(
+    layer: str,
+    weight: np.ndarray,
+    vth: float,
+    bias: np.ndarray,
+    du: float,
+    dv: float,
+    weight_bits: int = 8,
+    reset: str = "zero",
+) -> LifLayerParams:
+    """Float Dense synapse + LIF -> Lava-form integers (even weights at 8 bits)."""
+    step = lava_weight_step(weight_bits)
+    weights, fields = quantize_neuron(layer, weight, vth, bias, du, dv, step)
+    params = LifLayerParams(weights=weights, reset=reset, **fields)
     params.validate(layer)
     return params
+
+
+def quantize_conv_layer(name: str, module: SpikingConv, weight_bits: int = 8) -> ConvLayerParams:
+    """A `SpikingConv` as Lava's Conv + LIF in integers: 8 bits of magnitude and a sign (Lava's
+    Conv keeps odd weights), a left-shift exponent in [0, 7], the kernel flipped into Lava's
+    [C_out, x, y, C_in / groups]. A sum pool (`is_pool`) is written as one (`PoolSynapse`),
+    its one weight within 8 bits and a sign (a pool has no exponent)."""
+    conv, lif = module.synapse, module.lif
+    weight = _array(conv.weight)  # [C_out, C_in / groups, x, y], correlating
+    bias = _array(lif.bias) if lif.bias is not None else np.zeros(lif.n)
+    pool = is_pool(module)
+    ints, fields = quantize_neuron(
+        name, weight.reshape(len(weight), -1), lif.vth.item(), bias, lif.du, lif.dv,
+        lava_weight_step(weight_bits) // 2, (0, 0) if pool else CONV_WEIGHT_EXP_RANGE,
+    )  # fmt: skip
+    weight_exp = fields.pop("weight_exp")
+    if pool:
+        synapse = PoolSynapse(conv.kernel_size, int(ints.flat[0]), module.input_shape)
+    else:
+        kernel = ints.reshape(weight.shape).transpose(0, 2, 3, 1)[:, ::-1, ::-1, :]
+        synapse = ConvSynapse(
+            np.ascontiguousarray(kernel), module.input_shape, conv.stride, conv.padding,
+            conv.dilation, conv.groups, weight_exp,
+        )  # fmt: skip
+    params = ConvLayerParams(synapse, reset=lif.reset, **fields)
+    params.validate(name)
+    return params
+
+
+def is_pool(module: SpikingConv) -> bool:
+    """Whether the conv is slayer's sum pool: one weight in a depthwise kernel that strides
+    by its own size over an input it tiles."""
+    conv, (x, y, channels) = module.synapse, module.input_shape
+    weight = conv.weight.detach()
+    return (
+        conv.groups == channels == conv.out_channels
+        and bool(torch.all(weight == weight.flatten()[0]))
+        and conv.stride == conv.kernel_size
+        and conv.padding == (0, 0)
+        and conv.dilation == (1, 1)
+        and x % conv.kernel_size[0] == 0
+        and y % conv.kernel_size[1] == 0
+    )
 
 
 def quantize_dense_weight(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,9 +312,12 @@ def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) ->
         lif = module.lif
         bias = _array(lif.bias) if lif.bias is not None else np.zeros(lif.n)
         params = quantize_spiking_layer(
-            name, _array(module.synapse.weight), lif.vth.item(), bias, lif.du, lif.dv, weight_bits
-        )
+            name, _array(module.synapse.weight), lif.vth.item(), bias, lif.du, lif.dv,
+            weight_bits, lif.reset,
+        )  # fmt: skip
         return SpikingOp(name, params)
+    if isinstance(module, SpikingConv):
+        return SpikingOp(name, quantize_conv_layer(name, module, weight_bits))
     if isinstance(module, SpikeEncoder):
         return EncoderOp(name, module.n, module.steps, module.threshold.item(), module.dv)
     if isinstance(module, SpikeSource):

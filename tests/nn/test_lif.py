@@ -82,6 +82,31 @@ def test_reset_is_to_zero_not_by_subtraction() -> None:
     assert out[:, 0, 0].tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 1]
 
 
+def test_subtract_reset_keeps_the_excess() -> None:
+    """The same drive with reset="subtract": v = .25, .5, .75 (spike, v = .15), .4, .65 (spike,
+    .05), .3, .55, .8 (spike): the excess carries over, so the third spike comes a step early."""
+    lif = LIF(1, du=1.0, dv=0.0, vth=0.6, bias=False, reset="subtract")
+    assert lif(torch.full((9, 1, 1), 0.25))[:, 0, 0].tolist() == [0, 0, 1, 0, 1, 0, 0, 1, 0]
+
+
+def test_subtract_reset_equals_the_integer_neuron_by_hand() -> None:
+    """dv > 0: the subtracted threshold decays with v on the next step (as `v -= vth << 6`)."""
+    current = torch.rand(20, 2, 3, generator=torch.Generator().manual_seed(1)) * 0.8
+    got = lif_sequence(current, 1.0, 0.25, torch.tensor(0.5), reset="subtract")
+    v, expected = np.zeros((2, 3)), []
+    for a in current.numpy().astype(np.float64):
+        v = 0.75 * v + a
+        s = v > 0.5
+        v = np.where(s, v - 0.5, v)
+        expected.append(s)
+    np.testing.assert_array_equal(got.numpy().astype(bool), np.array(expected))
+
+
+def test_unknown_reset_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ParameterRangeError, match="zero.*subtract"):
+        LIF(2, reset="hard")
+
+
 def test_threshold_is_strict() -> None:
     """v == vth exactly does not spike (as the integer neuron)."""
     lif = LIF(1, du=1.0, dv=0.0, vth=0.5, bias=False)
