@@ -95,6 +95,17 @@ class ConvSynapse:
         return xy[0], xy[1], int(self.weights.shape[0])
 
     @property
+    def largest_sum(self) -> int:
+        """The largest |sum| one output can reach before `weight_exp` shifts it."""
+        weights = np.abs(self.weights.astype(np.int64)).reshape(len(self.weights), -1)
+        return int(weights.sum(1).max(initial=0))
+
+    @property
+    def conv(self) -> ConvSynapse:
+        """The convolution this synapse is: itself (a sum pool's is a depthwise one)."""
+        return self
+
+    @property
     def n_in(self) -> int:
         return int(np.prod(self.input_shape))
 
@@ -159,9 +170,7 @@ class ConvSynapse:
                     f"Conv holds [{low}, {high}]; fix: quantize the kernel to 8 bits and a sign "
                     f"with a non-negative exponent (Lava's Conv has no right shift)"
                 )
-        most = int(
-            np.abs(self.weights.astype(np.int64)).reshape(len(self.weights), -1).sum(1).max()
-        )
+        most = self.largest_sum
         if most << self.weight_exp >= CONV_SUM_LIMIT:
             raise ParameterRangeError(
                 f"layer '{layer}': a conv sum can reach {most << self.weight_exp}, beyond Lava's "
@@ -315,3 +324,9 @@ class ConvLayerParams:
 
     def activations_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
         return self.synapse.activation_fn(native)
+
+    def native_layer(self, bias: np.ndarray) -> conv_native.NativeConvLayer | None:
+        """The layer compiled whole (`conv_native.NativeConvLayer`), where the kernel builds
+        and holds its sums."""
+        takes = conv_native.available() and conv_native.NativeConvLayer.takes(self.synapse.conv)
+        return conv_native.NativeConvLayer(self, bias) if takes else None

@@ -2,8 +2,9 @@
 
 `core.conv.ConvSynapse.sums` stays the readable specification (im2col, one BLAS product per
 group); this kernel scatters each input spike's kernel slice instead, so its cost follows the
-spikes, and it is bit-equal (tests/core/test_conv_native.py). `ConvSynapse.activation_fn`
-hands it to the reference network where it builds.
+spikes, and it is bit-equal (tests/core/test_conv_native.py). `NativeConvLayer` runs a whole
+window of a conv (or sum pool) + LIF layer in the kernel, the reference network's compiled
+form of such a layer (`ConvLayerParams.native_layer`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snapdeploy.core.errors import SnapdeployError
+from snapdeploy.core.lif_native import contiguous_state, subtracts
 from snapdeploy.core.native import BASE_FLAGS, builds, load_library, pointer, threads
 from snapdeploy.core.resources import package_path
 
 if TYPE_CHECKING:
-    from snapdeploy.core.conv import ConvSynapse
+    from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
+    from snapdeploy.core.neuron import LayerState
 
 SOURCE = package_path("snapdeploy.core", "conv_int.cpp")
+#: The layer kernel sums in int32 (half the cache traffic of int64).
+INT32_LIMIT = 1 << 31
 
 
 class NativeConvError(SnapdeployError):
@@ -33,9 +38,11 @@ def kernel() -> ctypes.CDLL:
     lib = load_library(
         SOURCE, BASE_FLAGS, NativeConvError, "use ReferenceNetwork(native=False) (numpy)"
     )
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.conv_int_sums.argtypes = [i64, ptr, i64, i64, i64, ptr, *[i64] * 12, ptr, ctypes.c_int]
+    ptr, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    lib.conv_int_sums.argtypes = [i64, ptr, ptr, ptr, ptr, cint]
     lib.conv_int_sums.restype = None
+    lib.conv_int_layer.argtypes = [i64, i64, ptr, ptr, ptr, i64, *[ptr] * 4, *[i64] * 4, ptr, cint]
+    lib.conv_int_layer.restype = None
     return lib
 
 
@@ -46,12 +53,12 @@ def available() -> bool:
 
 
 class NativeConv:
-    """One conv synapse with its flipped kernel laid out once for the scatter."""
+    """One conv synapse with its flipped kernel and geometry laid out once for the scatter."""
 
     def __init__(self, synapse: ConvSynapse):
         self.synapse = synapse
         groups, (kx, ky) = synapse.groups, synapse.kernel
-        c_out, c_in = synapse.output_shape[2], synapse.input_shape[2]
+        (x, y, c_in), (xo, yo, c_out) = synapse.input_shape, synapse.output_shape
         flipped = synapse.weights[:, ::-1, ::-1, :].reshape(
             groups, c_out // groups, kx, ky, c_in // groups
         )
@@ -60,6 +67,12 @@ class NativeConv:
             flipped.transpose(2, 3, 0, 4, 1).reshape(kx, ky, c_in, c_out // groups),
             dtype=np.int32,
         )
+        # conv_int.cpp's Geometry, field by field
+        self.geometry = np.array(
+            [x, y, c_in, kx, ky, c_in // groups, c_out // groups, *synapse.stride,
+             *synapse.padding, *synapse.dilation, xo, yo],
+            dtype=np.int64,
+        )  # fmt: skip
 
     def sums(self, spikes: np.ndarray) -> np.ndarray:
         """`ConvSynapse.sums` compiled: int64 [..., n_out] from bool [..., n_in]."""
@@ -67,10 +80,39 @@ class NativeConv:
         lead = spikes.shape[:-1]
         images = np.ascontiguousarray(spikes, dtype=bool).reshape(-1, syn.n_in).view(np.uint8)
         out = np.empty((len(images), syn.n_out), dtype=np.int64)
-        (x, y, c), (xo, yo, _) = syn.input_shape, syn.output_shape
         kernel().conv_int_sums(
-            len(images), pointer(images), x, y, c, pointer(self.layout), *syn.kernel,
-            c // syn.groups, self.layout.shape[3], *syn.stride, *syn.padding, *syn.dilation,
-            xo, yo, pointer(out), threads(len(images), images.size),
+            len(images), pointer(images), pointer(self.geometry), pointer(self.layout),
+            pointer(out), threads(len(images), images.size),
         )  # fmt: skip
         return np.left_shift(out, syn.weight_exp).reshape(*lead, -1)
+
+
+class NativeConvLayer:
+    """One conv (or sum-pool) + LIF layer run a window at a time in the kernel: per step the
+    LIF takes the pending activation, then this step's spikes scatter into the next one."""
+
+    @staticmethod
+    def takes(conv: ConvSynapse) -> bool:
+        """Whether the kernel holds this conv exactly: its sums in int32 and a left shift (every
+        validated conv's are; an unvalidated one beyond them runs in numpy instead)."""
+        return conv.largest_sum < INT32_LIMIT and conv.weight_exp >= 0
+
+    def __init__(self, params: ConvLayerParams, bias: np.ndarray):
+        self.params = params
+        self.conv = NativeConv(params.synapse.conv)
+        self.bias = np.ascontiguousarray(bias, dtype=np.int64)
+
+    def run(self, state: LayerState, spikes_in: np.ndarray) -> np.ndarray:
+        """`core.neuron.run_layer` compiled: T steps in place; bool [T, batch, n_out]."""
+        contiguous_state(state)
+        spikes_in = np.ascontiguousarray(spikes_in, dtype=bool).view(np.uint8)
+        steps, rows, _ = spikes_in.shape
+        spikes = np.empty((steps, rows, self.params.n_out), dtype=np.uint8)
+        p, conv = self.params, self.conv
+        kernel().conv_int_layer(
+            steps, rows, pointer(spikes_in), pointer(conv.geometry), pointer(conv.layout),
+            conv.synapse.weight_exp, pointer(state.u), pointer(state.v), pointer(state.a_pending),
+            pointer(self.bias), p.du, p.dv, p.vth, subtracts(p), pointer(spikes),
+            threads(rows, rows * (p.n_in + p.n_out)),
+        )  # fmt: skip
+        return spikes.view(bool)

@@ -1,11 +1,7 @@
 // The integer neuron of snapdeploy/core/neuron.py, compiled: the same operations in the same
 // order on int64, so its spikes and states are bit-equal to the numpy specification (the
-// property tests in tests/core/test_lif_native.py compare them on random layers).
-//
-//     u = wrap24(decay(u, du + 1) + a * 64)
-//     v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)
-//     s = v > vth * 64;  v = s ? 0 : v      (reset by subtraction: v = s ? v - vth * 64 : v)
-// decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12), rounding toward zero.
+// property tests in tests/core/test_lif_native.py compare them on random layers). The update
+// itself is lif_update.h's, shared with the conv layer kernel (conv_int.cpp).
 //
 // Why compiled: numpy runs each of those lines as a separate pass over the arrays, a dozen
 // per step, and a step of a small layer is dominated by the per-call cost of those passes.
@@ -18,40 +14,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "lif_update.h"
+
 namespace {
-
-constexpr int64_t kDecayUnity = 4096;
-constexpr int64_t kStateLimit = int64_t(1) << 23;
-constexpr int64_t kVMax = kStateLimit - 1;
-constexpr int64_t kActScale = 64;
-constexpr int64_t kOutBlock = 256;  // a << 6, as a product: a left shift of a negative is UB
-
-inline int64_t decay(int64_t x, int64_t keep) {
-  const int64_t product = x * keep;
-  return product >= 0 ? product >> 12 : -((-product) >> 12);
-}
-
-struct Neuron {
-  int64_t keep_u, keep_v, vth_scaled;
-  int64_t reset_to;  // 0: v = 0 on a spike; 1: v -= vth_scaled (subtract reset)
-};
-
-// One LIF step of `n` neurons in place; spikes as 0/1 bytes.
-inline void lif_update(int64_t n, int64_t* u, int64_t* v, const int64_t* activation,
-                       const int64_t* bias, Neuron p, uint8_t* spikes) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) {
-    int64_t uj = decay(u[j], p.keep_u) + activation[j] * kActScale;
-    uj = uj > kStateLimit ? uj - 2 * kStateLimit : uj;
-    uj = uj <= -kStateLimit ? uj + 2 * kStateLimit : uj;
-    u[j] = uj;
-    int64_t vj = decay(v[j], p.keep_v) + uj + bias[j];
-    vj = std::min(std::max(vj, -kVMax), kVMax);
-    const bool fired = vj > p.vth_scaled;
-    spikes[j] = fired;
-    v[j] = fired ? (p.reset_to ? vj - p.vth_scaled : 0) : vj;
-  }
-}
 
 // Dense's shift of the summed weights: left for exp >= 0, arithmetic right otherwise.
 inline int64_t shift(int64_t x, int64_t exp) {
@@ -80,10 +45,6 @@ void add_columns(const int8_t* columns, int64_t n, const int64_t* active, int64_
   }
 }
 
-Neuron neuron(int64_t du, int64_t dv, int64_t vth, int64_t subtract) {
-  return {kDecayUnity - (du + 1), kDecayUnity - dv, vth * 64, subtract};
-}
-
 }  // namespace
 
 extern "C" {
@@ -92,10 +53,14 @@ extern "C" {
 void lif_int_step(int64_t rows, int64_t n, int64_t* u, int64_t* v, const int64_t* activation,
                   const int64_t* bias, int64_t du, int64_t dv, int64_t vth, int64_t subtract,
                   uint8_t* spikes, int threads) {
-  const Neuron p = neuron(du, dv, vth, subtract);
+  const lif::Neuron p = lif::neuron(du, dv, vth, subtract);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t row = 0; row < rows; ++row)
-    lif_update(n, u + row * n, v + row * n, activation + row * n, bias, p, spikes + row * n);
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t at = row * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)
+      spikes[at + j] = lif::fire(u[at + j], v[at + j], activation[at + j], bias[j], p);
+  }
 }
 
 // A window of T steps of one Dense + LIF layer, each row (batch item) on its own:
@@ -107,7 +72,7 @@ void lif_int_layer(int64_t steps, int64_t rows, int64_t n_in, int64_t n_out,
                    const uint8_t* spikes_in, const int8_t* half_weights_t, int64_t weight_exp,
                    int64_t* u, int64_t* v, int64_t* pending, const int64_t* bias, int64_t du,
                    int64_t dv, int64_t vth, int64_t subtract, uint8_t* spikes_out, int threads) {
-  const Neuron p = neuron(du, dv, vth, subtract);
+  const lif::Neuron p = lif::neuron(du, dv, vth, subtract);
 #pragma omp parallel num_threads(threads)
   {
     std::vector<int64_t> active(n_in);
@@ -117,8 +82,6 @@ void lif_int_layer(int64_t steps, int64_t rows, int64_t n_in, int64_t n_out,
       int64_t* pending_row = pending + row * n_out;
       for (int64_t t = 0; t < steps; ++t) {
         const int64_t at = t * rows + row;
-        lif_update(n_out, u + row * n_out, v + row * n_out, pending_row, bias, p,
-                   spikes_out + at * n_out);
         const uint8_t* fired = spikes_in + at * n_in;
         int64_t n_active = 0;
         for (int64_t i = 0; i < n_in; ++i) {
@@ -126,7 +89,14 @@ void lif_int_layer(int64_t steps, int64_t rows, int64_t n_in, int64_t n_out,
           n_active += fired[i] != 0;
         }
         add_columns(half_weights_t, n_out, active.data(), n_active, sums.data());
-        for (int64_t j = 0; j < n_out; ++j) pending_row[j] = shift(2 * int64_t(sums[j]), weight_exp);
+        int64_t* u_row = u + row * n_out;
+        int64_t* v_row = v + row * n_out;
+        uint8_t* out = spikes_out + at * n_out;
+#pragma omp simd
+        for (int64_t j = 0; j < n_out; ++j) {
+          out[j] = lif::fire(u_row[j], v_row[j], pending_row[j], bias[j], p);
+          pending_row[j] = shift(2 * int64_t(sums[j]), weight_exp);
+        }
       }
     }
   }

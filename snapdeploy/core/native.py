@@ -2,9 +2,10 @@
 
 Our kernels are plain C++ with a C ABI and no Python or torch headers: each compiles in
 about a second (a torch extension's headers take 30-80 s on two cores) and needs no ninja.
-A shared library is cached under a name hashed from the source, the flags, the compiler's
-version and the CPU's instruction set (kernels are built with -march=native), so an edit or
-a different machine rebuilds it and a stale one is never loaded. Libraries link the OpenMP
+A shared library is cached under a name hashed from the source (and the headers it includes
+from beside it), the flags, the compiler's version and the CPU's instruction set (kernels
+are built with -march=native), so an edit or a different machine rebuilds it and a stale
+one is never loaded. Libraries link the OpenMP
 runtime by soname, so in a process that imported torch they share torch's libgomp. Calling
 one: `pointer` for its arrays, `threads` for how many OpenMP threads a call is worth.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -52,10 +54,18 @@ def compiler(what: str, error: type[SnapdeployError], fallback: str) -> str:
     return path
 
 
+def local_headers(source: Path) -> list[Path]:
+    """The headers `source` includes by quoted name from beside it (`#include "x.h"`): part of
+    what it compiles to, so part of its cache key."""
+    names = re.findall(r'^\s*#include\s+"([^"]+)"', source.read_text(), flags=re.MULTILINE)
+    return [source.parent / name for name in names]
+
+
 def library_path(source: Path, flags: list[str], cxx: str) -> Path:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
     key = hashlib.sha256()
-    for part in (source.read_bytes(), " ".join(flags), version.stdout, cpu_flags()):
+    texts = [source.read_bytes(), *(header.read_bytes() for header in local_headers(source))]
+    for part in (*texts, " ".join(flags), version.stdout, cpu_flags()):
         key.update(part if isinstance(part, bytes) else part.encode())
     return cache_dir() / f"{source.stem}-{key.hexdigest()[:16]}.so"
 

@@ -145,8 +145,12 @@ class LifLayerParams:
         return 0 if self.delays is None else int(self.delays.max(initial=0)) + 1
 
     def activations_fn(self, native: bool) -> Callable[[np.ndarray], np.ndarray]:
-        """`activations` (a plain Dense layer's compiled form is `lif_native.NativeLayer`)."""
+        """`activations` (a plain Dense layer's compiled form is `native_layer`)."""
         return self.activations
+
+    def native_layer(self, bias: np.ndarray) -> lif_native.NativeLayer | None:
+        """The layer compiled whole (`lif_native.NativeLayer`), where its weights allow."""
+        return lif_native.NativeLayer(self, bias) if lif_native.NativeLayer.takes(self) else None
 
     def activations(self, spikes: np.ndarray) -> np.ndarray:
         """int64 [..., n_out] a Dense synapse sends (a delay line's: `delayed_activations`)."""
@@ -338,8 +342,8 @@ class ReferenceNetwork:
     them one step later), exactly as a chain of Lava processes does.
 
     With `native` (the default) Dense layers run the compiled kernel of `core.lif_native`,
-    conv and pool synapses that of `core.conv_native`, and every LIF the compiled step, all
-    bit-equal to the numpy functions, which run when `native` is off, a kernel cannot be
+    conv and pool layers that of `core.conv_native` (synapse and LIF in one window), and
+    every other LIF the compiled step, all bit-equal to the numpy functions, which run when `native` is off, a kernel cannot be
     built here (with a warning saying why), for what has no compiled form (delay lines), or
     where a layer's weights are not in Lava's even 8-bit form.
     """
@@ -356,15 +360,10 @@ class ReferenceNetwork:
         self.layers = layers
         self.states: list[LayerState] = []
         compiled = native and lif_native.available()
-        # per layer: the compiled Dense layer, or None where its weights need numpy's int64 or
-        # it is another kind (those get the compiled synapse and LIF step where they exist)
+        # per layer: the layer compiled whole, or None where it has no compiled form (delay
+        # lines) or its weights need numpy's int64 (those get the compiled LIF step)
         self.native = (
-            [
-                lif_native.NativeLayer(p, bias_value(p.bias_mant, p.bias_exp))
-                if lif_native.NativeLayer.takes(p)
-                else None
-                for p in layers
-            ]
+            [p.native_layer(bias_value(p.bias_mant, p.bias_exp)) for p in layers]
             if compiled
             else None
         )
