@@ -343,8 +343,8 @@ class ReferenceNetwork:
 
     With `native` (the default) Dense layers run the compiled kernel of `core.lif_native`,
     conv and pool layers that of `core.conv_native` (synapse and LIF in one window), and
-    every other LIF the compiled step, all bit-equal to the numpy functions, which run when `native` is off, a kernel cannot be
-    built here (with a warning saying why), for what has no compiled form (delay lines), or
+    every other LIF the compiled step, all bit-equal to the numpy functions, which run when
+    `native` is off, a kernel cannot be built here (with a warning saying why), for what has no compiled form (delay lines), or
     where a layer's weights are not in Lava's even 8-bit form.
     """
 
