@@ -344,8 +344,9 @@ class ReferenceNetwork:
     With `native` (the default) Dense layers run the compiled kernel of `core.lif_native`,
     conv and pool layers that of `core.conv_native` (synapse and LIF in one window), and
     every other LIF the compiled step, all bit-equal to the numpy functions, which run when
-    `native` is off, a kernel cannot be built here (with a warning saying why), for what has no compiled form (delay lines), or
-    where a layer's weights are not in Lava's even 8-bit form.
+    `native` is off, a kernel cannot be built here (with a warning saying why), for what has
+    no compiled form (delay lines), or where a layer's weights are not in Lava's even 8-bit
+    form or a conv's sums would not fit int32.
     """
 
     def __init__(self, layers: list[LifLayerParams | ConvLayerParams], native: bool = True):
