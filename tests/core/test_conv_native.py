@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapdeploy.core.conv import ConvSynapse
-from snapdeploy.core.conv_native import NativeConv, available
+from snapdeploy.core.conv_native import NativeConv, NativeConvLayer, available
 from snapdeploy.core.neuron import ReferenceNetwork
 from tests.strategies import conv_synapse, kinds_network, random_spikes
 
@@ -53,3 +53,10 @@ def test_a_spike_scatters_into_every_window_that_holds_it() -> None:
     centre[4] = True
     np.testing.assert_array_equal(NativeConv(synapse).sums(centre), synapse.sums(centre))
     assert sorted(NativeConv(synapse).sums(centre).tolist()) == list(range(1, 10))
+
+
+def test_a_conv_whose_sums_overflow_int32_runs_numpy_not_the_layer_kernel() -> None:
+    fits = ConvSynapse(np.full((1, 1, 2, 1), (1 << 30) - 1), (1, 2, 1))
+    overflows = ConvSynapse(np.full((1, 1, 2, 1), 1 << 30), (1, 2, 1))
+    assert NativeConvLayer.takes(fits)
+    assert not NativeConvLayer.takes(overflows)

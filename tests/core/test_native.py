@@ -35,6 +35,18 @@ def test_other_flags_are_another_library(tmp_path, monkeypatch) -> None:
     assert one != other and one.parent == other.parent == tmp_path
 
 
+def test_a_header_the_source_includes_is_part_of_its_key(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path / "cache"))
+    assert native.local_headers(SOURCE) == [SOURCE.with_name("lif_update.h")]
+    source, header = tmp_path / "k.cpp", tmp_path / "k.h"
+    source.write_text('#include "k.h"\n#include <cstdint>\nextern "C" int k() { return K; }\n')
+    header.write_text("#define K 1\n")
+    before = native.library_path(source, native.BASE_FLAGS, "g++")
+    header.write_text("#define K 2\n")
+    assert native.library_path(source, native.BASE_FLAGS, "g++") != before
+    assert native.load_library(source, native.BASE_FLAGS, KernelError, "do without").k() == 2
+
+
 def test_missing_compiler_is_named_with_the_fix(monkeypatch) -> None:
     monkeypatch.setenv(native.CXX_ENV, "no-such-g++")
     with pytest.raises(
