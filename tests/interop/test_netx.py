@@ -18,7 +18,10 @@ from lava.proc.io.source import RingBuffer as SourceBuffer
 from typer.testing import CliRunner
 
 from snapdeploy.artifact.model import load_model
+from snapdeploy.backends import CompiledPartition, get_backend
 from snapdeploy.backends.lava.processes import build_network
+from snapdeploy.backends.spinnaker.emulator import Emulator
+from snapdeploy.backends.spinnaker.mapping import read_board
 from snapdeploy.cli import app
 from snapdeploy.core.conv import PoolSynapse
 from snapdeploy.core.neuron import (
@@ -28,6 +31,8 @@ from snapdeploy.core.neuron import (
     lif_step,
 )
 from snapdeploy.interop.netx import NetxFormatError, is_netx, read_netx
+from snapdeploy.targets import load_target
+from tests.models import spiking_partition
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "netx"
 #: lava-dl's test_tinynet: 17 steps per sample, the network's 3 blocks of latency.
@@ -57,9 +62,9 @@ def test_tinynet_reads_as_netx_builds_it() -> None:
     assert spikes.shape == (STEPS, 1, 768) and spikes.any() and golden.sum() == 92
 
 
-def test_tinynet_golden_output_on_the_reference() -> None:
-    model, spikes, golden = tinynet()
-    network = ReferenceNetwork([op.params for op in model.graph.ops[1:]])
+def stepped_with_resets(network, spikes: np.ndarray) -> np.ndarray:
+    """The last layer's spikes of a network stepped as lava-dl's test_tinynet steps it (any
+    network with the reference's `reset(batch)`, `step` and `states`), steps 3..17."""
     network.reset(1)
     out = []
     for step in range(1, STEPS + 1):
@@ -68,7 +73,31 @@ def test_tinynet_golden_output_on_the_reference() -> None:
             if resets_after(step, layer):
                 state.u[:] = 0
                 state.v[:] = 0
-    np.testing.assert_array_equal(np.array(out)[2:17], golden)
+    return np.array(out)[2:17]
+
+
+def test_tinynet_golden_output_on_the_reference() -> None:
+    model, spikes, golden = tinynet()
+    network = ReferenceNetwork([op.params for op in model.graph.ops[1:]])
+    np.testing.assert_array_equal(stepped_with_resets(network, spikes), golden)
+
+
+def test_tinynet_golden_output_on_spinnaker(tmp_path: Path) -> None:
+    """Compiled onto a SpiNN-3 board (conv slices over its cores) and loaded from disk; the
+    emulator's conv cores scatter their kernels packet by packet or by the fast path alike."""
+    model, spikes, golden = tinynet()
+    partition = spiking_partition([op.params for op in model.graph.ops[1:]])
+    device = load_target("spinn-3").device("board")
+    backend = get_backend("spinnaker")
+    compiled = backend.compile(partition, device, tmp_path / "spinnaker")
+    with backend.load(CompiledPartition.load(compiled.path)) as executor:
+        assert compiled.meta["cores_used"] > 3  # the input and two conv layers, sliced
+        assert executor.network.fast_path is not None
+        np.testing.assert_array_equal(stepped_with_resets(executor.network, spikes), golden)
+        assert executor.stats.packets_sent > 0
+    layers = partition.layers
+    packets = Emulator(read_board(compiled.path, device), layers, packet_level=True)
+    np.testing.assert_array_equal(stepped_with_resets(packets, spikes), golden)
 
 
 def test_tinynet_golden_output_on_real_lava() -> None:

@@ -1,8 +1,8 @@
 """The SpiNNaker-style many-core backend: slice, place, route, compress, then emulate packets.
 
 `compile` runs PACMAN's steps as separate functions (slicing, placement, routing, compression,
-one module each), refuses a network that does not fit (cores, synaptic memory, key bits,
-router entries) with the numbers before writing anything, and writes readable files:
+one module each), refuses a network that does not fit (cores, synaptic memory, DTCM for
+kernels and delay rings, key bits, router entries) with the numbers before writing anything, and writes readable files:
 placements.json, routing_tables.json and mesh.png (the chip mesh, each link drawn by how many
 keys are routed over it). `load` rebuilds the board from those files and runs it in the
 packet-level emulator, whose spikes equal the reference's bit for bit.
@@ -27,6 +27,7 @@ from snapdeploy.backends.spinnaker.placement import Placements, place_slices
 from snapdeploy.backends.spinnaker.plot import plot_mesh
 from snapdeploy.backends.spinnaker.routing import build_routes
 from snapdeploy.backends.spinnaker.slicing import slice_network
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.partition.partitions import SpikingPartition
@@ -39,7 +40,7 @@ MAX_CORES_PER_CHIP = 64 - N_LINKS
 
 def map_network(
     names: list[str],
-    layers: list[LifLayerParams],
+    layers: list[LifLayerParams | ConvLayerParams],
     device: SpiNNakerDevice,
     where: str,
     placements: Placements | None = None,
@@ -86,9 +87,9 @@ class SpiNNakerBackend(SpikingBackend):
     """Maps spiking partitions onto a SpiNNaker-style board and runs them in its emulator."""
 
     kind = "spinnaker"
-    #: Its cores update with core's LIF, which resets either way (conv, pool and delays have
-    #: no synapse blocks here yet).
-    layer_kinds = frozenset({"dense", "subtract_reset"})
+    #: Its cores update with core's LIF, which resets either way; Dense cores keep synaptic
+    #: rows (with a delay per synapse and a delay ring), conv and pool cores a shared kernel.
+    layer_kinds = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
 
     def neuron_capacity(self, device: SpiNNakerDevice) -> int:
         return device.neurons

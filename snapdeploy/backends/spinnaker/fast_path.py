@@ -2,44 +2,66 @@
 
 Routes depend only on the sending slice, so what a step's packets would do is fixed per slice
 (`tables.SliceTraffic`): the step counts spikes per slice and multiplies them into the
-counters, and the synaptic input is summed, event-driven and compiled (`synapses.cpp`), over
-every receiving core's weight blocks. A step where some link would exceed its capacity is left
-to the packet-level path: which packets a full link drops depends on their order.
+counters, and the synaptic input is summed, event-driven and compiled, over every receiving
+Dense core's weight blocks (`synapses.cpp`, one sum per neuron and delay) and, for a conv or
+pool layer, as the layer's whole convolution (`conv_synapses.layer_sums`), which is what its
+cores add up when each gets one copy of every packet that reaches it. The emulator takes this
+path only where that holds and the kernels build. A step where some link would exceed its
+capacity is left to the packet-level path: which packets a full link drops depends on their
+order.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
+from snapdeploy.backends.spinnaker.conv_slicing import conv_of
+from snapdeploy.backends.spinnaker.conv_synapses import layer_sums
 from snapdeploy.backends.spinnaker.synapses import BlockSynapses
 from snapdeploy.backends.spinnaker.tables import PER_PACKET, LoadTables, SliceTraffic
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
+from snapdeploy.core.conv import ConvLayerParams
+from snapdeploy.core.neuron import LifLayerParams
 
 
 class FastPath:
-    """Steps the board by its per-slice tables; build it only where `synapses.available()`."""
+    """Steps the board by its per-slice tables; build it only where `synapses.available()`,
+    and, with conv layers, `conv_native.available()` and `traffic.conv_copies_plain`."""
 
-    def __init__(self, tables: LoadTables, traffic: SliceTraffic, link_capacity: int | None):
+    def __init__(
+        self,
+        tables: LoadTables,
+        traffic: SliceTraffic,
+        link_capacity: int | None,
+        layers: list[LifLayerParams | ConvLayerParams],
+    ):
         self.tables = tables
         self.traffic = traffic
         self.link_capacity = link_capacity
-        self.synapses = BlockSynapses(traffic.blocks, int(tables.offsets[-1]))
+        self.synapses = BlockSynapses(
+            traffic.blocks, int(tables.offsets[-1]), int(tables.sum_offsets[-1])
+        )
+        self.convs = [None if conv_of(p) is None else layer_sums(conv_of(p)) for p in layers]
 
     def input(self, fired: np.ndarray, stats: TrafficStats) -> list[np.ndarray] | None:
-        """Each layer's summed synaptic input, int64 [batch, n], from the bool spikes [batch,
-        global neuron] of every population, counting the traffic into `stats`; None, counting
-        nothing, where some link would overflow."""
+        """Each layer's summed synaptic input, int64 [batch, n] (with delays [batch, delays
+        used, n]), from the bool spikes [batch, global neuron] of every population, counting
+        the traffic into `stats`; None, counting nothing, where some link would overflow."""
         per_slice = self.tables.spikes_per_slice(fired)
         if self.overflows(per_slice):
             return None
         self.count(per_slice, fired, stats)
         summed = self.synapses.input(fired)
-        # each layer's neurons (the input's come first), C-contiguous as the compiled neuron
-        # reads them, in one copy
-        layers = itertools.pairwise(self.tables.offsets[1:])
-        return [np.ascontiguousarray(summed[:, first:last]) for first, last in layers]
+        tables, batch = self.tables, fired.shape[0]
+        out = []
+        for i, conv in enumerate(self.convs):
+            if conv is not None:
+                out.append(conv(fired[:, tables.offsets[i] : tables.offsets[i + 1]]))
+                continue
+            # C-contiguous, as the compiled neuron reads them, in one copy
+            part = summed[:, tables.sum_offsets[i] : tables.sum_offsets[i + 1]]
+            out.append(np.ascontiguousarray(part).reshape(tables.sums_shape(i, batch)))
+        return out
 
     def overflows(self, per_slice: np.ndarray) -> bool:
         """Whether some link would carry more than its capacity in some batch item this step."""

@@ -76,6 +76,7 @@ class Mapping:
                 "mask": f"0x{self.layout.slice_mask:08x}",
                 "sends": bool(board.sends[s]),
                 "synapse_bytes": int(self.graph.synapse_bytes[s]),
+                "dtcm_bytes": int(self.graph.dtcm_bytes[s]),
             }
             for s in range(self.graph.n_slices)
         ]

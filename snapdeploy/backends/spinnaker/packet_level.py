@@ -3,13 +3,14 @@
 Each spike of a slice that sends becomes a multicast packet carrying its 32-bit key (the
 slice's base key plus the neuron's index within the slice); the router (`router`) delivers
 copies to cores; each core turns every packet it received into its synaptic row (the row of
-its synaptic matrix for the sending neuron, found from the key) and adds it into the input for
-the next step. A packet reaching a core that has no synaptic row for its neuron (the neuron's
+its synaptic matrix for the sending neuron, found from the key; per delay where the layer has
+delays) or, on a conv core, into its kernel's taps onto the slice (`conv_synapses`), and adds
+it into the input for the next step (`synaptic_input` makes that input). A packet reaching a core that has no synaptic row for its neuron (the neuron's
 weights onto the slice are all zero, but others of its slice's are not) is counted as
 `no_synaptic_row`, as a real core's empty row lookup, and one reaching a core of the wrong
 population, or one that runs nothing, as `misdelivered`, which correct tables never do.
 
-Rows are summed by a float64 matrix product, exact because every sum stays far below 2**53
+Rows and taps are summed in float64, exact because every sum stays far below 2**53
 (|weight| <= 256 times the packets in one step).
 """
 
@@ -33,8 +34,9 @@ class PacketLevel:
         self.base = board.base
 
     def input(self, spikes: list[np.ndarray], stats: TrafficStats) -> list[np.ndarray]:
-        """Each layer's summed synaptic input, int64 [batch, n], from every population's bool
-        spikes [batch, n] (the input's first), counting the traffic into `stats`."""
+        """Each layer's summed synaptic input, int64 [batch, n] (with delays [batch, delays
+        used, n]), from every population's bool spikes [batch, n] (the input's first),
+        counting the traffic into `stats`."""
         item, key = self.emit(spikes, stats)
         delivered = self.router.route(item, key, stats, self.board.link_capacity)
         return self.accumulate(delivered, spikes[0].shape[0], stats)
@@ -56,9 +58,13 @@ class PacketLevel:
     def accumulate(
         self, delivered: Deliveries, batch: int, stats: TrafficStats
     ) -> list[np.ndarray]:
-        """Each core adds the synaptic rows of the packets it received into its layer's input."""
+        """Each core adds the synapses of the packets it received into its layer's input
+        ([batch, n], or [batch, delays used, n] for a layer with delays)."""
         board, (item, target, key) = self.board, delivered
-        accum = [np.zeros((batch, n), np.int64) for n in self.tables.sizes[1:]]
+        accum = [
+            np.zeros(self.tables.sums_shape(i, batch), np.int64)
+            for i in range(len(self.tables.sizes) - 1)
+        ]
         stats.deliveries += len(key)
         stats.misdelivered += int(np.count_nonzero(target < 0))  # a core that runs nothing
         src = self.router.slice_of_key(key)
@@ -73,12 +79,11 @@ class PacketLevel:
                 continue
             wrong = board.population[src[got]] != p - 1
             stats.misdelivered += int(np.count_nonzero(wrong))
-            row = synapses.row_of[pre[got[~wrong]]]
-            unknown = row < 0
-            stats.no_synaptic_row += int(np.count_nonzero(unknown))
-            n_rows = len(synapses.rows)
-            counts = np.bincount(
-                item[got[~wrong]][~unknown] * n_rows + row[~unknown], minlength=batch * n_rows
-            ).reshape(batch, n_rows)
-            accum[p - 1][:, board.lo[s] : board.hi[s]] += (counts @ synapses.rows).astype(np.int64)
+            got = got[~wrong]
+            known = synapses.has_synapse(pre[got])
+            stats.no_synaptic_row += int(np.count_nonzero(~known))
+            got = got[known]
+            accum[p - 1][..., board.lo[s] : board.hi[s]] += synapses.sums(
+                item[got], pre[got], batch
+            )
         return accum

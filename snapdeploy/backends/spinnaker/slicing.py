@@ -8,14 +8,22 @@ a core's synaptic matrix, one row per presynaptic neuron with any synapse onto t
 of a population have one size, the largest that fits, so each slice's keys share one mask
 (see `keys`). Slice a connects to slice b when any weight between them is non-zero; only
 those pairs get routes, so sparse layers cost fewer packets and table entries.
+
+A slice also fits a core's DTCM (`core_memory`: state, input rings, a conv kernel). Conv and
+pool layers keep their kernel there instead of synaptic rows, are cut along output rows or
+channels, and connect where an input reaches the slice through the kernel (`conv_slicing`).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
+from snapdeploy.backends.spinnaker.conv_slicing import aligned_width, conv_of, input_reach
+from snapdeploy.backends.spinnaker.core_memory import dtcm_bytes, kernel_bytes, widest_slice
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
@@ -34,7 +42,8 @@ class SliceGraph:
     population: np.ndarray  # int64 [n_slices]
     lo: np.ndarray  # int64 [n_slices], first neuron (index within the population)
     hi: np.ndarray  # int64 [n_slices], one past the last
-    synapse_bytes: np.ndarray  # int64 [n_slices]
+    synapse_bytes: np.ndarray  # int64 [n_slices]: synaptic rows (a conv: its kernel) in SDRAM
+    dtcm_bytes: np.ndarray  # int64 [n_slices]: state, input rings and kernel (`core_memory`)
     edge_pre: np.ndarray  # int64 [n_edges], source slice
     edge_post: np.ndarray  # int64 [n_edges], target slice (in the next population)
 
@@ -53,10 +62,10 @@ def slice_bytes(nonzero: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return words * SYNAPSE_WORD_BYTES + rows * ROW_HEADER_BYTES
 
 
-def slice_size(name: str, nonzero: np.ndarray, device: SpiNNakerDevice) -> int:
-    """The largest slice size <= neurons_per_core whose every slice fits a core's synapse memory."""
+def slice_size(name: str, nonzero: np.ndarray, device: SpiNNakerDevice, widest: int) -> int:
+    """The largest slice size <= `widest` whose every slice fits a core's synapse memory."""
     n = nonzero.shape[0]
-    size = min(device.neurons_per_core, n)
+    size = min(widest, n)
     while size > 0:
         worst = int(slice_bytes(nonzero, np.arange(0, n, size)).max())
         if worst <= device.synapse_bytes_per_core:
@@ -70,37 +79,78 @@ def slice_size(name: str, nonzero: np.ndarray, device: SpiNNakerDevice) -> int:
     )
 
 
+def layer_width(name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice) -> int:
+    """Neurons per slice of a layer: what DTCM allows, then synapse memory (Dense) or whole
+    output rows or channels (conv), whose kernel the core keeps in DTCM and SDRAM alike."""
+    widest = widest_slice(name, layer, device)
+    conv = conv_of(layer)
+    if conv is None:
+        return slice_size(name, layer.weights != 0, device, widest)
+    width = aligned_width(conv, widest)
+    if kernel_bytes(layer, width) > device.synapse_bytes_per_core:
+        raise CapacityError(
+            f"layer '{name}': a slice's kernel needs {kernel_bytes(layer, width)} bytes but a "
+            f"core of device '{device.name}' holds {device.synapse_bytes_per_core} of synapses; "
+            f"fix: fewer channels per group or a smaller kernel"
+        )
+    return width
+
+
+def reach_blocks(
+    layer: LifLayerParams | ConvLayerParams, pre_starts: np.ndarray, post_starts: np.ndarray
+) -> np.ndarray:
+    """bool [post slices, pre slices]: some synapse joins a pre slice to a post slice."""
+    conv = conv_of(layer)
+    if conv is None:
+        blocks = np.logical_or.reduceat(layer.weights != 0, post_starts, axis=0)
+        return np.logical_or.reduceat(blocks, pre_starts, axis=1)
+    bounds = [*post_starts.tolist(), layer.n_out]
+    return np.array(
+        [
+            np.logical_or.reduceat(input_reach(conv, lo, hi), pre_starts)
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+    )
+
+
+def memory(
+    layer: LifLayerParams | ConvLayerParams, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(SDRAM synapse bytes, DTCM bytes) of each slice of a layer beginning at `starts`."""
+    widths = np.diff([*starts.tolist(), layer.n_out])
+    dtcm = np.array([dtcm_bytes(layer, int(w)) for w in widths], np.int64)
+    if conv_of(layer) is not None:
+        return np.array([kernel_bytes(layer, int(w)) for w in widths], np.int64), dtcm
+    return slice_bytes(layer.weights != 0, starts), dtcm
+
+
 def slice_network(
-    names: list[str], layers: list[LifLayerParams], device: SpiNNakerDevice
+    names: list[str], layers: list[LifLayerParams | ConvLayerParams], device: SpiNNakerDevice
 ) -> SliceGraph:
     """Slices of the input and every layer, and the edges between consecutive populations."""
     sizes = [layers[0].n_in] + [p.n_out for p in layers]
-    nonzeros = [p.weights != 0 for p in layers]
     widths = [min(device.neurons_per_core, sizes[0])] + [
-        slice_size(name, nz, device) for name, nz in zip(names, nonzeros)
+        layer_width(name, layer, device) for name, layer in zip(names, layers)
     ]
     starts = [np.arange(0, n, w) for n, w in zip(sizes, widths)]
     first = np.cumsum([0] + [len(s) for s in starts])
     pre, post = [], []
-    for i, nz in enumerate(nonzeros):
-        blocks = np.logical_or.reduceat(nz, starts[i + 1], axis=0)
-        blocks = np.logical_or.reduceat(blocks, starts[i], axis=1)  # [post slices, pre slices]
-        b, a = np.nonzero(blocks)
+    for i, layer in enumerate(layers):
+        b, a = np.nonzero(reach_blocks(layer, starts[i], starts[i + 1]))
         pre.append(a + first[i])
         post.append(b + first[i + 1])
     lo = np.concatenate(starts)
     hi = np.concatenate([np.minimum(s + w, n) for s, w, n in zip(starts, widths, sizes)])
-    synapse_bytes = np.concatenate(
-        [np.zeros(len(starts[0]), np.int64)]
-        + [slice_bytes(nz, s) for nz, s in zip(nonzeros, starts[1:])]
-    )
+    sdram, dtcm = zip(*(memory(layer, s) for layer, s in zip(layers, starts[1:])))
+    no_memory = np.zeros(len(starts[0]), np.int64)  # injector cores hold no synapses
     return SliceGraph(
         population_names=(INPUT_POPULATION, *names),
         population_sizes=tuple(sizes),
         population=np.repeat(np.arange(len(sizes)), [len(s) for s in starts]),
         lo=lo.astype(np.int64),
         hi=hi.astype(np.int64),
-        synapse_bytes=synapse_bytes.astype(np.int64),
+        synapse_bytes=np.concatenate([no_memory, *sdram]).astype(np.int64),
+        dtcm_bytes=np.concatenate([no_memory, *dtcm]).astype(np.int64),
         edge_pre=np.concatenate(pre).astype(np.int64),
         edge_post=np.concatenate(post).astype(np.int64),
     )

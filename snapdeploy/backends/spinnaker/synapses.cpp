@@ -26,7 +26,7 @@ typedef int32_t Lanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
 template <int64_t kRows>
 void block_input(int64_t batch, int64_t n_total, const uint8_t* fired, const int32_t* columns,
                  int64_t first_in, int64_t n_cols, int64_t first_out, int64_t n_rows,
-                 int64_t* summed, int64_t* active) {
+                 int64_t* summed, int64_t n_sums, int64_t* active) {
   constexpr int64_t kVectors = kRows / kLanes;
   for (int64_t item = 0; item < batch; ++item) {
     // the columns whose neuron fired, listed without a branch: half of all neurons fire in
@@ -46,7 +46,7 @@ void block_input(int64_t batch, int64_t n_total, const uint8_t* fired, const int
         sums[i] += part;
       }
     }
-    int64_t* out = summed + item * n_total + first_out;
+    int64_t* out = summed + item * n_sums + first_out;
     for (int64_t r = 0; r < n_rows; ++r) out[r] = sums[r / kLanes][r % kLanes];
   }
 }
@@ -55,9 +55,9 @@ void block_input(int64_t batch, int64_t n_total, const uint8_t* fired, const int
 
 extern "C" {
 
-// fired: uint8 [batch, n_total]; summed: int64 [batch, n_total], written where a block
-// outputs, left untouched elsewhere (the caller zeroes it). Blocks are `rows` high, which
-// must be kBlockRows (the emulator pads them to it).
+// fired: uint8 [batch, n_total]; summed: int64 [batch, n_sums] (a neuron has one sum per delay
+// its layer uses), written where a block outputs, left untouched elsewhere (the caller zeroes
+// it). Blocks are `rows` high, which must be kBlockRows (the emulator pads them to it).
 constexpr int64_t kBlockRows = 32;
 
 int spinn_block_rows() { return kBlockRows; }
@@ -65,14 +65,14 @@ int spinn_block_rows() { return kBlockRows; }
 void spinn_block_input(int64_t batch, int64_t n_total, const uint8_t* fired, int64_t n_blocks,
                        int64_t width, const int32_t* weights_t, const int64_t* first_in,
                        const int64_t* n_cols, const int64_t* first_out, const int64_t* n_rows,
-                       int64_t* summed, int threads) {
+                       int64_t* summed, int64_t n_sums, int threads) {
 #pragma omp parallel num_threads(threads)
   {
     std::vector<int64_t> active(width);
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < n_blocks; ++b)
       block_input<kBlockRows>(batch, n_total, fired, weights_t + b * width * kBlockRows,
-                              first_in[b], n_cols[b], first_out[b], n_rows[b], summed,
+                              first_in[b], n_cols[b], first_out[b], n_rows[b], summed, n_sums,
                               active.data());
   }
 }

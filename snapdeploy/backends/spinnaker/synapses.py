@@ -27,7 +27,7 @@ def kernel() -> ctypes.CDLL:
         SOURCE, BASE_FLAGS, BackendError, "build the emulator with packet_level=True"
     )
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.spinn_block_input.argtypes = [i64, i64, ptr, i64, i64] + [ptr] * 6 + [ctypes.c_int]
+    lib.spinn_block_input.argtypes = [i64, i64, ptr, i64, i64] + [ptr] * 6 + [i64, ctypes.c_int]
     lib.spinn_block_input.restype = None
     lib.spinn_block_rows.restype = ctypes.c_int
     return lib
@@ -39,11 +39,13 @@ def available() -> bool:
 
 
 class BlockSynapses:
-    """Weight blocks as (first global neuron fed, first global neuron read, weights [rows, columns]),
-    padded to one shape (the kernel's fixed block height) and stored column by column."""
+    """Weight blocks as (first sum fed, first global neuron read, weights [rows, columns]),
+    padded to one shape (the kernel's fixed block height) and stored column by column; the
+    sums are numbered apart from the neurons (a neuron has one per delay its layer uses)."""
 
-    def __init__(self, blocks: list[tuple[int, int, np.ndarray]], n_neurons: int):
+    def __init__(self, blocks: list[tuple[int, int, np.ndarray]], n_neurons: int, n_sums: int):
         self.n_neurons = n_neurons
+        self.n_sums = n_sums
         rows = kernel().spinn_block_rows()
         if any(len(w) > rows for *_, w in blocks):
             raise BackendError(f"synaptic blocks must be at most {rows} rows high (synapses.cpp)")
@@ -65,14 +67,14 @@ class BlockSynapses:
             self.weights_t[b, : w.shape[1], : len(w)] = w.T
 
     def input(self, fired: np.ndarray) -> np.ndarray:
-        """int64 [batch, n_neurons]: each neuron's summed weights of the neurons that fired."""
+        """int64 [batch, n_sums]: each sum's weights of the neurons that fired [batch, n_neurons]."""
         fired = np.ascontiguousarray(fired, dtype=bool).view(np.uint8)
         batch = fired.shape[0]
-        summed = np.zeros((batch, self.n_neurons), np.int64)
+        summed = np.zeros((batch, self.n_sums), np.int64)
         n_blocks, width, _ = self.weights_t.shape
         kernel().spinn_block_input(
             batch, self.n_neurons, pointer(fired), n_blocks, width, pointer(self.weights_t),
             pointer(self.first_in), pointer(self.n_cols), pointer(self.first_out),
-            pointer(self.n_rows), pointer(summed), threads(batch, summed.size),
+            pointer(self.n_rows), pointer(summed), self.n_sums, threads(batch, summed.size),
         )  # fmt: skip
         return summed

@@ -2,16 +2,18 @@
 
 `LoadTables`: where each slice's neurons sit among all neurons (numbered population after
 population, the input first), so a step counts its spikes per slice with one reduction; and
-each core's synaptic rows, as a real core stores them: one row per presynaptic neuron with any
-non-zero weight onto its slice.
+each core's synapses, as a real core stores them: a Dense core's synaptic rows, one per
+presynaptic neuron with any non-zero weight onto its slice (with a block of columns per delay
+where the layer has delays), a conv core's shared kernel (`conv_synapses`).
 
 `SliceTraffic`: what one packet of each sending slice causes, found by routing one packet per
 slice with no link capacity. Routes depend only on the sending slice (see `router`), so the
 lookups, hops, per-link load and drops of a packet, and the copies each core receives, are
 fixed per slice, and a step only multiplies them by its spikes per slice. Every receiving
-core's weights are cut into blocks of BLOCK_ROWS rows, each weight scaled by how many copies of
-its neuron's packet the core gets (0 where none arrives, more with redundant routes), for the
-compiled synapses (`synapses`).
+Dense core's weights (per delay) are cut into blocks of BLOCK_ROWS rows, each weight scaled by
+how many copies of its neuron's packet the core gets (0 where none arrives, more with redundant
+routes), for the compiled synapses (`synapses`); a conv layer is summed whole, which holds only
+where each of its cores gets one copy of each packet that reaches it (`conv_copies_plain`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from typing import NamedTuple
 import numpy as np
 
 from snapdeploy.backends.spinnaker.board import Board
+from snapdeploy.backends.spinnaker.conv_slicing import conv_of
+from snapdeploy.backends.spinnaker.conv_synapses import ConvCore
 from snapdeploy.backends.spinnaker.mesh import N_LINKS
 from snapdeploy.backends.spinnaker.router import Router
+from snapdeploy.backends.spinnaker.synaptic_input import delays_used, weights_by_delay
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 
 #: The TrafficStats counts each packet of a slice adds, in the columns of `SliceTraffic.counts`.
@@ -44,41 +50,72 @@ BLOCK_ROWS = 32
 
 
 class SynapticRows(NamedTuple):
-    """A core's synaptic matrix, one row per presynaptic neuron that has any weight onto it."""
+    """A core's synaptic matrix, one row per presynaptic neuron that has any weight onto it;
+    with delays, a row holds one block of columns per delay the layer uses."""
 
     row_of: np.ndarray  # int64 [presynaptic neurons]: the neuron's row, or -1 where it has none
-    rows: np.ndarray  # float64 [rows, slice size]
+    rows: np.ndarray  # float64 [rows, delays used * slice size]
+    groups: int | None  # delays used; None without delays
+
+    def has_synapse(self, pre: np.ndarray) -> np.ndarray:
+        return self.row_of[pre] >= 0
+
+    def sums(self, item: np.ndarray, pre: np.ndarray, batch: int) -> np.ndarray:
+        """int64 [batch, slice size] (with delays [batch, delays used, slice size]): the rows
+        of the packets (batch item, presynaptic neuron with a row), summed."""
+        n_rows = len(self.rows)
+        counts = np.bincount(item * n_rows + self.row_of[pre], minlength=batch * n_rows)
+        summed = (counts.reshape(batch, n_rows) @ self.rows).astype(np.int64)
+        return summed if self.groups is None else summed.reshape(batch, self.groups, -1)
 
 
-def synaptic_rows(board: Board, layers: list[LifLayerParams], s: int) -> SynapticRows | None:
-    """The synaptic rows of slice `s`'s core; None for an input slice, which receives nothing."""
+CoreSynapses = SynapticRows | ConvCore
+
+
+def core_synapses(
+    board: Board, layers: list[LifLayerParams | ConvLayerParams], s: int
+) -> CoreSynapses | None:
+    """What slice `s`'s core keeps to turn packets into input: its synaptic rows, or a conv's
+    kernel; None for an input slice, which receives nothing."""
     p = int(board.population[s])
     if p == 0:
         return None
-    weights = layers[p - 1].weights[board.lo[s] : board.hi[s]]
-    pre = np.flatnonzero(np.any(weights != 0, axis=0))
-    row_of = np.full(layers[p - 1].n_in, -1, np.int64)
+    layer, lo, hi = layers[p - 1], int(board.lo[s]), int(board.hi[s])
+    conv = conv_of(layer)
+    if conv is not None:
+        return ConvCore(conv, lo, hi)
+    pre = np.flatnonzero(np.any(layer.weights[lo:hi] != 0, axis=0))
+    row_of = np.full(layer.n_in, -1, np.int64)
     row_of[pre] = np.arange(len(pre))
-    return SynapticRows(row_of, np.ascontiguousarray(weights[:, pre].T, dtype=np.float64))
+    rows = np.concatenate([w[:, pre].T for w in weights_by_delay(layer, lo, hi)], axis=1)
+    delays = delays_used(layer)
+    return SynapticRows(
+        row_of, np.ascontiguousarray(rows, np.float64), None if delays is None else len(delays)
+    )
 
 
 @dataclass(frozen=True)
 class LoadTables:
-    """Neuron numbering, slice order and synaptic rows (see the module docstring)."""
+    """Neuron numbering, slice order, each core's synapses, and where each layer's sums sit
+    (see the module docstring)."""
 
     sizes: tuple[int, ...]  # neurons per population, the input first
     offsets: np.ndarray  # int64 [populations + 1]: each population's first global neuron
     slice_order: np.ndarray  # int64 [n_slices]: slices by their first global neuron
     slice_starts: np.ndarray  # int64 [n_slices]: the first global neuron of each, in that order
     slice_of_neuron: np.ndarray  # int64 [neurons]: the slice running each global neuron
-    rows: list[SynapticRows | None]  # per slice
+    rows: list[CoreSynapses | None]  # per slice
+    groups: tuple[int | None, ...]  # per layer: delays used, None without delays
+    sum_offsets: np.ndarray  # int64 [layers + 1]: each layer's first sum, (delay, neuron) order
 
     @classmethod
-    def build(cls, board: Board, layers: list[LifLayerParams]) -> LoadTables:
+    def build(cls, board: Board, layers: list[LifLayerParams | ConvLayerParams]) -> LoadTables:
         sizes = (layers[0].n_in, *(p.n_out for p in layers))
         offsets = np.cumsum((0, *sizes))
         starts = offsets[board.population] + board.lo
         order = np.argsort(starts)
+        groups = tuple(None if d is None else len(d) for d in map(delays_used, layers))
+        sums = [(1 if g is None else g) * p.n_out for g, p in zip(groups, layers)]
         return cls(
             sizes=sizes,
             offsets=offsets,
@@ -86,8 +123,16 @@ class LoadTables:
             slice_starts=starts[order],
             # slices cover each population without gaps or overlap (emitting packets relies on it)
             slice_of_neuron=np.repeat(order, (board.hi - board.lo)[order]),
-            rows=[synaptic_rows(board, layers, s) for s in range(board.n_slices)],
+            rows=[core_synapses(board, layers, s) for s in range(board.n_slices)],
+            groups=groups,
+            sum_offsets=np.cumsum((0, *sums)),
         )
+
+    def sums_shape(self, layer: int, batch: int) -> tuple[int, ...]:
+        """Shape of a layer's summed input: [batch, n], with delays [batch, delays used, n]."""
+        group = self.groups[layer]
+        n = self.sizes[layer + 1]
+        return (batch, n) if group is None else (batch, group, n)
 
     def spikes_per_slice(self, fired: np.ndarray) -> np.ndarray:
         """int64 [batch, slice] (in slice_order) from bool [batch, global neuron]."""
@@ -117,16 +162,23 @@ def route_one_packet_each(
 @dataclass(frozen=True)
 class SliceTraffic:
     """What one packet of each slice causes (rows in `LoadTables.slice_order`), and the weight
-    blocks of every receiving core (see the module docstring)."""
+    blocks of every receiving Dense core (see the module docstring)."""
 
     counts: np.ndarray  # int64 [slice, len(PER_PACKET)]
     load: np.ndarray  # int64 [slice, chip * link]
     no_row: np.ndarray  # int64 [global neuron]: copies of its packet that find no synaptic row
     blocks: list[tuple[int, int, np.ndarray]]  # as `BlockSynapses` takes them
+    #: every conv core gets exactly one copy of each packet whose neuron reaches it, so a conv
+    #: layer's input is its whole convolution (`conv_synapses.layer_sums`)
+    conv_copies_plain: bool
 
     @classmethod
     def build(
-        cls, board: Board, layers: list[LifLayerParams], tables: LoadTables, router: Router
+        cls,
+        board: Board,
+        layers: list[LifLayerParams | ConvLayerParams],
+        tables: LoadTables,
+        router: Router,
     ) -> SliceTraffic:
         counts, load, copies = route_one_packet_each(board, router)
         pop, lo, hi, offsets = board.population, board.lo, board.hi, tables.offsets
@@ -136,16 +188,25 @@ class SliceTraffic:
         counts[:, PER_PACKET.index("misdelivered")] = copies.sum(axis=1) - valid.sum(axis=1)
         no_row = np.zeros(offsets[-1], np.int64)
         blocks = []
+        plain = True
         for t in np.flatnonzero(pop > 0).tolist():
-            p, row_of = int(pop[t]), tables.rows[t].row_of
+            p, synapses = int(pop[t]), tables.rows[t]
             first = offsets[p - 1]
             # copies of each presynaptic neuron's packet this core receives
             got = valid[tables.slice_of_neuron[first : offsets[p]], t]
-            no_row[first : offsets[p]] += got * (row_of < 0)
-            weights = layers[p - 1].weights[lo[t] : hi[t]] * got[None, :]
-            for r in range(0, len(weights), BLOCK_ROWS):
-                cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
-                if len(cols):
-                    chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
-                    blocks.append((offsets[p] + lo[t] + r, first + cols[0], chunk))
-        return cls(counts[tables.slice_order], load[tables.slice_order], no_row, blocks)
+            reach = synapses.has_synapse(np.arange(offsets[p] - first))
+            no_row[first : offsets[p]] += got * ~reach
+            if isinstance(synapses, ConvCore):
+                plain &= bool(np.all(got[reach] == 1))
+                continue
+            n_out = tables.sizes[p]
+            for g, weights in enumerate(weights_by_delay(layers[p - 1], lo[t], hi[t])):
+                weights = weights * got[None, :]
+                out = tables.sum_offsets[p - 1] + g * n_out + lo[t]
+                for r in range(0, len(weights), BLOCK_ROWS):
+                    cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
+                    if len(cols):
+                        chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
+                        blocks.append((out + r, first + cols[0], chunk))
+        order = tables.slice_order
+        return cls(counts[order], load[order], no_row, blocks, plain)

@@ -1,6 +1,7 @@
-"""What the SpiNNaker tests share: random boards and networks that fit them, tables with
-scrambled core bits, a tiny two-chip board to edit by hand, and `walk`, the oracle that routes
-one packet in plain Python, a router and a table entry at a time."""
+"""What the SpiNNaker tests share: random boards and networks that fit them (Dense, or conv,
+pool and delay layers), tables with scrambled core bits, a tiny two-chip board to edit by hand,
+and `walk`, the oracle that routes one packet in plain Python, a router and a table entry at a
+time."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from snapdeploy.backends.spinnaker import map_network
+from snapdeploy.backends.spinnaker import MAX_CORES_PER_CHIP, map_network
 from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.mapping import Mapping
 from snapdeploy.backends.spinnaker.mesh import LINK_STEPS, N_LINKS
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0
+from snapdeploy.backends.spinnaker.slicing import slice_network
+from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
-from tests.strategies import layer_widths, lif_layers, params
+from tests.strategies import kinds_network, layer_widths, lif_layers, params
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -60,13 +63,37 @@ def networks(draw) -> tuple[SpiNNakerDevice, list[LifLayerParams], np.random.Gen
     return device, layers, rng
 
 
+@st.composite
+def kinds_boards(draw) -> tuple[SpiNNakerDevice, list[LifLayerParams | ConvLayerParams], tuple]:
+    """A conv or pool network with a delay layer (`kinds_network`), on a board of a few chips
+    with few neurons per core (so layers spread over many slices and chips) and just enough
+    cores; also the input spikes and a step to split the run at."""
+    layers, spikes, split = draw(kinds_network(steps=(1, 12)))
+    device = SpiNNakerDevice(
+        name="board",
+        width=1,
+        height=draw(st.integers(1, 2)),
+        torus=draw(st.booleans()),
+        cores_per_chip=1,
+        neurons_per_core=draw(st.sampled_from([2, 5, 8, 32])),
+        synapse_bytes_per_core=10**6,
+        packet_energy_pj=1.0,
+        hop_energy_pj=1.0,
+    )
+    slices = slice_network([f"l{i}" for i in range(len(layers))], layers, device).n_slices
+    least = -(-slices // (MAX_CORES_PER_CHIP * device.height))
+    width = max(least, draw(st.integers(1, 3)))
+    cores = -(-slices // (width * device.height))
+    return dataclasses.replace(device, width=width, cores_per_chip=cores), layers, (spikes, split)
+
+
 def fits(device: SpiNNakerDevice, layers: list[LifLayerParams]) -> bool:
     sizes = [layers[0].n_in] + [p.n_out for p in layers]
     cores = len(device.chips()) * device.cores_per_chip
     return sum(-(-n // device.neurons_per_core) for n in sizes) <= cores
 
 
-def mapped(device: SpiNNakerDevice, layers: list[LifLayerParams]) -> Mapping:
+def mapped(device: SpiNNakerDevice, layers: list[LifLayerParams | ConvLayerParams]) -> Mapping:
     return map_network([f"l{i}" for i in range(len(layers))], layers, device, "test")
 
 

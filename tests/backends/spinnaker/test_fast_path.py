@@ -27,7 +27,7 @@ from tests.backends.spinnaker.cases import (
 def fast_path(board, layers) -> FastPath:
     tables = LoadTables.build(board, layers)
     traffic = SliceTraffic.build(board, layers, tables, Router(board))
-    return FastPath(tables, traffic, board.link_capacity)
+    return FastPath(tables, traffic, board.link_capacity, layers)
 
 
 @settings(max_examples=40, deadline=None)

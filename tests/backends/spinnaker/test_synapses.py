@@ -41,19 +41,19 @@ def test_equals_the_dense_product(n_blocks, batch, density, seed) -> None:
         weights = rng.integers(-512, 512, (rows, cols))  # copies x weight can exceed a byte
         blocks.append((40 + b * rows_max, int(rng.integers(0, n_neurons - cols + 1)), weights))
     fired = rng.random((batch, n_neurons)) < density
-    got = BlockSynapses(blocks, n_neurons).input(fired)
+    got = BlockSynapses(blocks, n_neurons, n_neurons).input(fired)
     np.testing.assert_array_equal(got, dense_reference(blocks, n_neurons, fired))
 
 
 def test_refuses_blocks_taller_than_the_kernel() -> None:
     rows = kernel().spinn_block_rows()
     with pytest.raises(BackendError, match=f"at most {rows} rows"):
-        BlockSynapses([(0, 0, np.ones((rows + 1, 2), np.int64))], 2 * rows + 2)
+        BlockSynapses([(0, 0, np.ones((rows + 1, 2), np.int64))], 2 * rows + 2, 2 * rows + 2)
 
 
 def test_refuses_sums_beyond_int32() -> None:
     with pytest.raises(BackendError, match="int32"):
-        BlockSynapses([(0, 0, np.full((1, 3), 2**30, np.int64))], 4)
+        BlockSynapses([(0, 0, np.full((1, 3), 2**30, np.int64))], 4, 4)
 
 
 def test_without_the_kernel_every_step_is_packet_level_and_the_same(monkeypatch) -> None:

@@ -68,8 +68,9 @@ def test_slice_traffic_is_one_packet_per_slice_walked_through_the_tables(case, t
     tables = LoadTables.build(board, layers)
     traffic = SliceTraffic.build(board, layers, tables, Router(board))
     offsets, lo, hi, population = tables.offsets, board.lo, board.hi, board.population
+    sums = tables.sum_offsets  # Dense layers: one sum per neuron, the input's left out
     slice_at = {(int(c), int(k)): s for s, (c, k) in enumerate(zip(board.chip, board.core))}
-    want = np.zeros((offsets[-1], offsets[-1]), np.int64)  # [receiving, sending neuron]
+    want = np.zeros((sums[-1], offsets[-1]), np.int64)  # [receiving sum, sending neuron]
     no_row = np.zeros(offsets[-1], np.int64)
     for counts, load, s in zip(traffic.counts, traffic.load, tables.slice_order.tolist()):
         if not board.sends[s]:
@@ -94,11 +95,11 @@ def test_slice_traffic_is_one_packet_per_slice_walked_through_the_tables(case, t
         pre = slice(offsets[p] + lo[s], offsets[p] + hi[s])
         for t in right:  # every copy a core gets adds its weights once more
             weights = layers[p].weights[lo[t] : hi[t], lo[s] : hi[s]]
-            want[offsets[p + 1] + lo[t] : offsets[p + 1] + hi[t], pre] += weights
+            want[sums[p] + lo[t] : sums[p] + hi[t], pre] += weights
             no_row[pre] += ~np.any(weights != 0, axis=0)
 
     got = np.zeros_like(want)
-    covered = np.zeros(offsets[-1], np.int64)
+    covered = np.zeros(sums[-1], np.int64)
     for out, first, weights in traffic.blocks:
         assert 0 < len(weights) <= BLOCK_ROWS
         got[out : out + len(weights), first : first + weights.shape[1]] += weights
@@ -108,5 +109,5 @@ def test_slice_traffic_is_one_packet_per_slice_walked_through_the_tables(case, t
     np.testing.assert_array_equal(traffic.no_row, no_row)
     if not tamper:
         for p, layer in enumerate(layers):
-            layer_block = got[offsets[p + 1] : offsets[p + 2], offsets[p] : offsets[p + 1]]
+            layer_block = got[sums[p] : sums[p + 1], offsets[p] : offsets[p + 1]]
             np.testing.assert_array_equal(layer_block, layer.weights)

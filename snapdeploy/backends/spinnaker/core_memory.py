@@ -1,0 +1,64 @@
+"""What a core keeps in its DTCM, counted to size slices and to refuse what cannot fit.
+
+A SpiNNaker 1 core has 64 KiB of data TCM. sPyNNaker keeps there each neuron's state, the
+synaptic input ring buffers (one slot per step of delay the core handles, a power of two of
+them) and, for its local-only convolution, the kernel as 16-bit weights. Counted here: u and v
+(4 bytes each), 4-byte ring slots (our sums reach 2**24, past sPyNNaker's 16-bit slots), 2
+bytes per kernel weight. Code, stack and runtime tables are left out, so a slice's figure is
+an estimate from below of what a real core would use.
+
+Why no delay-extension cores: sPyNNaker shares a 14-bit ring index between neuron and delay
+bits and sends longer delays through delay-extension cores; here a delay layer's slices shrink
+until a ring of every delay it uses fits, and every delay Lava's DelayDense takes (at most 62
+steps, a 64-slot ring of 256 bytes per neuron) fits a core.
+"""
+
+from __future__ import annotations
+
+from snapdeploy.backends.spinnaker.conv_slicing import conv_of, kernel_weights
+from snapdeploy.core.conv import ConvLayerParams
+from snapdeploy.core.errors import CapacityError
+from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.targets.spec import SpiNNakerDevice
+
+DTCM_BYTES = 64 * 1024
+STATE_BYTES = 8
+RING_SLOT_BYTES = 4
+KERNEL_WEIGHT_BYTES = 2
+
+
+def ring_slots(layer: LifLayerParams | ConvLayerParams) -> int:
+    """Slots of each neuron's input ring: one without delays, else the power of two that
+    holds the buffer's depth (the longest delay plus one)."""
+    depth = getattr(layer, "delay_depth", 0)
+    return 1 if depth == 0 else 1 << (depth - 1).bit_length()
+
+
+def kernel_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
+    """Bytes of the conv kernel a core of `width` neurons keeps (0 for a Dense layer)."""
+    conv = conv_of(layer)
+    return 0 if conv is None else kernel_weights(conv, width) * KERNEL_WEIGHT_BYTES
+
+
+def dtcm_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
+    """DTCM of a core running `width` neurons of `layer` (an estimate, see the docstring)."""
+    per_neuron = STATE_BYTES + ring_slots(layer) * RING_SLOT_BYTES
+    return width * per_neuron + kernel_bytes(layer, width)
+
+
+def widest_slice(
+    name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice
+) -> int:
+    """The most neurons (up to neurons_per_core) of `layer` whose state, rings and kernel fit
+    one core's DTCM; refused with both numbers where one neuron does not fit."""
+    width = min(device.neurons_per_core, layer.n_out)
+    while width > 0 and dtcm_bytes(layer, width) > DTCM_BYTES:
+        width -= 1
+    if width == 0:
+        raise CapacityError(
+            f"layer '{name}': one output channel needs {dtcm_bytes(layer, 1)} bytes of DTCM "
+            f"(its {kernel_bytes(layer, 1)}-byte kernel slice, state and input ring) but a "
+            f"core of device '{device.name}' holds {DTCM_BYTES}; fix: fewer input channels per "
+            f"group or a smaller kernel"
+        )
+    return width
