@@ -7,7 +7,7 @@
 du and dv are fractions of 4096 in the integer neuron (Lava's current decay is du_int + 1,
 so du here lies in [1/4096, 1]; dv in [0, 4095/4096]). Input and output are [T, batch, n].
 Subtract reset is the integer neuron's (`v -= vth << 6` at the spike, before the next
-step's decay); the fused kernel resets to zero only, so a subtract-reset LIF runs the step loop.
+step's decay); the fused kernel runs it on the CPU (on CUDA the step loop does).
 """
 
 from __future__ import annotations
@@ -56,13 +56,12 @@ def lif_sequence(
 ) -> torch.Tensor:
     """Run the LIF over the time axis of `current` [T, batch, n] from zero state; return spikes.
 
-    With `fused` (and arguments the fused kernel takes: reset to zero) one kernel runs all
-    steps with the same spikes and gradients; the step loop below is the readable reference
-    it matches.
+    With `fused` (and arguments the fused kernel takes) one kernel runs all steps with the
+    same spikes and gradients; the step loop below is the readable reference it matches.
     """
     check_reset(reset)
-    if fused and reset == "zero" and fused_supported(current, vth, bias):
-        return fused_lif(current, du, dv, vth, bias)
+    if fused and fused_supported(current, vth, bias, reset):
+        return fused_lif(current, du, dv, vth, bias, reset=reset)
     u = torch.zeros_like(current[0])
     v = torch.zeros_like(current[0])
     out = []

@@ -22,10 +22,10 @@ decays = st.one_of(st.sampled_from([1 / 4096, 0.5, 1.0]), st.floats(1 / 4096, 1.
 voltage_decays = st.one_of(st.sampled_from([0.0, 4095 / 4096]), st.floats(0.0, 4095 / 4096))
 
 
-def run_both(current, du, dv, vth, bias, weights, fused: bool):
+def run_both(current, du, dv, vth, bias, weights, fused: bool, reset: str = "zero"):
     """Spikes and the gradients w.r.t. (current, vth, bias) of sum(spikes * weights)."""
     leaves = [t.detach().clone().requires_grad_() for t in (current, vth, bias)]
-    spikes = lif_sequence(leaves[0], du, dv, leaves[1], leaves[2], fused=fused)
+    spikes = lif_sequence(leaves[0], du, dv, leaves[1], leaves[2], fused=fused, reset=reset)
     (spikes * weights).sum().backward()
     return spikes.detach(), [leaf.grad for leaf in leaves]
 
@@ -40,8 +40,9 @@ def run_both(current, du, dv, vth, bias, weights, fused: bool):
     vth=st.floats(0.05, 3.0),
     double=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
+    reset=st.sampled_from(lif_module.RESETS),
 )
-def test_fused_equals_step_loop(steps, batch, n, du, dv, vth, double, seed) -> None:
+def test_fused_equals_step_loop(steps, batch, n, du, dv, vth, double, seed, reset) -> None:
     gen = torch.Generator().manual_seed(seed)
     dtype = torch.float64 if double else torch.float32
     current = torch.randn(steps, batch, n, generator=gen, dtype=dtype) * 0.8 + 0.3
@@ -53,21 +54,22 @@ def test_fused_equals_step_loop(steps, batch, n, du, dv, vth, double, seed) -> N
     threshold = torch.tensor(vth, dtype=dtype)
     for device in DEVICES:
         args = [t.to(device) for t in (current, threshold, bias, weights)]
-        ref_spikes, ref_grads = run_both(args[0], du, dv, args[1], args[2], args[3], fused=False)
-        spikes, grads = run_both(args[0], du, dv, args[1], args[2], args[3], fused=True)
+        ref_spikes, ref_grads = run_both(*args[:1], du, dv, *args[1:], fused=False, reset=reset)
+        spikes, grads = run_both(*args[:1], du, dv, *args[1:], fused=True, reset=reset)
         assert torch.equal(spikes, ref_spikes)
         for got, expected in zip(grads, ref_grads):
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-12 if double else 1e-6)
 
 
-def test_current_gradient_is_bit_equal_in_float32() -> None:
+@pytest.mark.parametrize("reset", lif_module.RESETS)
+def test_current_gradient_is_bit_equal_in_float32(reset) -> None:
     """Same operations in the same order as autograd, so no tolerance is needed for it."""
     gen = torch.Generator().manual_seed(3)
     current = torch.randn(33, 5, 300, generator=gen) + 0.4
     bias, vth = torch.randn(300, generator=gen) * 0.2, torch.tensor(0.9)
     weights = torch.randn(33, 5, 300, generator=gen)
-    ref_spikes, ref = run_both(current, 0.3, 0.1, vth, bias, weights, fused=False)
-    spikes, got = run_both(current, 0.3, 0.1, vth, bias, weights, fused=True)
+    ref_spikes, ref = run_both(current, 0.3, 0.1, vth, bias, weights, fused=False, reset=reset)
+    spikes, got = run_both(current, 0.3, 0.1, vth, bias, weights, fused=True, reset=reset)
     assert torch.equal(spikes, ref_spikes) and 0.1 < spikes.mean() < 0.9
     assert torch.equal(got[0], ref[0])
 
@@ -116,6 +118,39 @@ def test_gradcheck_of_final_state_float64() -> None:
 
     inputs = tuple(t.clone().requires_grad_() for t in (current, bias, vth))
     assert torch.autograd.gradcheck(state, inputs, eps=1e-6, atol=1e-7)
+
+
+def test_subtract_reset_state_and_its_gradients_equal_the_loop() -> None:
+    """With subtract reset the final v depends on the threshold (v -= vth at each spike): the
+    fused kernel's state and its gradients w.r.t. current, vth and bias equal the loop's."""
+    gen = torch.Generator().manual_seed(13)
+    current = torch.randn(12, 3, 5, generator=gen, dtype=torch.float64) + 0.7
+    bias = torch.randn(5, generator=gen, dtype=torch.float64) * 0.2
+    vth = torch.tensor(0.8, dtype=torch.float64)
+
+    def loop(a, b, threshold):
+        u, v = torch.zeros_like(a[0]), torch.zeros_like(a[0])
+        fired = []
+        for step in a:
+            u = u * 0.6 + step
+            v = v * 0.7 + u + b
+            s = (v > threshold).to(v.dtype)
+            v = v - s * threshold
+            fired.append(s)
+        return torch.stack(fired), u, v
+
+    def fused(a, b, threshold):
+        return fused_lif(a, 0.4, 0.3, threshold, b, return_state=True, reset="subtract")
+
+    grads = []
+    for run in (loop, fused):
+        leaves = [t.clone().requires_grad_() for t in (current, bias, vth)]
+        spikes, u, v = run(*leaves)
+        (u.sum() + (v * torch.arange(5.0, dtype=v.dtype)).sum()).backward()
+        grads.append((spikes.detach(), u.detach(), v.detach(), *[t.grad for t in leaves]))
+    assert 0 < grads[0][0].mean() < 1  # some spikes, so some subtractions
+    for got, want in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_saves_one_tensor_for_backward_and_none_without_grad() -> None:
@@ -236,6 +271,8 @@ def test_unsupported_arguments_fall_back_or_are_refused() -> None:
     assert not fused_supported(current, torch.tensor(0.5, dtype=torch.float64), 0.0)
     assert not fused_supported(current, torch.tensor(0.5), torch.zeros(4, dtype=torch.float64))
     assert not fused_supported(current[:, 0, 0], torch.tensor(0.5), 0.0)
+    assert fused_supported(current, torch.tensor(0.5), 0.0, reset="subtract")  # on the CPU
+    assert not fused_supported(current, torch.tensor(0.5), 0.0, reset="leak")
     # lif_sequence takes them through its loop
     out = lif_sequence(current, 0.5, 0.5, per_neuron_vth)
     assert out.shape == current.shape

@@ -28,13 +28,14 @@ def declare(lib: ctypes.CDLL) -> None:
     ptr, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         forward = getattr(lib, f"lif_forward_{suffix}")
-        forward.argtypes = [ptr] * 5 + [i64] * 3 + [scalar] * 3 + [c_int]
+        forward.argtypes = [ptr] * 5 + [i64] * 3 + [scalar] * 3 + [c_int] * 2
         forward.restype = None
         cells = getattr(lib, f"lif_backward_cells_{suffix}")
         cells.argtypes = [i64] * 3
         cells.restype = i64
         backward = getattr(lib, f"lif_backward_{suffix}")
-        backward.argtypes = [ptr] * 3 + [scalar] + [ptr] * 5 + [i64] * 3 + [scalar] * 4 + [c_int]
+        backward.argtypes = [ptr] * 3 + [scalar] + [ptr] * 5 + [i64] * 3 + [scalar] * 4
+        backward.argtypes += [c_int] * 2
         backward.restype = None
 
 

@@ -25,9 +25,13 @@ def pointer(tensor: torch.Tensor | None) -> int | None:
 
 
 def forward(
-    current: torch.Tensor, bias: torch.Tensor, vth: float, decays: tuple[float, float]
+    current: torch.Tensor,
+    bias: torch.Tensor,
+    vth: float,
+    decays: tuple[float, float],
+    subtract: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Spikes and the final u and v."""
+    """Spikes and the final u and v (`subtract`: reset by subtracting the threshold)."""
     ku, kv = decays
     rows, n = rows_and_neurons(current)
     spikes = torch.empty_like(current)
@@ -36,7 +40,8 @@ def forward(
     run = getattr(cpu_kernel(), f"lif_forward_{SUFFIX[current.dtype]}")
     run(
         current.data_ptr(), bias.data_ptr(), spikes.data_ptr(), u_last.data_ptr(),
-        v_last.data_ptr(), current.shape[0], rows, n, ku, kv, vth, torch.get_num_threads(),
+        v_last.data_ptr(), current.shape[0], rows, n, ku, kv, vth, int(subtract),
+        torch.get_num_threads(),
     )  # fmt: skip
     return spikes, u_last, v_last
 
@@ -58,6 +63,7 @@ def backward(
     grad_v_last: torch.Tensor | None,
     decays: tuple[float, float],
     slope: float,
+    subtract: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradient w.r.t. the current, and float64 partial sums ([chunks, n]) of the gradients
     w.r.t. the bias and (negated) the threshold. None gradients count as zero."""
@@ -82,6 +88,6 @@ def backward(
         None if grad_spike is not None else grad_spikes.data_ptr(), grad_spike or 0.0,
         pointer(grad_u_last), pointer(grad_v_last), grad_current.data_ptr(),
         cells[0].data_ptr(), cells[1].data_ptr(), steps, rows, n, ku, kv, vth, slope,
-        torch.get_num_threads(),
+        int(subtract), torch.get_num_threads(),
     )  # fmt: skip
     return grad_current, cells[0], cells[1]

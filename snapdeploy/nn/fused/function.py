@@ -4,7 +4,8 @@ one walks them back, instead of a handful of small ops per step.
 It computes what `snapdeploy.nn.lif.lif_sequence` computes (same spikes, bit for bit; the
 same surrogate gradient) and keeps for backward one [T, ..., n] tensor (the input current on
 CPU, `v - vth` per step on CUDA), not the loop's per-step graph. CPU tensors run the C++
-kernel (`lif_cpu.cpp`), CUDA tensors the Triton one.
+kernel (`lif_cpu.cpp`), CUDA tensors the Triton one. Subtract reset runs on the CPU kernel
+only: the Triton kernel has never run on a GPU here and resets to zero.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def backend(device: torch.device) -> ModuleType:
 
 
 class FusedLIF(torch.autograd.Function):
-    """Inputs: current [T, ..., n] and bias [n] (contiguous, one dtype), vth 0-dim.
+    """Inputs: current [T, ..., n] and bias [n] (contiguous, one dtype), vth 0-dim, and
+    whether the neuron resets by subtraction (CPU only).
 
     On CUDA forward stores `v - vth` per step for backward; on CPU backward re-runs the
     steps from the input current instead (a read of the current costs less there than
@@ -47,18 +49,19 @@ class FusedLIF(torch.autograd.Function):
         bias: torch.Tensor,
         decays: tuple[float, float],
         slope: float,
+        subtract: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         kernels = backend(current.device)
         save = any(ctx.needs_input_grad[:3])
         if current.device.type != "cuda":  # the C++ kernel: backward replays the steps
             threshold = vth.item()
-            spikes, u_last, v_last = kernels.forward(current, bias, threshold, decays)
+            spikes, u_last, v_last = kernels.forward(current, bias, threshold, decays, subtract)
             ctx.save_for_backward(*((current, bias) if save else ()))
             ctx.vth_value = threshold
         else:
             spikes, saved, u_last, v_last = kernels.forward(current, bias, vth, decays, save)
             ctx.save_for_backward(saved)
-        ctx.decays, ctx.slope, ctx.kernels = decays, slope, kernels
+        ctx.decays, ctx.slope, ctx.kernels, ctx.subtract = decays, slope, kernels, subtract
         ctx.vth_shape = vth.shape
         return spikes, u_last, v_last
 
@@ -75,7 +78,7 @@ class FusedLIF(torch.autograd.Function):
             current, bias = saved
             grad_current, bias_cells, vth_cells = ctx.kernels.backward(
                 current, bias, ctx.vth_value, grad_spikes, grad_u_last, grad_v_last,
-                ctx.decays, ctx.slope,
+                ctx.decays, ctx.slope, ctx.subtract,
             )  # fmt: skip
         else:
             (current,) = saved
@@ -97,10 +100,13 @@ class FusedLIF(torch.autograd.Function):
             grad_bias if need_bias else None,
             None,
             None,
+            None,
         )
 
 
-def fused_supported(current: torch.Tensor, vth: torch.Tensor, bias: torch.Tensor | float) -> bool:
+def fused_supported(
+    current: torch.Tensor, vth: torch.Tensor, bias: torch.Tensor | float, reset: str = "zero"
+) -> bool:
     """Whether `fused_lif` takes these arguments (else `lif_sequence`'s step loop does)."""
     bias_ok = not isinstance(bias, torch.Tensor) or (
         bias.dtype == current.dtype and bias.device == current.device and bias.dim() <= 1
@@ -110,6 +116,7 @@ def fused_supported(current: torch.Tensor, vth: torch.Tensor, bias: torch.Tensor
         current.dim() >= 2
         and current.dtype in DTYPES
         and current.device.type in ("cpu", "cuda")
+        and (reset == "zero" or (reset == "subtract" and current.device.type == "cpu"))
         and isinstance(vth, torch.Tensor)
         and vth.numel() == 1
         and vth.dtype == current.dtype
@@ -126,15 +133,17 @@ def fused_lif(
     bias: torch.Tensor | float = 0.0,
     slope: float = DEFAULT_SLOPE,
     return_state: bool = False,
+    reset: str = "zero",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`lif_sequence` in one kernel: spikes [T, ..., n] from zero state, or with
     `return_state` (spikes, u, v) where u and v are the final state (differentiable)."""
-    if not fused_supported(current, vth, bias):
+    if not fused_supported(current, vth, bias, reset):
         raise FusedLIFError(
             f"fused_lif: unsupported arguments (current {tuple(current.shape)} "
             f"{current.dtype} on {current.device}, vth {getattr(vth, 'shape', vth)}); it takes "
-            f"float32/float64 [T, ..., n] on CPU or CUDA, a one-element vth and a per-neuron "
-            f"or scalar bias of the same dtype; fix: use lif_sequence for anything else"
+            f"float32/float64 [T, ..., n] on CPU or CUDA (subtract reset: CPU only), a "
+            f"one-element vth and a per-neuron or scalar bias of the same dtype; fix: use "
+            f"lif_sequence for anything else"
         )
     n = current.shape[-1]
     if isinstance(bias, torch.Tensor):
@@ -142,6 +151,11 @@ def fused_lif(
     else:
         bias_n = current.new_full((n,), bias)
     spikes, u_last, v_last = FusedLIF.apply(
-        current.contiguous(), vth.reshape(()), bias_n, (1.0 - du, 1.0 - dv), slope
+        current.contiguous(),
+        vth.reshape(()),
+        bias_n,
+        (1.0 - du, 1.0 - dv),
+        slope,
+        reset == "subtract",
     )
     return (spikes, u_last, v_last) if return_state else spikes

@@ -6,8 +6,10 @@
 //     u = u * ku + a                 ku = 1 - du
 //     w = (v * kv + u) + bias        kv = 1 - dv
 //     x = w - vth;  s = x > 0;  v = s ? 0 : w     (reset detached from the gradient)
+//     subtract reset: v = s ? x : w, the loop's w - s * vth (s detached, vth not)
 // Backward walks time in reverse with the surrogate ds/dx = 1 / (1 + slope * |x|)^2:
 //     gw = gs * ds/dx + (s ? 0 : gv),   gu = gw + cu,   da = gu,   gv' = kv * gw,   cu' = ku * gu
+//     subtract reset: gw = gs * ds/dx + gv, and the threshold also gets -gv where s fires
 //
 // Nothing but the input current is kept for backward: for each block of neurons, backward
 // first re-runs the forward steps (same code, so the same x bit for bit) into a small
@@ -100,7 +102,8 @@ inline void stream_fence() {
 // Both run this very code, so the replayed x is the x that decided each spike.
 template <typename T, bool kSpikes>
 inline void step(const T* __restrict a, const T* __restrict b, T* __restrict out,
-                 T* __restrict u, T* __restrict v, int64_t len, T ku, T kv, T vth) {
+                 T* __restrict u, T* __restrict v, int64_t len, T ku, T kv, T vth,
+                 bool subtract) {
 #pragma omp simd
   for (int64_t j = 0; j < len; ++j) {
     const T uu = u[j] * ku + a[j];
@@ -111,14 +114,14 @@ inline void step(const T* __restrict a, const T* __restrict b, T* __restrict out
       out[j] = fire ? T(1) : T(0);
     else
       out[j] = x;
-    v[j] = fire ? T(0) : w;
+    v[j] = fire ? (subtract ? x : T(0)) : w;
     u[j] = uu;
   }
 }
 
 template <typename T>
 void forward(const T* current, const T* bias, T* spikes, T* u_last, T* v_last, Shape shape,
-             T ku, T kv, T vth, int threads) {
+             T ku, T kv, T vth, bool subtract, int threads) {
   advise_huge_pages(spikes, shape.steps * shape.stride());
   advise_huge_pages(u_last, shape.stride());
   advise_huge_pages(v_last, shape.stride());
@@ -136,7 +139,7 @@ void forward(const T* current, const T* bias, T* spikes, T* u_last, T* v_last, S
       std::fill(v, v + len, T(0));
       for (int64_t t = 0; t < shape.steps; ++t) {
         const int64_t at = t * shape.stride() + cell;
-        step<T, true>(current + at, bias + first, s, u, v, len, ku, kv, vth);
+        step<T, true>(current + at, bias + first, s, u, v, len, ku, kv, vth, subtract);
         stream_out(spikes + at, s, len);
       }
       std::copy(u, u + len, u_last + cell);
@@ -183,7 +186,7 @@ template <typename T>
 void backward(const T* current, const T* bias, const T* grad_spikes, T grad_spike,
               const T* grad_u_last, const T* grad_v_last, T* grad_current,
               double* grad_bias_cells, double* grad_vth_cells, Shape shape, T ku, T kv, T vth,
-              T slope, int threads) {
+              T slope, bool subtract, int threads) {
   advise_huge_pages(grad_current, shape.steps * shape.stride());
   const int64_t block = shape.block;
   const int64_t chunk = rows_per_item(shape);
@@ -220,7 +223,7 @@ void backward(const T* current, const T* bias, const T* grad_spikes, T grad_spik
         std::fill(v, v + len, T(0));
         for (int64_t t = 0; t < shape.steps; ++t)
           step<T, false>(current + t * shape.stride() + cell, b, replay + t * len, u, v, len,
-                         ku, kv, vth);
+                         ku, kv, vth, subtract);
         if (grad_v_last) std::copy(grad_v_last + cell, grad_v_last + cell + len, gv);
         else std::fill(gv, gv + len, T(0));
         if (grad_u_last) std::copy(grad_u_last + cell, grad_u_last + cell + len, cu);
@@ -238,11 +241,12 @@ void backward(const T* current, const T* bias, const T* grad_spikes, T grad_spik
               const T x = x_in[j];
               const T d = T(1) + slope * std::abs(x);
               const T sg = grad_at(j) / (d * d);
-              const T gw = sg + (x > T(0) ? T(0) : gv[j]);
+              const bool fired = x > T(0);
+              const T gw = sg + (fired && !subtract ? T(0) : gv[j]);
               const T gu = gw + cu[j];
               ga[j] = gu;
               pb[j] += gw;
-              pth[j] += sg;
+              pth[j] += fired && subtract ? sg + gv[j] : sg;
               gv[j] = gw * kv;
               cu[j] = gu * ku;
             }
@@ -278,9 +282,9 @@ extern "C" {
 #define SNAPDEPLOY_LIF_EXPORTS(T, suffix)                                                      \
   void lif_forward_##suffix(const T* current, const T* bias, T* spikes, T* u_last, T* v_last,  \
                             int64_t steps, int64_t rows, int64_t n, T ku, T kv, T vth,         \
-                            int threads) {                                                     \
+                            int subtract, int threads) {                                       \
     forward<T>(current, bias, spikes, u_last, v_last, Shape{steps, rows, n, kBlock}, ku, kv,   \
-               vth, threads);                                                                  \
+               vth, subtract != 0, threads);                                                   \
   }                                                                                            \
   int64_t lif_backward_cells_##suffix(int64_t steps, int64_t rows, int64_t n) {                \
     return row_chunks(steps, rows, n, replay_block<T>(steps));                                 \
@@ -289,10 +293,11 @@ extern "C" {
                              T grad_spike, const T* grad_u_last, const T* grad_v_last,         \
                              T* grad_current, double* grad_bias_cells, double* grad_vth_cells, \
                              int64_t steps, int64_t rows, int64_t n, T ku, T kv, T vth,        \
-                             T slope, int threads) {                                           \
+                             T slope, int subtract, int threads) {                             \
     backward<T>(current, bias, grad_spikes, grad_spike, grad_u_last, grad_v_last,              \
                 grad_current, grad_bias_cells, grad_vth_cells,                                 \
-                Shape{steps, rows, n, replay_block<T>(steps)}, ku, kv, vth, slope, threads);   \
+                Shape{steps, rows, n, replay_block<T>(steps)}, ku, kv, vth, slope,             \
+                subtract != 0, threads);                                                       \
   }
 
 SNAPDEPLOY_LIF_EXPORTS(float, f32)
