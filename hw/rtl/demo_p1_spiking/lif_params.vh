@@ -15,8 +15,9 @@
 // Bits of a stored weight mantissa (weight = mantissa << WEIGHT_SHIFT).
 `define SNAP_WEIGHT_BITS 8
 `define SNAP_WEIGHT_SHIFT 1
-// Words per layer at the start of the parameter image: weight_exp, du, dv, vth, bias_exp.
-`define SNAP_IMAGE_LAYER_WORDS 5
+// Words per layer at the start of the parameter image: weight_exp, du, dv, vth, bias_exp,
+// reset (0: to zero, 1: subtract vth << 6).
+`define SNAP_IMAGE_LAYER_WORDS 6
 // Words of the layer table ROM: a header of LAYER_TABLE_HEADER words (n_layers, n_neurons,
 // n_weights, n_in, n_out, parameter image words, its layer words, then a zero), then n_in,
 // n_out, weight base, neuron base per layer.

@@ -33,6 +33,7 @@ class HlsBackend(SpikingBackend):
     """Compiles spiking partitions to HLS LIF cores and runs them through a PYNQ driver."""
 
     kind = "hls"
+    layer_kinds = frozenset({"dense", "subtract_reset"})
 
     def neuron_capacity(self, device: HlsDevice) -> int:
         return device.lif_cores * device.neurons_per_core

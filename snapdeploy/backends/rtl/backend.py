@@ -36,6 +36,7 @@ class RtlBackend(SpikingBackend):
     """Compiles spiking partitions to the RTL LIF core; runs them in Verilator or on a board."""
 
     kind = "rtl"
+    layer_kinds = frozenset({"dense", "subtract_reset"})
 
     def neuron_capacity(self, device: RtlDevice) -> int:
         return device.neurons

@@ -8,6 +8,7 @@ header's power-on parameters equal what the driver loads."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
 from snapdeploy.backends.hls.layout import core_layout
 from snapdeploy.backends.hls.writer import HEADER
 from snapdeploy.core.errors import CapacityError, ParameterRangeError
-from snapdeploy.core.neuron import STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
+from snapdeploy.core.neuron import RESETS, STATE_LIMIT, V_MAX, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets import HlsDevice
 from tests.models import (
     assert_states_equal,
@@ -73,10 +74,17 @@ def saturation_events(reference: ReferenceNetwork) -> None:
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(lif_network(st.sampled_from(SHAPES), saturating=True))
-def test_csim_equals_reference(case: tuple[list[LifLayerParams], np.ndarray, int]) -> None:
-    """Spikes and final u, v, a of every layer, with the run split in two `run` calls."""
+@given(
+    lif_network(st.sampled_from(SHAPES), saturating=True),
+    st.lists(st.sampled_from(RESETS), min_size=4, max_size=4),
+)
+def test_csim_equals_reference(
+    case: tuple[list[LifLayerParams], np.ndarray, int], resets: list[str]
+) -> None:
+    """Spikes and final u, v, a of every layer, with the run split in two `run` calls; each
+    layer resets to zero or by subtraction, loaded through the `params` port."""
     layers, spikes, split = case
+    layers = [dataclasses.replace(p, reset=r) for p, r in zip(layers, resets)]
     reference = ReferenceNetwork(layers)
     want = reference.run(spikes)[0]
     event("output spikes" if want.any() else "no output spike")
@@ -127,7 +135,16 @@ def test_power_on_parameters_equal_the_loaded_ones(tmp_path: Path) -> None:
         LifLayerParams(
             2 * rng.integers(-128, 128, (9, 6)), -2, 100, 300, 5, rng.integers(-50, 50, 9), 3
         ),
-        LifLayerParams(2 * rng.integers(-128, 128, (4, 9)), 3, 4095, 0, 90, np.zeros(4, int), 0),
+        LifLayerParams(
+            2 * rng.integers(-128, 128, (4, 9)),
+            3,
+            4095,
+            0,
+            90,
+            np.zeros(4, int),
+            0,
+            reset="subtract",
+        ),
     ]
     compiled = HlsBackend().compile(spiking_partition(layers), DEVICE, tmp_path)
     spikes = rng.random((30, 2, 6)) < 0.4

@@ -36,7 +36,9 @@ def test_build_directory_holds_the_partition_as_data(tmp_path: Path) -> None:
         LifLayerParams(
             np.array([[2, -4], [6, 254], [0, -256]]), -3, 11, 22, 33, np.array([7, -8, 1]), 4
         ),
-        LifLayerParams(np.array([[2, 4, 6]]), 5, 0, 4095, 9, np.array([-4096]), 0),
+        LifLayerParams(
+            np.array([[2, 4, 6]]), 5, 0, 4095, 9, np.array([-4096]), 0, reset="subtract"
+        ),
     ]
     out = written(layers, tmp_path)
     header = (out / HEADER).read_text()
@@ -50,10 +52,11 @@ def test_build_directory_holds_the_partition_as_data(tmp_path: Path) -> None:
         values = [int(line, 16) for line in (out / name).read_text().split()]
         return [v - (1 << bits) if v >> (bits - 1) else v for v in values]
 
-    # header: layers, neurons, weights, n_in, n_out, image words (5 x 2 + 4 + 9), layer words;
+    # header: layers, neurons, weights, n_in, n_out, image words (6 x 2 + 4 + 9), layer words;
     # then each layer's n_in, n_out, weight and neuron bases
-    assert words("layers")[:16] == [2, 4, 9, 2, 1, 23, 10, 0, 2, 3, 0, 0, 3, 1, 6, 3]
-    assert words("config")[:10] == [-3, 11, 22, 33, 4, 5, 0, 4095, 9, 0]
+    assert words("layers")[:16] == [2, 4, 9, 2, 1, 25, 12, 0, 2, 3, 0, 0, 3, 1, 6, 3]
+    # weight_exp, du, dv, vth, bias_exp and the reset word (1: subtract) of each layer
+    assert words("config")[:12] == [-3, 11, 22, 33, 4, 0, 5, 0, 4095, 9, 0, 1]
     assert words("bias")[:4] == [7, -8, 1, -4096]
     # input-major mantissas (weight / 2): input 0's row, then input 1's
     assert words("weights")[:9] == [1, 3, 0, -2, 127, -128, 1, 2, 3]

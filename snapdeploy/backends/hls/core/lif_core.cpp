@@ -22,6 +22,7 @@ LOAD_LAYERS:
     layer_cfg[l].dv = cfg[2];
     layer_cfg[l].vth = cfg[3];
     layer_cfg[l].bias_exp = cfg[4];
+    layer_cfg[l].reset = cfg[5];
   }
 LOAD_BIAS:
   for (int n = 0; n < N_NEURONS; ++n) {
@@ -76,7 +77,7 @@ LIF_UPDATE:
     const state_t v = clip_v(decay(v_mem[n], cfg.dv) + u + bias);
     const bool fired = v > vth;
     u_mem[n] = u;
-    v_mem[n] = fired ? 0 : v;
+    v_mem[n] = fired ? (cfg.reset == RESET_SUBTRACT ? v - vth : 0) : v;
     spikes[j] = fired;
   }
 }

@@ -6,7 +6,8 @@
 //   a       = a_accum << weight_exp (arithmetic >> when negative)      sent NEXT step
 //   u = wrap24(decay(u, du + 1) + (a_prev << 6))     one conditional correction, not modulo
 //   v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2^23 - 1), 2^23 - 1)
-//   spike when v > (vth << 6); then v = 0 (u is not reset)
+//   spike when v > (vth << 6); then v = 0, or v -= vth << 6 where the layer's reset word is
+//   RESET_SUBTRACT (snnTorch's default); u is not reset
 // with decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12) on a 64-bit product.
 #ifndef SNAP_LIF_CORE_H
 #define SNAP_LIF_CORE_H
@@ -21,6 +22,7 @@ constexpr int64_t DECAY_UNITY = int64_t(1) << DECAY_SHIFT;
 constexpr int ACT_SHIFT = 6;
 constexpr int VTH_SHIFT = 6;
 constexpr int DU_OFFSET = 1;
+constexpr int32_t RESET_SUBTRACT = 1;  // a layer's reset word: 0 to zero, 1 by subtraction
 constexpr int64_t STATE_LIMIT = int64_t(1) << 23;
 constexpr int64_t V_MAX = STATE_LIMIT - 1;
 constexpr int IN_WORDS = (N_IN + 31) / 32;    // one bit per input channel and step
@@ -45,6 +47,7 @@ struct LayerCfg {
   int32_t dv;
   int32_t vth;
   int32_t bias_exp;
+  int32_t reset;
 };
 
 // x * 2^e for e >= 0, arithmetic x >> -e otherwise (a multiply: defined for negative x).

@@ -7,7 +7,8 @@
 //   a       = (a_accum << 1) << weight_exp (arithmetic >> when negative)   sent NEXT step
 //   u = wrap24(decay(u, du + 1) + (a_prev << 6))     one conditional correction, not modulo
 //   v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2^23 - 1), 2^23 - 1)
-//   spike when v > (vth << 6); then v = 0 (u is not reset)
+//   spike when v > (vth << 6); then v = 0, or v -= vth << 6 where the layer's reset word is 1
+//   (u is not reset)
 // with decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12).
 //
 // Widths: every layer is validated to |a| <= 2^24 (core.neuron.ACTIVATION_LIMIT), so a needs
@@ -176,8 +177,9 @@ module lif_core #(
   // ---------------------------------------------------------------- on-chip memories
   // The layer table (sizes and bases of the partition's layers) and each layer's scalars.
   reg [31:0] layer_table[0:TABLE_WORDS-1];
-  // Per layer: weight_exp, du, dv, vth, bias_exp (the parameter image's first section).
-  reg [16:0] cfg_mem[0:5*LAYER_CAP-1];
+  // Per layer: weight_exp, du, dv, vth, bias_exp, reset (the parameter image's first section).
+  localparam integer CFG_WORDS = `SNAP_IMAGE_LAYER_WORDS * LAYER_CAP;
+  reg [16:0] cfg_mem[0:CFG_WORDS-1];
 `ifdef SNAP_SIM
   // A simulation is built once per capacity and serves every partition of it: the layer
   // table comes from the harness when the model starts (the parameters come, as on a board,
@@ -303,6 +305,7 @@ module lif_core #(
   reg signed [13:0] u_factor, v_factor;
   reg [16:0] l_vth;
   reg [2:0] l_bexp;
+  reg l_subtract;  // reset by subtracting vth << 6 instead of to zero
   // stage 2: the block RAMs' words, registered
   reg signed [U_W-1:0] u_2;
   reg signed [V_W-1:0] v_2;
@@ -324,7 +327,9 @@ module lif_core #(
   wire signed [ACT_W-1:0] activation =
       l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
   // stage 9: the spike
-  wire fired = v_clip_9 > $signed({24'd0, l_vth, 6'd0});
+  wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
+  wire fired = v_clip_9 > threshold_9;
+  wire signed [U_W+2:0] v_reset_9 = l_subtract ? v_clip_9 - threshold_9 : {(U_W + 3) {1'b0}};
 
   // Write and read ports, by phase.
   always @* begin
@@ -373,7 +378,7 @@ module lif_core #(
       u_wa = up_n[DEPTH];
       v_wa = up_n[DEPTH];
       u_wd = u_new_9[U_W-1:0];
-      v_wd = fired ? {V_W{1'b0}} : v_clip_9[V_W-1:0];
+      v_wd = fired ? v_reset_9[V_W-1:0] : v_clip_9[V_W-1:0];
     end
   end
 
@@ -468,7 +473,7 @@ module lif_core #(
           image_left <= image_left - 1;
           phase <= LOAD_REQ;
           sec_index <= sec_index + 1;
-          if (section == 2'd0) cfg_mem[sec_index[$clog2(5*LAYER_CAP)-1:0]] <= m_rdata[16:0];
+          if (section == 2'd0) cfg_mem[sec_index[$clog2(CFG_WORDS)-1:0]] <= m_rdata[16:0];
           if (section == 2'd0 && sec_index + 1 == config_words ||
               section == 2'd1 && sec_index + 1 == n_neurons) begin
             section <= section + 2'd1;
@@ -540,6 +545,7 @@ module lif_core #(
           v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
           l_vth <= cfg_mem[cfg_base+3][16:0];
           l_bexp <= cfg_mem[cfg_base+4][2:0];
+          l_subtract <= cfg_mem[cfg_base+5][0];
           i <= 32'd0;
           phase <= SCAN;
         end
