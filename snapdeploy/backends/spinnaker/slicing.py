@@ -81,12 +81,15 @@ def slice_size(name: str, nonzero: np.ndarray, device: SpiNNakerDevice, widest: 
 
 def layer_width(name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice) -> int:
     """Neurons per slice of a layer: what DTCM allows, then synapse memory (Dense) or whole
-    output rows or channels (conv), whose kernel the core keeps in DTCM and SDRAM alike."""
+    output rows, pixels or channels where that needs no more cores (conv, whose kernel the
+    core keeps in DTCM and SDRAM alike)."""
     widest = widest_slice(name, layer, device)
     conv = conv_of(layer)
     if conv is None:
         return slice_size(name, layer.weights != 0, device, widest)
     width = aligned_width(conv, widest)
+    if -(-layer.n_out // width) > -(-layer.n_out // widest):  # alignment would cost a core
+        width = widest
     if kernel_bytes(layer, width) > device.synapse_bytes_per_core:
         raise CapacityError(
             f"layer '{name}': a slice's kernel needs {kernel_bytes(layer, width)} bytes but a "

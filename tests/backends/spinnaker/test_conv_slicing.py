@@ -1,6 +1,7 @@
 """Conv layers on cores: the inputs that reach a slice are exactly those with a non-zero weight
 onto it in the conv written out as a matrix; slices are whole output rows, whole pixels or a
-divisor of the channels; pre and post slices are joined exactly where a synapse joins them."""
+divisor of the channels where that takes no more cores; pre and post slices are joined exactly
+where a synapse joins them."""
 
 from __future__ import annotations
 
@@ -70,5 +71,10 @@ def test_slices_connect_exactly_where_a_synapse_joins_them(conv, per_core) -> No
     }
     assert set(zip(graph.edge_pre.tolist(), graph.edge_post.tolist())) == joined
     layer_slices = graph.slices_of(1)
-    widths = graph.hi[layer_slices] - graph.lo[layer_slices]
-    assert widths.max() == aligned_width(conv, min(per_core, conv.n_out))
+    widest = min(per_core, conv.n_out)
+    width = int((graph.hi[layer_slices] - graph.lo[layer_slices]).max())
+    aligned = aligned_width(conv, widest)
+    cores = -(-conv.n_out // widest)
+    # aligned to rows, pixels or channels unless that would take more cores
+    assert width == (aligned if -(-conv.n_out // aligned) == cores else widest)
+    assert len(layer_slices) == cores

@@ -14,10 +14,12 @@ import pytest
 
 from snapdeploy.backends import get_backend
 from snapdeploy.backends.spinnaker import map_network
+from snapdeploy.backends.spinnaker.core_memory import DTCM_BYTES
 from snapdeploy.backends.spinnaker.emulator import Emulator
 from snapdeploy.backends.spinnaker.mapping import PLACEMENTS_FILE, TABLES_FILE
 from snapdeploy.backends.spinnaker.mesh import Mesh
 from snapdeploy.backends.spinnaker.placement import random_placement
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
@@ -86,6 +88,27 @@ def test_too_many_cores_is_refused_with_the_numbers_and_nothing_written(tmp_path
         CapacityError, match=r"needs 70 cores \(input 30, layer0 40\).*4 chips x 16 cores = 64"
     ):
         get_backend("spinnaker").compile(part, device, tmp_path / "build")
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_conv_kernel_too_large_for_one_core_spreads_its_channels_over_more_cores(
+    tmp_path: Path,
+) -> None:
+    """A 3x3 conv of 64 to 64 channels keeps 73728 bytes of kernel, beyond a core's 64 KiB of
+    DTCM: each core takes fewer channels, so the layer needs more cores than its neurons alone
+    would; on a board too small that is refused with the numbers, nothing written."""
+    conv = ConvSynapse(np.full((64, 3, 3, 64), 2), (4, 4, 64), padding=(1, 1))
+    layer = ConvLayerParams(conv, 0, 0, 1, np.zeros(conv.n_out, int), 0)
+    part = SpikingPartition("p1_spiking", 1, (SpikingOp("conv5", layer),), steps=2)
+    graph = map_network(["conv5"], [layer], SPINN5, "test").graph
+    widths = graph.hi[graph.slices_of(1)] - graph.lo[graph.slices_of(1)]
+    assert widths.max() < 64 and graph.dtcm_bytes.max() <= DTCM_BYTES
+    assert len(widths) == 19  # 1024 neurons, 56 channels' kernels (64512 bytes + state) each
+    with pytest.raises(
+        CapacityError, match=r"needs 23 cores \(input 4, conv5 19\).*1 chips x 16 cores = 16"
+    ):
+        get_backend("spinnaker").compile(part, dataclasses.replace(SPINN3, width=1, height=1),
+                                         tmp_path / "build")  # fmt: skip
     assert not (tmp_path / "build").exists()
 
 
