@@ -24,6 +24,7 @@ from snapdeploy.nn import (
     SpikeEncoder,
     SpikeSource,
     SpikingBlock,
+    SpikingConv,
     SpikingLinear,
 )
 from snapdeploy.partition import SpikingPartition
@@ -183,6 +184,6 @@ def neuron_spikes(model: HybridNet, x: torch.Tensor) -> list[torch.Tensor]:
     with torch.no_grad():
         for stage in model.stages():
             h = stage(h)
-            if isinstance(stage, (SpikeEncoder, SpikingLinear)):
+            if isinstance(stage, (SpikeEncoder, SpikingLinear, SpikingConv)):
                 spikes.append(h)
     return spikes

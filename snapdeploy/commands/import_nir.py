@@ -3,11 +3,17 @@ apart by content: `import_netx`) to a .snap artifact."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from snapdeploy.commands.common import console, guarded
+
+
+class Reset(str, Enum):
+    ZERO = "zero"
+    SUBTRACT = "subtract"
 
 
 def import_nir(
@@ -27,6 +33,14 @@ def import_nir(
         False,
         "--spike-input",
         help="The graph's input is spikes each step (event data), not data held for all steps.",
+    ),
+    reset: Reset = typer.Option(
+        Reset.ZERO,
+        "--reset",
+        help="How the graph's neurons reset after a spike: zero (Lava's LIF; snnTorch "
+        "reset_mechanism='zero'), or subtract (v -= threshold: snnTorch's default Leaky). NIR "
+        "does not record which reset a graph's neurons use (snnTorch writes v_reset = 0 for "
+        "both), so say it here. NIR only.",
     ),
     blocks: int | None = typer.Option(
         None,
@@ -51,7 +65,7 @@ def import_nir(
     from snapdeploy.quant.export import export_model
 
     def run() -> tuple[Path, object]:
-        imported = read_nir(source, steps=steps, dt=dt, spike_input=spike_input)
+        imported = read_nir(source, steps=steps, dt=dt, spike_input=spike_input, reset=reset.value)
         graph = export_model(imported.net, weight_bits=weight_bits)
         info = {
             "quantization": {
@@ -66,6 +80,8 @@ def import_nir(
                 "steps": steps,
                 "spike_input": spike_input,
                 "delayed_layers": imported.delayed_layers,
+                "reset": imported.reset,
+                "notes": imported.notes,
             },
         }
         return save_model(out, graph, info), imported
@@ -84,3 +100,12 @@ def import_nir(
             f"its input is spikes [N, {net.steps}, {net.input_shape[1]}]: the source's {steps} "
             f"steps, then zeros for the rest"
         )
+    if imported.input_order is not None:
+        console.print(
+            "its input images are channels-last: (H, W, C) flattened, not NIR's (C, H, W) "
+            "(snapdeploy.interop.ImportedModel.input_order)"
+        )
+    if imported.output_order is not None:
+        console.print("its output images are channels-last: (H, W, C) flattened")
+    for note in imported.notes:
+        console.print(f"note: {note}")

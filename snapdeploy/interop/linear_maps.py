@@ -134,14 +134,22 @@ def affine_of(
     """The run as `y = W x + b` on flattened vectors (float64), and its output shape."""
     probe = nn.Sequential(*copy.deepcopy(modules)).double()
     n_in = math.prod(in_shape)
+    offset = offset_of(probe, in_shape)
     with torch.no_grad():
-        offset = probe(torch.zeros(1, *in_shape, dtype=torch.float64))
         for module in probe.modules():
             if getattr(module, "bias", None) is not None:
                 module.bias.zero_()
         basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *in_shape)
         columns = probe(basis).reshape(n_in, -1)
     return columns.T.numpy(), offset.reshape(-1).numpy(), tuple(offset.shape[1:])
+
+
+def offset_of(modules: nn.Module | list[nn.Module], in_shape: tuple[int, ...]) -> torch.Tensor:
+    """The run's output for an all-zero input (its biases, as they reach the output): float64
+    [1, *out_shape]."""
+    probe = modules if isinstance(modules, nn.Module) else nn.Sequential(*modules)
+    with torch.no_grad():
+        return copy.deepcopy(probe).double()(torch.zeros(1, *in_shape, dtype=torch.float64))
 
 
 def collapsed(weight: np.ndarray, bias: np.ndarray, in_shape: tuple[int, ...]) -> list[nn.Module]:

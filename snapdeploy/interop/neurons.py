@@ -12,8 +12,8 @@ same way and used in v at its new value; IF is `dv/dt = r I`. Our LIF is
 
 where `gain` multiplies the weights into the neuron. Our du and dv are one per layer, so tau
 must be shared by a layer's neurons; thresholds, r and v_leak may differ per neuron (they
-fold into the weights and bias). Reset is to zero (v_reset must be 0) and spiking is
-`v > v_threshold`, as in NIR. Writing inverts these with gain 1, choosing tau and r so that
+fold into the weights and bias). v_reset must be 0 and spiking is `v > v_threshold`, as in
+NIR; whether v is zeroed or the threshold subtracted NIR does not say (the reader's `reset`). Writing inverts these with gain 1, choosing tau and r so that
 reading them back gives our du, dv and gain bit for bit (du, dv: within 1 float64 ulp
 where no float tau divides to them exactly; see `preimage`).
 """

@@ -12,13 +12,21 @@ How a NIR chain becomes our stages (see `neurons.py` for the neuron parameters):
   item), delay included: without a NIR `Delay` before it, the model runs one extra step for
   it, so feed it the source's T steps of spikes followed by zeros (the padded steps cannot
   reach the output within the run).
-- Each later neuron layer, with the linear nodes before it, becomes a `SpikingLinear`: the
-  run is one matrix. Our synapse delays by one step (Lava's Dense). A `Delay` of dt in the
+- Each later neuron layer, with the linear nodes before it, becomes a `SpikingConv` where
+  the run is one convolution (a Conv2d, a pool, or a Conv2d then a pool: `conv_runs.py`)
+  and the neurons of each channel share their gain, else a `SpikingLinear`: the run as one
+  matrix (a run with a Conv2d or pool folded so is named in `ImportedModel.notes`). Spiking
+  layers hold images channels-last, (H, W, C) flattened (Lava's (x, y, channel) with x = H),
+  so a spike input of images is taken channels-last too (`input_order`); the encoder's
+  spikes come in NIR's (C, H, W) order, so a conv right after an encoder of several
+  channels is folded. Our synapse delays by one step (Lava's Dense and Conv). A `Delay` of dt in the
   run is that delay, exactly; without one, the layer's spikes come one step later than in
   the source, and the model runs one extra step per such layer, so its outputs over the
   whole run (spike counts) equal the source's over T steps. That holds exactly when the
   delayed layers have no bias (Affine bias or v_leak): a bias acts from step 0, before the
   delayed input arrives.
+- NIR does not say how a neuron resets (snnTorch writes v_reset = 0 for its subtract reset
+  too): `reset` says it for every spiking layer (the encoder resets to zero).
 - An `I` (integrator) node right after the last neuron layer is a `SpikeDecoder` with scale
   dt r: the integrated spikes at the last step are counts times that scale. Linear nodes
   after it run on the decoded counts.
@@ -35,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from snapdeploy.interop.conv_runs import ConvRun, channels_last_order, conv_run
 from snapdeploy.interop.errors import NirGraphError, UnsupportedNirNodeError
 from snapdeploy.interop.graph_walk import chain, load_graph
 from snapdeploy.interop.linear_maps import (
@@ -42,6 +51,7 @@ from snapdeploy.interop.linear_maps import (
     affine_of,
     collapsed,
     exportable,
+    offset_of,
     out_shape,
     torch_module,
 )
@@ -59,9 +69,11 @@ from snapdeploy.nn import (
     SpikeEncoder,
     SpikeSource,
     SpikingBlock,
+    SpikingConv,
     SpikingLinear,
 )
 from snapdeploy.nn.boundary import SPIKE_SOURCES
+from snapdeploy.nn.lif import check_reset
 
 #: Nodes we cannot map, with the nearest one we can.
 NEAREST = {
@@ -72,6 +84,8 @@ NEAREST = {
     "NIRGraph": "inline the subgraph's nodes",
 }
 SUPPORTED = (*LINEAR_NODES, *NEURON_NODES, nir.I, nir.Delay)
+#: Nodes that make a run a convolution, kept as one where it can be (`conv_runs`).
+CONV_NODES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 
 
 @dataclass
@@ -82,6 +96,16 @@ class ImportedModel:
     source_steps: int
     #: Spiking layers that gained our one-step synapse delay (no NIR Delay before them).
     delayed_layers: list[str] = field(default_factory=list)
+    #: Where the import differs from the graph's structure (a conv run folded into a dense
+    #: matrix, an encoder that resets to zero), one sentence each.
+    notes: list[str] = field(default_factory=list)
+    #: The neurons' reset ("zero" or "subtract"): NIR does not say, the importer chose it.
+    reset: str = "zero"
+    #: For spike input of images: our input index i takes NIR's flat (C, H, W) index
+    #: input_order[i] (spikes channels-last); None where the orders agree.
+    input_order: np.ndarray | None = None
+    #: For a last layer of images: our output index i is NIR's flat index output_order[i].
+    output_order: np.ndarray | None = None
 
     @property
     def spike_input(self) -> bool:
@@ -143,14 +167,33 @@ def dense_modules(run: list[tuple[str, nir.NIRNode]], in_shape: tuple[int, ...])
     return collapsed(weight, bias, in_shape)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a layer's spikes are ordered: images channels-last (H, W, C) or in NIR's (C, H,
+    W). Spiking layers and a spike source hold images channels-last (Lava's (x, y, channel)
+    with x = H); the encoder's come from the dense side in NIR's order."""
+
+    shape: tuple[int, ...]
+    channels_last: bool
+
+    @property
+    def order(self) -> np.ndarray:
+        """For each of our flat indices, NIR's flat index."""
+        if self.channels_last:
+            return channels_last_order(self.shape)
+        return np.arange(math.prod(self.shape))
+
+
 def spiking_layer(
     name: str,
     run: list[tuple[str, nir.NIRNode]],
-    in_shape: tuple[int, ...],
+    source: Layout,
     node: nir.NIRNode,
     dt: float,
-) -> tuple[SpikingLinear, bool, tuple[int, ...]]:
-    """A neuron node and the linear run before it; whether a Delay aligned it; its shape."""
+    reset: str,
+) -> tuple[SpikingLinear | SpikingConv, bool, Layout, str | None]:
+    """A neuron node and the linear run before it; whether a Delay aligned it; the layout
+    of its spikes; and, where the run held a Conv2d or pool that could not stay a conv, why."""
     delays = [(n, d) for n, d in run if isinstance(d, nir.Delay)]
     for delay_name, delay in delays:
         if len(delays) > 1 or not np.allclose(as_array(delay.delay), dt, rtol=1e-9, atol=0):
@@ -159,9 +202,11 @@ def spiking_layer(
                 f"{dt:g}); snapdeploy has only its synapse's one-step delay; fix: at most one "
                 f"Delay of dt before each neuron layer"
             )
-    modules = [torch_module(n, d) for n, d in run if not isinstance(d, nir.Delay)]
-    weight, offset, shape = affine_of(modules, in_shape)
-    neuron = discretize(name, node, weight.shape[0], dt)
+    linear = [(n, d) for n, d in run if not isinstance(d, nir.Delay)]
+    modules = [torch_module(n, d) for n, d in linear]
+    shape = out_shape(modules, source.shape)
+    offset = offset_of(modules, source.shape).reshape(-1).numpy()
+    neuron = discretize(name, node, math.prod(shape), dt)
     if neuron.du < 1 and np.any(offset):
         raise UnsupportedNirNodeError(
             f"NIR node '{name}': an Affine bias feeds a CubaLIF; our bias adds to the voltage, "
@@ -171,27 +216,73 @@ def spiking_layer(
     shared_vth = bool(np.all(neuron.vth == neuron.vth[0]))
     norm = np.ones_like(neuron.vth) if shared_vth else 1 / neuron.vth
     vth = float(neuron.vth[0]) if shared_vth else 1.0
-    layer = SpikingLinear(weight.shape[1], weight.shape[0], du=neuron.du, dv=neuron.dv, vth=vth)
+    gain = neuron.gain * norm  # per neuron, NIR's order
+    target = Layout(shape, True)
+    bias = ((neuron.gain * offset + neuron.bias) * norm)[target.order]
+    settings = {"du": neuron.du, "dv": neuron.dv, "vth": vth, "reset": reset}
+    conv = conv_run([d for _, d in linear], source.shape) if linear else None
+    if isinstance(conv, ConvRun):
+        conv = checked_conv(conv, source, shape, gain)
+    if isinstance(conv, ConvRun):
+        c, h, w = source.shape
+        layer = SpikingConv((h, w, c), shape[0], conv.weight.shape[2:], conv.stride,
+                            conv.padding, conv.dilation, conv.groups, **settings)  # fmt: skip
+        weight = conv.weight * gain.reshape(shape)[:, 0, 0, None, None, None]
+    else:
+        matrix, _, _ = affine_of(modules, source.shape)
+        layer = SpikingLinear(matrix.shape[1], matrix.shape[0], **settings)
+        weight = (matrix * gain[:, None])[target.order][:, source.order]
     with torch.no_grad():
-        layer.synapse.weight.copy_(torch.from_numpy(weight * (neuron.gain * norm)[:, None]))
-        layer.lif.bias.copy_(torch.from_numpy((neuron.gain * offset + neuron.bias) * norm))
-    return layer, bool(delays), shape
+        layer.synapse.weight.copy_(torch.from_numpy(weight))
+        layer.lif.bias.copy_(torch.from_numpy(bias))
+    folded = None
+    if isinstance(conv, str) and any(isinstance(d, CONV_NODES) for _, d in linear):
+        folded = (
+            f"'{name}': the run before it ({', '.join(n for n, _ in linear)}) is folded into "
+            f"one dense matrix, as {conv}"
+        )
+    return layer, bool(delays), target, folded
+
+
+def checked_conv(
+    conv: ConvRun, source: Layout, shape: tuple[int, ...], gain: np.ndarray
+) -> ConvRun | str:
+    """The conv, or why its layer cannot be one: input spikes in NIR's channel-first order
+    (the encoder's), or neurons of one channel with different gains or thresholds."""
+    if not source.channels_last and source.shape[0] > 1:
+        return (
+            f"its input is the encoder's {source.shape} spikes in NIR's (C, H, W) order and our "
+            f"convolutions take channels-last images (import the graph with --spike-input to "
+            f"keep this layer a conv)"
+        )
+    per_channel = gain.reshape(shape)
+    if np.any(per_channel != per_channel[:, :1, :1]):
+        return "its neurons' r / v_threshold differ within a channel, and a conv shares them"
+    return conv
 
 
 def read_nir(
-    source: str | Path | nir.NIRGraph, steps: int, dt: float = 1e-4, spike_input: bool = False
+    source: str | Path | nir.NIRGraph,
+    steps: int,
+    dt: float = 1e-4,
+    spike_input: bool = False,
+    reset: str = "zero",
 ) -> ImportedModel:
     """Map a NIR graph (file or object) that its source ran for `steps` steps of `dt`; with
-    `spike_input`, its input is spikes each step rather than data held for every step."""
+    `spike_input`, its input is spikes each step rather than data held for every step.
+    `reset` ("zero" or "subtract") is the neurons' reset, which NIR does not record."""
     if steps < 1 or dt <= 0:
         raise ValueError(f"steps ({steps}) and dt ({dt}) must be positive")
+    check_reset(reset)
     declared, nodes = chain(load_graph(source))
     refuse_unsupported(nodes)
     shape = input_shape(declared, nodes)
     stages: list[nn.Module] = [SpikeSource(math.prod(shape), steps)] if spike_input else []
     delayed: list[str] = []
+    notes: list[str] = []
     run: list[tuple[str, nir.NIRNode]] = []
     mode, in_shape = "spiking" if spike_input else "dense", shape
+    layout = Layout(shape, spike_input)
     for name, node in nodes:
         if isinstance(node, (*LINEAR_NODES, nir.Delay)):
             run.append((name, node))
@@ -207,7 +298,7 @@ def read_nir(
                     f"NIR node '{name}' (I) must directly follow a neuron layer to read its "
                     f"spikes out; fix: put linear nodes after the integrator"
                 )
-            scale = dt * per_neuron(name, "r", node.r, math.prod(in_shape))
+            scale = dt * per_neuron(name, "r", node.r, math.prod(in_shape))[layout.order]
             decoder = SpikeDecoder(scale.size, steps)
             decoder.scale.data.copy_(torch.from_numpy(scale))
             stages.append(decoder)
@@ -221,7 +312,8 @@ def read_nir(
                     f"--spike-input (spike_input=True)"
                 )
             modules = dense_modules(run, in_shape)
-            neuron = discretize(name, node, math.prod(out_shape(modules, in_shape)), dt)
+            neuron_shape = out_shape(modules, in_shape)  # NIR's, before any flatten we add
+            neuron = discretize(name, node, math.prod(neuron_shape), dt)
             if neuron.du != 1:
                 raise UnsupportedNirNodeError(
                     f"NIR node '{name}' (CubaLIF) is the first neuron layer, which becomes our "
@@ -231,10 +323,19 @@ def read_nir(
             if modules:
                 stages.append(DenseBlock(*modules))
             stages.append(SpikeEncoder(neuron.vth.size, steps, threshold=threshold, dv=neuron.dv))
-            in_shape, mode = out_shape(modules, in_shape) if modules else in_shape, "spiking"
+            in_shape, mode = neuron_shape, "spiking"
+            layout = Layout(in_shape, False)
+            if reset != "zero":
+                notes.append(
+                    f"'{name}': the first neuron layer becomes the encoder, which resets to "
+                    f"zero (import with --spike-input to run every neuron layer with {reset} "
+                    f"reset)"
+                )
         else:
-            layer, aligned, in_shape = spiking_layer(name, run, in_shape, node, dt)
+            layer, aligned, layout, folded = spiking_layer(name, run, layout, node, dt, reset)
+            in_shape = layout.shape
             stages.append(layer)
+            notes += [folded] if folded else []
             if not aligned:
                 delayed.append(name)
         run = []
@@ -245,7 +346,7 @@ def read_nir(
                 f"their output changes every step; fix: end with a neuron layer (spike counts) "
                 f"or put an I node before them"
             )
-        stages.append(DenseBlock(*dense_modules(run, in_shape)))
+        stages.append(DenseBlock(*decoded_modules(run, layout)))
     total = steps + len(delayed)
     net = HybridNet(
         *group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape, steps=total
@@ -253,14 +354,26 @@ def read_nir(
     for stage in net.stages():
         if isinstance(stage, SPIKE_SOURCES):
             stage.steps = net.steps
-    return ImportedModel(net, steps, delayed)
+    orders = [layout.order if layout.channels_last and len(layout.shape) == 3 else None
+              for layout in (Layout(shape, spike_input), layout)]  # fmt: skip
+    return ImportedModel(net, steps, delayed, notes, reset, *orders)
+
+
+def decoded_modules(run: list[tuple[str, nir.NIRNode]], layout: Layout) -> list[nn.Module]:
+    """The dense run after the decoder, on decoded counts in our order: where that is not
+    NIR's (a channels-last image), one Linear whose columns take our order."""
+    if not layout.channels_last or len(layout.shape) != 3:
+        return dense_modules(run, layout.shape)
+    modules = [torch_module(name, node) for name, node in run]
+    weight, bias, _ = affine_of(modules, layout.shape)
+    return collapsed(weight[:, layout.order], bias, (weight.shape[1],))
 
 
 def group(stages: list[nn.Module]) -> list[nn.Module]:
     """Consecutive spiking layers as one SpikingBlock, the rest as they are."""
     grouped: list[nn.Module] = []
     for stage in stages:
-        if isinstance(stage, SpikingLinear):
+        if isinstance(stage, (SpikingLinear, SpikingConv)):
             if not grouped or not isinstance(grouped[-1], SpikingBlock):
                 grouped.append(SpikingBlock())
             grouped[-1].append(stage)
