@@ -115,6 +115,7 @@ class SpiNNakerBackend(SpikingBackend):
         return {
             "device_spec": device_fields(device),
             "cores_used": prepared.graph.n_slices,
+            "max_dtcm_bytes": int(prepared.graph.dtcm_bytes.max()),
             "max_table_entries_before": max(prepared.entries_before),
             "max_table_entries_after": max(len(t) for t in prepared.tables),
         }

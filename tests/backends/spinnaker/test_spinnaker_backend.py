@@ -61,6 +61,11 @@ def test_compile_writes_readable_files_and_load_runs_bit_exact(tmp_path: Path) -
     placed = json.loads((tmp_path / "build" / PLACEMENTS_FILE).read_text())
     tables = json.loads((tmp_path / "build" / TABLES_FILE).read_text())
     assert placed["cores_used"] == 2 + 3 + 2 + 1 == len(placed["slices"])
+    # a Dense core's DTCM holds u, v and a one-slot input per neuron (an injector's nothing)
+    for s in placed["slices"]:
+        neurons = s["neurons"][1] - s["neurons"][0]
+        assert s["dtcm_bytes"] == (0 if s["population"] == "input" else 12 * neurons)
+    assert compiled.meta["max_dtcm_bytes"] == 12 * 256
     assert {tuple(s["chip"]) for s in placed["slices"]} <= {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert len(tables["chips"]) == 4 and tables["router_entries"] == 1023
     assert all(
