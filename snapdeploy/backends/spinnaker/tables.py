@@ -87,7 +87,9 @@ def core_synapses(
     pre = np.flatnonzero(np.any(layer.weights[lo:hi] != 0, axis=0))
     row_of = np.full(layer.n_in, -1, np.int64)
     row_of[pre] = np.arange(len(pre))
-    rows = np.concatenate([w[:, pre].T for w in weights_by_delay(layer, lo, hi)], axis=1)
+    blocks = [w[:, pre].T for w in weights_by_delay(layer, lo, hi)]
+    # a delay layer whose weights are all zero uses no delay: its rows have no columns
+    rows = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(pre), 0))
     delays = delays_used(layer)
     return SynapticRows(
         row_of, np.ascontiguousarray(rows, np.float64), None if delays is None else len(delays)

@@ -7,6 +7,8 @@ sums its weights per delay (a conv its kernel) and counts the copies that find n
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,9 @@ from snapdeploy.backends.spinnaker.synaptic_input import weights_by_delay
 from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.neuron import ReferenceNetwork
+from snapdeploy.targets.spec import SpiNNakerDevice
 from tests.backends.spinnaker.cases import kinds_boards, mapped, tampered
+from tests.strategies import params
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -101,3 +105,20 @@ def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(case
         no_row += int(fired @ ~reach)
     assert (stats.deliveries, stats.no_synaptic_row) == (deliveries, no_row)
     assert stats.misdelivered == stats.dropped == 0
+
+
+def test_a_delay_layer_whose_weights_are_all_zero_runs_on_its_bias_alone() -> None:
+    """No delay is used, so its cores sum nothing, and its ring still moves on."""
+    layer = dataclasses.replace(
+        params(np.zeros((3, 4), int), vth=1, bias_mant=np.array([100, 0, 5])),
+        delays=np.full((3, 4), 5),
+    )
+    board = mapped(SpiNNakerDevice.holding("dev", 8), [layer]).board()
+    spikes = np.random.default_rng(0).random((6, 2, 4)) < 0.5
+    reference = ReferenceNetwork([layer])
+    want = reference.run(spikes)[0]
+    assert want.any()
+    for packet_level in (False, True):
+        emulator = Emulator(board, [layer], packet_level=packet_level)
+        np.testing.assert_array_equal(run(emulator, spikes, 2)[0], want)
+        assert_same_states(emulator.states, reference.states)
