@@ -106,6 +106,9 @@ def run_rank(
             stats = collect_stats(s for part, _ in gathered for s in part)
             seconds = {k: v for _, part in gathered for k, v in part.items()}
             write_result(run_dir, stats, seconds, run_seconds)
+        # no rank tears its connections down while a peer is still in a collective: gloo
+        # aborts a rank whose peer closed mid-operation, after all its work was done
+        dist.barrier()
     except RuntimeError as error:  # a collective that lost a peer
         raise SnapdeployError(
             f"rank {rank} ({info.group_label(rank)}) lost the group: "
