@@ -30,6 +30,8 @@ test: $(STAMP)
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 	# The rtl backend simulates its Verilog core in Verilator (Debian 12's 5.006).
 	command -v verilator >/dev/null 2>&1 || (apt-get update && apt-get install -y verilator)
+	# The SNAP evaluation's vision task and its tests read Fashion-MNIST (Debian's package).
+	test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || (apt-get update && apt-get install -y dataset-fashion-mnist)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -1,29 +1,29 @@
-"""SNAP on a real language model (issue 18's evaluation, language half, quick form).
+"""The real models of the SNAP evaluation and what one setting measures on them.
 
-A byte-level GPT (`snapdeploy.nn.zoo.gpt`) is trained on the Python standard library's own
-source, then cut by `snap_cut` into two dies after block `--cut` and fine-tuned with task loss
-+ sparsity weight x spike rate, for each (T, sparsity weight) asked, beside a copy of the dense
-model fine-tuned as many steps. Reported per setting: held-out bits per byte (cut minus that
-dense copy), the bytes per token the boundary puts on the wire
-(the runtime's frame codec on the deployed wire layout: one frame per step and block of
-samples, headers included) against the dense activation as fp16 and int8, and the training
-step time of the cut model over the dense one in the same run. The cut model in eval mode is
-what the deployment computes bit for bit (no spiking layers inside the boundary:
-tests/quant/test_cut_export.py). Writes bench/snap_real.json and docs/snap_real.md.
-
-Not here yet: the residual CNN on Fashion-MNIST, int4 boundaries, energy and crossover sweeps,
-model-size and die-count sweeps (the rest of issue 18's evaluation).
+tools/snap_eval.py (the evaluation: sweeps, pricing, plots, docs/snap_eval.md,
+bench/snap_real.json) imports this. Two tasks, each a pretrained dense model of
+`snapdeploy.nn.zoo` and the cut points for 2 and 4 dies:
+- lm: a byte-level GPT trained on the Python standard library's own source (held-out bits
+  per byte; one wire row is one sequence of tokens);
+- cnn: a residual CNN with BatchNorm on Fashion-MNIST (Debian's `dataset-fashion-mnist`;
+  test accuracy on all 10k test images; one wire row is one image).
+A setting (the dense model fine-tuned, int8/int4 boundaries, SNAP spike boundaries) is
+fine-tuned from the pretrained model as many steps as the others, then measured: quality,
+training step time, and per sample (token or image) each die's MACs (torch's FLOP counter),
+the boundary's own work and the bits each link carries in every encoding
+(`snapdeploy.report.wire`: spikes as per-step frames and as per-window counts, headers
+included; dense values as fp16, int8, int4).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import os
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,229 +32,278 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from snapdeploy.bench import write_bench
-from snapdeploy.core.packets import encode_steps
+from snapdeploy.data import fashion_mnist
 from snapdeploy.nn import SnapCutNet, snap_cut
-from snapdeploy.nn.zoo import gpt
+from snapdeploy.nn.int_boundary import IntBoundary, int_cut
+from snapdeploy.nn.zoo import gpt, resnet
+from snapdeploy.report.chiplet import CutCounts
+from snapdeploy.report.counts import Work, flop_macs
+from snapdeploy.report.wire import count_message_bytes, frame_bytes
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "snap_real.md"
+#: Dense encodings of a cut's activation and their bits per value.
+DENSE_BITS = {"fp16": 16, "int8": 8, "int4": 4}
+
+
+@dataclass
+class Task:
+    """A pretrained model, its data, its quality metric and where it is cut."""
+
+    name: str
+    unit: str  # what one sample is: "token" or "image"
+    metric: str  # "bits/byte" (lower is better) or "accuracy %" (higher is better)
+    model: nn.Sequential
+    batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+    loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+    quality: Callable[[nn.Module], float]
+    probe: torch.Tensor  # held-out inputs whose boundary traffic is measured
+    per_row: int  # samples per input row (tokens per sequence, 1 image)
+    cuts: dict[int, list[int]]  # dies -> stage indices to cut before
+    source: dict[str, Any] = field(default_factory=dict)
+    pretrain_s: float = 0.0
+
+    def cost(self, dense: float, cut: float) -> float:
+        """What the cut loses: bits per byte gained, or points of accuracy lost."""
+        return cut - dense if self.metric == "bits/byte" else dense - cut
 
 
 def corpus(total: int) -> tuple[bytes, dict[str, Any]]:
     """The first `total` bytes of the stdlib's top-level .py files in name order."""
-    root = Path(sysconfig.get_paths()["stdlib"])
+    root = sysconfig.get_paths()["stdlib"]
     files, chunks, size = [], [], 0
-    for path in sorted(root.glob("*.py")):
+    for path in sorted(Path(root).glob("*.py")):
         data = path.read_bytes()
         files.append(path.name)
         chunks.append(data)
         size += len(data)
         if size >= total:
             break
-    text = b"".join(chunks)[:total]
     version = ".".join(map(str, sys.version_info[:3]))
-    info = {
-        "root": f"Python {version}'s standard library",
-        "files": len(files),
-        "first": files[0],
-        "last": files[-1],
-    }
-    return text, info | {"bytes": len(text)}
+    text = b"".join(chunks)[:total]
+    info = {"root": f"Python {version}'s standard library", "files": len(files)}
+    return text, info | {"first": files[0], "last": files[-1], "bytes": len(text)}
 
 
-def windows(data: torch.Tensor, context: int, batch: int, gen: torch.Generator) -> torch.Tensor:
-    starts = torch.randint(0, len(data) - context - 1, (batch,), generator=gen)
-    return torch.stack([data[s : s + context + 1] for s in starts.tolist()])
-
-
-def loss_of(model: nn.Module, seq: torch.Tensor) -> torch.Tensor:
-    logits = model(seq[:, :-1])
-    return F.cross_entropy(logits.flatten(0, 1), seq[:, 1:].flatten())
-
-
-@torch.no_grad()
-def bits_per_byte(model: nn.Module, data: torch.Tensor, context: int) -> float:
-    """Mean next-byte cross-entropy over consecutive held-out windows, in bits."""
-    model.eval()
-    n = (len(data) - 1) // context
-    seqs = torch.stack([data[i * context : i * context + context + 1] for i in range(n)])
-    total = sum(loss_of(model, chunk).item() * len(chunk) for chunk in seqs.split(64))
+def train(
+    model: nn.Module, task: Task, steps: int, lr: float, gen: torch.Generator, sparsity: float = 0
+) -> float:
+    """Adam steps on random batches (+ sparsity x spike rate); seconds per step after 3."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    return total / n / math.log(2)
-
-
-def train(model: nn.Module, data, steps, args, gen, sparsity: float = 0.0) -> float:
-    """Adam steps on random windows; returns seconds per step (after 5 warm-up steps)."""
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    began = 0.0
+    began = time.perf_counter()
     for step in range(steps):
-        if step == 5:
+        if step == 3:
             began = time.perf_counter()
-        loss = loss_of(model, windows(data, args.context, args.batch, gen))
+        loss = task.loss(model, *task.batch(gen))
         if sparsity:
             loss = loss + sparsity * model.sparsity_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return (time.perf_counter() - began) / max(steps - 5, 1)
+    return (time.perf_counter() - began) / max(steps - 3, 1)
+
+
+def lm_task(d: int, layers: int, train_bytes: int, test_bytes: int, steps: int, lr: float):
+    """The byte GPT (4 heads, context 64, batch 32), pretrained `steps` steps."""
+    context, batch = 64, 32
+    text, source = corpus(train_bytes + test_bytes)
+    data = torch.tensor(np.frombuffer(text, dtype=np.uint8).astype(np.int64))
+    train_data, test_data = data[:train_bytes], data[train_bytes:]
+    n = (len(test_data) - 1) // context
+    held = torch.stack([test_data[i * context : i * context + context + 1] for i in range(n)])
+
+    def sample(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(0, len(train_data) - context - 1, (batch,), generator=gen)
+        seqs = torch.stack([train_data[s : s + context + 1] for s in starts.tolist()])
+        return seqs[:, :-1], seqs[:, 1:]
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+
+    @torch.no_grad()
+    def quality(model: nn.Module) -> float:
+        model.eval()
+        total = sum(loss(model, c[:, :-1], c[:, 1:]).item() * len(c) for c in held.split(64))
+        return total / len(held) / math.log(2)
+
+    torch.manual_seed(0)
+    model = gpt(256, d, 4, layers, context, dropout=0.0)
+    # stages: embed, block0..block{layers-1}, head; 2 dies: halfway; 4 dies: quarters
+    cuts = {2: [1 + layers // 2], 4: [1 + layers * k // 4 for k in (1, 2, 3)]}
+    task = Task(
+        "lm",
+        "token",
+        "bits/byte",
+        model,
+        sample,
+        loss,
+        quality,
+        held[:64, :-1],
+        context,
+        cuts,
+        source | {"test_bytes": test_bytes, "d": d, "layers": layers},
+    )
+    task.pretrain_s = steps * train(model, task, steps, lr, torch.Generator().manual_seed(0))
+    return task
+
+
+def cnn_task(width: int, train_images: int, steps: int, lr: float, test_images: int = 10000):
+    """The residual CNN (stem, two residual stages, head; batch 64), pretrained `steps` steps."""
+    data = fashion_mnist(limit=max(train_images, test_images))
+    x_train = torch.from_numpy(data.x_train[:train_images])
+    y_train = torch.from_numpy(data.y_train[:train_images])
+    x_test = torch.from_numpy(data.x_test[:test_images])
+    y_test = torch.from_numpy(data.y_test[:test_images])
+
+    def sample(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(x_train), (64,), generator=gen)
+        return x_train[idx], y_train[idx]
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x), y)
+
+    @torch.no_grad()
+    def quality(model: nn.Module) -> float:
+        model.eval()
+        hits = sum(
+            int((model(x).argmax(1) == y).sum())
+            for x, y in zip(x_test.split(500), y_test.split(500))
+        )
+        return 100.0 * hits / len(x_test)
+
+    torch.manual_seed(0)
+    model = resnet(10, width)
+    source = {
+        "data": "Fashion-MNIST (Debian dataset-fashion-mnist)",
+        "train_images": len(x_train),
+        "test_images": len(x_test),
+        "width": width,
+    }
+    task = Task(
+        "cnn",
+        "image",
+        "accuracy %",
+        model,
+        sample,
+        loss,
+        quality,
+        x_test[:256],
+        1,
+        {2: [2], 4: [1, 2, 3]},
+        source,
+    )
+    task.pretrain_s = steps * train(model, task, steps, lr, torch.Generator().manual_seed(0))
+    return task
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way to send the cut: `kind` dense / int / snap, and its parameters."""
+
+    kind: str
+    dies: int = 2
+    bits: int = 0  # int boundaries
+    steps: int = 0  # SNAP: T
+    sparsity: float = 0.0
+    hidden: tuple[int, ...] = ()  # SNAP: a spiking projection's width
+
+    @property
+    def label(self) -> str:
+        if self.kind == "dense":
+            return f"dense, {self.dies} dies"
+        if self.kind == "int":
+            return f"int{self.bits} boundary"
+        proj = f", projection {self.hidden[0]}" if self.hidden else ""
+        return f"SNAP T={self.steps}, w={self.sparsity:g}{proj}"
+
+
+def build(task: Task, setting: Setting) -> SnapCutNet:
+    """A fresh copy of the pretrained model cut as `setting` says."""
+    model = copy.deepcopy(task.model)
+    example = task.probe[:8]
+    net = snap_cut(
+        model,
+        cuts=task.cuts[setting.dies],
+        steps=max(setting.steps, 1),
+        example=example,
+        hidden=setting.hidden,
+    )
+    if setting.kind == "dense":
+        return net.set_spiking(False)
+    if setting.kind == "int":
+        return int_cut(net, setting.bits)
+    return net
+
+
+def run_setting(task: Task, setting: Setting, finetune: int, lr: float) -> dict[str, Any]:
+    """Fine-tune the setting's model, then measure quality, step time and counts."""
+    net = build(task, setting)
+    gen = torch.Generator().manual_seed(1)  # every setting sees the same batches
+    step_s = train(net, task, finetune, lr, gen, setting.sparsity)
+    quality = task.quality(net)
+    counts, traffic = measure_counts(task, net)
+    return {
+        "setting": setting,
+        "label": setting.label,
+        "quality": quality,
+        "step_s": step_s,
+        "counts": counts,
+        **traffic,
+    }
 
 
 @torch.no_grad()
-def wire_bytes_per_token(net: SnapCutNet, data: torch.Tensor, context: int) -> dict[str, float]:
-    """Frame bytes per token of the boundary's spikes, in the deployed wire layout (a sample is
-    one row of tokens x spike channels), and the spike rate."""
+def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], dict[str, Any]]:
+    """Per-sample counts of every encoding this net's links can be priced in, from one pass
+    of the probe: die MACs, the boundary's own work, and link bits."""
     net.eval()
-    seqs = torch.stack([data[i * context : i * context + context] for i in range(64)])
-    hidden = net.dies[0](seqs)
-    boundary = net.boundaries[0]
-    spikes = boundary.encode(hidden).bool()  # [T, batch * tokens, width]
-    wire = spikes.reshape(spikes.shape[0], len(seqs), -1).numpy()
-    frames = encode_steps(0, wire)
-    net.train()
-    return {
-        "bytes_per_token": sum(len(f) for f in frames) / seqs.numel(),
-        "spike_rate": float(spikes.float().mean()),
-        "frames": len(frames),
+    samples = len(task.probe) * task.per_row
+    x = task.probe
+    die_macs, values, frames, counts, work, rates = [], [], [], [], [], []
+    for k, die in enumerate(net.dies):
+        macs, x = flop_macs(die, x)
+        die_macs.append(macs / samples)
+        if k == len(net.boundaries):
+            break
+        boundary = net.boundaries[k]
+        values.append(x[0].numel() * len(x) / samples)
+        if isinstance(boundary, IntBoundary) or not net.spiking:
+            x = boundary(x) if net.spiking else x
+            continue
+        stages = boundary.stage_spikes(x)
+        wire = stages[boundary.link_stage].bool()
+        rows = wire.reshape(wire.shape[0], len(task.probe), -1).numpy()
+        frames.append(8 * frame_bytes(rows, k) / samples)
+        counts.append(8 * count_message_bytes(rows, k) / samples)
+        work.append(boundary_work(boundary, stages, samples))
+        rates.append(float(wire.float().mean()))
+        x = boundary.decode(stages[-1], x.shape)
+    macs = tuple(die_macs)
+    priced = {
+        name: CutCounts(macs, tuple(v * bits for v in values)) for name, bits in DENSE_BITS.items()
     }
+    if frames:
+        priced["frames"] = CutCounts(macs, tuple(frames), tuple(work))
+        priced["counts"] = CutCounts(macs, tuple(counts), tuple(work))
+    return priced, {"values_per_sample": values, "spike_rate": rates}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    text, source = corpus(args.train_bytes + args.test_bytes)
-    data = torch.tensor(np.frombuffer(text, dtype=np.uint8).astype(np.int64))
-    train_data, test_data = data[: args.train_bytes], data[args.train_bytes :]
-    dense = gpt(256, args.d, args.heads, args.layers, args.context, dropout=0.0)
-    train(dense, train_data, args.steps, args, gen)
-    pretrained_bpb = bits_per_byte(dense, test_data, args.context)
-    results = []
-    for steps_t in args.T:
-        for sparsity in args.sparsity:
-            model = copy.deepcopy(dense)
-            example = windows(train_data, args.context, args.batch, gen)[:, :-1]
-            net = snap_cut(model, cuts=[args.cut], steps=steps_t, example=example)
-            baseline = copy.deepcopy(dense)  # the dense model fine-tuned as long: a fair baseline
-            dense_step = train(baseline, train_data, args.finetune, args, gen)
-            dense_bpb = bits_per_byte(baseline, test_data, args.context)
-            cut_step = train(net, train_data, args.finetune, args, gen, sparsity)
-            wire = wire_bytes_per_token(net, test_data, args.context)
-            cut_bpb = bits_per_byte(net, test_data, args.context)
-            fp16, int8 = 2 * args.d, args.d
-            results.append(
-                {
-                    "T": steps_t,
-                    "sparsity_weight": sparsity,
-                    "pretrained_bpb": pretrained_bpb,
-                    "dense_bpb": dense_bpb,
-                    "cut_bpb": cut_bpb,
-                    "bpb_cost": cut_bpb - dense_bpb,
-                    **wire,
-                    "fp16_bytes_per_token": fp16,
-                    "int8_bytes_per_token": int8,
-                    "fp16_over_spikes": fp16 / wire["bytes_per_token"],
-                    "int8_over_spikes": int8 / wire["bytes_per_token"],
-                    "dense_step_s": dense_step,
-                    "cut_step_s": cut_step,
-                    "train_step_cut_over_dense": cut_step / dense_step,
-                }
-            )
-            print(results[-1], flush=True)
-    return {"source": source, "results": results}
-
-
-def headline(record: dict[str, Any], load: float) -> dict[str, Any]:
-    """The setting with the fewest wire bytes within 0.1 bpc of dense (else the least cost)."""
-    within = [r for r in record["results"] if r["bpb_cost"] <= 0.1]
-    if within:
-        best = min(within, key=lambda r: r["bytes_per_token"])
-    else:
-        best = min(record["results"], key=lambda r: r["bpb_cost"])
-    return {
-        "lm_bytes_fp16_over_spikes": best["fp16_over_spikes"],
-        "lm_bpc_cost": best["bpb_cost"],
-        "lm_bytes_int8_over_spikes": best["int8_over_spikes"],
-        "lm_setting": {"T": best["T"], "sparsity_weight": best["sparsity_weight"]},
-        "train_step_cut_over_dense": best["train_step_cut_over_dense"],
-        "load_average_at_start": load,
-        "not_measured": [
-            "cnn_bytes_fp16_over_spikes",
-            "cnn_accuracy_loss_points",
-            "cnn_bytes_int8_over_spikes",
-            "crossover_pj_per_bit_lm",
-            "crossover_pj_per_bit_cnn",
-        ],
-    }
-
-
-def write_doc(record: dict[str, Any], head: dict[str, Any], args: argparse.Namespace) -> None:
-    src = record["source"]
-    lines = [
-        "# SNAP on a real language model (quick run)",
+def boundary_work(boundary: nn.Module, stages: list[torch.Tensor], samples: int) -> Work:
+    """What a spike boundary computes per sample on the dies beside its link: encoder LIF
+    updates, each spiking layer's synaptic events and updates, the decoder's adds and scales."""
+    steps = stages[0].shape[0]
+    updates = sum(s[0].numel() for s in stages) * steps
+    events = sum(
+        float(s_in.sum()) * layer.synapse.out_features
+        for s_in, layer in zip(stages, boundary.layers)
+    )
+    adds = float(stages[-1].sum())
+    return Work(
+        "boundary",
+        "dense",
         "",
-        (
-            f"Written by `python tools/snap_real.py {' '.join(args.argv)}`. A byte-level GPT "
-            f"(`snapdeploy.nn.zoo.gpt`: {args.layers} blocks, d={args.d}, {args.heads} heads, "
-            f"context {args.context}) trained {args.steps} steps on the first {src['bytes']} bytes "
-            f"of the {src['files']} top-level `.py` files of {src['root']} in name order "
-            f"({src['first']} .. {src['last']}); the last {args.test_bytes} bytes are held out. Cut "
-            f"before stage {args.cut} into two dies (signed residual stream: 2 x {args.d} spike "
-            f"channels per token), fine-tuned {args.finetune} steps per setting."
-        ),
-        "",
-        (
-            "| T | sparsity weight | held-out bits/byte (dense -> cut) | spike rate | wire B/token "
-            "| fp16 / spikes | int8 / spikes | train step cut / dense |"
-        ),
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in record["results"]:
-        lines.append(
-            f"| {r['T']} | {r['sparsity_weight']} | {r['dense_bpb']:.3f} -> {r['cut_bpb']:.3f} "
-            f"({r['bpb_cost']:+.3f}) | {r['spike_rate']:.3f} | {r['bytes_per_token']:.1f} | "
-            f"{r['fp16_over_spikes']:.2f}x | {r['int8_over_spikes']:.2f}x | "
-            f"{r['train_step_cut_over_dense']:.2f} |"
-        )
-    lines += [
-        "",
-        (
-            "Wire bytes are the runtime's frames (Rice-coded gaps or a bitmap per step and block of "
-            "samples, optionally a delta from the previous step; headers included) for the deployed "
-            "layout; fp16 and int8 are the dense activation's 2d and d bytes per token. Goals of "
-            "issue 18: >= 10x fewer bytes than fp16 and >= 3x fewer than int8 at <= 0.1 bpc; "
-            "train step ratio <= 1.5."
-        ),
-        (
-            f"Load average when the run started: {head['load_average_at_start']:.2f} (timings "
-            "from a loaded machine are indicative only; both step times come from the same run)."
-        ),
-        "Not measured here: " + ", ".join(head["not_measured"]) + ".",
-        "",
-    ]
-    DOC.write_text("\n".join(lines))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small model, a few minutes")
-    parser.add_argument("--out", default="snap_real", help="bench/<out>.json")
-    args = parser.parse_args()
-    quick = {"steps": 400, "finetune": 150, "train_bytes": 1 << 20, "d": 128, "layers": 4}
-    full = {"steps": 3000, "finetune": 600, "train_bytes": 2 << 20, "d": 128, "layers": 4}
-    for key, value in (quick if args.quick else full).items():
-        setattr(args, key, value)
-    args.heads, args.context, args.batch, args.lr = 4, 64, 32, 3e-3
-    args.test_bytes, args.cut = 64 * 1024, 3
-    args.T, args.sparsity = [2, 4], [0.2, 1.0]
-    args.argv = ["--quick"] if args.quick else []
-    load = os.getloadavg()[0]
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    record = run(args)
-    head = headline(record, load)
-    results = [{"corpus": record["source"]}, *record["results"]]
-    path = write_bench(args.out, head, results, [])
-    write_doc(record, head, args)
-    print(path, head)
-
-
-if __name__ == "__main__":
-    main()
+        "torch",
+        steps,
+        macs=stages[-1][0].numel() / samples,
+        accumulates=(events + adds) / samples,
+        neuron_updates=updates / samples,
+    )

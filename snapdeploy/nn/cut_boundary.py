@@ -102,10 +102,21 @@ class CutBoundary(nn.Module):
         return from_rows(merge_signed(rows, self.channels) if self.signed else rows, shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spikes = self.encode(x)
+        return self.decode(self.stage_spikes(x)[-1], x.shape)
+
+    def stage_spikes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The spikes [T, positions, n] of the encoder and of every spiking layer, in order."""
+        stages = [self.encode(x)]
         for layer in self.layers:
-            spikes = layer(spikes)
-        return self.decode(spikes, x.shape)
+            stages.append(layer(stages[-1]))
+        return stages
+
+    @property
+    def link_stage(self) -> int:
+        """Which of `stage_spikes` a die-to-die link carries: the narrowest (the encoder's
+        when there are no layers; a spiking projection's output, for `hidden=(64,)`)."""
+        widths = [self.encoder.n, *(layer.synapse.out_features for layer in self.layers)]
+        return min(range(len(widths)), key=widths.__getitem__)
 
     def rates(self) -> list[torch.Tensor]:
         """Spike rates of the last forward, the encoder's and every layer's: link traffic."""

@@ -193,9 +193,10 @@ def initial_threshold(value: torch.Tensor) -> float:
 
 
 class SnapCutNet(nn.Module):
-    """Dies (the model's stages, split at the cuts) joined by spike boundaries."""
+    """Dies (the model's stages, split at the cuts) joined by spike boundaries (or by the
+    integer boundaries of `int_boundary.int_cut`, the non-spiking alternative)."""
 
-    def __init__(self, dies: list[nn.Module], boundaries: list[CutBoundary], cuts: list[str]):
+    def __init__(self, dies: list[nn.Module], boundaries: list[nn.Module], cuts: list[str]):
         super().__init__()
         self.dies = nn.ModuleList(dies)
         self.boundaries = nn.ModuleList(boundaries)

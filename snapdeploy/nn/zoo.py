@@ -1,7 +1,7 @@
 """Real architectures to cut into dies: a GPT-style byte model (attention, LayerNorm, GELU,
 dropout, residuals inside each block) and a residual CNN with BatchNorm, each an
 `nn.Sequential` of named stages, the form `snap_cut` takes. The tests and the SNAP evaluation
-(tools/snap_real.py) build on the same definitions.
+(tools/snap_eval.py through tools/snap_real.py) build on the same definitions.
 """
 
 from __future__ import annotations

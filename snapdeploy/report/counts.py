@@ -80,14 +80,21 @@ class Traffic:
         return self.spikes / self.samples if self.samples else 0.0
 
 
+def flop_macs(module: nn.Module, *inputs: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """MACs of one call of any module (a die of a cut model, an exported program): half the
+    FLOPs torch's counter finds in its matmuls, convolutions and attention; and the output."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(*inputs)
+    return counter.get_total_flops() / 2, out
+
+
 def program_macs(
     module: ProgramModule, input_shape: tuple[int, ...]
 ) -> tuple[float, tuple[int, ...]]:
-    """MACs of one sample through a die's program: half the FLOPs torch's counter finds in its
-    matmuls, convolutions and attention (no Linear modules are left in an exported graph)."""
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        out = module(torch.zeros((1, *input_shape)))
-    return counter.get_total_flops() / 2, tuple(out.shape[1:])
+    """MACs of one sample through a die's program (no Linear modules are left in an exported
+    graph, so the Linear hooks of `module_macs` would find none)."""
+    macs, out = flop_macs(module, torch.zeros((1, *input_shape)))
+    return macs, tuple(out.shape[1:])
 
 
 def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, tuple[int, ...]]:

@@ -7,6 +7,7 @@ not measure something (no samples, no raster, no accuracy), and is never half wr
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,25 +178,42 @@ def plot_accuracy(points: list[dict[str, Any]], path: Path, metric: str = "accur
     return save_figure(fig, path)
 
 
-def plot_scaling(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Energy and latency ratios (baseline over spikes) against model width, one line per
-    task and link; SNAP expects the gains to grow with the model."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    lines: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        for key in ("energy_ratio", "latency_ratio"):
-            lines.setdefault(f"{r['series']} {key.split('_')[0]}", []).append((r["width"], r[key]))
-    for name, values in lines.items():
-        values.sort()
-        ax.plot(*zip(*values), marker="o", label=name)
-    if not lines:
-        note(ax, "no widths measured")
-    ax.axhline(1.0, color="#888", linewidth=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("model width (neurons per layer and per boundary)")
-    ax.set_ylabel("baseline / spikes")
-    ax.set_title("Estimated gains as the model grows")
-    ax.legend(fontsize=8)
+@dataclass(frozen=True)
+class Panel:
+    """One axes of line plots: series name -> (x, y) points, and reference lines."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: dict[str, list[tuple[float, float]]]
+    xlog: bool = True
+    ylog: bool = False
+    hline: float | None = 1.0  # e.g. ratio 1: where spikes start to pay off
+    vlines: dict[str, float] = field(default_factory=dict)  # name -> x (link classes)
+
+
+def plot_panels(panels: list[Panel], path: Path) -> Path:
+    """Panels side by side (the SNAP evaluation's crossover, scaling and trade-off plots)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=FIGSIZE, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for name, points in panel.series.items():
+            ax.plot(*zip(*sorted(points)), marker="o" if len(points) < 12 else None, label=name)
+        if not panel.series:
+            note(ax, "nothing measured")
+            continue
+        for name, x in panel.vlines.items():
+            ax.axvline(x, color="#aaa", linewidth=0.8, linestyle=":")
+            ax.text(
+                x, 1.0, name, rotation=90, va="top", fontsize=7, transform=ax.get_xaxis_transform()
+            )
+        if panel.hline is not None:
+            ax.axhline(panel.hline, color="#888", linewidth=0.8)
+        ax.set_xscale("log" if panel.xlog else "linear")
+        ax.set_yscale("log" if panel.ylog else "linear")
+        ax.set_xlabel(panel.xlabel)
+        ax.set_ylabel(panel.ylabel)
+        ax.set_title(panel.title, fontsize=10)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -200,3 +200,15 @@ def test_the_readme_example_runs(tmp_path):
     (tmp_path / "example.py").write_text(code)
     scope = runpy.run_path(str(tmp_path / "example.py"))
     assert isinstance(scope["net"], SnapCutNet) and scope["loss"].item() > 0
+
+
+def test_stage_spikes_end_at_what_the_decoder_takes_and_the_link_is_the_narrowest(tokens):
+    torch.manual_seed(0)
+    net = snap_cut(tiny_gpt(layers=2), cuts=[2], steps=3, example=tokens, hidden=(4,)).eval()
+    boundary = net.boundaries[0]
+    hidden = net.dies[0](tokens)
+    stages = boundary.stage_spikes(hidden)
+    assert [s.shape[-1] for s in stages] == [32, 4, 32] and boundary.link_stage == 1
+    assert torch.equal(boundary(hidden), boundary.decode(stages[-1], hidden.shape))
+    plain = snap_cut(tiny_gpt(layers=2), cuts=[2], steps=3, example=tokens).boundaries[0]
+    assert plain.link_stage == 0

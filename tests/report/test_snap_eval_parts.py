@@ -1,5 +1,5 @@
-"""Pieces of tools/snap_eval.py: the stdlib-source character data, the baseline pricing, the
-headline pick, and a hybrid cut at one and two boundaries deployed and priced end to end."""
+"""Pieces of tools/snap_eval.py: which spike encoding a setting sends, the headline pick, the
+pricing of a setting against its dense model, and the text saying how far SNAP's ratios are."""
 
 from __future__ import annotations
 
@@ -7,92 +7,71 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from torch import nn
 
-from snapdeploy.report.chartext import ALPHABET, OTHER, VOCAB, bits_per_char, char_task, encode
-from snapdeploy.report.comparison import baseline_cost, pick_headline
-from snapdeploy.report.constants import load_constants
+from snapdeploy.report.chiplet import CutCounts
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "snap_eval.py"
-C = load_constants()
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
 @pytest.fixture(scope="module")
-def snap_eval():
-    spec = importlib.util.spec_from_file_location("snap_eval_tool", TOOL)
+def tool():
+    sys.path.insert(0, str(TOOLS))  # snap_eval imports snap_real beside it
+    spec = importlib.util.spec_from_file_location("snap_eval", TOOLS / "snap_eval.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     yield module
     del sys.modules[spec.name]
+    sys.path.remove(str(TOOLS))
 
 
-def test_characters_are_one_hot_contexts_of_the_stdlib_source():
-    task = char_task(2000, 500, context=4)
-    assert task.x_train.shape == (1996, 4 * VOCAB) and task.x_test.shape == (496, 4 * VOCAB)
-    assert np.all(task.x_train.sum(axis=1) == 4)
-    first = task.x_train[0].reshape(4, VOCAB).argmax(axis=1)
-    assert list(first[1:]) == list(task.x_train[1].reshape(4, VOCAB).argmax(axis=1)[:3])
-    assert task.y_train[0] == task.x_train[1].reshape(4, VOCAB).argmax(axis=1)[3]
-    assert "stdlib" in task.source
-    assert list(encode("a\n\u00e9")) == [ALPHABET.index("a"), 0, OTHER]
+def result(tool, setting, frames: float, counts: float) -> dict:
+    macs = (1e5, 1e5)
+    encodings = {"fp16": CutCounts(macs, (2048.0,)), "int8": CutCounts(macs, (1024.0,))}
+    encodings |= {"int4": CutCounts(macs, (512.0,))}
+    encodings |= {"frames": CutCounts(macs, (frames,)), "counts": CutCounts(macs, (counts,))}
+    return {"setting": setting, "counts": encodings}
 
 
-def test_bits_per_char_of_uniform_and_certain_scores():
-    assert bits_per_char(np.zeros((3, 8)), np.array([0, 1, 2])) == pytest.approx(3.0)
-    certain = np.full((2, 4), -100.0)
-    certain[[0, 1], [2, 3]] = 100.0
-    assert bits_per_char(certain, np.array([2, 3])) == pytest.approx(0.0, abs=1e-9)
+def test_a_setting_sends_its_own_encoding(tool):
+    snap = result(tool, tool.Setting("snap", steps=2), frames=300.0, counts=200.0)
+    assert tool.spike_encoding(snap) == "counts" and tool.own_counts(snap).link_bits == (200.0,)
+    assert tool.own_counts(result(tool, tool.Setting("int", bits=4), 1, 1)).link_bits == (512.0,)
+    assert tool.own_counts(result(tool, tool.Setting("dense"), 1, 1)).link_bits == (2048.0,)
 
 
-def test_baseline_is_dense_macs_plus_fp16_links(snap_eval, tmp_path):
-    target = snap_eval.write_target(tmp_path, "serdes", 2, C)
-    segments = [nn.Sequential(nn.Linear(8, 4), nn.ReLU()), nn.Sequential(nn.Linear(4, 2))]
-    cost = baseline_cost(segments, (8,), target.links, C)
-    link_pj = 16 * 4 * 5.0  # 4 fp16 values at serdes_pj_per_bit
-    assert cost["link_energy_pj"] == pytest.approx(link_pj)
-    assert cost["energy_pj"] == pytest.approx((32 + 8) * 1.5 + link_pj)
-    assert cost["latency_ns"] == pytest.approx(40 / 1000 + 100.0 + 64 / 112.0)
+def test_row_ratios_follow_from_the_bits(tool):
+    pricing = tool.Pricing()
+    dense = result(tool, tool.Setting("dense"), 1, 1) | {"quality": 2.0, "step_s": 0.1}
+    snap = result(tool, tool.Setting("snap", steps=2), 400.0, 256.0)
+    snap |= {"quality": 2.05, "step_s": 0.12, "spike_rate": [0.1]}
+    task = tool.Task("lm", "token", "bits/byte", None, None, None, None, None, 1, {}, {"d": 128})
+    row = tool.row(task, snap, dense, pricing)
+    assert row["fp16_over_own"] == 8.0 and row["int8_over_own"] == 4.0
+    assert row["cost"] == pytest.approx(0.05) and row["step_over_dense"] == pytest.approx(1.2)
+    assert row["encoding"] == "counts"
+    assert row["crossover_pj_per_bit_fp16"] == 0.0  # no boundary work: fewer bits always pay
+    ratios = pricing.ratios(dense["counts"]["fp16"], dense["counts"]["fp16"])
+    assert all(v["energy_ratio"] == 1.0 == v["latency_ratio"] for v in ratios.values())
 
 
-def test_headline_takes_the_most_savings_within_budget_else_the_least_loss():
+def test_headline_takes_the_most_savings_within_budget_else_the_least_loss(tool):
     rows = [
-        {"loss": 0.5, "bytes_fp16_over_spikes": 6.0},
-        {"loss": 2.0, "bytes_fp16_over_spikes": 9.0},
-        {"loss": -0.2, "bytes_fp16_over_spikes": 4.0},
+        {"kind": "snap", "dies": 2, "cost": 0.05, "fp16_over_own": 8.0},
+        {"kind": "snap", "dies": 2, "cost": 0.09, "fp16_over_own": 12.0},
+        {"kind": "snap", "dies": 2, "cost": 0.3, "fp16_over_own": 40.0},
+        {"kind": "snap", "dies": 4, "cost": 0.0, "fp16_over_own": 90.0},
+        {"kind": "int", "dies": 2, "cost": 0.0, "fp16_over_own": 4.0},
     ]
-    assert pick_headline(rows, "loss", 1.0) == {**rows[0], "within_budget": True}
-    assert pick_headline(rows, "loss", -1.0) == {**rows[2], "within_budget": False}
+    assert tool.pick(rows, 0.1)["fp16_over_own"] == 12.0
+    fallback = tool.pick(rows, 0.01)
+    assert fallback["cost"] == 0.05 and not fallback["within_budget"]
 
 
-def test_configurations_sweep_the_first_width_then_grow(snap_eval):
-    configs = snap_eval.configurations(snap_eval.QUICK, "vision")
-    first = snap_eval.QUICK.widths["vision"][0]
-    assert [(w, c) for w, c, _ in configs[:4]] == [(first, 1), (first, 1), (first, 2), (first, 2)]
-    assert sorted({w for w, _, _ in configs}) == sorted(snap_eval.QUICK.widths["vision"])
-    assert len(snap_eval.QUICK.widths["vision"]) >= 3
-
-
-@pytest.mark.parametrize("cuts", [1, 2])
-def test_a_hybrid_row_is_measured_and_priced(snap_eval, tmp_path, cuts):
-    settings = snap_eval.Settings({"vision": [16]}, [0.1], 0.1, {"vision": 1}, 0, 0)
-    rng = np.random.default_rng(0)
-    x = rng.random((120, 12), dtype=np.float32)
-    y = (x[:, 0] > 0.5).astype(np.int64)
-    task = snap_eval.Task("vision", x[:80], y[:80], x[80:], y[80:], 2, "accuracy", "random")
-    evaluation = snap_eval.Evaluation(settings, tmp_path, C)
-    row = evaluation.hybrid_row(task, 16, cuts, 0.1)
-    assert row["test_samples"] == 40 and row["fp16_bytes_per_sample"] == 2 * 16 * cuts
-    assert row["bytes_fp16_over_spikes"] == pytest.approx(
-        row["fp16_bytes_per_sample"] / row["spike_bytes_per_sample"]
-    )
-    for scenario in ("ucie", "serdes"):
-        priced = row[scenario]
-        assert priced["energy_ratio"] == pytest.approx(
-            priced["baseline_energy_pj"] / priced["energy_pj"]
-        )
-        assert 0 < priced["baseline_link_share"] < 1
-    # a SerDes bit costs 10x a UCIe bit: the links weigh more, the baseline costs more
-    assert row["serdes"]["baseline_energy_pj"] > row["ucie"]["baseline_energy_pj"]
+def test_gap_text_says_what_would_reach_the_paper(tool):
+    best = {"versus_fp16": {tool.HEADLINE_LINK: {"energy_ratio": 1.06, "latency_ratio": 1.2}}}
+    gap = {"energy_needs_pj_per_bit": 42.0, "latency_needs_gbps": None, "bytes_ratio_bound": 9.0}
+    assert "5.0x short of SNAP's 5.3x" in tool.gap_text("energy", best, gap)
+    assert "42 pJ/bit or more" in tool.gap_text("energy", best, gap)
+    assert "the link bytes fall only 9.0x" in tool.gap_text("latency", best, gap)

@@ -1,30 +1,37 @@
-"""tools/snap_real.py's parts at toy size: its corpus is the named stdlib files' bytes, and one
-setting trains, cuts and measures a record whose ratios follow from its measured wire bytes."""
+"""tools/snap_real.py's models and measurements at toy size: the corpus is the named stdlib
+files' bytes, and one setting's counts are the encodings of the spikes its boundary sends."""
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
+import sys
 import sysconfig
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from snapdeploy.core.packets import decode_steps, encode_steps
-from snapdeploy.nn import snap_cut
-from snapdeploy.nn.zoo import gpt
+from snapdeploy.data import FASHION_MNIST
+from snapdeploy.report.counts import flop_macs
+from snapdeploy.report.wire import count_message_bytes, frame_bytes
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "snap_real.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("snap_real_tool", TOOL)
+    spec = importlib.util.spec_from_file_location("snap_real", TOOL)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def lm(tool):
+    torch.manual_seed(0)
+    return tool.lm_task(d=16, layers=2, train_bytes=20_000, test_bytes=64 * 8 + 1, steps=2, lr=1e-3)
 
 
 def test_corpus_is_the_stdlib_files_in_name_order(tool):
@@ -35,28 +42,39 @@ def test_corpus_is_the_stdlib_files_in_name_order(tool):
     assert text.startswith(first.read_bytes()[:1000])
 
 
-def test_wire_bytes_are_the_frames_of_the_boundary_spikes(tool):
-    torch.manual_seed(0)
-    data = torch.randint(0, 256, (64 * 9 + 1,))
-    net = snap_cut(gpt(256, 16, 2, 2, 8), cuts=[2], steps=3, example=data[:64].view(8, 8))
-    wire = tool.wire_bytes_per_token(net, data, 8)
-    seqs = torch.stack([data[i * 8 : i * 8 + 8] for i in range(64)])
-    net.eval()  # as the tool measures (no dropout)
+def test_a_snap_setting_counts_what_its_boundary_sends(tool, lm):
+    result = tool.run_setting(lm, tool.Setting("snap", steps=2, sparsity=0.5), 2, 1e-3)
+    counts = result["counts"]
+    tokens = lm.probe.numel()
+    assert counts["fp16"].link_bits == (16 * 16,) and counts["int4"].link_bits == (4 * 16,)
+    net = tool.build(lm, tool.Setting("snap", steps=2))  # same pretrained model, untrained cut
+    whole, _ = flop_macs(lm.model.eval(), lm.probe)
+    assert sum(counts["fp16"].die_macs) == pytest.approx(whole / tokens)
+    assert len(net.dies) == 2 and 0 < result["spike_rate"][0] < 1
+    assert result["counts"]["frames"].boundary_work[0].neuron_updates == 2 * 32  # T x 2d
+    assert lm.cost(3.0, 3.2) == pytest.approx(0.2)
+
+
+def test_frame_and_count_bits_are_the_encoded_probe(tool, lm):
+    net = tool.build(lm, tool.Setting("snap", steps=3)).eval()
+    counts, _ = tool.measure_counts(lm, net)
     with torch.no_grad():
-        spikes = net.boundaries[0].encode(net.dies[0](seqs)).bool().reshape(3, 64, -1).numpy()
-    frames = encode_steps(0, spikes)
-    assert wire["bytes_per_token"] == sum(map(len, frames)) / seqs.numel()
-    assert np.array_equal(decode_steps(frames, spikes.shape[2], 3, 64, boundary_id=0), spikes)
+        spikes = net.boundaries[0].encode(net.dies[0](lm.probe)).bool()
+    rows = spikes.reshape(3, len(lm.probe), -1).numpy()
+    tokens = lm.probe.numel()
+    assert counts["frames"].link_bits[0] == pytest.approx(8 * frame_bytes(rows) / tokens)
+    assert counts["counts"].link_bits[0] == pytest.approx(8 * count_message_bytes(rows) / tokens)
 
 
-def test_one_setting_gives_a_consistent_record(tool):
-    args = argparse.Namespace(
-        train_bytes=20_000, test_bytes=2_000, d=16, heads=2, layers=2, context=16, steps=8,
-        finetune=8, batch=4, lr=1e-3, cut=2, T=[2], sparsity=[0.5],
-    )  # fmt: skip
-    record = tool.run(args)
-    (r,) = record["results"]
-    assert r["fp16_over_spikes"] == pytest.approx(2 * 16 / r["bytes_per_token"])
-    assert r["int8_over_spikes"] == pytest.approx(16 / r["bytes_per_token"])
-    assert r["bpb_cost"] == pytest.approx(r["cut_bpb"] - r["dense_bpb"])
-    assert 0 <= r["spike_rate"] <= 1 and r["dense_bpb"] > 0
+def test_int_and_dense_settings_send_their_values(tool, lm):
+    result = tool.run_setting(lm, tool.Setting("int", bits=4), 2, 1e-3)
+    assert "frames" not in result["counts"] and result["spike_rate"] == []
+    assert tool.Setting("int", bits=4).label == "int4 boundary"
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_the_cnn_is_cut_before_stage2_and_scored_on_test_images(tool):
+    cnn = tool.cnn_task(width=2, train_images=64, steps=2, lr=1e-3, test_images=100)
+    result = tool.run_setting(cnn, tool.Setting("snap", steps=2, sparsity=0.5), 2, 1e-3)
+    assert result["values_per_sample"] == [2 * 28 * 28] and 0 <= result["quality"] <= 100
+    assert result["counts"]["int8"].link_bits == (8 * 2 * 28 * 28,)
