@@ -1,17 +1,19 @@
 """Conv layers on cores: the inputs that reach a slice are exactly those with a non-zero weight
 onto it in the conv written out as a matrix; slices are whole output rows, whole pixels or a
 divisor of the channels where that takes no more cores; pre and post slices are joined exactly
-where a synapse joins them."""
+where a synapse joins them; a kernel slice beyond a core's synapse memory is refused."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapdeploy.backends.spinnaker.conv_slicing import aligned_width, input_reach
 from snapdeploy.backends.spinnaker.slicing import slice_network
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
+from snapdeploy.core.errors import CapacityError
 from snapdeploy.targets.spec import SpiNNakerDevice
 from tests.strategies import conv_synapse, pool_synapse
 
@@ -78,3 +80,17 @@ def test_slices_connect_exactly_where_a_synapse_joins_them(conv, per_core) -> No
     # aligned to rows, pixels or channels unless that would take more cores
     assert width == (aligned if -(-conv.n_out // aligned) == cores else widest)
     assert len(layer_slices) == cores
+
+
+def test_a_kernel_beyond_a_cores_synapse_memory_is_refused_with_both_numbers() -> None:
+    conv = ConvSynapse(np.full((4, 3, 3, 2), 2), (5, 5, 2))  # 18 weights (36 bytes) a channel
+    device = SpiNNakerDevice(
+        name="small", width=1, height=1, torus=False, cores_per_chip=8, neurons_per_core=64,
+        synapse_bytes_per_core=100, packet_energy_pj=0.0, hop_energy_pj=0.0,
+    )  # fmt: skip
+    layer = ConvLayerParams(conv, 0, 0, 1, np.zeros(conv.n_out, int), 0)
+    with pytest.raises(CapacityError) as error:
+        slice_network(["conv"], [layer], device)
+    message = str(error.value)
+    assert "layer 'conv'" in message and "needs 144 bytes" in message
+    assert "'small' holds 100" in message and "fix:" in message
