@@ -46,8 +46,8 @@ def import_nir(
         None,
         "--blocks",
         min=1,
-        help="netx only: read the first N blocks, as netx's num_layers does (to leave out a "
-        "trailing readout such as 'average', which has no integer layer).",
+        help="netx only: read the first N blocks, as netx's num_layers does (e.g. to leave "
+        "out a trailing 'average' readout and end in spikes).",
     ),
 ) -> None:
     """Read a NIR graph into a hybrid net and export it to integers as a .snap artifact, or a

@@ -17,10 +17,16 @@ file into our layers, block by block as netx maps it (`netx/hdf5.py`, `netx/bloc
   the dense weights' columns are permuted; weights that are not even are doubled with
   weight_exp -1 (exact: the right shift undoes the doubling); `delay` per synapse, per output
   or per input, clamped to 62, as netx expands it, becomes a DelayDense;
-- `pool` (slayer's sum `Pool`, which netx itself does not build) becomes our sum pool.
+- `pool` (slayer's sum `Pool`, which netx itself does not build) becomes our sum pool;
+- `average` (slayer's `Average`, which netx leaves unimplemented too) is a readout, not a
+  neuron layer: each step it outputs the mean of each of its `shape` groups of consecutive
+  inputs in slayer's flat (C, H, W) order (`torch.mean(x.reshape(N, outputs, -1, T), 2)`),
+  graded values, not spikes. Summed over the run, that is the group means of the spike
+  counts: a decoder of scale 1 and a dense `linear` op whose row k holds 1/group_size at
+  group k's inputs (weight 1, scale float32(1/group_size)). It must be the last block.
 
 Refused by name: sigma-delta and resonate-and-fire neurons, graded spikes, and the blocks no
-integer layer here runs (`average`, `concat`, `convT`, `unpool`, recurrent and complex dense).
+layer here runs (`concat`, `convT`, `unpool`, recurrent and complex dense).
 
 One difference from running the file through netx on Lava 0.10, on purpose: netx hands Lava's
 Dense its own sign-mode enum, which Lava does not recognise, so Lava clips every negative
@@ -38,7 +44,7 @@ import numpy as np
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.extras import needs
-from snapdeploy.core.graph import ModelGraph, SpikeSourceOp, SpikingOp
+from snapdeploy.core.graph import DecoderOp, DenseOp, ModelGraph, SpikeSourceOp, SpikingOp
 from snapdeploy.core.neuron import (
     PARAM_RANGES,
     LayerState,
@@ -275,11 +281,39 @@ def check_shape(name: str, computed: tuple[int, ...], stored: tuple[int, ...]) -
 BUILDERS = {"conv": conv_layer, "pool": pool_layer, "dense": dense_layer}
 
 
+def average_ops(
+    name: str, group: h5py.Group, in_shape: tuple[int, ...]
+) -> list[DecoderOp | DenseOp]:
+    """slayer's `Average` summed over the run: spike counts, then each group's mean."""
+    outputs, n_in = int(np.prod(value(group, "shape"))), int(np.prod(in_shape))
+    if outputs < 1 or n_in % outputs:
+        raise NetxFormatError(
+            f"average block '{name}' has {outputs} outputs for {n_in} inputs; slayer's Average "
+            f"needs groups of equal size; fix: give it a number of outputs dividing {n_in}"
+        )
+    return average_readout(name, in_shape, outputs)
+
+
+def average_readout(
+    name: str, in_shape: tuple[int, ...], outputs: int
+) -> list[DecoderOp | DenseOp]:
+    """The decoder (scale 1) and group-mean `linear` op of an average over `in_shape`."""
+    n_in = int(np.prod(in_shape))
+    size = n_in // outputs
+    weight = np.zeros((outputs, n_in), dtype=np.int8)
+    weight[netx_order(in_shape) // size, np.arange(n_in)] = 1
+    readout = {"weight": weight, "weight_scale": np.full(outputs, 1 / size, dtype=np.float32)}
+    return [
+        DecoderOp(f"{name}_counts", n_in, np.ones(n_in, dtype=np.float32)),
+        DenseOp(name, "linear", {"bits": 8}, readout),
+    ]
+
+
 def read_netx(path: str | Path, blocks: int | None = None) -> NetxModel:
     """Read a netx `.net` file into our graph: a spike source, then one layer per block.
 
     `blocks` reads only the first blocks, as netx's `num_layers` does (to leave out a
-    trailing readout such as `average`, which has no integer layer).
+    trailing readout such as `average`, for a network that ends in spikes).
     """
     path = Path(path)
     if not path.is_file() or not is_netx(path):
@@ -302,6 +336,18 @@ def read_netx(path: str | Path, blocks: int | None = None) -> NetxModel:
                     net_input = NetxInput(shape, read_neuron(name, group), transform)
             elif kind == "flatten":
                 continue  # the dense block after it reads netx's flatten order
+            elif ops and isinstance(ops[-1], DenseOp):
+                raise NetxFormatError(
+                    f"{path}: block '{name}' follows the average readout '{ops[-1].name}', "
+                    f"whose output is graded values, not spikes; fix: end the network with "
+                    f"the average block (or read the blocks before it with --blocks)"
+                )
+            elif kind == "average":
+                if not ops:
+                    raise NetxFormatError(
+                        f"{path}: the average block '{name}' has no layer before it"
+                    )
+                ops += average_ops(name, group, shape)
             elif kind in BUILDERS:
                 if shape is None:
                     raise NetxFormatError(f"{path}: block '{name}' comes before any input shape")
@@ -316,8 +362,8 @@ def read_netx(path: str | Path, blocks: int | None = None) -> NetxModel:
                 shape = params.synapse.output_shape if kind != "dense" else (params.n_out,)
             else:
                 raise NetxFormatError(
-                    f"{path}: block '{name}' is a netx '{kind}' block, which has no integer "
-                    f"layer here (conv, pool, dense, flatten and input do); fix: drop it from "
+                    f"{path}: block '{name}' is a netx '{kind}' block, which has no layer here "
+                    f"(conv, pool, dense, flatten, average and input do); fix: drop it from "
                     f"the exported network or export a network without it"
                 )
     if not ops:

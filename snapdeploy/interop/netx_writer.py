@@ -12,7 +12,9 @@ only say part of what our layers can, and the rest is refused by name, not round
   be whole numbers in netx's widths;
 - conv biases are per channel, so every position of a channel must share its bias;
 - netx's LIF resets to zero: subtract-reset layers have no netx form;
-- a netx network is spikes in, spikes out: dense (ANN) ops, encoders and decoders stay out.
+- a netx network is spikes in: dense (ANN) ops and encoders stay out, and the one readout
+  it has, slayer's `average`, is written from the decoder + group-mean `linear` pair that
+  `read_netx` makes of it (any other decoder or dense op is refused).
 """
 
 from __future__ import annotations
@@ -25,9 +27,15 @@ import numpy as np
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
 from snapdeploy.core.errors import SnapdeployError
 from snapdeploy.core.extras import needs
-from snapdeploy.core.graph import ModelGraph, SpikeSourceOp, SpikingOp
+from snapdeploy.core.graph import DecoderOp, DenseOp, ModelGraph, Op, SpikeSourceOp, SpikingOp
 from snapdeploy.core.neuron import LifLayerParams
-from snapdeploy.interop.netx import NETX_BIAS_EXP, NetxInput, NetxNeuron, netx_order
+from snapdeploy.interop.netx import (
+    NETX_BIAS_EXP,
+    NetxInput,
+    NetxNeuron,
+    average_readout,
+    netx_order,
+)
 
 with needs("nir", __name__):  # h5py comes with the nir extra
     import h5py
@@ -168,10 +176,30 @@ def dense_block(
     return group
 
 
+def average_outputs(readout: list[Op], in_shape: tuple[int, ...]) -> int | None:
+    """The number of outputs of the slayer average these trailing ops are, or None."""
+    if len(readout) != 2 or not isinstance(readout[0], DecoderOp):
+        return None
+    dense = readout[1]
+    if not isinstance(dense, DenseOp) or dense.op != "linear" or "bias" in dense.tensors:
+        return None
+    outputs = int(dense.tensors["weight"].shape[0])
+    if outputs < 1 or int(np.prod(in_shape)) % outputs:
+        return None
+    _, want = average_readout(dense.name, in_shape, outputs)
+    same = (
+        np.array_equal(readout[0].scale, np.ones_like(readout[0].scale))
+        and np.array_equal(dense.tensors["weight"], want.tensors["weight"])
+        and np.array_equal(dense.tensors["weight_scale"], want.tensors["weight_scale"])
+    )
+    return outputs if same else None
+
+
 def write_blocks(
     f: h5py.File, graph: ModelGraph, net_input: NetxInput | None, shape: tuple[int, ...]
 ) -> None:
-    """The simulation settings, the Input block, then one block per layer."""
+    """The simulation settings, the Input block, then one block per layer (and the average
+    readout where the graph ends in one)."""
     f.create_dataset("simulation/Ts", data=1)
     f.create_dataset("simulation/tSample", data=graph.steps)
     group = new_block(f, 0, "input", shape)
@@ -179,13 +207,20 @@ def write_blocks(
         write_neuron(group, net_input.neuron.du, net_input.neuron.dv, net_input.neuron.vth)
         for key, value in net_input.transform.items():
             group.create_dataset(key, data=np.array([value], np.float32))
-    index = 1
-    for op in graph.ops[1:]:
+    index, layers = 1, graph.ops[1:]
+    for position, op in enumerate(layers):
+        if not isinstance(op, SpikingOp):
+            outputs = average_outputs(list(layers[position:]), shape)
+            new_block(f, index, "average", (1, 1, outputs))  # netx's shape (outputs, 1, 1)
+            return
         index = write_layer(f, index, op, shape)
-        params = op.params
-        shape = (
-            params.synapse.output_shape if isinstance(params, ConvLayerParams) else (params.n_out,)
-        )
+        shape = shape_of(op)
+
+
+def shape_of(op: SpikingOp) -> tuple[int, ...]:
+    """A layer's output: an (x, y, channel) image for conv and pool, else a vector."""
+    params = op.params
+    return params.synapse.output_shape if isinstance(params, ConvLayerParams) else (params.n_out,)
 
 
 def write_netx(
@@ -198,17 +233,21 @@ def write_netx(
     """
     path = Path(path)
     first, layers = graph.ops[0], graph.ops[1:]
+    spiking = [op for op in layers if isinstance(op, SpikingOp)]
     others = [op.name for op in layers if not isinstance(op, SpikingOp)]
-    if not isinstance(first, SpikeSourceOp) or others or not layers:
+    if others and spiking and average_outputs(list(layers[len(spiking) :]), shape_of(spiking[-1])):
+        others = []  # the graph ends in slayer's average readout
+    if not isinstance(first, SpikeSourceOp) or others or not spiking:
         raise NetxExportError(
-            f"a netx network is spike source -> spiking layers, but this graph has "
-            f"'{first.name}' ({type(first).__name__}) first and {others or 'no'} other ops "
-            f"among its layers; fix: export only a spike-input network's spiking part"
+            f"a netx network is spike source -> spiking layers (-> an average readout), but "
+            f"this graph has '{first.name}' ({type(first).__name__}) first and "
+            f"{others or 'no'} other ops among its layers; fix: export only a spike-input "
+            f"network's spiking part"
         )
     if isinstance(net_input, dict):
         net_input = NetxInput(tuple(net_input["shape"]), NetxNeuron(**net_input["neuron"]),
                               dict(net_input["transform"]))  # fmt: skip
-    first_params = layers[0].params
+    first_params = spiking[0].params
     shape = (
         first_params.synapse.input_shape
         if isinstance(first_params, ConvLayerParams)

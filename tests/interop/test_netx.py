@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.reset import Reset
@@ -23,6 +24,7 @@ from snapdeploy.backends.lava.processes import build_network
 from snapdeploy.backends.spinnaker import map_network
 from snapdeploy.backends.spinnaker.emulator import Emulator
 from snapdeploy.backends.spinnaker.mapping import read_board
+from snapdeploy.backends.torch_dense import op_module
 from snapdeploy.cli import app
 from snapdeploy.core.conv import PoolSynapse
 from snapdeploy.core.neuron import (
@@ -175,7 +177,8 @@ def test_a_pool_block_becomes_slayers_sum_pool(tmp_path: Path) -> None:
 
 
 REFUSALS = [
-    ([("input", (4,), {}), ("average", (2,), {})], "'average' block, which has no integer"),
+    ([("input", (4,), {}), ("concat", (2,), {})], "'concat' block, which has no layer here"),
+    ([("input", (4,), {}), ("average", (2,), {})], "the average block 'average1' has no layer"),
     ([("input", (4,), {}),
       ("dense", (2,), {"weight": np.ones((2, 4)), "neuron": {"type": b"SDNN", "vThMant": 1}})],
      "block 'dense1' has a SDNN neuron"),
@@ -301,15 +304,72 @@ def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output() -> None:
     np.testing.assert_array_equal(out[:-1], golden[1:])
 
 
-def test_reading_the_whole_ntidigits_network_refuses_its_average_block() -> None:
-    with pytest.raises(NetxFormatError, match="block 'average5' is a netx 'average' block"):
-        read_netx(FIXTURES / "ntidigits" / "ntidigits.net")
+def slayer_average(spikes: np.ndarray, outputs: int) -> np.ndarray:
+    """lava-dl slayer's `AbstractAverage.forward` on spikes [T, C] (its x is [N, C, T])."""
+    x = torch.from_numpy(spikes.T[None].astype(np.float32))
+    return torch.mean(x.reshape((1, outputs, -1, x.shape[-1])), dim=2)[0].numpy()  # [outputs, T]
+
+
+def readout(ops: tuple, spikes: np.ndarray) -> np.ndarray:
+    """The decoder and dense ops after the spiking layers, as the torch backend runs them."""
+    h = torch.from_numpy(spikes[:, None].astype(np.float32))
+    with torch.no_grad():
+        for op in ops:
+            h = op_module(op)(h)
+    return h[0].numpy()
+
+
+def test_the_ntidigits_average_readout_is_slayers_average_summed_over_the_run() -> None:
+    """The whole network: its average block (242 spiking neurons in 11 groups of 22) reads
+    the golden output spikes as slayer's Average does, summed over all 3000 steps."""
+    model = read_netx(FIXTURES / "ntidigits" / "ntidigits.net")
+    assert [op.name for op in model.graph.ops] == [
+        "input", "dense2", "dense3", "dense4", "average5_counts", "average5",
+    ]  # fmt: skip
+    data = np.load(FIXTURES / "ntidigits" / "spikes.npz")
+    golden = np.unpackbits(data["output"], axis=1, count=int(data["steps"])).T
+    got = readout(model.graph.ops[4:], golden)
+    np.testing.assert_allclose(got, slayer_average(golden, 11).sum(1), rtol=1e-6)
+    assert got.min() > 0  # every group spikes: the comparison covers all 11
+
+
+def test_an_average_over_images_groups_slayers_channel_first_order(tmp_path: Path) -> None:
+    """Over a (C, H, W) = (3, 2, 4) image slayer's groups are channels (its flat order is
+    channel first); ours is (x, y, channel), so the readout's columns follow it."""
+    path = netx_file(
+        tmp_path / "a.net",
+        [("input", (3, 2, 4), {}),
+         ("pool", (3, 2, 4), {"weight": np.full((1, 1, 1, 1), 2.0), "kernelSize": [1, 1]}),
+         ("average", (3, 1, 1), {})],
+    )  # fmt: skip
+    ops = read_netx(path).graph.ops
+    spikes = np.random.default_rng(0).random((9, 24)) < 0.5  # ours: (x, y, channel)
+    slayers = spikes.reshape(9, 4, 2, 3).transpose(0, 3, 2, 1).reshape(9, 24)  # (C, H, W)
+    np.testing.assert_allclose(readout(ops[2:], spikes), slayer_average(slayers, 3).sum(1),
+                               rtol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        ([("average", (5, 1, 1), {})], "'average5' has 5 outputs for 24 inputs"),
+        ([("average", (3, 1, 1), {}), ("pool", (3, 2, 4), {"weight": np.ones((1, 1, 1, 1))})],
+         "block 'pool6' follows the average readout 'average5'"),
+    ],
+)  # fmt: skip
+def test_an_average_block_that_cannot_be_read_is_refused(tmp_path: Path, blocks, message):
+    pool = ("pool", (3, 2, 4), {"weight": np.full((1, 1, 1, 1), 2.0), "kernelSize": [1, 1]})
+    layers = [("input", (3, 2, 4), {}), pool, pool, pool, pool, *blocks]
+    with pytest.raises(NetxFormatError, match=message):
+        read_netx(netx_file(tmp_path / "bad.net", layers))
 
 
 def test_the_import_command_reads_the_first_blocks_when_asked(tmp_path: Path) -> None:
     source = FIXTURES / "ntidigits" / "ntidigits.net"
-    refused = CliRunner().invoke(app, ["import", str(source), "-o", str(tmp_path / "a.snap")])
-    assert refused.exit_code == 1 and "'average' block" in " ".join(refused.output.split())
+    whole = CliRunner().invoke(app, ["import", str(source), "-o", str(tmp_path / "a.snap")])
+    assert whole.exit_code == 0, whole.output
+    graph, _ = load_model(tmp_path / "a.snap")
+    assert [op.name for op in graph.ops][-2:] == ["average5_counts", "average5"]
     args = ["import", str(source), "-o", str(tmp_path / "n.snap"), "--blocks", "5"]
     assert CliRunner().invoke(app, args).exit_code == 0
     graph, _ = load_model(tmp_path / "n.snap")

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from snapdeploy.artifact.model import save_model
 from snapdeploy.cli import app
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, PoolSynapse
-from snapdeploy.core.graph import DecoderOp, ModelGraph, SpikeSourceOp, SpikingOp
+from snapdeploy.core.graph import DecoderOp, DenseOp, ModelGraph, SpikeSourceOp, SpikingOp
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.interop.netx import read_netx
 from snapdeploy.interop.netx_writer import NetxExportError, write_netx
@@ -134,6 +134,28 @@ def test_a_graph_that_is_not_spikes_to_spikes_is_refused(tmp_path: Path) -> None
     decoded = ModelGraph((*graph.ops, DecoderOp("dec", 5, np.ones(5, np.float32))),
                          graph.input_shape, T)  # fmt: skip
     refused(decoded, tmp_path, r"\['dec'\] other ops")
+
+
+def test_an_average_readout_round_trips_and_another_readout_is_refused(tmp_path: Path) -> None:
+    """N-TIDIGITS whole (3 dense blocks with delays, then slayer's average over 11 groups)."""
+    model = read_netx(FIXTURES / "ntidigits" / "ntidigits.net")
+    back = read_netx(write_netx(model.graph, tmp_path / "n.net", model.input)).graph
+    assert [type(op) for op in back.ops] == [type(op) for op in model.graph.ops]
+    for got, want in zip(back.ops[-2:], model.graph.ops[-2:], strict=True):
+        for key, value in (
+            want.tensors if isinstance(want, DenseOp) else {"s": want.scale}
+        ).items():
+            np.testing.assert_array_equal(got.tensors[key] if key != "s" else got.scale, value)
+    for got, want in zip(back.ops[1:-2], model.graph.ops[1:-2], strict=True):
+        np.testing.assert_array_equal(got.params.weights, want.params.weights)
+        np.testing.assert_array_equal(got.params.delays, want.params.delays)
+    dense = model.graph.ops[-1]
+    halved = dataclasses.replace(
+        dense, tensors={**dense.tensors, "weight_scale": dense.tensors["weight_scale"] / 2}
+    )
+    other = ModelGraph((*model.graph.ops[:-1], halved), model.graph.input_shape, model.graph.steps)
+    (tmp_path / "refused").mkdir()
+    refused(other, tmp_path / "refused", r"\['average5_counts', 'average5'\] other ops")
 
 
 def test_lava_dls_own_netx_reader_builds_our_export(
