@@ -171,7 +171,8 @@ def assert_same_nets(a: HybridNet, b: HybridNet) -> None:
         assert all(torch.equal(pa[k], pb[k]) for k in pa), type(sa).__name__
         assert getattr(sa, "n", None) == getattr(sb, "n", None)
         assert getattr(sa, "steps", None) == getattr(sb, "steps", None)
-        lifs = (sa.lif, sb.lif) if isinstance(sa, SpikingLinear) else (sa, sb)
+        assert getattr(sa, "input_shape", None) == getattr(sb, "input_shape", None)
+        lifs = (sa.lif, sb.lif) if hasattr(sa, "lif") else (sa, sb)
         for attr in ("du", "dv"):
             x, y = (getattr(m, attr, 0.0) for m in lifs)
             assert math.isclose(x, y, rel_tol=2**-52, abs_tol=0), attr

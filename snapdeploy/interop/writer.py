@@ -3,6 +3,12 @@
 Dense Linear, Conv2d, Flatten and AvgPool2d become their NIR nodes; the encoder becomes a
 LIF (IF when dv = 0); each `SpikingLinear` becomes Linear -> Delay(dt) -> LIF (CubaLIF when
 du < 1), the Delay being our synapse's one-step delay, so the graph says what we compute;
+each `SpikingConv` becomes Conv2d -> Delay(dt) -> LIF over NIR's (C, H, W) images (our
+channels-last (H, W, C) spikes, x = H: the reader's layout, see `conv_runs.py`), with a
+Flatten before a `SpikingLinear` that follows it (its columns put in NIR's order). A conv
+must take images: a spike source at the input (the graph's Input is then the image) or
+another conv; NIR has no reshape to make an image of a vector, so a conv after a dense
+layer or after the encoder is refused, as is a dense layer after a conv layer's decoder;
 a decoder becomes an I node with r = scale / dt (read at the last step). A net whose input is
 spikes (a leading `SpikeSource`) has no node for it: the graph's Input, of shape [n], carries
 the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`).
@@ -13,6 +19,7 @@ stage, which NIR can always carry when no such layer sits between two boundaries
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 from pathlib import Path
@@ -23,10 +30,18 @@ from torch import nn
 
 from snapdeploy.core.errors import UnsupportedLayerError
 from snapdeploy.core.files import atomic_write
+from snapdeploy.interop.conv_runs import channels_last_order
 from snapdeploy.interop.errors import UnsupportedNirNodeError
 from snapdeploy.interop.linear_maps import out_shape
 from snapdeploy.interop.neurons import continuous
-from snapdeploy.nn import HybridNet, SpikeDecoder, SpikeEncoder, SpikeSource, SpikingLinear
+from snapdeploy.nn import (
+    HybridNet,
+    SpikeDecoder,
+    SpikeEncoder,
+    SpikeSource,
+    SpikingConv,
+    SpikingLinear,
+)
 from snapdeploy.nn.boundary import SPIKE_SOURCES
 from snapdeploy.quant.export import refuse_settings
 
@@ -98,26 +113,79 @@ def dense_nodes(name: str, module: nn.Module, shape: tuple[int, ...]) -> Nodes:
     )
 
 
+def nir_image(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Our channels-last (H, W, C) image shape as NIR's (C, H, W)."""
+    return shape[2], shape[0], shape[1]
+
+
+def in_nir_order(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Per-neuron values (last axis) from our order into NIR's for a layer of `shape` (NIR's)."""
+    out = np.empty_like(values)
+    out[..., channels_last_order(shape)] = values
+    return out
+
+
+def neuron_node(lif: nn.Module, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
+    """A layer's LIF as NIR's node over `shape` (NIR's), its values in NIR's order."""
+    bias = _np(lif.bias).astype(np.float64) if lif.bias is not None else np.zeros(lif.n)
+    vth = np.full(lif.n, float(lif.vth.item()))
+    node = continuous(lif.du, lif.dv, vth, in_nir_order(bias, shape), dt)
+    fields = [
+        f.name
+        for f in dataclasses.fields(node)
+        if f.name not in ("input_type", "output_type", "metadata")
+    ]
+    return dataclasses.replace(node, **{f: getattr(node, f).reshape(shape) for f in fields})
+
+
+def conv_nodes(name: str, stage: SpikingConv, shape: tuple[int, ...], dt: float) -> Nodes:
+    """Conv2d -> Delay(dt) -> LIF, or an error where the input is not an image."""
+    if shape != nir_image(stage.input_shape):
+        raise UnsupportedNirNodeError(
+            f"layer '{name}' (SpikingConv) takes {nir_image(stage.input_shape)} images but "
+            f"follows a layer of shape {shape}, and NIR has no reshape to make one"
+        )
+    conv, out = stage.synapse, nir_image(stage.output_shape)
+    return [
+        (
+            f"{name}.synapse",
+            nir.Conv2d(
+                input_shape=np.array(shape[1:]),
+                weight=_np(conv.weight).astype(np.float64),
+                stride=np.array(conv.stride),
+                padding=np.array(conv.padding),
+                dilation=np.array(conv.dilation),
+                groups=conv.groups,
+                bias=np.zeros(conv.out_channels),
+            ),
+        ),
+        (f"{name}.delay", nir.Delay(delay=np.full(out, dt))),
+        (f"{name}.lif", neuron_node(stage.lif, out, dt)),
+    ]
+
+
 def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) -> Nodes:
-    """One stage of the net as the NIR nodes that compute it."""
+    """One stage of the net as the NIR nodes that compute it (`shape`: its input, NIR's)."""
     if isinstance(stage, SpikeEncoder):
         vth = np.full(stage.n, np.exp(np.float64(stage.log_threshold.item())))
         return [(name, continuous(1.0, stage.dv, vth, np.zeros(stage.n), dt))]
     if isinstance(stage, SpikeSource):
         return []  # the graph's Input carries the spikes
+    if isinstance(stage, SpikingConv):
+        return conv_nodes(name, stage, shape, dt)
     if isinstance(stage, SpikingLinear):
-        lif, n_out = stage.lif, stage.lif.n
-        bias = _np(lif.bias).astype(np.float64) if lif.bias is not None else np.zeros(n_out)
+        n_out = stage.lif.n
+        flatten = []
+        if len(shape) == 3:  # after a conv: NIR's image flattened, columns in NIR's order
+            flatten = [(f"{name}.flatten", nir.Flatten({"input": np.array(shape)}, start_dim=0))]
         return [
-            (f"{name}.synapse", nir.Linear(weight=_np(stage.synapse.weight))),
+            *flatten,
+            (f"{name}.synapse", nir.Linear(weight=in_nir_order(_np(stage.synapse.weight), shape))),
             (f"{name}.delay", nir.Delay(delay=np.full(n_out, dt))),
-            (
-                f"{name}.lif",
-                continuous(lif.du, lif.dv, np.full(n_out, float(lif.vth.item())), bias, dt),
-            ),
+            (f"{name}.lif", neuron_node(stage.lif, (n_out,), dt)),
         ]
     if isinstance(stage, SpikeDecoder):
-        return [(name, nir.I(r=_np(stage.scale).astype(np.float64) / dt))]
+        return [(name, nir.I(r=in_nir_order(_np(stage.scale).astype(np.float64) / dt, shape)))]
     return dense_nodes(name, stage, shape)
 
 
@@ -128,7 +196,9 @@ def spiking_section(net: HybridNet) -> HybridNet:
     for every step, as NIR graphs with static input take it. Parameters are shared with `net`."""
     stages = net.stages()
     starts = [i for i, s in enumerate(stages) if isinstance(s, SPIKE_SOURCES)]
-    ends = [i for i, s in enumerate(stages) if isinstance(s, (SpikingLinear, SpikeDecoder))]
+    ends = [
+        i for i, s in enumerate(stages) if isinstance(s, (SpikingLinear, SpikingConv, SpikeDecoder))
+    ]
     if not starts:
         raise UnsupportedNirNodeError(
             "the model has no spike encoder or spike source, so it has no spiking part to "
@@ -148,19 +218,33 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     stages = net.stages()
     first = stages[0] if stages else None
     shape = (first.n,) if isinstance(first, SpikeSource) else tuple(net.input_shape)
+    if isinstance(first, SpikeSource) and len(stages) > 1 and isinstance(stages[1], SpikingConv):
+        shape = nir_image(stages[1].input_shape)  # the spikes are the conv's input image
     nodes: Nodes = [("input", nir.Input(input_type=np.array(shape)))]
     refused = [
         f"layer '{names[id(s)]}' (SpikeSource) is not first; a spike source is the model's input"
         for s in stages[1:]
         if isinstance(s, SpikeSource)
     ]
+    decoded_image = False  # a conv layer's counts, channels-last, which NIR nodes cannot read
     for stage in stages:
         name = names[id(stage)]
+        if decoded_image:
+            refused.append(
+                f"layer '{name}' ({type(stage).__name__}) reads a conv layer's decoded counts, "
+                f"which are channels-last (put a SpikingLinear before the decoder)"
+            )
+            break
         try:
             nodes += stage_nodes(name, stage, shape, dt)
         except UnsupportedLayerError as exc:
             refused.append(str(exc))
-        if isinstance(stage, SPIKE_SOURCES):
+        decoded_image = isinstance(stage, SpikeDecoder) and len(shape) == 3
+        if isinstance(stage, SpikingConv):
+            shape = nir_image(stage.output_shape)
+        elif isinstance(stage, SpikeSource) and len(shape) == 3:
+            pass  # the Input's image
+        elif isinstance(stage, SPIKE_SOURCES):
             shape = (stage.n,)
         elif isinstance(stage, SpikingLinear):
             shape = (stage.lif.n,)

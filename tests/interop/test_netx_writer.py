@@ -200,10 +200,15 @@ def test_lava_dls_own_netx_reader_builds_our_export(
     np.testing.assert_array_equal(out[..., 2:17], golden)
 
 
-def test_the_nir_export_refuses_conv_layers_by_name(tmp_path: Path) -> None:
-    save_model(tmp_path / "m.snap", netx_graph(0), {})
+def test_the_nir_export_writes_conv_and_pool_layers_and_refuses_delays_by_name(
+    tmp_path: Path,
+) -> None:
+    graph = netx_graph(0)
+    save_model(tmp_path / "m.snap", graph, {})
     result = CliRunner().invoke(app, ["export", str(tmp_path / "m.snap"), "-o",
                                       str(tmp_path / "m.nir")])  # fmt: skip
     assert result.exit_code == 1
-    assert "layer 'conv1' is a conv layer, which the NIR export" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert f"layer '{graph.ops[3].name}' is a delay + dense layer, which the NIR export" in said
+    assert graph.ops[1].name not in said and graph.ops[2].name not in said
     assert not (tmp_path / "m.nir").exists()

@@ -28,11 +28,18 @@ from snapdeploy.artifact.model import load_model
 from snapdeploy.cli import app
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.neuron import ReferenceNetwork
-from snapdeploy.interop import read_nir
+from snapdeploy.interop import read_nir, to_nir, write_nir
 from snapdeploy.interop.conv_runs import channels_last_order
-from snapdeploy.nn import SpikingConv, SpikingLinear
+from snapdeploy.nn import (
+    HybridNet,
+    SpikeDecoder,
+    SpikeSource,
+    SpikingBlock,
+    SpikingConv,
+    SpikingLinear,
+)
 from snapdeploy.quant.export import export_model
-from tests.models import neuron_spikes
+from tests.models import assert_same_nets, neuron_spikes, randomized
 
 T, BATCH, BETA = 25, 8, 0.9
 NEURON_LAYERS = (2, 5, 8)  # the Leaky modules' indices in the Sequential
@@ -227,3 +234,59 @@ def test_an_imported_conv_layer_runs_on_real_lava_as_on_the_reference(inputs):
     assert isinstance(params, ConvLayerParams) and params.synapse.stride == (2, 2)
     spikes = inputs[0].reshape(T, -1).numpy()[:, imported.input_order].astype(bool)
     assert_reference_runs_as_lava(params, spikes)
+
+
+def conv_net(seed: int) -> HybridNet:
+    """Spike input -> conv -> sum pool (a constant depthwise conv) -> dense, decoded."""
+    net = HybridNet(
+        SpikeSource(8 * 6 * 2, 6),
+        SpikingBlock(
+            SpikingConv((8, 6, 2), 4, 3, stride=(1, 2), padding=1, dilation=(2, 1), du=0.5, dv=0.1),
+            SpikingConv((6, 3, 4), 4, (2, 3), stride=(2, 3), groups=4, dv=0.2),
+            SpikingLinear(3 * 1 * 4, 5, dv=0.3),
+        ),
+        SpikeDecoder(5, 6),
+        input_shape=(6, 96),
+        steps=6,
+    )
+    net = randomized(net, seed)
+    with torch.no_grad():
+        net[1][1].synapse.weight.fill_(0.75)
+    return net
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_conv_net_round_trips_through_a_nir_file_exactly(tmp_path, seed):
+    net = conv_net(seed)
+    graph = to_nir(net)
+    kinds = [type(node).__name__ for node in graph.nodes.values()]
+    assert kinds.count("Conv2d") == 2 and "Flatten" in kinds
+    assert graph.nodes["input"].input_type["input"].tolist() == [2, 8, 6]
+    back = read_nir(write_nir(graph, tmp_path / "conv.nir"), steps=6, spike_input=True)
+    assert back.delayed_layers == [] and back.notes == []
+    assert_same_nets(back.net, net)
+    x = (torch.rand(3, 6, 96, generator=torch.Generator().manual_seed(seed)) < 0.4).float()
+    with torch.no_grad():
+        assert torch.equal(back.net(x), net(x))
+
+
+def test_an_imported_conv_snap_exports_to_nir_and_back(tmp_path):
+    """CSNN: .snap (integers) -> NIR -> .snap keeps its conv layers; a subtract-reset one is
+    refused (NIR cannot say the reset)."""
+    source, snap = tmp_path / "csnn.nir", tmp_path / "csnn.snap"
+    nir.write(source, export_to_nir(csnn("zero"), torch.zeros(1, 1, 28, 28), ignore_dims=[0]))
+    runner = CliRunner()
+    for reset, code in (("subtract", 1), ("zero", 0)):
+        args = ["import", str(source), "-o", str(snap), "--steps", "5", "--spike-input"]
+        assert runner.invoke(app, [*args, "--reset", reset]).exit_code == 0
+        result = runner.invoke(app, ["export", str(snap), "-o", str(tmp_path / "out.nir")])
+        assert result.exit_code == code, result.output
+    again = tmp_path / "again.snap"
+    args = ["import", str(tmp_path / "out.nir"), "-o", str(again), "--steps", "8", "--spike-input"]
+    assert runner.invoke(app, args).exit_code == 0
+    graph, _ = load_model(again)
+    assert [sorted(op.params.kinds) for op in graph.spiking_ops()] == [
+        ["conv"],
+        ["conv"],
+        ["dense"],
+    ]
