@@ -1,14 +1,13 @@
 """The Executor of an FPGA LIF core: spike arrays in and out, state kept on the core's side.
 
-Each batch item's neuron state (u, v, Dense's pending activation) lives in a buffer the core
-reads before and writes back after every run, so state carries over between `run` calls as
+Each batch item's neuron state (u, v, the synapse's pending activation: one per neuron, or a
+delay line of `depth` columns per neuron for a delay layer) lives in a buffer the core reads
+before and writes back after every run, so state carries over between `run` calls as
 the Executor protocol asks, on a board as in simulation; `reset` zeroes it. Any core with the
 shared register map (HLS or RTL) runs behind it through the same driver.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 
@@ -18,24 +17,36 @@ from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.pynq_api import PynqBuffer
 from snapdeploy.core.neuron import LayerState
 
-#: State words per neuron: u, v, pending activation.
+#: State words per neuron of a layer without delays: u, v, pending activation.
 STATE_VARS = 3
 
 
 class FpgaExecutor(ExecutorBase):
     """Runs bool [T, batch, n_in] through the LIF core; state persists until `reset`."""
 
-    def __init__(self, driver: LifCoreDriver, image: np.ndarray, layer_sizes: list[int], n_in: int):
+    def __init__(
+        self,
+        driver: LifCoreDriver,
+        image: np.ndarray,
+        layer_sizes: list[int],
+        n_in: int,
+        delay_depths: list[int] | None = None,
+    ):
+        """`delay_depths`: each layer's delay-line depth (LayerState's; 0, the default for
+        every layer, for a synapse without delays), as the core lays out its state: u and v
+        of every neuron, then each layer's pending activations [neuron][column]."""
         super().__init__(n_in, layer_sizes[-1])
         self.driver = driver
         self.layer_sizes = layer_sizes
+        self.delay_depths = delay_depths or [0] * len(layer_sizes)
         self.n_neurons = sum(layer_sizes)
         self._state: PynqBuffer | None = None
         self._frames: dict[tuple[int, int], tuple[PynqBuffer, PynqBuffer]] = {}
         driver.load_params(image)
 
     def _start(self, batch: int) -> None:
-        self._state = self.driver.allocate((batch, STATE_VARS * self.n_neurons), np.int64)
+        columns = sum(n * max(d, 1) for n, d in zip(self.layer_sizes, self.delay_depths))
+        self._state = self.driver.allocate((batch, 2 * self.n_neurons + columns), np.int64)
 
     def _advance(self, inputs: np.ndarray) -> np.ndarray:
         steps, batch, _ = inputs.shape
@@ -46,13 +57,18 @@ class FpgaExecutor(ExecutorBase):
 
     def _layer_states(self) -> list[LayerState]:
         """As the core wrote them back after the last run."""
-        batch = self._state.shape[0]
-        per_var = np.asarray(self._state).reshape(batch, STATE_VARS, self.n_neurons)
+        state = np.asarray(self._state)
+        n = self.n_neurons
         bounds = np.cumsum([0, *self.layer_sizes])
-        return [
-            LayerState(*(per_var[:, k, lo:hi].copy() for k in range(STATE_VARS)))
-            for lo, hi in itertools.pairwise(bounds)
-        ]
+        columns = [max(d, 1) for d in self.delay_depths]
+        pending_bounds = 2 * n + np.cumsum([0, *np.multiply(self.layer_sizes, columns)])
+        states = []
+        for lo, hi, p_lo, depth in zip(bounds, bounds[1:], pending_bounds, self.delay_depths):
+            shape = (len(state), hi - lo, depth) if depth else (len(state), hi - lo)
+            pending = state[:, p_lo : p_lo + (hi - lo) * max(depth, 1)].reshape(shape)
+            u, v = state[:, lo:hi], state[:, n + lo : n + hi]
+            states.append(LayerState(u.copy(), v.copy(), pending.copy()))
+        return states
 
     def _clear(self) -> None:
         self._state = None

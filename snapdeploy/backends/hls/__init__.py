@@ -1,5 +1,8 @@
 """The HLS backend: a spiking partition as a generated HLS C++ LIF core, driven through PYNQ.
 
+It runs every layer kind (base.LAYER_KINDS): Dense, DelayDense, conv and sum pool synapses on
+the core's synapse engines, LIF neurons resetting to zero or by subtraction.
+
 `compile` checks the partition against the device (cores, neurons per core, bit widths),
 writes its parameter header into a build directory beside copies of the core's sources in core/ (what
 Vitis HLS would synthesize), and builds those sources with g++ as a C-simulation library,
@@ -13,14 +16,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
+from snapdeploy.backends.base import (
+    LAYER_KINDS,
+    CompiledPartition,
+    SpikingBackend,
+    emulation_forced,
+)
 from snapdeploy.backends.fpga.board import board_overlay
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.hls.build import build_library
 from snapdeploy.backends.hls.csim import csim_overlay
-from snapdeploy.backends.hls.estimate import cycles_per_step, worst_case_cycles
+from snapdeploy.backends.hls.estimate import cycles_per_step, memory_bits, worst_case_cycles
+from snapdeploy.backends.hls.fit import check_memory
 from snapdeploy.backends.hls.layout import CoreLayout, core_layout
 from snapdeploy.backends.hls.writer import write_sources
 from snapdeploy.partition.partitions import SpikingPartition
@@ -33,13 +42,17 @@ class HlsBackend(SpikingBackend):
     """Compiles spiking partitions to HLS LIF cores and runs them through a PYNQ driver."""
 
     kind = "hls"
-    layer_kinds = frozenset({"dense", "subtract_reset"})
+    layer_kinds = LAYER_KINDS
 
     def neuron_capacity(self, device: HlsDevice) -> int:
         return device.lif_cores * device.neurons_per_core
 
     def prepare(self, partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
-        return core_layout(partition, device)
+        """The layout, refused where the core's on-chip memories (estimated) exceed the
+        part's block RAM."""
+        layout = core_layout(partition, device)
+        check_memory(memory_bits(layout), partition, device)
+        return layout
 
     def emit(
         self, prepared: CoreLayout, partition: SpikingPartition, device: HlsDevice, out: Path
@@ -57,6 +70,7 @@ class HlsBackend(SpikingBackend):
             "weight_bits": prepared.weight_bits,
             "lanes": prepared.lanes,
             "worst_case_cycles_per_step": worst_case_cycles(prepared),
+            "memory_bits_estimate": memory_bits(prepared),
         }
 
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
@@ -79,6 +93,7 @@ class HlsBackend(SpikingBackend):
             parameter_image(partition.layers),
             compiled.meta["layer_sizes"],
             compiled.n_in,
+            [getattr(p, "delay_depth", 0) for p in partition.layers],
         )
 
     def cycles_per_step(

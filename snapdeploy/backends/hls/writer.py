@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, parameter_image
+from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, Layer, parameter_image
 from snapdeploy.backends.fpga.sources import fill_template
-from snapdeploy.backends.hls.layout import CoreLayout
+from snapdeploy.backends.hls.layout import SYNAPSE_KINDS, CoreLayout
 from snapdeploy.core.files import atomic_write
-from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.core.resources import package_path
 
 CORE_DIR = package_path("snapdeploy.backends.hls", "core")
@@ -38,7 +37,7 @@ def numbers(values: np.ndarray | list[int]) -> str:
     return ", \\\n    ".join(lines)
 
 
-def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str, str]:
+def header_values(layout: CoreLayout, layers: list[Layer]) -> dict[str, str]:
     """Every placeholder of the template, as text."""
     image = parameter_image(layers)
     regs = regmap.as_dict()
@@ -49,6 +48,8 @@ def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str,
         "N_OUT": layout.n_out[-1],
         "N_NEURONS": layout.n_neurons,
         "N_WEIGHTS": layout.n_weights,
+        "N_DELAYS": layout.n_delays,
+        "N_PENDING": layout.n_pending,
         "MAX_WIDTH": max(layout.n_in + layout.n_out),
         "MAX_LANES": max(layout.lanes),
         "LAYER_N_IN": numbers(layout.n_in),
@@ -56,6 +57,11 @@ def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str,
         "LAYER_LANES": numbers(layout.lanes),
         "LAYER_W_BASE": numbers(layout.weight_bases),
         "LAYER_N_BASE": numbers(layout.neuron_bases),
+        "LAYER_KIND": numbers([SYNAPSE_KINDS.index(kind) for kind in layout.kinds]),
+        "LAYER_DEPTH": numbers(layout.depths),
+        "LAYER_D_BASE": numbers(layout.delay_bases),
+        "LAYER_P_BASE": numbers(layout.pending_bases),
+        "LAYER_CONV": ", ".join(f"{{{numbers(g)}}}" for g in layout.geometries),
         "LIF_CORES": layout.lif_cores,
         "NEURONS_PER_CORE": layout.neurons_per_core,
         "WEIGHT_BITS": layout.weight_bits,
@@ -64,16 +70,18 @@ def header_values(layout: CoreLayout, layers: list[LifLayerParams]) -> dict[str,
         "IMAGE_LAYER_WORDS": LAYER_WORDS,
         "IMAGE_BIAS_BASE": layout.bias_base,
         "IMAGE_WEIGHT_BASE": layout.weight_base,
+        "IMAGE_DELAY_BASE": layout.delay_base,
         "IMAGE_WORDS": layout.image_words,
         "LAYER_CFG_INIT": numbers(image[: layout.bias_base]),
         "BIAS_INIT": numbers(image[layout.bias_base : layout.weight_base]),
-        "WEIGHT_INIT": numbers(image[layout.weight_base :]),
+        "WEIGHT_INIT": numbers(image[layout.weight_base : layout.delay_base]),
+        "DELAY_INIT": numbers(image[layout.delay_base :]),
         **{f"REG_{name.upper()}": f"0x{offset:02x}" for name, offset in regs.items()},
     }
     return {key: str(value) for key, value in values.items()}
 
 
-def write_sources(layout: CoreLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
+def write_sources(layout: CoreLayout, layers: list[Layer], out: Path) -> list[Path]:
     """Write the header and copy the core's sources into `out`; return every source file."""
     text = fill_template(CORE_DIR / TEMPLATE, header_values(layout, layers))
     out.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,16 @@
-// The integer LIF neuron of snapdeploy (Lava 0.10.0's fixed_pt LIF behind its Dense synapse),
-// as HLS C++. Vitis HLS synthesizes it; g++ builds the same source as a C-simulation.
+// The integer LIF neuron of snapdeploy (Lava 0.10.0's fixed_pt LIF behind its Dense, DelayDense
+// or Conv synapse), as HLS C++. Vitis HLS synthesizes it; g++ builds the same source as a
+// C-simulation.
 //
 // Per layer and time step, all signed integers (see DESIGN.md, "The integer neuron"):
 //   a_accum = sum of the weights of the inputs that spiked this step   (full width)
 //   a       = a_accum << weight_exp (arithmetic >> when negative)      sent NEXT step
+//   DelayDense: one a_accum per delay d (each shifted on its own), sent d + 1 steps later
+//     through each neuron's delay line (Lava's buffer: send column 0, move the rest forward,
+//     add this step's activation of delay d to column d)
+//   Conv (and sum pool, a depthwise conv with a constant kernel): a_accum is Lava's
+//     convolution of the input image (x, y, channel) with the flipped kernel, and
+//     a = wrap24(a_accum << weight_exp), a modulo into signed 24 bits (Lava's signed_clamp)
 //   u = wrap24(decay(u, du + 1) + (a_prev << 6))     one conditional correction, not modulo
 //   v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2^23 - 1), 2^23 - 1)
 //   spike when v > (vth << 6); then v = 0, or v -= vth << 6 where the layer's reset word is
@@ -27,7 +34,17 @@ constexpr int64_t STATE_LIMIT = int64_t(1) << 23;
 constexpr int64_t V_MAX = STATE_LIMIT - 1;
 constexpr int IN_WORDS = (N_IN + 31) / 32;    // one bit per input channel and step
 constexpr int OUT_WORDS = (N_OUT + 31) / 32;  // one bit per output neuron and step
-constexpr int STATE_WORDS = 3 * N_NEURONS;    // u, v, pending activation per neuron
+constexpr int STATE_WORDS = 2 * N_NEURONS + N_PENDING;  // u, v per neuron; pending activations
+
+// Synapse engines (LAYER_KIND) and the fields of a conv layer's LAYER_CONV row.
+constexpr int KIND_DENSE = 0;
+constexpr int KIND_DELAY = 1;
+constexpr int KIND_CONV = 2;
+enum ConvField { CONV_X, CONV_Y, CONV_C, CONV_XO, CONV_YO, CONV_CO, CONV_KX, CONV_KY,
+                 CONV_SX, CONV_SY, CONV_PX, CONV_PY, CONV_DX, CONV_DY, CONV_GROUPS };
+constexpr int CONV_ACT_BITS = 24;  // Lava's Conv wraps its activation into signed 24 bits
+// Arrays of at least one element where a partition has none (no delay layer).
+constexpr int DELAY_MEM_WORDS = N_DELAYS > 0 ? N_DELAYS : 1;
 
 static_assert(WEIGHT_BITS >= 1 && WEIGHT_BITS <= 16, "weights are stored in at most 16 bits");
 static_assert(STATE_BITS >= 24, "the LIF needs 24-bit current and voltage registers");
@@ -72,6 +89,12 @@ static inline state_t clip_v(state_t v) {
   return v > V_MAX ? V_MAX : (v < -V_MAX ? -V_MAX : v);
 }
 
+// x modulo 2^bits as a signed value: Lava's signed_clamp of a conv activation.
+static inline state_t wrap_bits(state_t x, int bits) {
+  const state_t half = state_t(1) << (bits - 1);
+  return ((x + half) & (2 * half - 1)) - half;
+}
+
 // Sign-extend the low `bits` bits of x, as a signed memory word of that width holds it.
 static inline int32_t to_width(int32_t x, int bits) {
   const uint32_t mask = (bits >= 32) ? 0xffffffffu : ((uint32_t(1) << bits) - 1u);
@@ -82,7 +105,9 @@ static inline int32_t to_width(int32_t x, int bits) {
 // The top function Vitis HLS synthesizes (ap_ctrl_hs, AXI-Lite control, AXI masters).
 //   spikes_in  [batch][steps][IN_WORDS]   bit i % 32 of word i / 32 is input channel i
 //   spikes_out [batch][steps][OUT_WORDS]  the last layer's spikes, same packing
-//   state      [batch][3][N_NEURONS]      u, v, pending activation; read, run, written back
+//   state      [batch][STATE_WORDS]       u [N_NEURONS], v [N_NEURONS], then every layer's
+//                                         pending activations [neuron][column] (column k
+//                                         arrives k + 1 steps later); read, run, written back
 //   params     [IMAGE_WORDS]              read into the on-chip memories when load != 0
 void lif_core(const uint32_t* spikes_in, uint32_t* spikes_out, state_t* state,
               const int32_t* params, uint32_t steps, uint32_t batch, uint32_t load);
