@@ -17,6 +17,7 @@ spikes start to pay off (crossover), and a sweep of model size and 2 vs 4 dies.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -78,8 +79,7 @@ LM_SETTINGS = [
     Setting("snap", steps=2, sparsity=1.0),
     Setting("snap", steps=4, sparsity=0.2),
     Setting("snap", steps=4, sparsity=1.0),
-    Setting("snap", steps=8, sparsity=1.0),
-    Setting("snap", steps=8, sparsity=4.0),
+    Setting("snap", steps=8, sparsity=2.0),
     Setting("snap", steps=4, sparsity=0.5, hidden=(64,)),
 ]
 CNN_SETTINGS = [
@@ -217,6 +217,7 @@ def crossover_panels(task: str, best: dict, raw: list, pricing: Pricing) -> list
             "link energy (pJ/bit)",
             "dense / spikes energy",
             {n: list(zip(c["pj_per_bit"], c["energy_ratio"])) for n, c in curves.items()},
+            ylog=True,
             vlines=marks_e,
         ),
         Panel(
@@ -298,11 +299,11 @@ def fmt(x: float | None, spec: str = ".2f", none: str = "-") -> str:
     return none if x is None else format(x, spec)
 
 
-def task_table(task: Task, rows: list[dict]) -> list[str]:
-    unit = task.unit
+def task_table(task: dict, rows: list[dict]) -> list[str]:
+    unit = task["unit"]
     lines = [
         (
-            f"| setting | {task.metric} (dense -> cut, cost) | spike rate | frames B/{unit} | "
+            f"| setting | {task['metric']} (dense -> cut, cost) | spike rate | frames B/{unit} | "
             f"counts B/{unit} | sent B/{unit} | fp16 / sent | int8 / sent | step / dense | "
             f"energy x ({HEADLINE_LINK}) | latency x ({HEADLINE_LINK}) | energy x (board-serdes) |"
         ),
@@ -384,16 +385,66 @@ def gap_text(kind: str, best: dict, gap: dict) -> str:
     return f"{ratio:.3f}x at {HEADLINE_LINK}, {goal / ratio:.1f}x short of SNAP's {goal}x; {how}"
 
 
-def markdown(ctx: dict[str, Any]) -> str:
-    tasks, rows, best, gaps = ctx["tasks"], ctx["rows"], ctx["best"], ctx["gaps"]
+def scale_findings(scale: list[dict]) -> list[str]:
+    """What the size and die sweep measured: does the gain grow with size, with dies?"""
+    lines = []
+    for task in ("lm", "cnn"):
+        rows = [r for r in scale if r["task"] == task]
+        for link in ("ucie-advanced", "board-serdes"):
+            two = sorted(
+                (r["size"], r["versus_fp16"][link]["energy_ratio"]) for r in rows if r["dies"] == 2
+            )
+            by_dies = {}
+            for r in rows:
+                by_dies.setdefault(r["size"], {})[r["dies"]] = r["versus_fp16"][link][
+                    "energy_ratio"
+                ]
+            dies = ", ".join(
+                f"size {size}: {d[2]:.3f}x -> {d[4]:.3f}x"
+                for size, d in sorted(by_dies.items())
+                if 2 in d and 4 in d
+            )
+            if len(two) < 2:
+                trend = "one size measured"
+            else:
+                trend = "grows with size" if two[-1][1] > two[0][1] else "does not grow with size"
+            lines.append(
+                f"- {task}, {link}: energy gain over size at 2 dies "
+                + " -> ".join(f"{e:.3f}x ({size})" for size, e in two)
+                + f" ({trend}); from 2 to 4 dies {dies or 'not measured'}."
+            )
+    return [
+        *lines,
+        "",
+        (
+            "SNAP reports gains that grow with the model. In these models a die's compute per "
+            "sample grows about with the square of the width and its boundary's traffic with "
+            "the width, so at a fixed link class the dense links' share of the energy falls "
+            "as the model widens; more dies add links at the same compute."
+        ),
+    ]
+
+
+def markdown(record: dict[str, Any], pricing: Pricing) -> str:
+    """docs/snap_eval.md from the bench record alone (so `--render` can rewrite it)."""
+    setup, *measured = record["results"]
+    head = record["headline"]
+    rows = [r for r in measured if r["part"] == "settings"]
+    scale = [r for r in measured if r["part"] == "scale"]
+    tasks = {name: setup[name] for name in ("lm", "cnn")}
+    best = {name: pick([r for r in rows if r["task"] == name], BUDGET[name]) for name in tasks}
+    gaps = head["paper_gap"]
+    shares = " and ".join(
+        f"{best[n]['versus_fp16'][HEADLINE_LINK]['dense_link_energy_share']:.1%} ({n})"
+        for n in tasks
+    )
     lm, cnn = tasks["lm"], tasks["cnn"]
-    src = lm.source
-    head = ctx["headline"]
+    src = lm
     out = [
         "# SNAP evaluation: spike boundaries at the die cuts of real models",
         "",
         (
-            f"Written by `{ctx['command']}` in {ctx['seconds'] / 60:.1f} minutes on this "
+            f"Written by `{setup['command']}` in {setup['seconds'] / 60:.1f} minutes on this "
             f"repository's CPU machine (load average {head['load_average_at_start']:.2f} at the "
             f"start; step-time ratios come from the same run, so load affects both sides). "
             f"Quality and bytes are measured; energy and latency are estimates from measured "
@@ -406,25 +457,25 @@ def markdown(ctx: dict[str, Any]) -> str:
         "",
         (
             f"- **lm**: byte-level GPT (`snapdeploy.nn.zoo.gpt`: {src['layers']} blocks, d={src['d']}, "
-            f"4 heads, context 64), pretrained {ctx['config'].lm['steps']} steps (batch 32, "
-            f"{lm.pretrain_s:.0f} s) on the first {src['bytes'] - src['test_bytes']} bytes of the "
+            f"4 heads, context 64), pretrained {lm['pretrain_steps']} steps (batch 32, "
+            f"{lm['pretrain_s']:.0f} s) on the first {src['bytes'] - src['test_bytes']} bytes of the "
             f"{src['files']} top-level `.py` files of {src['root']} in name order "
             f"({src['first']} .. {src['last']}); the last {src['test_bytes']} bytes are held "
-            f"out (bits per byte). 2 dies: cut before block {lm.cuts[2][0] - 1}; 4 dies: before "
-            f"blocks {', '.join(str(c - 1) for c in lm.cuts[4])}. The residual stream is signed: "
+            f"out (bits per byte). 2 dies: cut before block {lm['cuts']['2'][0] - 1}; 4 dies: before "
+            f"blocks {', '.join(str(c - 1) for c in lm['cuts']['4'])}. The residual stream is signed: "
             f"2 x d spike channels per token. One wire row = one 64-token sequence."
         ),
         (
             f"- **cnn**: residual CNN with BatchNorm (`zoo.resnet`: stem, two residual stages, "
-            f"head; width {cnn.source['width']}), pretrained {ctx['config'].cnn['steps']} steps "
-            f"(batch 64, {cnn.pretrain_s:.0f} s) on the first {cnn.source['train_images']} "
+            f"head; width {cnn['width']}), pretrained {cnn['pretrain_steps']} steps "
+            f"(batch 64, {cnn['pretrain_s']:.0f} s) on the first {cnn['train_images']} "
             f"Fashion-MNIST training images (Debian `dataset-fashion-mnist`); accuracy on all "
-            f"{cnn.source['test_images']} test images. 2 dies: cut before stage2 (the "
-            f"[{cnn.source['width']}, 28, 28] map after stage1's ReLU, unsigned); 4 dies: before "
+            f"{cnn['test_images']} test images. 2 dies: cut before stage2 (the "
+            f"[{cnn['width']}, 28, 28] map after stage1's ReLU, unsigned); 4 dies: before "
             f"stage1, stage2 and head."
         ),
         (
-            f"- every setting is fine-tuned {ctx['config'].finetune} steps from the pretrained "
+            f"- every setting is fine-tuned {setup['finetune']} steps from the pretrained "
             f"model on the same batches (the dense row too, so costs compare equal training); "
             f"int8/int4 boundaries are fake-quantized with a learned scale (STE); SNAP rows are "
             f"trained with task loss + sparsity weight w x spike rate."
@@ -485,7 +536,7 @@ def markdown(ctx: dict[str, Any]) -> str:
     ]
     for name in tasks:
         out += [f"**{name}** ({best[name]['label']}):", ""]
-        out += link_table(best[name], ctx["pricing"])
+        out += link_table(best[name], pricing)
         out.append("")
     out += ["## Against SNAP's 5.3x energy and 15.2x latency", ""]
     for name in tasks:
@@ -506,15 +557,9 @@ def markdown(ctx: dict[str, Any]) -> str:
         "",
         f"Setting {SCALE_SETTING.label}, each size pretrained and fine-tuned as above:",
         "",
-        *scale_table(ctx["scale"]),
+        *scale_table(scale),
         "",
-        (
-            "SNAP says the gains grow with the model. Here a die's compute per sample grows "
-            "with the square of the width and its boundary's traffic with the width, so at a "
-            "fixed link class the link share, and the gain, fall as the model widens; more "
-            "dies add links at the same compute, so the gain rises with the die count. The "
-            "rows above are what was measured."
-        ),
+        *scale_findings(scale),
         "",
         "## What changed",
         "",
@@ -522,13 +567,14 @@ def markdown(ctx: dict[str, Any]) -> str:
             "This evaluation replaces the earlier toy one (an 8x8-digits MLP and a one-hot "
             "character MLP cut by `HybridNet`, 3.6 bits per character): its figures (energy "
             "1.00x, latency 1.02-1.11x, 18-21x fewer bytes than fp16) were for models without "
-            "attention, normalization or residuals, and are removed; its finding that dense "
-            "compute bounds the gains at die-to-die link energies still holds. "
+            "attention, normalization or residuals, and are removed. Its finding that dense "
+            "compute bounds the gains at die-to-die link energies still holds here: the fp16 "
+            f"links are {shares} of the dense models' energy at {HEADLINE_LINK}. "
             "`tools/snap_real.py` (the language-only quick run) now holds the models and "
             "measurements this tool drives; `docs/snap_real.md` is folded in here."
         ),
         "",
-        "Plots: " + ", ".join(f"[{p}](snap_eval/{p})" for p in ctx["plots"]),
+        "Plots: " + ", ".join(f"[{p}](snap_eval/{p})" for p in PLOT_FILES),
         "",
     ]
     return "\n".join(out)
@@ -538,8 +584,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller training (minutes)")
     parser.add_argument("--out", type=Path, default=ROOT, help="where docs/ and bench/ go")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the doc from bench/snap_real.json"
+    )
     args = parser.parse_args(argv)
     doc, plots_dir = args.out / DOC.relative_to(ROOT), args.out / PLOTS.relative_to(ROOT)
+    if args.render:
+        render(args.out / "bench" / "snap_real.json", doc, Pricing())
+        return 0
     config = QUICK if args.quick else FULL
     load = os.getloadavg()[0]
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -579,38 +631,49 @@ def main(argv: list[str] | None = None) -> int:
     ):
         task_rows = [r for r in rows if r["task"] == name]
         scale += scale_sweep(make, sizes, tasks[name], task_rows, config.finetune, pricing, bar)
-    plots = write_plots(tasks, rows, raw, best, scale, pricing, plots_dir)
-    head = headline(best, load, gaps)
-    seconds = time.perf_counter() - began
-    command = "python tools/snap_eval.py" + (" --quick" if args.quick else "")
-    ctx = {
-        "tasks": tasks,
-        "rows": rows,
-        "best": best,
-        "gaps": gaps,
-        "headline": head,
-        "scale": scale,
-        "pricing": pricing,
-        "config": config,
-        "seconds": seconds,
-        "command": command,
-        "plots": plots,
+    write_plots(tasks, rows, raw, best, scale, pricing, plots_dir)
+    setup = {
+        name: task.source
+        | {
+            "unit": task.unit,
+            "metric": task.metric,
+            "pretrain_s": task.pretrain_s,
+            "pretrain_steps": getattr(config, name)["steps"],
+            "cuts": {str(k): v for k, v in task.cuts.items()},
+        }
+        for name, task in tasks.items()
     }
-    atomic_write(doc, markdown(ctx).encode())
-    sources = [{"lm": tasks["lm"].source, "cnn": tasks["cnn"].source, "seconds": seconds}]
-    results = [*sources, *rows, *scale]
+    setup |= {
+        "command": "python tools/snap_eval.py" + (" --quick" if args.quick else ""),
+        "finetune": config.finetune,
+        "seconds": time.perf_counter() - began,
+    }
+    results = [
+        setup,
+        *({**r, "part": "settings"} for r in rows),
+        *({**r, "part": "scale"} for r in scale),
+    ]
+    head = headline(best, load, gaps)
     path = write_bench("snap_real", head, results, ["matplotlib"], args.out / "bench")
+    render(path, doc, pricing)
     bar(f"wrote {path}, {doc}, {plots_dir}/")
     return 0
 
 
-def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> list[str]:
+def render(bench: Path, doc: Path, pricing: Pricing) -> None:
+    """docs/snap_eval.md from a bench record (the plots are written by the run itself)."""
+    atomic_write(doc, markdown(json.loads(bench.read_text()), pricing).encode())
+
+
+PLOT_FILES = ["lm_crossover.png", "cnn_crossover.png", "tradeoff.png", "scaling.png"]
+
+
+def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> None:
     """Crossover per model, quality against bytes, and the size/die sweep, as PNGs."""
-    names = []
     for name in tasks:
-        file = f"{name}_crossover.png"
-        plot_panels(crossover_panels(name, best[name], raw[name], pricing), out / file)
-        names.append(file)
+        plot_panels(
+            crossover_panels(name, best[name], raw[name], pricing), out / f"{name}_crossover.png"
+        )
     trade = []
     for name, task in tasks.items():
         series: dict[str, list] = {}
@@ -639,7 +702,6 @@ def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> list[str]:
                     )
         sizes.append(Panel(f"{name}: energy dense / SNAP", "model width", "energy ratio", series))
     plot_panels(sizes, out / "scaling.png")
-    return [*names, "tradeoff.png", "scaling.png"]
 
 
 if __name__ == "__main__":

@@ -75,3 +75,26 @@ def test_gap_text_says_what_would_reach_the_paper(tool):
     assert "5.0x short of SNAP's 5.3x" in tool.gap_text("energy", best, gap)
     assert "42 pJ/bit or more" in tool.gap_text("energy", best, gap)
     assert "the link bytes fall only 9.0x" in tool.gap_text("latency", best, gap)
+
+
+def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
+    pricing = tool.Pricing()
+    rows = []
+    setup = {"command": "python tools/snap_eval.py --quick", "finetune": 4, "seconds": 60.0}
+    for name, metric in (("lm", "bits/byte"), ("cnn", "accuracy %")):
+        task = tool.Task(name, "token", metric, None, None, None, None, None, 1, {}, {"d": 8})
+        dense = result(tool, tool.Setting("dense"), 1, 1) | {"quality": 2.0, "step_s": 0.1}
+        for setting, bits in ((tool.Setting("dense"), 0), (tool.SCALE_SETTING, 256.0)):
+            r = result(tool, setting, 300.0, bits or 1.0) | {"quality": 2.0, "step_s": 0.1}
+            rows.append(tool.row(task, r | {"spike_rate": [0.1]}, dense, pricing))
+        setup[name] = {"unit": "token", "metric": metric, "pretrain_s": 1.0, "pretrain_steps": 2}
+        setup[name] |= {"cuts": {"2": [3], "4": [2, 3, 4]}, "layers": 4, "d": 8, "root": "x"}
+        setup[name] |= {"files": 1, "first": "a.py", "last": "b.py", "bytes": 9, "test_bytes": 2}
+        setup[name] |= {"width": 8, "train_images": 10, "test_images": 10}
+    best = {n: tool.pick([r for r in rows if r["task"] == n], 1.0) for n in ("lm", "cnn")}
+    gap = {"energy_needs_pj_per_bit": 9.0, "latency_needs_gbps": 3.0, "bytes_ratio_bound": 8.0}
+    head = tool.headline(best, 0.5, {n: gap for n in best})
+    results = [setup, *({**r, "part": p} for r in rows for p in ("settings", "scale"))]
+    text = tool.markdown({"headline": head, "results": results}, pricing)
+    assert "| lm_bytes_fp16_over_spikes | 8.0x | >= 10x |" in text
+    assert "lm, board-serdes: energy gain over size at 2 dies" in text and "snap_eval/" in text
