@@ -23,12 +23,17 @@ from snapdeploy.nn import HybridNet, SpikingConv, SpikingLinear
 
 def spiking_module(op: SpikingOp) -> SpikingLinear | SpikingConv:
     p = op.params
+    if "subtract_reset" in p.kinds:
+        raise UnsupportedLayerError(
+            f"layer '{op.name}' resets by subtraction, which NIR cannot say (its LIF has no "
+            f"reset mode, and readers reset to zero); fix: keep the .snap, or import the source "
+            f"with --reset zero"
+        )
     if not p.kinds <= {"dense", "conv", "pool"}:
         raise UnsupportedLayerError(
             f"layer '{op.name}' is a {' + '.join(sorted(p.kinds))} layer, which the NIR export "
-            f"does not write (it writes Dense, Conv and pool layers that reset to zero: NIR "
-            f"has no axonal delay per synapse and does not say how a neuron resets); fix: "
-            f"export the model with --format netx"
+            f"does not write (NIR has no axonal delay per synapse); fix: export the model with "
+            f"--format netx"
         )
     settings = {
         "du": (p.du + DU_OFFSET) / DECAY_UNITY,

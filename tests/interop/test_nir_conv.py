@@ -281,6 +281,7 @@ def test_an_imported_conv_snap_exports_to_nir_and_back(tmp_path):
         assert runner.invoke(app, [*args, "--reset", reset]).exit_code == 0
         result = runner.invoke(app, ["export", str(snap), "-o", str(tmp_path / "out.nir")])
         assert result.exit_code == code, result.output
+        assert ("resets by subtraction" in " ".join(result.output.split())) == (code == 1)
     again = tmp_path / "again.snap"
     args = ["import", str(tmp_path / "out.nir"), "-o", str(again), "--steps", "8", "--spike-input"]
     assert runner.invoke(app, args).exit_code == 0
