@@ -12,8 +12,9 @@ kind whose backend declares "conv" in its `layer_kinds` (the HLS core's C-simula
 SpiNNaker emulator once it runs conv), each compiled and loaded as a deployment would be;
 outputs are checked equal to the reference before anything is timed, and Lava's start-up is
 timed apart from its steps. A kind's time is its executor's `run` of the window (from a reset
-state), best of three. Synaptic events are the (input spike, output neuron) pairs the conv
-touched. The HLS core runs on the Alveo U250 device of the gpu-fpga target, given enough LIF
+state), best of three; an FPGA kind also gets its cycles per step as its backend prices them
+(`cycles_per_step`; the HLS core's is an estimate from its loops, not a measurement).
+Synaptic events are the (input spike, output neuron) pairs the conv touched. The HLS core runs on the Alveo U250 device of the gpu-fpga target, given enough LIF
 cores of 1024 neurons for the layer: PilotNet's conv1 (76032 neurons) does not fit a
 Zynq-7020's block RAM by the core's memory estimate.
 
@@ -99,7 +100,9 @@ def measure_kind(
                 executor.reset()
                 executor.run(spikes)
 
-            return {"device": where, "seconds": best_time(run)}
+            events_in = float(spikes.sum()) / (spikes.shape[0] * spikes.shape[1])
+            cycles = backend.cycles_per_step(partition, device, events_in)
+            return {"device": where, "seconds": best_time(run), "cycles_per_step": cycles}
     return {"refused": refusals}
 
 
@@ -157,6 +160,8 @@ def measure(name: str, rng: np.random.Generator) -> dict[str, Any]:
             f"ratio_lava_over_{kind}": lava / run["seconds"],
             f"{kind}_synaptic_events_per_s": events / run["seconds"],
         }
+        if run["cycles_per_step"] is not None:  # an FPGA core's cycles (hls: an estimate)
+            per_kind[f"{kind}_cycles_per_step"] = run["cycles_per_step"]
     return {
         "case": name,
         "input_shape": list(shape),
