@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.extras import needs
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
-from snapdeploy.nn.hybrid import HybridNet, SpikingLinear
+from snapdeploy.nn.hybrid import HybridNet, SpikingConv, SpikingLinear
 from snapdeploy.quant.export import SUPPORTED_LAYERS, lava_weight_step, refuse_settings
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear
 
@@ -160,6 +160,12 @@ def twin_stage(name: str, stage: nn.Module, spec: QuantSpec) -> nn.Module:
     if isinstance(stage, SpikingLinear):
         weight_quant = WEIGHT_QUANTS[False, spec.power_of_two]
         return QuantSpikingLinear(stage, weight_quant, spec.bits, name)
+    if isinstance(stage, SpikingConv):
+        raise UnsupportedLayerError(
+            f"layer '{name}' is a SpikingConv, which quantization-aware training does not "
+            f"convert (it has no integer twin yet); fix: export it post-training "
+            f"(snapdeploy.quant.export.export_model)"
+        )
     if isinstance(stage, (nn.Linear, nn.Conv2d)):
         refuse_settings(name, stage)
         return quant_dense(stage, spec)

@@ -27,7 +27,9 @@ from snapdeploy.nn import (
     HybridNet,
     SpikeDecoder,
     SpikeEncoder,
+    SpikeSource,
     SpikingBlock,
+    SpikingConv,
     SpikingLinear,
 )
 from snapdeploy.nn.train import predict
@@ -200,6 +202,14 @@ def test_unsupported_layer_is_refused_with_the_supported_list() -> None:
     with pytest.raises(
         UnsupportedLayerError, match=r"'0\.1' is a Tanh.*supported: nn\.Linear, nn\.Conv2d"
     ):
+        make_twin(model, QuantSpec())
+
+
+def test_a_spiking_conv_is_refused_with_post_training_export_as_the_fix() -> None:
+    model = HybridNet(
+        SpikeSource(2 * 2 * 1, 2), SpikingConv((2, 2, 1), 1, 1), input_shape=(2, 4), steps=2
+    )
+    with pytest.raises(UnsupportedLayerError, match=r"'1' is a SpikingConv.*export_model"):
         make_twin(model, QuantSpec())
 
 
