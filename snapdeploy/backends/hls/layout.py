@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import accumulate
 
-from snapdeploy.backends.fpga.params import LAYER_WORDS, Layer, layer_conv
+from snapdeploy.backends.fpga.params import LAYER_WORDS, Layer, layer_conv, stored_weights
 from snapdeploy.backends.hls.fit import check_fit, layer_lanes, memory_word_bits
 from snapdeploy.core.conv import ConvSynapse
 from snapdeploy.partition.partitions import SpikingPartition
@@ -115,11 +115,6 @@ def synapse_kind(layer: Layer) -> str:
     return "dense" if layer.delays is None else "delay"
 
 
-def weight_words(layer: Layer) -> int:
-    conv = layer_conv(layer)
-    return layer.n_in * layer.n_out if conv is None else conv.weights.size
-
-
 def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
     """Check the partition fits the device's cores and widths, and lay it out."""
     check_fit(partition, device)
@@ -135,7 +130,7 @@ def core_layout(partition: SpikingPartition, device: HlsDevice) -> CoreLayout:
         weight_bits=memory_word_bits(partition, device),
         kinds=[synapse_kind(p) for p in layers],
         depths=[max(getattr(p, "delay_depth", 0), 1) for p in layers],
-        weight_words=[weight_words(p) for p in layers],
+        weight_words=[stored_weights(p).size for p in layers],
         geometries=[
             NO_GEOMETRY if (conv := layer_conv(p)) is None else geometry(conv) for p in layers
         ],
