@@ -84,6 +84,13 @@ NEAREST = {
     "NIRGraph": "inline the subgraph's nodes",
 }
 SUPPORTED = (*LINEAR_NODES, *NEURON_NODES, nir.I, nir.Delay)
+#: Said when subtract-reset layers leak: the reset is not snnTorch's there.
+SUBTRACT_NOTE = (
+    "subtract reset takes the threshold off at the spike, before the next step's voltage "
+    "decay; snnTorch's Leaky takes it off after that decay (mem = beta mem + input - "
+    "spike thr), so where the voltage decays (beta < 1) ours removes beta thr and spikes "
+    "somewhat more: counts come near snnTorch's, not equal"
+)
 #: Nodes that make a run a convolution, kept as one where it can be (`conv_runs`).
 CONV_NODES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 
@@ -347,6 +354,9 @@ def read_nir(
                 f"or put an I node before them"
             )
         stages.append(DenseBlock(*decoded_modules(run, layout)))
+    leaky = [s for s in stages if isinstance(s, (SpikingLinear, SpikingConv)) and s.lif.dv > 0]
+    if reset == "subtract" and leaky:
+        notes.append(SUBTRACT_NOTE)
     total = steps + len(delayed)
     net = HybridNet(
         *group(stages), input_shape=(total, math.prod(shape)) if spike_input else shape, steps=total

@@ -30,6 +30,7 @@ from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.interop import read_nir, to_nir, write_nir
 from snapdeploy.interop.conv_runs import channels_last_order
+from snapdeploy.interop.reader import SUBTRACT_NOTE
 from snapdeploy.nn import (
     HybridNet,
     SpikeDecoder,
@@ -94,7 +95,8 @@ def compare(source_reset: str, import_reset: str, x: torch.Tensor) -> dict[str, 
     graph = export_to_nir(net, torch.zeros(1, 1, 28, 28), ignore_dims=[0])
     imported = read_nir(graph, steps=T, spike_input=True, reset=import_reset)
     assert [type(s) for s in imported.net.stages()[1:]] == [SpikingConv, SpikingConv, SpikingLinear]
-    assert imported.notes == [] and imported.net.steps == T + 3
+    assert imported.notes == ([SUBTRACT_NOTE] if import_reset == "subtract" else [])
+    assert imported.net.steps == T + 3
     ops = export_model(imported.net).spiking_ops()
     assert all(op.params.reset == import_reset for op in ops)
     assert [type(op.params.synapse) for op in ops[:2]] == [ConvSynapse, ConvSynapse]
@@ -161,7 +163,7 @@ def test_an_encoder_feeding_a_multichannel_conv_folds_it_and_says_so():
     graph = export_to_nir(csnn("zero"), torch.zeros(1, 1, 28, 28), ignore_dims=[0])
     imported = read_nir(graph, steps=5, reset="subtract")
     assert [type(s) for s in imported.net.stages()][-2:] == [SpikingLinear, SpikingLinear]
-    assert len(imported.notes) == 2
+    assert len(imported.notes) == 3 and imported.notes[2] == SUBTRACT_NOTE
     assert "encoder, which resets to zero" in imported.notes[0]
     assert "'5'" in imported.notes[1] and "--spike-input" in imported.notes[1]
 

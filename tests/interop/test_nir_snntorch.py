@@ -76,7 +76,8 @@ def test_spikes_equal_snntorch_with_the_delay_accounted_for(exported):
 
 
 def test_subtract_reset_is_imported_as_the_file_says(tmp_path):
-    """snnTorch writes v_reset = 0 even for its default subtract reset, so we reset to 0."""
+    """snnTorch writes v_reset = 0 even for its default subtract reset, so NIR cannot tell
+    them apart: by default we reset to 0 (--reset subtract says otherwise)."""
     net = snntorch_net("subtract")
     graph = export_to_nir(net, torch.zeros(1, 10), ignore_dims=[0])
     assert all(
