@@ -243,14 +243,15 @@ def golden(name: str) -> np.ndarray:
     return data.reshape(-1, data.shape[-1]).T
 
 
-def layer_network(kind: str, params):
-    """One layer as the reference runs it, or mapped onto a SpiNN-5 board and emulated (conv5's
+def network_on(kind: str, layers: list):
+    """Layers as the reference runs them, or mapped onto a SpiNN-5 board and emulated (conv5's
     kernel does not fit one core's DTCM: its slices take fewer channels each); both have the
-    reference's `reset(batch)`, `step` and `states`."""
+    reference's `reset(batch)`, `step`, `advance` and `states`."""
     if kind == "reference":
-        return ReferenceNetwork([params])
-    mapping = map_network(["layer"], [params], load_target("spinn-5").device("board"), "test")
-    return Emulator(mapping.board(), [params])
+        return ReferenceNetwork(layers)
+    names = [f"layer{i}" for i in range(len(layers))]
+    mapping = map_network(names, layers, load_target("spinn-5").device("board"), "test")
+    return Emulator(mapping.board(), layers)
 
 
 @pytest.mark.parametrize("kind", ["reference", "spinnaker"])
@@ -264,7 +265,7 @@ def test_pilotnet_layers_reproduce_their_golden_records(
     This checks conv, netx's flatten order and the dense weights against lava-dl's data."""
     model = read_netx(PILOTNET / "network.net")
     index = next(i for i, op in enumerate(model.graph.ops) if op.name == layer)
-    network = layer_network(kind, model.graph.ops[index].params)
+    network = network_on(kind, [model.graph.ops[index].params])
     spikes = golden(feed)[:RESET_INTERVAL, None].astype(bool)
     network.reset(1)
     out, currents, voltages = [], [], []
@@ -285,7 +286,8 @@ def test_pilotnet_layers_reproduce_their_golden_records(
         np.testing.assert_array_equal(np.where(spiked, 0, voltages), np.where(spiked, 0, traced))
 
 
-def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output() -> None:
+@pytest.mark.parametrize("kind", ["reference", "spinnaker"])
+def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output(kind: str) -> None:
     """lava-dl's delay network (dense blocks with per-neuron delays up to 62 steps), its first
     5 blocks as netx's test runs them: all 3000 steps of the golden output, shifted by the one
     step the golden record leads ours by (lava-dl's own test compares a single step)."""
@@ -297,9 +299,9 @@ def test_ntidigits_axonal_delays_reproduce_the_whole_golden_output() -> None:
     data = np.load(FIXTURES / "ntidigits" / "spikes.npz")
     steps = int(data["steps"])
     spikes, golden = (np.unpackbits(data[k], axis=1, count=steps).T for k in ("input", "output"))
-    out = ReferenceNetwork([op.params for op in model.graph.ops[1:]]).run(
-        spikes[:, None].astype(bool)
-    )[0][:, 0]
+    network = network_on(kind, [op.params for op in model.graph.ops[1:]])
+    network.reset(1)
+    out = network.advance(spikes[:, None].astype(bool))[-1][:, 0]
     assert golden.sum() == 22572
     np.testing.assert_array_equal(out[:-1], golden[1:])
 

@@ -29,7 +29,7 @@ from snapdeploy.backends.spinnaker.routing import build_routes
 from snapdeploy.backends.spinnaker.slicing import slice_network
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
-from snapdeploy.core.neuron import LifLayerParams
+from snapdeploy.core.neuron import LayerState, LifLayerParams
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import SpiNNakerDevice
 
@@ -78,6 +78,14 @@ class SpiNNakerExecutor(NetworkExecutor):
     def stats(self) -> TrafficStats:
         return self.network.stats
 
+    def _layer_states(self) -> list[LayerState]:
+        """As the reference holds them: a delay layer's pending activation is Lava's buffer,
+        the cores' rings plus what the delay extensions still hold."""
+        return [
+            LayerState(s.u.copy(), s.v.copy(), s.a_pending.copy())
+            for s in self.network.layer_states()
+        ]
+
 
 def device_fields(device: SpiNNakerDevice) -> dict[str, Any]:
     return {f.name: getattr(device, f.name) for f in dataclasses.fields(device) if f.init}
@@ -88,7 +96,8 @@ class SpiNNakerBackend(SpikingBackend):
 
     kind = "spinnaker"
     #: Its cores update with core's LIF, which resets either way; Dense cores keep synaptic
-    #: rows (with a delay per synapse and a delay ring), conv and pool cores a shared kernel.
+    #: rows (with a delay per synapse and a delay ring; delay-extension cores send spikes
+    #: again for delays past the ring), conv and pool cores a shared kernel.
     layer_kinds = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
 
     def neuron_capacity(self, device: SpiNNakerDevice) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snapdeploy.backends.spinnaker.delay_extension import Populations
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import Mesh
 from snapdeploy.backends.spinnaker.routing import RoutingTable
@@ -23,6 +24,7 @@ class Board:
     layout: KeyLayout
     cores_per_chip: int
     link_capacity: int | None
+    populations: Populations
     population: np.ndarray  # int64 [n_slices]
     lo: np.ndarray  # int64 [n_slices]
     hi: np.ndarray  # int64 [n_slices]

@@ -7,31 +7,38 @@ them) and, for its local-only convolution, the kernel as 16-bit weights. Counted
 bytes per kernel weight. Code, stack and runtime tables are left out, so a slice's figure is
 an estimate from below of what a real core would use.
 
-Why no delay-extension cores: sPyNNaker shares a 14-bit ring index between neuron and delay
-bits and sends longer delays through delay-extension cores; here a delay layer's slices shrink
-until a ring of every delay it uses fits, and every delay Lava's DelayDense takes (at most 62
-steps, a 64-slot ring of 256 bytes per neuron) fits a core.
+Ring slots follow sPyNNaker's rule: a ring is indexed by MAX_RING_BUFFER_BITS bits shared
+between the neuron index and the delay (one synapse type here, as our sums are signed), so a
+core of 256 neurons holds delays up to 63 steps and one of 1024 up to 15; longer delays go
+through delay-extension cores (`delay_extension`).
 """
 
 from __future__ import annotations
 
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of, kernel_weights
+from snapdeploy.backends.spinnaker.keys import bits_for
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
 
 DTCM_BYTES = 64 * 1024
+#: sPyNNaker's ring buffer index width (neuron, synapse type and delay bits together).
+MAX_RING_BUFFER_BITS = 14
 STATE_BYTES = 8
 RING_SLOT_BYTES = 4
 KERNEL_WEIGHT_BYTES = 2
 
 
-def ring_slots(layer: LifLayerParams | ConvLayerParams) -> int:
-    """Slots of each neuron's input ring: one without delays, else the power of two that
-    holds the buffer's depth (the longest delay plus one)."""
+def ring_slots(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
+    """Slots of the input ring of each of `width` neurons: one without delays, else the power
+    of two that holds the buffer's depth (the longest delay plus one), at most what the ring
+    index leaves beside the neuron bits."""
     depth = getattr(layer, "delay_depth", 0)
-    return 1 if depth == 0 else 1 << (depth - 1).bit_length()
+    if depth == 0:
+        return 1
+    delay_bits = min((depth - 1).bit_length(), MAX_RING_BUFFER_BITS - bits_for(width))
+    return 1 << max(delay_bits, 0)
 
 
 def kernel_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
@@ -42,7 +49,7 @@ def kernel_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
 
 def dtcm_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
     """DTCM of a core running `width` neurons of `layer` (an estimate, see the docstring)."""
-    per_neuron = STATE_BYTES + ring_slots(layer) * RING_SLOT_BYTES
+    per_neuron = STATE_BYTES + ring_slots(layer, width) * RING_SLOT_BYTES
     return width * per_neuron + kernel_bytes(layer, width)
 
 
@@ -50,7 +57,7 @@ def widest_slice(
     name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice
 ) -> int:
     """The most neurons (up to neurons_per_core) of `layer` whose state, rings and kernel fit
-    one core's DTCM; refused with both numbers where one neuron does not fit."""
+    one core's DTCM; refused with both numbers where one output channel does not fit."""
     width = min(device.neurons_per_core, layer.n_out)
     while width > 0 and dtcm_bytes(layer, width) > DTCM_BYTES:
         width -= 1

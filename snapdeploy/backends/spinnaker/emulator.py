@@ -9,7 +9,8 @@ One time step, as a SpiNNaker timer tick:
 3. each core turns every packet it received into its synaptic row (a conv core: its kernel's
    taps) and adds it into the input for the next step (`packet_level`); once summed, the input
    is shifted by the layer's weight_exp (a conv's also wrapped, a delay layer's put into its
-   delay ring), as `synaptic_input` says.
+   delay ring), as `synaptic_input` says; a delay-extension core keeps the spikes it received
+   and sends them again its lag later (`delay_extension`).
 All packets are delivered within their step.
 
 Why a step is usually not packet by packet: routes depend only on the sending slice, so what
@@ -26,6 +27,7 @@ import numpy as np
 
 from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
+from snapdeploy.backends.spinnaker.delay_extension import Populations
 from snapdeploy.backends.spinnaker.fast_path import FastPath
 from snapdeploy.backends.spinnaker.packet_level import PacketLevel
 from snapdeploy.backends.spinnaker.router import Router
@@ -50,14 +52,17 @@ class Emulator:
     ):
         self.board = board
         self.layers = layers
-        self.inputs = [LayerInput(p) for p in layers]
         self.biases = [bias_value(p.bias_mant, p.bias_exp) for p in layers]
         self.native = lif_native.available()
         self.tables = LoadTables.build(board, layers)
+        self.inputs = [LayerInput(p, ring) for p, ring in zip(layers, self.tables.rings)]
         router = Router(board)
         self.packets = PacketLevel(board, self.tables, router)
         self.fast_path = None if packet_level else self.build_fast_path(router)
         self.states: list[LayerState] = []
+        #: per delay-extension population: the spikes it received, by step modulo its lag
+        self.held: list[np.ndarray] = []
+        self.clock = 0
         self.stats = TrafficStats()
 
     def build_fast_path(self, router: Router) -> FastPath | None:
@@ -72,6 +77,14 @@ class Emulator:
         return FastPath(self.tables, traffic, self.board.link_capacity, self.layers)
 
     @property
+    def populations(self) -> Populations:
+        return self.board.populations
+
+    def extensions(self) -> range:
+        """The delay-extension populations (numbered after the input and the layers)."""
+        return range(self.populations.n_chain, len(self.populations.mirrors))
+
+    @property
     def block_synapses(self) -> BlockSynapses | None:
         """The fast path's compiled synapses; None where every step runs at packet level."""
         return None if self.fast_path is None else self.fast_path.synapses
@@ -82,20 +95,46 @@ class Emulator:
 
     @property
     def n_out(self) -> int:
-        return self.tables.sizes[-1]
+        return self.tables.sizes[len(self.layers)]
 
     def reset(self, batch: int) -> None:
-        self.states = [LayerState.for_layer(batch, p) for p in self.layers]
+        self.states = [put.zeros(batch) for put in self.inputs]
+        self.held = [
+            np.zeros((self.populations.lags[e], batch, self.tables.sizes[e]), bool)
+            for e in self.extensions()
+        ]
+        self.clock = 0
         self.stats = TrafficStats.zeros(self.board.mesh.n_chips)
+
+    def layer_states(self) -> list[LayerState]:
+        """Each layer's u, v and pending activation as the reference holds them: a delay
+        layer's as Lava's buffer, its ring plus what its extension stages still hold."""
+        out = []
+        for i, (state, put) in enumerate(zip(self.states, self.inputs)):
+            held = [
+                (self.populations.stages[e], self.received(e))
+                for e in self.extensions()
+                if self.populations.feeds[e] == i + 1
+            ]
+            out.append(LayerState(state.u, state.v, put.pending(state, held)))
+        return out
+
+    def received(self, e: int) -> np.ndarray:
+        """bool [lag, batch, n]: the spikes extension `e` received i steps ago, at index i."""
+        held = self.held[e - self.populations.n_chain]
+        return held[(self.clock - 1 - np.arange(len(held))) % len(held)]
 
     def step(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """One time step for bool [batch, n_in]; returns each layer's bool spikes [batch, n]."""
-        spikes = [spikes_in] + [
+        fired = [
             lif_native.lif_step(state, put.arrival(state), params, bias)
             if self.native
             else lif_step(state, put.arrival(state), params)
             for state, params, bias, put in zip(self.states, self.layers, self.biases, self.inputs)
         ]
+        # each extension sends again what it received its lag ago
+        sent_again = [held[self.clock % len(held)] for held in self.held]
+        spikes = [spikes_in, *fired, *sent_again]
         summed = None
         if self.fast_path is not None:
             summed = self.fast_path.input(np.concatenate(spikes, axis=1), self.stats)
@@ -103,7 +142,10 @@ class Emulator:
             summed = self.packets.input(spikes, self.stats)
         for state, total, put in zip(self.states, summed, self.inputs):
             put.deliver(state, total)
-        return spikes[1:]
+        for held, received in zip(self.held, summed[len(self.layers) :]):
+            held[self.clock % len(held)] = received
+        self.clock += 1
+        return fired
 
     def advance(self, spikes_in: np.ndarray) -> list[np.ndarray]:
         """T steps for bool [T, batch, n_in]; each layer's bool spikes [T, batch, n]."""
@@ -112,5 +154,5 @@ class Emulator:
             np.stack([step[i] for step in steps])
             if steps
             else np.zeros((0, spikes_in.shape[1], n), dtype=bool)
-            for i, n in enumerate(self.tables.sizes[1:])
+            for i, n in enumerate(self.tables.sizes[1 : len(self.layers) + 1])
         ]

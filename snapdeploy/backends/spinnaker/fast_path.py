@@ -2,7 +2,8 @@
 
 Routes depend only on the sending slice, so what a step's packets would do is fixed per slice
 (`tables.SliceTraffic`): the step counts spikes per slice and multiplies them into the
-counters, and the synaptic input is summed, event-driven and compiled, over every receiving
+counters (a delay extension keeps the spikes of its mirror's slices that reach it), and the
+synaptic input is summed, event-driven and compiled, over every receiving
 Dense core's weight blocks (`synapses.cpp`, one sum per neuron and delay) and, for a conv or
 pool layer, as the layer's whole convolution (`conv_synapses.layer_sums`), which is what its
 cores add up when each gets one copy of every packet that reaches it. The emulator takes this
@@ -45,8 +46,9 @@ class FastPath:
 
     def input(self, fired: np.ndarray, stats: TrafficStats) -> list[np.ndarray] | None:
         """Each layer's summed synaptic input, int64 [batch, n] (with delays [batch, delays
-        used, n]), from the bool spikes [batch, global neuron] of every population, counting
-        the traffic into `stats`; None, counting nothing, where some link would overflow."""
+        used, n]), then each delay extension's received spikes, bool [batch, n], from the
+        bool spikes [batch, global neuron] of every population, counting the traffic into
+        `stats`; None, counting nothing, where some link would overflow."""
         per_slice = self.tables.spikes_per_slice(fired)
         if self.overflows(per_slice):
             return None
@@ -61,6 +63,11 @@ class FastPath:
             # C-contiguous, as the compiled neuron reads them, in one copy
             part = summed[:, tables.sum_offsets[i] : tables.sum_offsets[i + 1]]
             out.append(np.ascontiguousarray(part).reshape(tables.sums_shape(i, batch)))
+        offsets, held = tables.offsets, self.traffic.held
+        for e, mirrored in enumerate(tables.populations.mirrors):  # what each extension keeps
+            if mirrored >= 0:
+                source = fired[:, offsets[mirrored] : offsets[mirrored + 1]]
+                out.append(source & held[offsets[e] : offsets[e + 1]])
         return out
 
     def overflows(self, per_slice: np.ndarray) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from snapdeploy.backends.spinnaker.board import Board
+from snapdeploy.backends.spinnaker.delay_extension import Populations
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import LINK_NAMES, Mesh
 from snapdeploy.backends.spinnaker.placement import Placements
@@ -54,6 +55,7 @@ class Mapping:
             layout=self.layout,
             cores_per_chip=self.device.cores_per_chip,
             link_capacity=self.device.link_capacity_per_step,
+            populations=self.graph.populations,
             population=self.graph.population,
             lo=self.graph.lo,
             hi=self.graph.hi,
@@ -83,8 +85,12 @@ class Mapping:
         return {
             "key_layout": self.layout.to_json(),
             "populations": [
-                {"name": n, "neurons": int(size)}
-                for n, size in zip(self.graph.population_names, self.graph.population_sizes)
+                {"name": n, "neurons": int(size), **links}
+                for n, size, links in zip(
+                    self.graph.population_names,
+                    self.graph.population_sizes,
+                    self.graph.populations.to_json(),
+                )
             ],
             "cores_used": self.graph.n_slices,
             "slices": slices,
@@ -128,6 +134,13 @@ def read_board(out: Path, device: SpiNNakerDevice) -> Board:
         raise BackendError(
             f"{out}: cannot read the SpiNNaker mapping ({exc}); fix: compile the partition again"
         ) from exc
+    try:
+        populations = Populations.from_json(placed["populations"])
+    except KeyError as exc:
+        raise BackendError(
+            f"{out}: {PLACEMENTS_FILE} names no {exc} for its populations (written by an older "
+            f"snapdeploy); fix: compile the partition again"
+        ) from exc
     mesh = Mesh.of(device)
     layout = KeyLayout(**placed["key_layout"])
     names = [p["name"] for p in placed["populations"]]
@@ -159,6 +172,7 @@ def read_board(out: Path, device: SpiNNakerDevice) -> Board:
         layout=layout,
         cores_per_chip=device.cores_per_chip,
         link_capacity=device.link_capacity_per_step,
+        populations=populations,
         population=np.array([names.index(s["population"]) for s in slices], np.int64),
         lo=np.array([s["neurons"][0] for s in slices], np.int64),
         hi=np.array([s["neurons"][1] for s in slices], np.int64),

@@ -1,10 +1,12 @@
 """Cut a partition's populations into slices, one per core, and find which slices connect.
 
 Populations are the partition's input (spikes injected from the host, as sPyNNaker's
-SpikeInjector does, on cores of their own) followed by one per layer. A slice holds at most
+SpikeInjector does, on cores of their own) followed by one per layer, and then one per
+delay-extension stage a delay layer needs (`delay_extension`). A slice holds at most
 `neurons_per_core` neurons and at most the synaptic memory a core has: sPyNNaker's layout of
 a core's synaptic matrix, one row per presynaptic neuron with any synapse onto the slice
-(a ROW_HEADER_BYTES header) plus one SYNAPSE_WORD_BYTES word per non-zero synapse. All slices
+(a ROW_HEADER_BYTES header; one row however many stages serve the neuron's delays, so with
+extension stages an estimate from below) plus one SYNAPSE_WORD_BYTES word per non-zero synapse. All slices
 of a population have one size, the largest that fits, so each slice's keys share one mask
 (see `keys`). Slice a connects to slice b when any weight between them is non-zero; only
 those pairs get routes, so sparse layers cost fewer packets and table entries.
@@ -22,7 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from snapdeploy.backends.spinnaker.conv_slicing import aligned_width, conv_of, input_reach
-from snapdeploy.backends.spinnaker.core_memory import dtcm_bytes, kernel_bytes, widest_slice
+from snapdeploy.backends.spinnaker.core_memory import (
+    dtcm_bytes,
+    kernel_bytes,
+    ring_slots,
+    widest_slice,
+)
+from snapdeploy.backends.spinnaker.delay_extension import (
+    Populations,
+    history_bytes,
+    stage_weights,
+    stages_used,
+)
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
@@ -39,13 +52,14 @@ class SliceGraph:
 
     population_names: tuple[str, ...]
     population_sizes: tuple[int, ...]
+    populations: Populations  # which population feeds which, and the delay extensions
     population: np.ndarray  # int64 [n_slices]
     lo: np.ndarray  # int64 [n_slices], first neuron (index within the population)
     hi: np.ndarray  # int64 [n_slices], one past the last
     synapse_bytes: np.ndarray  # int64 [n_slices]: synaptic rows (a conv: its kernel) in SDRAM
     dtcm_bytes: np.ndarray  # int64 [n_slices]: state, input rings and kernel (`core_memory`)
     edge_pre: np.ndarray  # int64 [n_edges], source slice
-    edge_post: np.ndarray  # int64 [n_edges], target slice (in the next population)
+    edge_post: np.ndarray  # int64 [n_edges], target slice (in the population it feeds)
 
     @property
     def n_slices(self) -> int:
@@ -100,12 +114,17 @@ def layer_width(name: str, layer: LifLayerParams | ConvLayerParams, device: SpiN
 
 
 def reach_blocks(
-    layer: LifLayerParams | ConvLayerParams, pre_starts: np.ndarray, post_starts: np.ndarray
+    layer: LifLayerParams | ConvLayerParams,
+    pre_starts: np.ndarray,
+    post_starts: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """bool [post slices, pre slices]: some synapse joins a pre slice to a post slice."""
+    """bool [post slices, pre slices]: some synapse joins a pre slice to a post slice (for a
+    Dense layer, a non-zero entry of `weights`, by default its own)."""
     conv = conv_of(layer)
     if conv is None:
-        blocks = np.logical_or.reduceat(layer.weights != 0, post_starts, axis=0)
+        nonzero = (layer.weights if weights is None else weights) != 0
+        blocks = np.logical_or.reduceat(nonzero, post_starts, axis=0)
         return np.logical_or.reduceat(blocks, pre_starts, axis=1)
     bounds = [*post_starts.tolist(), layer.n_out]
     return np.array(
@@ -130,30 +149,56 @@ def memory(
 def slice_network(
     names: list[str], layers: list[LifLayerParams | ConvLayerParams], device: SpiNNakerDevice
 ) -> SliceGraph:
-    """Slices of the input and every layer, and the edges between consecutive populations."""
+    """Slices of the input, every layer and every delay-extension stage, and the edges from
+    each population to the one it feeds (see `delay_extension`)."""
     sizes = [layers[0].n_in] + [p.n_out for p in layers]
     widths = [min(device.neurons_per_core, sizes[0])] + [
         layer_width(name, layer, device) for name, layer in zip(names, layers)
     ]
+    rings = [ring_slots(layer, w) for layer, w in zip(layers, widths[1:])]
+    extensions = [(i, k, rings[i]) for i, p in enumerate(layers) for k in stages_used(p, rings[i])]
+    populations = Populations.of(len(layers), extensions)
     starts = [np.arange(0, n, w) for n, w in zip(sizes, widths)]
+    starts += [starts[i] for i, _, _ in extensions]  # an extension mirrors its source's slices
     first = np.cumsum([0] + [len(s) for s in starts])
     pre, post = [], []
-    for i, layer in enumerate(layers):
-        b, a = np.nonzero(reach_blocks(layer, starts[i], starts[i + 1]))
-        pre.append(a + first[i])
-        post.append(b + first[i + 1])
+    for p, target in enumerate(populations.feeds):
+        if target < 0:
+            continue
+        layer, ring, stage = layers[target - 1], rings[target - 1], populations.stages[p]
+        weights = None if conv_of(layer) is not None else stage_weights(layer, ring, stage)
+        b, a = np.nonzero(reach_blocks(layer, starts[p], starts[target], weights))
+        pre.append(a + first[p])
+        post.append(b + first[target])
+    for e, (i, _, _) in enumerate(extensions):  # each source slice to its extension slice
+        p = len(sizes) + e
+        pre.append(np.arange(first[i], first[i + 1]))
+        post.append(np.arange(first[p], first[p + 1]))
+    all_sizes = sizes + [sizes[i] for i, _, _ in extensions]
+    widths += [widths[i] for i, _, _ in extensions]
     lo = np.concatenate(starts)
-    hi = np.concatenate([np.minimum(s + w, n) for s, w, n in zip(starts, widths, sizes)])
+    hi = np.concatenate([np.minimum(s + w, n) for s, w, n in zip(starts, widths, all_sizes)])
     sdram, dtcm = zip(*(memory(layer, s) for layer, s in zip(layers, starts[1:])))
     no_memory = np.zeros(len(starts[0]), np.int64)  # injector cores hold no synapses
+    histories = [
+        np.array([history_bytes(int(w), lag) for w in np.diff([*starts[i].tolist(), sizes[i]])])
+        for (i, _, _), lag in zip(extensions, populations.lags[len(sizes) :])
+    ]
     return SliceGraph(
-        population_names=(INPUT_POPULATION, *names),
-        population_sizes=tuple(sizes),
-        population=np.repeat(np.arange(len(sizes)), [len(s) for s in starts]),
+        population_names=(
+            INPUT_POPULATION,
+            *names,
+            *(f"{names[i]}.delay{k * ring}" for i, k, ring in extensions),
+        ),
+        population_sizes=tuple(all_sizes),
+        populations=populations,
+        population=np.repeat(np.arange(len(starts)), [len(s) for s in starts]),
         lo=lo.astype(np.int64),
         hi=hi.astype(np.int64),
-        synapse_bytes=np.concatenate([no_memory, *sdram]).astype(np.int64),
-        dtcm_bytes=np.concatenate([no_memory, *dtcm]).astype(np.int64),
+        synapse_bytes=np.concatenate(
+            [no_memory, *sdram, *(np.zeros_like(h) for h in histories)]
+        ).astype(np.int64),
+        dtcm_bytes=np.concatenate([no_memory, *dtcm, *histories]).astype(np.int64),
         edge_pre=np.concatenate(pre).astype(np.int64),
         edge_post=np.concatenate(post).astype(np.int64),
     )

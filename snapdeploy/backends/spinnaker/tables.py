@@ -26,6 +26,8 @@ import numpy as np
 from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
 from snapdeploy.backends.spinnaker.conv_synapses import ConvCore
+from snapdeploy.backends.spinnaker.core_memory import ring_slots
+from snapdeploy.backends.spinnaker.delay_extension import Populations
 from snapdeploy.backends.spinnaker.mesh import N_LINKS
 from snapdeploy.backends.spinnaker.router import Router
 from snapdeploy.backends.spinnaker.synaptic_input import delays_used, weights_by_delay
@@ -50,10 +52,11 @@ BLOCK_ROWS = 32
 
 
 class SynapticRows(NamedTuple):
-    """A core's synaptic matrix, one row per presynaptic neuron that has any weight onto it;
-    with delays, a row holds one block of columns per delay the layer uses."""
+    """A core's synaptic matrix, one row per (delay stage, presynaptic neuron) with any weight
+    onto it (stage 0 alone without extension stages); with delays, a row holds one block of
+    columns per delay the layer uses."""
 
-    row_of: np.ndarray  # int64 [presynaptic neurons]: the neuron's row, or -1 where it has none
+    row_of: np.ndarray  # int64 [stages * presynaptic neurons]: the row, or -1 where none
     rows: np.ndarray  # float64 [rows, delays used * slice size]
     groups: int | None  # delays used; None without delays
 
@@ -62,7 +65,7 @@ class SynapticRows(NamedTuple):
 
     def sums(self, item: np.ndarray, pre: np.ndarray, batch: int) -> np.ndarray:
         """int64 [batch, slice size] (with delays [batch, delays used, slice size]): the rows
-        of the packets (batch item, presynaptic neuron with a row), summed."""
+        of the packets (batch item, stage * n_in + presynaptic neuron with a row), summed."""
         n_rows = len(self.rows)
         counts = np.bincount(item * n_rows + self.row_of[pre], minlength=batch * n_rows)
         summed = (counts.reshape(batch, n_rows) @ self.rows).astype(np.int64)
@@ -72,28 +75,63 @@ class SynapticRows(NamedTuple):
 CoreSynapses = SynapticRows | ConvCore
 
 
+def weights_by_stage(layer: LifLayerParams, lo: int, hi: int, ring: int) -> list[list[np.ndarray]]:
+    """For each stage 0..K, the weights onto [lo, hi) per delay used (`weights_by_delay`),
+    zero where the delay belongs to another stage."""
+    matrices = list(weights_by_delay(layer, lo, hi))
+    delays = delays_used(layer)
+    stage = [0] * len(matrices) if delays is None else (delays // ring).tolist()
+    return [
+        [w if s == k else np.zeros_like(w) for w, s in zip(matrices, stage)]
+        for k in range(max(stage, default=0) + 1)
+    ]
+
+
+def synaptic_rows(layer: LifLayerParams, lo: int, hi: int, ring: int) -> SynapticRows:
+    """The rows of a Dense core running neurons [lo, hi) of `layer` with a ring of `ring`."""
+    stages = weights_by_stage(layer, lo, hi, ring)
+    row_of = np.full(len(stages) * layer.n_in, -1, np.int64)
+    parts, n_rows = [], 0
+    for k, matrices in enumerate(stages):
+        used = np.zeros(layer.n_in, bool)
+        for w in matrices:
+            used |= np.any(w != 0, axis=0)
+        pre = np.flatnonzero(used)
+        row_of[k * layer.n_in + pre] = n_rows + np.arange(len(pre))
+        n_rows += len(pre)
+        # a delay layer whose weights are all zero uses no delay: its rows have no columns
+        blocks = [w[:, pre].T for w in matrices]
+        parts.append(np.concatenate(blocks, axis=1) if blocks else np.zeros((len(pre), 0)))
+    delays = delays_used(layer)
+    return SynapticRows(
+        row_of,
+        np.ascontiguousarray(np.concatenate(parts), np.float64),
+        None if delays is None else len(delays),
+    )
+
+
+def layer_rings(board: Board, layers: list[LifLayerParams | ConvLayerParams]) -> list[int]:
+    """Each layer's ring slots, as compile sized them from its widest slice."""
+    widths = board.hi - board.lo
+    return [
+        ring_slots(layer, int(widths[board.population == i + 1].max()))
+        for i, layer in enumerate(layers)
+    ]
+
+
 def core_synapses(
-    board: Board, layers: list[LifLayerParams | ConvLayerParams], s: int
+    board: Board, layers: list[LifLayerParams | ConvLayerParams], rings: list[int], s: int
 ) -> CoreSynapses | None:
     """What slice `s`'s core keeps to turn packets into input: its synaptic rows, or a conv's
-    kernel; None for an input slice, which receives nothing."""
+    kernel; None for a core that receives nothing (the input's, a delay extension's)."""
     p = int(board.population[s])
-    if p == 0:
+    if p == 0 or p >= board.populations.n_chain:
         return None
     layer, lo, hi = layers[p - 1], int(board.lo[s]), int(board.hi[s])
     conv = conv_of(layer)
     if conv is not None:
         return ConvCore(conv, lo, hi)
-    pre = np.flatnonzero(np.any(layer.weights[lo:hi] != 0, axis=0))
-    row_of = np.full(layer.n_in, -1, np.int64)
-    row_of[pre] = np.arange(len(pre))
-    blocks = [w[:, pre].T for w in weights_by_delay(layer, lo, hi)]
-    # a delay layer whose weights are all zero uses no delay: its rows have no columns
-    rows = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(pre), 0))
-    delays = delays_used(layer)
-    return SynapticRows(
-        row_of, np.ascontiguousarray(rows, np.float64), None if delays is None else len(delays)
-    )
+    return synaptic_rows(layer, lo, hi, rings[p - 1])
 
 
 @dataclass(frozen=True)
@@ -101,23 +139,28 @@ class LoadTables:
     """Neuron numbering, slice order, each core's synapses, and where each layer's sums sit
     (see the module docstring)."""
 
-    sizes: tuple[int, ...]  # neurons per population, the input first
+    sizes: tuple[int, ...]  # neurons per population: the input, the layers, the extensions
     offsets: np.ndarray  # int64 [populations + 1]: each population's first global neuron
     slice_order: np.ndarray  # int64 [n_slices]: slices by their first global neuron
     slice_starts: np.ndarray  # int64 [n_slices]: the first global neuron of each, in that order
     slice_of_neuron: np.ndarray  # int64 [neurons]: the slice running each global neuron
     rows: list[CoreSynapses | None]  # per slice
+    populations: Populations  # which population feeds which; the delay extensions
+    rings: list[int]  # per layer: its cores' ring slots
     groups: tuple[int | None, ...]  # per layer: delays used, None without delays
     sum_offsets: np.ndarray  # int64 [layers + 1]: each layer's first sum, (delay, neuron) order
 
     @classmethod
     def build(cls, board: Board, layers: list[LifLayerParams | ConvLayerParams]) -> LoadTables:
-        sizes = (layers[0].n_in, *(p.n_out for p in layers))
+        chain = (layers[0].n_in, *(p.n_out for p in layers))
+        mirrored = board.populations.mirrors[len(chain) :]
+        sizes = (*chain, *(chain[m] for m in mirrored))
         offsets = np.cumsum((0, *sizes))
         starts = offsets[board.population] + board.lo
         order = np.argsort(starts)
         groups = tuple(None if d is None else len(d) for d in map(delays_used, layers))
         sums = [(1 if g is None else g) * p.n_out for g, p in zip(groups, layers)]
+        rings = layer_rings(board, layers)
         return cls(
             sizes=sizes,
             offsets=offsets,
@@ -125,10 +168,16 @@ class LoadTables:
             slice_starts=starts[order],
             # slices cover each population without gaps or overlap (emitting packets relies on it)
             slice_of_neuron=np.repeat(order, (board.hi - board.lo)[order]),
-            rows=[core_synapses(board, layers, s) for s in range(board.n_slices)],
+            rows=[core_synapses(board, layers, rings, s) for s in range(board.n_slices)],
+            populations=board.populations,
+            rings=rings,
             groups=groups,
             sum_offsets=np.cumsum((0, *sums)),
         )
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.groups)
 
     def sums_shape(self, layer: int, batch: int) -> tuple[int, ...]:
         """Shape of a layer's summed input: [batch, n], with delays [batch, delays used, n]."""
@@ -173,6 +222,7 @@ class SliceTraffic:
     #: every conv core gets exactly one copy of each packet whose neuron reaches it, so a conv
     #: layer's input is its whole convolution (`conv_synapses.layer_sums`)
     conv_copies_plain: bool
+    held: np.ndarray  # bool [global neuron]: an extension neuron gets its mirror's packets
 
     @classmethod
     def build(
@@ -184,31 +234,40 @@ class SliceTraffic:
     ) -> SliceTraffic:
         counts, load, copies = route_one_packet_each(board, router)
         pop, lo, hi, offsets = board.population, board.lo, board.hi, tables.offsets
+        feeds, stages = np.array(board.populations.feeds), board.populations.stages
         n = board.n_slices
-        # copies that reach a core of the next population, the only ones a core can use
-        valid = copies[:, :n] * ((pop[None, :] > 0) & (pop[None, :] - 1 == pop[:, None]))
+        # copies that reach a core that uses them, the only ones a core can use
+        valid = copies[:, :n] * board.populations.receives()[pop[:, None], pop[None, :]]
         counts[:, PER_PACKET.index("misdelivered")] = copies.sum(axis=1) - valid.sum(axis=1)
         no_row = np.zeros(offsets[-1], np.int64)
         blocks = []
         plain = True
-        for t in np.flatnonzero(pop > 0).tolist():
+        for t in np.flatnonzero([r is not None for r in tables.rows]).tolist():
             p, synapses = int(pop[t]), tables.rows[t]
-            first = offsets[p - 1]
-            # copies of each presynaptic neuron's packet this core receives
-            got = valid[tables.slice_of_neuron[first : offsets[p]], t]
-            reach = synapses.has_synapse(np.arange(offsets[p] - first))
-            no_row[first : offsets[p]] += got * ~reach
-            if isinstance(synapses, ConvCore):
-                plain &= bool(np.all(got[reach] == 1))
-                continue
-            n_out = tables.sizes[p]
-            for g, weights in enumerate(weights_by_delay(layers[p - 1], lo[t], hi[t])):
-                weights = weights * got[None, :]
-                out = tables.sum_offsets[p - 1] + g * n_out + lo[t]
-                for r in range(0, len(weights), BLOCK_ROWS):
-                    cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
-                    if len(cols):
-                        chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
-                        blocks.append((out + r, first + cols[0], chunk))
+            layer, n_in, n_out = layers[p - 1], tables.sizes[p - 1], tables.sizes[p]
+            for source in np.flatnonzero(feeds == p).tolist():
+                first, stage = offsets[source], stages[source]
+                # copies of each presynaptic neuron's packet this core receives
+                got = valid[tables.slice_of_neuron[first : first + n_in], t]
+                reach = synapses.has_synapse(stage * n_in + np.arange(n_in))
+                no_row[first : first + n_in] += got * ~reach
+                if isinstance(synapses, ConvCore):
+                    plain &= bool(np.all(got[reach] == 1))
+                    continue
+                per_delay = weights_by_stage(layer, lo[t], hi[t], tables.rings[p - 1])[stage]
+                for g, weights in enumerate(per_delay):
+                    weights = weights * got[None, :]
+                    out = tables.sum_offsets[p - 1] + g * n_out + lo[t]
+                    for r in range(0, len(weights), BLOCK_ROWS):
+                        cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
+                        if len(cols):
+                            chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
+                            blocks.append((out + r, first + cols[0], chunk))
+        held = np.zeros(offsets[-1], bool)
+        for e, mirrored in enumerate(board.populations.mirrors):
+            if mirrored >= 0:  # an extension keeps what its mirror's packets bring it
+                ext = tables.slice_of_neuron[offsets[e] : offsets[e + 1]]
+                src = tables.slice_of_neuron[offsets[mirrored] : offsets[mirrored + 1]]
+                held[offsets[e] : offsets[e + 1]] = valid[src, ext] > 0
         order = tables.slice_order
-        return cls(counts[order], load[order], no_row, blocks, plain)
+        return cls(counts[order], load[order], no_row, blocks, plain, held)

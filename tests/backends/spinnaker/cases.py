@@ -21,7 +21,7 @@ from snapdeploy.backends.spinnaker.slicing import slice_network
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
-from tests.strategies import kinds_network, layer_widths, lif_layers, params
+from tests.strategies import delay_layer, kinds_network, layer_widths, lif_layers, params
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -85,6 +85,37 @@ def kinds_boards(draw) -> tuple[SpiNNakerDevice, list[LifLayerParams | ConvLayer
     width = max(least, draw(st.integers(1, 3)))
     cores = -(-slices // (width * device.height))
     return dataclasses.replace(device, width=width, cores_per_chip=cores), layers, (spikes, split)
+
+
+@st.composite
+def extension_boards(draw) -> tuple[SpiNNakerDevice, list[LifLayerParams], tuple]:
+    """A wide delay layer (520-1200 neurons, delays up to 3, 20 or 62 steps), maybe another after it,
+    on cores of 1024 or 2048 neurons, whose rings hold 16 or 8 slots, so longer delays need
+    delay-extension stages; a board of one or two chips of few cores; the input spikes (up to
+    70 steps, past every delay) and a step to split the run at."""
+    n_in = draw(st.integers(1, 24))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    wide = draw(delay_layer(n_in=n_in, n_out=draw(st.integers(520, 1200))))
+    longest = draw(st.sampled_from([3, 20, 62]))
+    layers = [dataclasses.replace(wide, delays=rng.integers(0, longest + 1, wide.weights.shape))]
+    if draw(st.booleans()):
+        layers.append(draw(delay_layer(n_in=layers[0].n_out)))
+    device = SpiNNakerDevice(
+        name="wide",
+        width=draw(st.integers(1, 2)),
+        height=1,
+        torus=False,
+        cores_per_chip=1,
+        neurons_per_core=draw(st.sampled_from([1024, 2048])),
+        synapse_bytes_per_core=10**8,
+        packet_energy_pj=1.0,
+        hop_energy_pj=1.0,
+    )
+    slices = slice_network([f"l{i}" for i in range(len(layers))], layers, device).n_slices
+    device = dataclasses.replace(device, cores_per_chip=-(-slices // device.width))
+    steps = draw(st.integers(1, 70))
+    spikes = rng.random((steps, draw(st.integers(1, 2)), n_in)) < draw(st.sampled_from([0.1, 0.5]))
+    return device, layers, (spikes, draw(st.integers(0, steps)))
 
 
 def fits(device: SpiNNakerDevice, layers: list[LifLayerParams]) -> bool:

@@ -52,7 +52,7 @@ def test_conv_pool_and_delay_layers_equal_the_reference_on_any_board(case) -> No
     got = run(emulator, spikes, split)
     for layer, (g, w) in enumerate(zip(got, want, strict=True)):
         np.testing.assert_array_equal(g, w, f"layer {layer}")
-    assert_same_states(emulator.states, reference.states)
+    assert_same_states(emulator.layer_states(), reference.states)
     stats = emulator.stats
     assert stats.dropped == stats.misdelivered == 0
 
@@ -71,7 +71,7 @@ def test_the_packet_level_path_steps_as_the_fast_path(case, tamper, seed) -> Non
     event(f"fast path built: {fast.fast_path is not None}")
     for g, w in zip(run(fast, spikes, split), run(packets, spikes, split), strict=True):
         np.testing.assert_array_equal(g, w)
-    assert_same_states(fast.states, packets.states)
+    assert_same_states(fast.layer_states(), packets.layer_states())
     assert fast.stats.to_json() == packets.stats.to_json()
     np.testing.assert_array_equal(fast.stats.link_load, packets.stats.link_load)
 
@@ -121,4 +121,4 @@ def test_a_delay_layer_whose_weights_are_all_zero_runs_on_its_bias_alone() -> No
     for packet_level in (False, True):
         emulator = Emulator(board, [layer], packet_level=packet_level)
         np.testing.assert_array_equal(run(emulator, spikes, 2)[0], want)
-        assert_same_states(emulator.states, reference.states)
+        assert_same_states(emulator.layer_states(), reference.states)

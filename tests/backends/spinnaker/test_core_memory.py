@@ -1,6 +1,7 @@
-"""A core's DTCM: rings are the least power of two holding every delay; a slice is the widest
-whose state, rings and kernel fit 64 KiB; a kernel whose one channel does not fit is refused
-with both numbers, by compile too, before anything is written."""
+"""A core's DTCM: rings are the least power of two holding every delay, or what sPyNNaker's
+ring index leaves beside the neuron bits; a slice is the widest whose state, rings and kernel
+fit 64 KiB; a kernel whose one channel does not fit is refused with both numbers, by compile
+too, before anything is written."""
 
 from __future__ import annotations
 
@@ -38,19 +39,25 @@ def delay_layer(max_delay: int, n: int = 300):
 
 
 @pytest.mark.parametrize(
-    ("max_delay", "slots"), [(0, 1), (1, 2), (2, 4), (3, 4), (31, 32), (62, 64)]
-)
-def test_a_ring_is_the_least_power_of_two_holding_the_longest_delay(max_delay, slots) -> None:
-    assert ring_slots(delay_layer(max_delay)) == slots
-    assert ring_slots(params(np.full((3, 2), 2))) == 1
+    ("max_delay", "width", "slots"),
+    [(0, 256, 1), (1, 256, 2), (2, 256, 4), (3, 256, 4), (31, 256, 32), (62, 256, 64),
+     (62, 300, 32), (62, 1024, 16), (5, 1024, 8), (62, 4096, 4)],
+)  # fmt: skip
+def test_a_ring_holds_the_longest_delay_or_what_the_ring_index_leaves(
+    max_delay, width, slots
+) -> None:
+    """sPyNNaker's 14-bit ring index: a 256-neuron core holds 64 slots, a 1024-neuron one 16."""
+    assert ring_slots(delay_layer(max_delay), width) == slots
+    assert ring_slots(params(np.full((3, 2), 2)), width) == 1
 
 
 @pytest.mark.parametrize("max_delay", [0, 7, 62])
 def test_a_slice_is_the_widest_that_fits_dtcm(max_delay) -> None:
     layer = delay_layer(max_delay, n=8000)
     width = widest_slice("d", layer, BIG_CORES)
-    assert dtcm_bytes(layer, width) <= DTCM_BYTES < dtcm_bytes(layer, width + 1)
-    assert width == DTCM_BYTES // (8 + 4 * ring_slots(layer))
+    assert dtcm_bytes(layer, width) <= DTCM_BYTES
+    assert all(dtcm_bytes(layer, w) > DTCM_BYTES for w in range(width + 1, 8001))
+    assert dtcm_bytes(layer, width) == width * (8 + 4 * ring_slots(layer, width))
 
 
 def conv_layer(c_in: int) -> ConvLayerParams:
