@@ -177,7 +177,7 @@ static void layer_step(spike_t spikes[MAX_WIDTH]) {
   constexpr int LANES = LAYER_LANES[L];
   constexpr int SUMS = NO * LAYER_DEPTH[L];  // one sum per neuron and delay
   typedef Synapse<L, LAYER_KIND[L]> synapse;
-  acc_t acc[SUMS];
+  static acc_t acc[SUMS];  // on-chip, one per layer (static: never on the C-sim's stack)
 #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=LANES
 CLEAR:
   for (int j = 0; j < SUMS; ++j) {
