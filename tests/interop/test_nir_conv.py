@@ -178,13 +178,14 @@ def test_an_encoder_feeding_a_multichannel_conv_folds_it_and_says_so():
     dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
     pool=st.sampled_from([None, "sum", "avg"]),
     pool_kernel=st.tuples(st.integers(1, 2), st.integers(1, 3)),
+    pool_alone=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_conv_and_pool_runs_compute_what_the_nir_nodes_do(
-    c_in, groups, kernel, stride, padding, dilation, pool, pool_kernel, seed
+    c_in, groups, kernel, stride, padding, dilation, pool, pool_kernel, pool_alone, seed
 ):
-    """The SpikingConv a Conv2d (+ pool) run becomes gives NIR's (torch's) values on
-    channels-last images, for any geometry; a pool folded in keeps its stride."""
+    """The SpikingConv a Conv2d (+ pool) or a pool alone becomes gives NIR's (torch's)
+    values on channels-last images, for any geometry; a pool folded in keeps its stride."""
     if c_in % groups:
         groups = 1
     rng = np.random.default_rng(seed)
@@ -197,6 +198,8 @@ def test_conv_and_pool_runs_compute_what_the_nir_nodes_do(
     with torch.no_grad():
         torch_run[0].weight.copy_(torch.from_numpy(weight))
     nodes = [("conv", conv)]
+    if pool and pool_alone:
+        nodes, torch_run = [], []
     if pool:
         pool_node = (nir.SumPool2d if pool == "sum" else nir.AvgPool2d)(
             kernel_size=np.array(pool_kernel), stride=np.array(pool_kernel), padding=np.zeros(2)
