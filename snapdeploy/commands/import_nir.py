@@ -57,6 +57,13 @@ def import_nir(
 
     if source.is_file() and is_netx(source):
         from snapdeploy.commands.import_netx import import_netx
+        from snapdeploy.interop.netx import NetxFormatError
+
+        if reset is not Reset.ZERO:
+            raise NetxFormatError(
+                f"{source}: a netx network's CUBA neurons reset to zero, and --reset is for NIR "
+                f"graphs (which do not say their reset); fix: drop --reset"
+            )
 
         import_netx(source, out, blocks)
         return

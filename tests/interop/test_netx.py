@@ -374,5 +374,7 @@ def test_the_import_command_reads_the_first_blocks_when_asked(tmp_path: Path) ->
     assert [op.name for op in graph.ops][-2:] == ["average5_counts", "average5"]
     args = ["import", str(source), "-o", str(tmp_path / "n.snap"), "--blocks", "5"]
     assert CliRunner().invoke(app, args).exit_code == 0
+    refused = CliRunner().invoke(app, [*args, "--reset", "subtract"])
+    assert refused.exit_code == 1 and "reset to zero" in " ".join(refused.output.split())
     graph, _ = load_model(tmp_path / "n.snap")
     assert [op.name for op in graph.ops] == ["input", "dense2", "dense3", "dense4"]
