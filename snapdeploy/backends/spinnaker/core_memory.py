@@ -47,25 +47,26 @@ def kernel_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
     return 0 if conv is None else kernel_weights(conv, width) * KERNEL_WEIGHT_BYTES
 
 
-def dtcm_bytes(layer: LifLayerParams | ConvLayerParams, width: int) -> int:
-    """DTCM of a core running `width` neurons of `layer` (an estimate, see the docstring)."""
-    per_neuron = STATE_BYTES + ring_slots(layer, width) * RING_SLOT_BYTES
-    return width * per_neuron + kernel_bytes(layer, width)
+def dtcm_bytes(layer: LifLayerParams | ConvLayerParams, width: int, ring: int) -> int:
+    """DTCM of a core running `width` neurons of `layer` with rings of `ring` slots (an
+    estimate, see the docstring)."""
+    return width * (STATE_BYTES + ring * RING_SLOT_BYTES) + kernel_bytes(layer, width)
 
 
 def widest_slice(
-    name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice
+    name: str, layer: LifLayerParams | ConvLayerParams, device: SpiNNakerDevice, most: int
 ) -> int:
-    """The most neurons (up to neurons_per_core) of `layer` whose state, rings and kernel fit
-    one core's DTCM; refused with both numbers where one output channel does not fit."""
-    width = min(device.neurons_per_core, layer.n_out)
-    while width > 0 and dtcm_bytes(layer, width) > DTCM_BYTES:
+    """The most neurons, up to `most`, of `layer` whose state, rings (as wide as a slice that
+    wide gets) and kernel fit one core's DTCM; refused with both numbers where one output
+    channel does not fit. Narrower slices can get longer rings, so this searches down."""
+    width = most
+    while width > 0 and dtcm_bytes(layer, width, ring_slots(layer, width)) > DTCM_BYTES:
         width -= 1
     if width == 0:
         raise CapacityError(
-            f"layer '{name}': one output channel needs {dtcm_bytes(layer, 1)} bytes of DTCM "
-            f"(its {kernel_bytes(layer, 1)}-byte kernel slice, state and input ring) but a "
-            f"core of device '{device.name}' holds {DTCM_BYTES}; fix: fewer input channels per "
-            f"group or a smaller kernel"
+            f"layer '{name}': one output channel needs {dtcm_bytes(layer, 1, 1)} bytes of DTCM "
+            f"(its {kernel_bytes(layer, 1)}-byte kernel slice, state and input) but a core of "
+            f"device '{device.name}' holds {DTCM_BYTES}; fix: fewer input channels per group "
+            f"or a smaller kernel"
         )
     return width

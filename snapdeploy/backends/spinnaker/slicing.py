@@ -97,10 +97,12 @@ def layer_width(name: str, layer: LifLayerParams | ConvLayerParams, device: SpiN
     """Neurons per slice of a layer: what DTCM allows, then synapse memory (Dense) or whole
     output rows, pixels or channels where that needs no more cores (conv, whose kernel the
     core keeps in DTCM and SDRAM alike)."""
-    widest = widest_slice(name, layer, device)
+    widest = widest_slice(name, layer, device, min(device.neurons_per_core, layer.n_out))
     conv = conv_of(layer)
     if conv is None:
-        return slice_size(name, layer.weights != 0, device, widest)
+        # a slice cut down for synapse memory may get a longer ring: check DTCM again
+        narrower = slice_size(name, layer.weights != 0, device, widest)
+        return widest_slice(name, layer, device, narrower)
     width = aligned_width(conv, widest)
     if -(-layer.n_out // width) > -(-layer.n_out // widest):  # alignment would cost a core
         width = widest
@@ -136,11 +138,12 @@ def reach_blocks(
 
 
 def memory(
-    layer: LifLayerParams | ConvLayerParams, starts: np.ndarray
+    layer: LifLayerParams | ConvLayerParams, starts: np.ndarray, ring: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(SDRAM synapse bytes, DTCM bytes) of each slice of a layer beginning at `starts`."""
+    """(SDRAM synapse bytes, DTCM bytes) of each slice of a layer beginning at `starts`, whose
+    cores have rings of `ring` slots."""
     widths = np.diff([*starts.tolist(), layer.n_out])
-    dtcm = np.array([dtcm_bytes(layer, int(w)) for w in widths], np.int64)
+    dtcm = np.array([dtcm_bytes(layer, int(w), ring) for w in widths], np.int64)
     if conv_of(layer) is not None:
         return np.array([kernel_bytes(layer, int(w)) for w in widths], np.int64), dtcm
     return slice_bytes(layer.weights != 0, starts), dtcm
@@ -178,7 +181,7 @@ def slice_network(
     widths += [widths[i] for i, _, _ in extensions]
     lo = np.concatenate(starts)
     hi = np.concatenate([np.minimum(s + w, n) for s, w, n in zip(starts, widths, all_sizes)])
-    sdram, dtcm = zip(*(memory(layer, s) for layer, s in zip(layers, starts[1:])))
+    sdram, dtcm = zip(*(memory(p, s, ring) for p, s, ring in zip(layers, starts[1:], rings)))
     no_memory = np.zeros(len(starts[0]), np.int64)  # injector cores hold no synapses
     histories = [
         np.array([history_bytes(int(w), lag) for w in np.diff([*starts[i].tolist(), sizes[i]])])

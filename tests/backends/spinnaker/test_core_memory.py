@@ -18,6 +18,7 @@ from snapdeploy.backends.spinnaker.core_memory import (
     ring_slots,
     widest_slice,
 )
+from snapdeploy.backends.spinnaker.slicing import slice_network
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.graph import SpikingOp
@@ -54,10 +55,26 @@ def test_a_ring_holds_the_longest_delay_or_what_the_ring_index_leaves(
 @pytest.mark.parametrize("max_delay", [0, 7, 62])
 def test_a_slice_is_the_widest_that_fits_dtcm(max_delay) -> None:
     layer = delay_layer(max_delay, n=8000)
-    width = widest_slice("d", layer, BIG_CORES)
-    assert dtcm_bytes(layer, width) <= DTCM_BYTES
-    assert all(dtcm_bytes(layer, w) > DTCM_BYTES for w in range(width + 1, 8001))
-    assert dtcm_bytes(layer, width) == width * (8 + 4 * ring_slots(layer, width))
+    width = widest_slice("d", layer, BIG_CORES, 8000)
+
+    def dtcm(w: int) -> int:
+        return dtcm_bytes(layer, w, ring_slots(layer, w))
+
+    assert dtcm(width) == width * (8 + 4 * ring_slots(layer, width)) <= DTCM_BYTES
+    assert all(dtcm(w) > DTCM_BYTES for w in range(width + 1, 8001))
+
+
+def test_a_slice_cut_for_synapse_memory_still_fits_dtcm_with_its_longer_ring() -> None:
+    """8000 neurons of delays up to 62: DTCM alone allows 2730 (4-slot rings); synapse memory
+    (two 4-byte synapses and two 12-byte rows a neuron) then allows 2000, whose rings have 8
+    slots and need 80000 bytes, so DTCM cuts the slice again, to 1638."""
+    layer = delay_layer(62, n=8000)
+    assert widest_slice("d", layer, BIG_CORES, 8000) == 2730
+    small = dataclasses.replace(BIG_CORES, synapse_bytes_per_core=8 * 2000 + 24)
+    graph = slice_network(["d"], [layer], small)
+    width = int((graph.hi - graph.lo)[graph.population == 1].max())
+    assert width == 1638 and ring_slots(layer, width) == 8
+    assert graph.dtcm_bytes.max() == 1638 * (8 + 4 * 8) <= DTCM_BYTES
 
 
 def conv_layer(c_in: int) -> ConvLayerParams:
@@ -67,9 +84,9 @@ def conv_layer(c_in: int) -> ConvLayerParams:
 
 def test_a_kernel_slice_is_counted_per_channel_the_core_runs() -> None:
     layer = conv_layer(100)  # 12100 weights per output channel: 24200 bytes
-    assert dtcm_bytes(layer, 1) == 8 + 4 + 24200
-    assert dtcm_bytes(layer, 2) == 2 * 12 + 2 * 24200
-    assert widest_slice("c", layer, BIG_CORES) == 2
+    assert dtcm_bytes(layer, 1, 1) == 8 + 4 + 24200
+    assert dtcm_bytes(layer, 2, 1) == 2 * 12 + 2 * 24200
+    assert widest_slice("c", layer, BIG_CORES, 2) == 2
 
 
 def test_a_kernel_channel_beyond_dtcm_is_refused_with_both_numbers(tmp_path: Path) -> None:
