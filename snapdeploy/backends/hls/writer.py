@@ -52,6 +52,9 @@ def header_values(layout: CoreLayout, layers: list[Layer]) -> dict[str, str]:
         "N_PENDING": layout.n_pending,
         "MAX_WIDTH": max(layout.n_in + layout.n_out),
         "MAX_LANES": max(layout.lanes),
+        "MAX_DENSE_IN": max(
+            (i for i, k in zip(layout.n_in, layout.kinds) if k != "conv"), default=0
+        ),
         "LAYER_N_IN": numbers(layout.n_in),
         "LAYER_N_OUT": numbers(layout.n_out),
         "LAYER_LANES": numbers(layout.lanes),

@@ -158,6 +158,20 @@ def test_kernels_and_delays_are_held_as_such_and_loaded_at_power_on(tmp_path: Pa
         assert power_on.states()[2].a_pending.shape == (2, 5, delay.delay_depth)
 
 
+def test_a_conv_layer_wider_than_a_dense_accumulator_bound_runs(tmp_path: Path) -> None:
+    """65,536 inputs would overflow a Dense layer's 32-bit sums (fit.MAX_LAYER_INPUTS); a conv's
+    are bounded by its kernel, so it compiles and runs (on an Alveo U250: its state does not
+    fit a Zynq-7020's block RAM)."""
+    conv = ConvSynapse(np.array([[[[254]]]]), (256, 256, 1))
+    layers = [ConvLayerParams(conv, **neurons(conv.n_out, vth=1))]
+    device = HlsDevice(name="fpga", part="xcu250-figd2104-2L-e", board="alveo-u250",
+                       lif_cores=64, neurons_per_core=1024)  # fmt: skip
+    spikes = np.random.default_rng(5).random((3, 1, conv.n_in)) < 0.5
+    backend = get_backend("hls")
+    with backend.load(backend.compile(spiking_partition(layers), device, tmp_path)) as executor:
+        np.testing.assert_array_equal(executor.run(spikes), ReferenceNetwork(layers).run(spikes)[0])
+
+
 def test_scatter_kernel_is_the_flipped_kernel_by_tap_and_input_channel() -> None:
     conv = ConvSynapse(np.arange(4 * 2 * 3 * 1).reshape(4, 2, 3, 1), (5, 5, 2), groups=2)
     layout = scatter_kernel(conv)

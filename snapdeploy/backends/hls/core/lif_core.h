@@ -48,8 +48,9 @@ constexpr int DELAY_MEM_WORDS = N_DELAYS > 0 ? N_DELAYS : 1;
 
 static_assert(WEIGHT_BITS >= 1 && WEIGHT_BITS <= 16, "weights are stored in at most 16 bits");
 static_assert(STATE_BITS >= 24, "the LIF needs 24-bit current and voltage registers");
-// Every accumulator sum of |mantissa| <= 2^15 over at most MAX_WIDTH inputs fits 32 bits.
-static_assert(int64_t(MAX_WIDTH) << 15 < (int64_t(1) << 31), "accumulator would overflow");
+// Every Dense accumulator sum of |mantissa| <= 2^15 over at most MAX_DENSE_IN inputs fits 32
+// bits (a conv's sums are held below 2^31 when the layer is validated, as Lava's Conv holds them).
+static_assert(int64_t(MAX_DENSE_IN) << 15 < (int64_t(1) << 31), "accumulator would overflow");
 
 // A stored weight mantissa: the narrowest C type that holds WEIGHT_BITS; on load the
 // value is sign-extended from exactly WEIGHT_BITS bits, as a BRAM of that width would.
