@@ -60,7 +60,10 @@ class SpikingConv(nn.Module):
     X * Y * C_in] in, [T, batch, X' * Y' * C_out] out, neuron for neuron the integer
     `ConvSynapse`'s order. The synapse is a torch `Conv2d` with x as its first spatial axis
     and y as its second (so `stride`, `padding`, ... are (x, y) pairs); torch correlates,
-    and export flips the kernel into Lava's convolving one.
+    and export flips the kernel into Lava's convolving one. Its input must be channels-last:
+    a spike source of such images or another SpikingConv. An encoder fed a flattened torch
+    activation [N, C, H, W] emits channel-first spikes, which a SpikingConv right after it
+    would read as a different image (no exported dense op reorders them).
     """
 
     def __init__(
