@@ -15,7 +15,9 @@ from snapdeploy.nn import (
     SpikeBoundary,
     SpikeDecoder,
     SpikeEncoder,
+    SpikeSource,
     SpikingBlock,
+    SpikingConv,
     SpikingLinear,
 )
 
@@ -175,3 +177,22 @@ def test_hybrid_trains_end_to_end() -> None:
     assert first_linear.weight.grad is not None and first_linear.weight.grad.abs().sum() > 0
     spiking = net[4][0]
     assert spiking.synapse.weight.grad is not None and spiking.synapse.weight.grad.abs().sum() > 0
+
+
+def test_spiking_conv_convolves_channels_last_images_one_step_late() -> None:
+    """[T, batch, X*Y*C] (x, y, channel) in: the LIF sees torch's conv over (C, x, y) of the
+    previous step's image, flattened (x', y', channel) again; it trains end to end."""
+    layer = SpikingConv((5, 4, 2), 3, (3, 2), stride=(2, 1), padding=(1, 0), dv=0.5)
+    assert layer.output_shape == (3, 3, 3) and layer.lif.n == 27
+    spikes = (torch.rand(6, 2, 40, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    seen = []
+    layer.lif.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    out = layer(spikes)
+    images = spikes.reshape(12, 5, 4, 2).permute(0, 3, 1, 2)
+    want = layer.synapse(images).permute(0, 2, 3, 1).reshape(6, 2, 27)
+    assert torch.equal(seen[0][0], torch.zeros(2, 27))
+    torch.testing.assert_close(seen[0][1:], want[:-1])
+    net = HybridNet(SpikeSource(40, 6), SpikingBlock(layer), input_shape=(6, 40), steps=6)
+    assert torch.equal(net(spikes.transpose(0, 1)), out.sum(0))
+    net(spikes.transpose(0, 1)).sum().backward()
+    assert layer.synapse.weight.grad.abs().sum() > 0
