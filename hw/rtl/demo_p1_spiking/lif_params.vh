@@ -15,12 +15,15 @@
 // Bits of a stored weight mantissa (weight = mantissa << WEIGHT_SHIFT).
 `define SNAP_WEIGHT_BITS 8
 `define SNAP_WEIGHT_SHIFT 1
+// Weights the synapse engine adds per cycle: its weight and accumulator RAMs hold lines of
+// this many lanes, each row of weights starting a new line (a power of two, at least 2).
+`define SNAP_SYN_LANES 16
 // Words per layer at the start of the parameter image: weight_exp, du, dv, vth, bias_exp,
 // reset (0: to zero, 1: subtract vth << 6).
 `define SNAP_IMAGE_LAYER_WORDS 6
 // Words of the layer table ROM: a header of LAYER_TABLE_HEADER words (n_layers, n_neurons,
 // n_weights, n_in, n_out, parameter image words, its layer words, then a zero), then n_in,
-// n_out, weight base, neuron base per layer.
+// n_out, weight base (a line index), neuron base per layer.
 `define SNAP_LAYER_TABLE_HEADER 8
 `define SNAP_LAYER_TABLE_WORDS 24
 // Power-on contents (for synthesis; a simulation loads the same words at run time).

@@ -61,8 +61,8 @@ def manifest_entry(compiled: CompiledPartition, part: str, report: dict, file: s
 
 
 def record(entry: dict, bitstream: Path, directory: Path) -> Path:
-    """Copy `bitstream` into `directory` and put `entry` in its manifest (replacing an entry
-    of the same name)."""
+    """Copy `bitstream` into `directory` and put `entry` in its manifest, replacing an entry
+    of the same name and deleting the file it named (a stale bitstream is never left behind)."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / entry["file"]
     shutil.copyfile(bitstream, target)
@@ -70,8 +70,12 @@ def record(entry: dict, bitstream: Path, directory: Path) -> Path:
         raise BackendError(f"{target} differs from what was built; fix: run synth again")
     manifest = directory / MANIFEST
     entries = json.loads(manifest.read_text())["bitstreams"] if manifest.is_file() else []
+    replaced = [e for e in entries if e.get("name") == entry["name"]]
     entries = [e for e in entries if e.get("name") != entry["name"]] + [entry]
     atomic_write(manifest, (json.dumps({"bitstreams": entries}, indent=2) + "\n").encode())
+    for old in replaced:
+        if old.get("file") != entry["file"]:
+            (directory / str(old.get("file"))).unlink(missing_ok=True)
     return target
 
 

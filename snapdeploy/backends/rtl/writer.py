@@ -21,7 +21,7 @@ from snapdeploy.core.files import atomic_write
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.core.resources import package_path
 
-from .layout import TABLE_HEADER, RtlLayout, power_on_words
+from .layout import SYN_LANES, TABLE_HEADER, RtlLayout, power_on_words
 
 CORE_DIR = package_path("snapdeploy.backends.rtl", "core")
 TEMPLATE = "lif_params.vh.in"
@@ -38,10 +38,16 @@ DATA_FILES = {
 
 
 def hex_words(values: np.ndarray, bits: int) -> str:
-    """One two's-complement word of `bits` bits per line, as $readmemh reads them."""
+    """One word per line, as $readmemh reads them: each row of `values` (a scalar per row for
+    a 1-D array) packed lane 0 lowest, every lane `bits` bits of two's complement."""
+    rows = np.asarray(values).reshape(len(values), -1)
     mask = (1 << bits) - 1
-    digits = (bits + 3) // 4
-    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in np.asarray(values).ravel())
+    digits = (bits * rows.shape[1] + 3) // 4
+    lines = []
+    for row in rows:
+        word = sum((int(v) & mask) << (bits * lane) for lane, v in enumerate(row))
+        lines.append(f"{word:0{digits}x}\n")
+    return "".join(lines)
 
 
 def header_values(layout: RtlLayout) -> dict[str, str]:
@@ -54,6 +60,7 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
         "WIDTH_CAP": caps["width"],
         "WEIGHT_BITS": layout.weight_bits,
         "WEIGHT_SHIFT": WEIGHT_SHIFT,
+        "SYN_LANES": SYN_LANES,
         "IMAGE_LAYER_WORDS": LAYER_WORDS,
         "LAYER_TABLE_HEADER": TABLE_HEADER,
         "LAYER_TABLE_WORDS": layout.table_words,

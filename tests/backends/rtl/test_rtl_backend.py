@@ -22,6 +22,7 @@ from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.rtl import build as rtl_build
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
+from snapdeploy.backends.rtl.layout import SYN_LANES
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets.spec import RtlDevice
@@ -88,19 +89,22 @@ def test_current_leaves_24_bits_as_lava_lets_it(tmp_path: Path) -> None:
     assert np.abs(reference.states[0].u).max() > 16 * STATE_LIMIT
 
 
-def test_synapse_engine_costs_one_cycle_per_weight_read(tmp_path: Path) -> None:
-    """Measured cycles per step: every input spiking costs exactly n_in x (n_out + 1) more
-    cycles than none (one row element per cycle and a gap), no input costs what hw/README.md
-    says, and a second measure gives the same count."""
-    layer = params(np.full((6, 10), 2), vth=1000)
+def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
+    """Measured cycles per step: each input spike costs exactly its scan cycle, two cycles for
+    its row's address and one per line of SYN_LANES weights (less the cycle that skips the
+    rest of the spike word, saved when its last input spikes); no input costs what
+    hw/README.md says; a second measure gives the same count."""
+    lines = -(-40 // SYN_LANES)  # 40 neurons: 3 lines of 16
+    layer = params(np.full((40, 10), 2), vth=1000)
     partition = spiking_partition([layer])
     backend = RtlBackend()
     idle = backend.cycles_per_step(partition, DEVICE, 0.0)
     busy = backend.cycles_per_step(partition, DEVICE, 10.0)
-    assert busy - idle == 10 * (6 + 1)
+    assert busy - idle == 10 * (1 + 2 + lines) - 1
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer 10 + 6 + 12, one output word 3
-    assert idle == 1 + 3 + (10 + 6 + 12) + 3
+    # hw/README.md's count: step 1, one input word 3, the layer 1 + (1 + 1) + 1 + 40 + 9 + 1,
+    # two output words 3 each
+    assert idle == 1 + 3 + (1 + 2 + 1 + 40 + 9 + 1) + 2 * 3
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(

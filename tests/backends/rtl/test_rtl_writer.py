@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.rtl.layout import FLOORS, capacity, rtl_layout
+from snapdeploy.backends.rtl.layout import FLOORS, SYN_LANES, capacity, rtl_layout
 from snapdeploy.backends.rtl.writer import DATA_FILES, HEADER, write_sources
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import RtlDevice
@@ -46,21 +46,29 @@ def test_build_directory_holds_the_partition_as_data(tmp_path: Path) -> None:
     assert f"`define SNAP_REG_LOAD {regmap.LOAD}" in header
     assert f"`define SNAP_NEURON_CAP {FLOORS['neurons']}" in header
 
-    def words(section: str) -> list[int]:
+    def words(section: str, lanes: int = 1) -> list[int]:
+        """The file's words, each line split into `lanes` lanes (lane 0 first)."""
         name, bits = DATA_FILES[section]
         bits = bits or DEVICE.weight_bits
-        values = [int(line, 16) for line in (out / name).read_text().split()]
+        lines = [int(line, 16) for line in (out / name).read_text().split()]
+        values = [(line >> (bits * k)) & ((1 << bits) - 1) for line in lines for k in range(lanes)]
         return [v - (1 << bits) if v >> (bits - 1) else v for v in values]
 
     # header: layers, neurons, weights, n_in, n_out, image words (6 x 2 + 4 + 9), layer words;
-    # then each layer's n_in, n_out, weight and neuron bases
-    assert words("layers")[:16] == [2, 4, 9, 2, 1, 25, 12, 0, 2, 3, 0, 0, 3, 1, 6, 3]
+    # then each layer's n_in, n_out, weight base (a line: the first layer's 2 rows take 2)
+    # and neuron base
+    assert words("layers")[:16] == [2, 4, 9, 2, 1, 25, 12, 0, 2, 3, 0, 0, 3, 1, 2, 3]
     # weight_exp, du, dv, vth, bias_exp and the reset word (1: subtract) of each layer
     assert words("config")[:12] == [-3, 11, 22, 33, 4, 0, 5, 0, 4095, 9, 0, 1]
     assert words("bias")[:4] == [7, -8, 1, -4096]
-    # input-major mantissas (weight / 2): input 0's row, then input 1's
-    assert words("weights")[:9] == [1, 3, 0, -2, 127, -128, 1, 2, 3]
-    assert len(words("weights")) == FLOORS["weights"]
+    # input-major mantissas (weight / 2), each row padded with zeros to a line of SYN_LANES
+    lanes = words("weights", SYN_LANES)
+    rows = [lanes[k * SYN_LANES : (k + 1) * SYN_LANES] for k in range(5)]
+    pad = [0] * (SYN_LANES - 3)
+    assert rows[:2] == [[1, 3, 0, *pad], [-2, 127, -128, *pad]]
+    assert rows[2:] == [[w, 0, 0, *pad] for w in (1, 2, 3)]
+    assert not any(lanes[5 * SYN_LANES :])
+    assert len(lanes) == FLOORS["weights"]
 
 
 def test_partitions_of_one_capacity_share_the_header(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 // The RTL LIF core: snapdeploy's integer neuron (Lava 0.10.0's fixed_pt LIF behind its Dense
-// synapse), one neuron at a time from block RAM, behind the AXI-Lite register map and the
-// spike, state and parameter buffers of the HLS core, so one driver runs either.
+// synapse), its synapse engine SYN_LANES weights wide and its LIF update one neuron per cycle
+// from block RAM, behind the AXI-Lite register map and the spike, state and parameter buffers
+// of the HLS core, so one driver runs either.
 //
 // Per layer and time step, all signed integers (DESIGN.md, "The integer neuron"):
 //   a_accum = sum of the weight mantissas of the inputs that spiked this step
@@ -27,6 +28,7 @@ module lif_core #(
     parameter integer WEIGHT_CAP = `SNAP_WEIGHT_CAP,
     parameter integer WIDTH_CAP = `SNAP_WIDTH_CAP,
     parameter integer WEIGHT_BITS = `SNAP_WEIGHT_BITS,
+    parameter integer SYN_LANES = `SNAP_SYN_LANES,
     parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS
 ) (
     input wire clk,
@@ -68,8 +70,15 @@ module lif_core #(
   // acc << 1 << 7 and its sign, at least as wide as a stored activation
   localparam integer ACT_W = ACC_W + 9 > A_W ? ACC_W + 9 : A_W;
   localparam integer NA = $clog2(NEURON_CAP);
-  localparam integer WA = $clog2(WEIGHT_CAP);
   localparam integer XA = $clog2(WIDTH_CAP);
+  // The synapse engine's lines: SYN_LANES weights (or accumulators) side by side, lane k of a
+  // line holding neuron (line * SYN_LANES + k) of a row, each row starting a new line.
+  localparam integer LG = $clog2(SYN_LANES);
+  localparam integer W_LINES = WEIGHT_CAP / SYN_LANES;
+  localparam integer WA = $clog2(W_LINES);
+  localparam integer GA = XA - LG;  // bits of a line index within a layer's width
+  localparam integer W_LINE = SYN_LANES * WEIGHT_BITS;
+  localparam integer ACC_LINE = SYN_LANES * ACC_W;
   localparam integer LA = $clog2(LAYER_CAP) + 1;
   localparam integer TABLE_HEADER = `SNAP_LAYER_TABLE_HEADER;
   localparam integer TABLE_WORDS = `SNAP_LAYER_TABLE_WORDS;
@@ -194,16 +203,17 @@ module lif_core #(
   end
 `endif
 
-  // Block RAMs with one synchronous read port and one write port each.
-  reg signed [WEIGHT_BITS-1:0] w_mem[0:WEIGHT_CAP-1];
+  // Block RAMs with one synchronous read port and one write port each; the weights and the
+  // accumulators in lines of SYN_LANES, written a whole line at a time.
+  reg [W_LINE-1:0] w_mem[0:W_LINES-1];
   reg signed [12:0] bias_mem[0:NEURON_CAP-1];
   reg signed [U_W-1:0] u_mem[0:NEURON_CAP-1];
   reg signed [V_W-1:0] v_mem[0:NEURON_CAP-1];
   reg signed [A_W-1:0] a_mem[0:NEURON_CAP-1];
-  reg signed [ACC_W-1:0] acc_mem[0:WIDTH_CAP-1];
+  reg [ACC_LINE-1:0] acc_mem[0:WIDTH_CAP/SYN_LANES-1];
   integer k;
   initial begin
-    for (k = 0; k < WIDTH_CAP; k = k + 1) acc_mem[k] = {ACC_W{1'b0}};
+    for (k = 0; k < WIDTH_CAP / SYN_LANES; k = k + 1) acc_mem[k] = {ACC_LINE{1'b0}};
 `ifndef SNAP_SIM
     $readmemh(`SNAP_BIAS_FILE, bias_mem);
     $readmemh(`SNAP_WEIGHT_FILE, w_mem);
@@ -214,19 +224,19 @@ module lif_core #(
   reg [WA-1:0] w_wa, w_ra;
   reg [NA-1:0] n_wa, n_ra;  // one address for the neuron memories' writes, one for reads
   reg [NA-1:0] u_wa, v_wa;
-  reg [XA-1:0] acc_wa, acc_ra;
-  reg signed [WEIGHT_BITS-1:0] w_wd;
+  reg [GA-1:0] acc_wa, acc_ra;
+  reg [W_LINE-1:0] w_wd;
   reg signed [12:0] bias_wd;
   reg signed [U_W-1:0] u_wd;
   reg signed [V_W-1:0] v_wd;
   reg signed [A_W-1:0] a_wd;
-  reg signed [ACC_W-1:0] acc_wd;
-  reg signed [WEIGHT_BITS-1:0] w_q;
+  reg [ACC_LINE-1:0] acc_wd;
+  reg [W_LINE-1:0] w_q;
   reg signed [12:0] bias_q;
   reg signed [U_W-1:0] u_q;
   reg signed [V_W-1:0] v_q;
   reg signed [A_W-1:0] a_q;
-  reg signed [ACC_W-1:0] acc_q;
+  reg [ACC_LINE-1:0] acc_q;
 
   always @(posedge clk) begin
     if (w_we) w_mem[w_wa] <= w_wd;
@@ -258,7 +268,8 @@ module lif_core #(
       SIN_REQ = 5'd4, SIN_WAIT = 5'd5, STEP = 5'd6, UNPACK_REQ = 5'd7, UNPACK_WAIT = 5'd8,
       LAYER = 5'd9, SCAN = 5'd10, ROW = 5'd11, UPDATE = 5'd12, DRAIN = 5'd13,
       NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
-      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22;
+      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22,
+      ROW_MUL = 5'd23, ROW_BASE = 5'd24;
   reg [4:0] phase;
   assign core_idle = (phase == IDLE);
   assign start_ack = (phase == IDLE) && ap_start;
@@ -285,7 +296,19 @@ module lif_core #(
   // The layer being run.
   reg [LA-1:0] layer;
   reg [7:0] cfg_base;  // where the layer's words start in cfg_mem
-  reg [31:0] ni, no, nbase, i, j, row_ptr;
+  reg [31:0] ni, no, nbase, i, j, row_ptr, w_base, row_offset;
+  reg [31:0] stride;  // lines per row of the layer's weights: ceil(no / SYN_LANES)
+  // Loading the weights: the image's row-major stream placed into lines.
+  reg [LA-1:0] ld_layer;
+  reg [31:0] ld_i, ld_j, ld_line;
+  reg [LG-1:0] ld_lane;
+  reg [W_LINE-1:0] ld_buffer;  // the line being loaded: its lanes below ld_lane
+  // that line with the weight arriving now in its lane (lanes above it zero)
+  wire [W_LINE-1:0] ld_full =
+      ld_buffer | ({{(W_LINE - WEIGHT_BITS) {1'b0}}, m_rdata[WEIGHT_BITS-1:0]} << (ld_lane * WEIGHT_BITS));
+  wire ld_line_end = &ld_lane || ld_j + 1 == ld_no;
+  wire [31:0] ld_ni = layer_table[TABLE_HEADER+4*ld_layer];
+  wire [31:0] ld_no = layer_table[TABLE_HEADER+4*ld_layer+1];
   reg [SPIKE_BITS-1:0] spikes, next_spikes;
   reg [3:0] drain;
 
@@ -293,9 +316,10 @@ module lif_core #(
   // comes out (stage 2) before any arithmetic: a BRAM's clock-to-output leaves no time for
   // more in the same cycle at 100 MHz. Values named _k are valid k cycles after issue.
   localparam integer DEPTH = 9;  // the LIF update's last stage: write-back and spike
-  // Synapse engine: row element j issued in stage 0, accumulated and written in stage 2.
+  // Synapse engine: line j of a row issued in stage 0, its lanes accumulated and written in
+  // stage 2.
   reg [2:1] ev_valid;
-  reg [XA-1:0] ev_j[1:2];
+  reg [GA-1:0] ev_j[1:2];
   // LIF update: one neuron per cycle through DEPTH stages.
   reg [DEPTH:1] up_valid;
   reg [NA-1:0] up_n[1:DEPTH];
@@ -311,8 +335,9 @@ module lif_core #(
   reg signed [V_W-1:0] v_2;
   reg signed [A_W-1:0] a_2;
   reg signed [12:0] bias_2;
-  reg signed [ACC_W-1:0] acc_2;
-  reg signed [WEIGHT_BITS-1:0] w_2;
+  reg signed [ACC_W-1:0] acc_2;  // the updated neuron's lane
+  reg [ACC_LINE-1:0] acc_line_2;
+  reg [W_LINE-1:0] w_2;
   // stage 3: the decay products in 17-bit pieces (one 18x18 multiplier each); the shifts
   reg signed [31:0] u_lo_3, u_mid_3, u_hi_3, v_lo_3, v_hi_3;
   reg signed [U_W-1:0] arrived_3, arrived_4, arrived_5;
@@ -326,6 +351,31 @@ module lif_core #(
   wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< `SNAP_WEIGHT_SHIFT;
   wire signed [ACT_W-1:0] activation =
       l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
+  // stage 2 of the synapse engine: every lane's sum
+  wire [ACC_LINE-1:0] acc_sums;
+  genvar lane;
+  generate
+    for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : lanes
+      wire signed [ACC_W-1:0] weight = $signed(w_2[lane*WEIGHT_BITS+:WEIGHT_BITS]);
+      assign acc_sums[lane*ACC_W+:ACC_W] = acc_line_2[lane*ACC_W+:ACC_W] + weight;
+    end
+  endgenerate
+  // The synapse engine's scan: the next input at or after i that spiked, a spike word at a time
+  // (the lowest set bit isolated by a carry chain, then encoded).
+  wire [31:0] scan_hits = spikes[i[XA-1:5]*32+:32] & (32'hffff_ffff << i[4:0]);
+  wire [31:0] scan_low = scan_hits & (~scan_hits + 32'd1);
+  wire [4:0] scan_first;
+  genvar bit_k;
+  generate
+    for (bit_k = 0; bit_k < 5; bit_k = bit_k + 1) begin : encode
+      wire [31:0] with_bit;
+      genvar m;
+      for (m = 0; m < 32; m = m + 1) begin : select
+        assign with_bit[m] = ((m >> bit_k) & 1) != 0 ? scan_low[m] : 1'b0;
+      end
+      assign scan_first[bit_k] = |with_bit;
+    end
+  endgenerate
   // stage 9: the spike
   wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
   wire fired = v_clip_9 > threshold_9;
@@ -339,8 +389,8 @@ module lif_core #(
     v_we = 1'b0;
     a_we = 1'b0;
     acc_we = 1'b0;
-    w_wa = sec_index[WA-1:0];
-    w_wd = m_rdata[WEIGHT_BITS-1:0];
+    w_wa = ld_line[WA-1:0];
+    w_wd = ld_full;
     bias_wd = m_rdata[12:0];
     n_wa = n[NA-1:0];
     u_wa = n[NA-1:0];
@@ -349,12 +399,12 @@ module lif_core #(
     v_wd = m_rdata[V_W-1:0];
     a_wd = m_rdata[A_W-1:0];
     acc_wa = ev_j[2];
-    acc_wd = acc_2 + w_2;
+    acc_wd = acc_sums;
     w_ra = row_ptr[WA-1:0] + j[WA-1:0];
     n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : n[NA-1:0];
-    acc_ra = j[XA-1:0];
+    acc_ra = (phase == UPDATE) ? j[XA-1:LG] : j[GA-1:0];
     if (phase == LOAD_WAIT && m_rvalid) begin
-      w_we = section == 2'd2;
+      w_we = section == 2'd2 && ld_line_end;
       bias_we = section == 2'd1;
       n_wa = sec_index[NA-1:0];
     end
@@ -368,9 +418,10 @@ module lif_core #(
       a_we = 1'b1;
       n_wa = up_n[2];
       a_wd = activation[A_W-1:0];
-      acc_we = 1'b1;
-      acc_wa = up_j[2];
-      acc_wd = {ACC_W{1'b0}};  // cleared for the next layer
+      // the line is cleared for the next layer after its last neuron has read it
+      acc_we = &up_j[2][LG-1:0] || {{(32 - XA) {1'b0}}, up_j[2]} + 32'd1 == no;
+      acc_wa = up_j[2][XA-1:LG];
+      acc_wd = {ACC_LINE{1'b0}};
     end
     if (up_valid[DEPTH]) begin
       u_we = 1'b1;
@@ -397,7 +448,8 @@ module lif_core #(
     v_2 <= v_q;
     a_2 <= a_q;
     bias_2 <= bias_q;
-    acc_2 <= acc_q;
+    acc_2 <= acc_q[up_j[1][LG-1:0]*ACC_W+:ACC_W];
+    acc_line_2 <= acc_q;
     w_2 <= w_q;
     u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
     u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
@@ -453,6 +505,12 @@ module lif_core #(
           section <= 2'd0;
           sec_index <= 32'd0;
           image_left <= image_words;
+          ld_layer <= {LA{1'b0}};
+          ld_i <= 32'd0;
+          ld_j <= 32'd0;
+          ld_line <= 32'd0;
+          ld_lane <= {LG{1'b0}};
+          ld_buffer <= {W_LINE{1'b0}};
           v_offset <= {29'd0, n_neurons, 3'd0};
           a_offset <= {28'd0, n_neurons, 4'd0};
           phase <= reg_load != 0 ? LOAD_REQ : ITEM;
@@ -473,6 +531,22 @@ module lif_core #(
           image_left <= image_left - 1;
           phase <= LOAD_REQ;
           sec_index <= sec_index + 1;
+          if (section == 2'd2) begin  // the next weight's place: lane, line, row, layer
+            ld_lane <= ld_lane + 1'b1;
+            ld_j <= ld_j + 1;
+            ld_buffer <= ld_line_end ? {W_LINE{1'b0}} : ld_full;
+            if (&ld_lane) ld_line <= ld_line + 1;
+            if (ld_j + 1 == ld_no) begin
+              ld_lane <= {LG{1'b0}};
+              ld_j <= 32'd0;
+              ld_line <= ld_line + 1;
+              ld_i <= ld_i + 1;
+              if (ld_i + 1 == ld_ni) begin
+                ld_i <= 32'd0;
+                ld_layer <= ld_layer + 1'b1;
+              end
+            end
+          end
           if (section == 2'd0) cfg_mem[sec_index[$clog2(CFG_WORDS)-1:0]] <= m_rdata[16:0];
           if (section == 2'd0 && sec_index + 1 == config_words ||
               section == 2'd1 && sec_index + 1 == n_neurons) begin
@@ -539,7 +613,8 @@ module lif_core #(
           ni <= layer_table[TABLE_HEADER+4*layer];
           no <= layer_table[TABLE_HEADER+4*layer+1];
           nbase <= layer_table[TABLE_HEADER+4*layer+3];
-          row_ptr <= layer_table[TABLE_HEADER+4*layer+2];
+          w_base <= layer_table[TABLE_HEADER+4*layer+2];
+          stride <= (layer_table[TABLE_HEADER+4*layer+1] + SYN_LANES - 1) >> LG;
           l_wexp <= cfg_mem[cfg_base][4:0];
           u_factor <= {2'b0, 12'd4095 - cfg_mem[cfg_base+1][11:0]};
           v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
@@ -549,27 +624,33 @@ module lif_core #(
           i <= 32'd0;
           phase <= SCAN;
         end
-        SCAN:  // one cycle per input; also the bubble after a row's last accumulator write
-        if (i == ni) begin
+        SCAN:  // one cycle per spike word, or to the next input that spiked
+        if (i >= ni) begin
           j <= 32'd0;
-          phase <= UPDATE;
-        end else if (spikes[i[XA-1:0]]) begin
-          j <= 32'd0;
-          phase <= ROW;
-        end else begin
-          i <= i + 1;
-          row_ptr <= row_ptr + no;
+          phase <= GAP;
+        end else if (scan_hits == 32'd0) i <= {i[31:5] + 27'd1, 5'd0};
+        else begin
+          i <= {i[31:5], scan_first};
+          phase <= ROW_MUL;
         end
-        ROW: begin
+        ROW_MUL: begin  // the row's first line: w_base + i * stride, over two cycles
+          row_offset <= i[XA-1:0] * stride[GA:0];
+          j <= 32'd0;
+          phase <= ROW_BASE;
+        end
+        ROW_BASE: begin
+          row_ptr <= w_base + row_offset;
+          phase <= ROW;
+        end
+        ROW: begin  // one line of SYN_LANES weights per cycle
           ev_valid[1] <= 1'b1;
           j <= j + 1;
-          if (j + 1 == no) begin
+          if (j + 1 == stride) begin
             i <= i + 1;
-            row_ptr <= row_ptr + no;
-            phase <= GAP;
+            phase <= SCAN;
           end
         end
-        GAP: phase <= SCAN;  // the row's last sum is written before a row reads it again
+        GAP: phase <= UPDATE;  // the last row's sums are written before the update reads them
         UPDATE: begin
           up_valid[1] <= 1'b1;
           j <= j + 1;
