@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from snapdeploy.backends.spinnaker.synaptic_input import delays_used, weights_by_delay
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 
@@ -38,10 +39,23 @@ def stages_used(layer: LifLayerParams | ConvLayerParams, ring: int) -> list[int]
 
 
 def stage_weights(layer: LifLayerParams, ring: int, stage: int) -> np.ndarray:
-    """The weights [n_out, n_in] served by `stage` (all of them for a layer without delays)."""
+    """The weights [n_out, n_in] a stage serves, whatever their delays within it (a layer
+    without delays: all of them, at stage 0)."""
     if layer.delays is None:
         return layer.weights
     return np.where(layer.delays // ring == stage, layer.weights, 0)
+
+
+def weights_by_stage(layer: LifLayerParams, lo: int, hi: int, ring: int) -> list[list[np.ndarray]]:
+    """For each stage 0..K, the weights onto neurons [lo, hi) per delay used
+    (`synaptic_input.weights_by_delay`), zero where the delay belongs to another stage."""
+    matrices = list(weights_by_delay(layer, lo, hi))
+    delays = delays_used(layer)
+    stage = [0] * len(matrices) if delays is None else (delays // ring).tolist()
+    return [
+        [w if s == k else np.zeros_like(w) for w, s in zip(matrices, stage)]
+        for k in range(max(stage, default=0) + 1)
+    ]
 
 
 def history_bytes(width: int, lag: int) -> int:

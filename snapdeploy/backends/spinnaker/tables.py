@@ -27,10 +27,10 @@ from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
 from snapdeploy.backends.spinnaker.conv_synapses import ConvCore
 from snapdeploy.backends.spinnaker.core_memory import ring_slots
-from snapdeploy.backends.spinnaker.delay_extension import Populations
+from snapdeploy.backends.spinnaker.delay_extension import Populations, weights_by_stage
 from snapdeploy.backends.spinnaker.mesh import N_LINKS
 from snapdeploy.backends.spinnaker.router import Router
-from snapdeploy.backends.spinnaker.synaptic_input import delays_used, weights_by_delay
+from snapdeploy.backends.spinnaker.synaptic_input import delays_used
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
@@ -73,18 +73,6 @@ class SynapticRows(NamedTuple):
 
 
 CoreSynapses = SynapticRows | ConvCore
-
-
-def weights_by_stage(layer: LifLayerParams, lo: int, hi: int, ring: int) -> list[list[np.ndarray]]:
-    """For each stage 0..K, the weights onto [lo, hi) per delay used (`weights_by_delay`),
-    zero where the delay belongs to another stage."""
-    matrices = list(weights_by_delay(layer, lo, hi))
-    delays = delays_used(layer)
-    stage = [0] * len(matrices) if delays is None else (delays // ring).tolist()
-    return [
-        [w if s == k else np.zeros_like(w) for w, s in zip(matrices, stage)]
-        for k in range(max(stage, default=0) + 1)
-    ]
 
 
 def synaptic_rows(layer: LifLayerParams, lo: int, hi: int, ring: int) -> SynapticRows:
