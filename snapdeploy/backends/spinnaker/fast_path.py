@@ -43,6 +43,8 @@ class FastPath:
             traffic.blocks, int(tables.offsets[-1]), int(tables.sum_offsets[-1])
         )
         self.convs = [None if conv_of(p) is None else layer_sums(conv_of(p)) for p in layers]
+        # float64 once: a mixed int64/float64 product converts the whole table every step
+        self.load = traffic.load.astype(np.float64)
 
     def input(self, fired: np.ndarray, stats: TrafficStats) -> list[np.ndarray] | None:
         """Each layer's summed synaptic input, int64 [batch, n] (with delays [batch, delays
@@ -74,7 +76,7 @@ class FastPath:
         """Whether some link would carry more than its capacity in some batch item this step."""
         capacity = self.link_capacity
         return capacity is not None and bool(
-            (per_slice.astype(np.float64) @ self.traffic.load).max(initial=0) > capacity
+            (per_slice.astype(np.float64) @ self.load).max(initial=0) > capacity
         )
 
     def count(self, per_slice: np.ndarray, fired: np.ndarray, stats: TrafficStats) -> None:
