@@ -1,6 +1,7 @@
 """The HLS core's conv, sum-pool and delay synapse engines beyond the conformance suite (which
 runs random conv/pool/delay/subtract-reset networks on it against the reference): lava-dl's
-tinynet (conv) and N-TIDIGITS (axonal delays) golden outputs reproduced on the C-simulation, a conv activation driven past 24 bits
+tinynet (conv), PilotNet (conv and dense layers, spikes and currents) and N-TIDIGITS (axonal
+delays) golden outputs reproduced on the C-simulation, a conv activation driven past 24 bits
 and wrapped as Lava's Conv wraps it, kernels and delays held as such in on-chip memory (never
 a dense matrix) and loaded at power-on, the estimates counting taps and delay columns, and
 what the part cannot hold refused with both numbers."""
@@ -28,7 +29,15 @@ from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import LayerState, LifLayerParams, ReferenceNetwork
 from snapdeploy.interop.netx import read_netx
 from snapdeploy.targets import HlsDevice
-from tests.interop.test_netx import FIXTURES, stepped_with_resets, tinynet
+from tests.interop.test_netx import (
+    FIXTURES,
+    PILOTNET,
+    PILOTNET_LAYERS,
+    RESET_INTERVAL,
+    golden,
+    stepped_with_resets,
+    tinynet,
+)
 from tests.models import assert_states_equal, spiking_partition
 
 DEVICE = HlsDevice(
@@ -105,6 +114,30 @@ def test_ntidigits_delay_golden_output_on_the_csim(tmp_path: Path) -> None:
     with open_compiled([op.params for op in model.graph.ops[1:]], tmp_path) as executor:
         out = executor.run(spikes[:, None].astype(bool))[:, 0]
     np.testing.assert_array_equal(out[:-1], golden[1:])
+
+
+@pytest.mark.parametrize(("layer", "feed", "record", "has_u"), PILOTNET_LAYERS)
+def test_pilotnet_layers_give_their_golden_spikes_and_currents_on_the_csim(
+    layer: str, feed: str, record: str, has_u: bool, tmp_path: Path
+) -> None:
+    """lava-dl's PilotNet layers fed their predecessors' golden spikes, reset as netx's
+    LIFReset does (tests/interop/test_netx.py): their own golden spikes and currents."""
+    model = read_netx(PILOTNET / "network.net")
+    index = next(i for i, op in enumerate(model.graph.ops) if op.name == layer)
+    spikes = golden(feed)[:RESET_INTERVAL, None].astype(bool)
+    out, currents = [], []
+    with open_compiled([model.graph.ops[index].params], tmp_path) as executor:
+        core = SteppedCore(executor)
+        for step in range(1, RESET_INTERVAL + 1):
+            # (the core holds no state before its first step)
+            if step > 1 and step % RESET_INTERVAL == (index + 1) % RESET_INTERVAL:
+                core.states[0].u[:] = 0
+                core.states[0].v[:] = 0
+            out.append(core.step(spikes[step - 1])[0][0])
+            currents.append(core.states[0].u[0].copy())
+    np.testing.assert_array_equal(np.array(out), golden(record)[:RESET_INTERVAL])
+    if has_u:
+        np.testing.assert_array_equal(np.array(currents), golden(f"{record}-u")[:RESET_INTERVAL])
 
 
 def test_conv_activation_wraps_into_24_bits_as_lavas(tmp_path: Path) -> None:
