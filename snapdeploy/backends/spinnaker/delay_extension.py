@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.spinnaker.synaptic_input import delays_used, weights_by_delay
+from snapdeploy.backends.spinnaker.synaptic_input import delays_used
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 
@@ -46,16 +46,26 @@ def stage_weights(layer: LifLayerParams, ring: int, stage: int) -> np.ndarray:
     return np.where(layer.delays // ring == stage, layer.weights, 0)
 
 
-def weights_by_stage(layer: LifLayerParams, lo: int, hi: int, ring: int) -> list[list[np.ndarray]]:
-    """For each stage 0..K, the weights onto neurons [lo, hi) per delay used
-    (`synaptic_input.weights_by_delay`), zero where the delay belongs to another stage."""
-    matrices = list(weights_by_delay(layer, lo, hi))
+def n_stages(layer: LifLayerParams, ring: int) -> int:
+    """Stages 0..K a layer's delays span (1 without delays)."""
     delays = delays_used(layer)
-    stage = [0] * len(matrices) if delays is None else (delays // ring).tolist()
-    return [
-        [w if s == k else np.zeros_like(w) for w, s in zip(matrices, stage)]
-        for k in range(max(stage, default=0) + 1)
-    ]
+    return 1 if delays is None or not len(delays) else int(delays.max()) // ring + 1
+
+
+def staged_synapses(
+    layer: LifLayerParams, lo: int, hi: int, ring: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero synapses onto neurons [lo, hi), as a core's synaptic words: (post neuron
+    from lo, presynaptic neuron, delay group (index into `delays_used`), stage, weight); the
+    group and stage are 0 for a layer without delays."""
+    weights = layer.weights[lo:hi]
+    post, pre = np.nonzero(weights)
+    delays = delays_used(layer)
+    if delays is None:
+        zero = np.zeros_like(post)
+        return post, pre, zero, zero, weights[post, pre]
+    delay = layer.delays[lo:hi][post, pre]
+    return post, pre, np.searchsorted(delays, delay), delay // ring, weights[post, pre]
 
 
 def history_bytes(width: int, lag: int) -> int:

@@ -4,7 +4,8 @@ Routes depend only on the sending slice, so what a step's packets would do is fi
 (`tables.SliceTraffic`): the step counts spikes per slice and multiplies them into the
 counters (a delay extension keeps the spikes of its mirror's slices that reach it), and the
 synaptic input is summed, event-driven and compiled, over every receiving
-Dense core's weight blocks (`synapses.cpp`, one sum per neuron and delay) and, for a conv or
+Dense core's weight blocks or, with delays, its synaptic rows (`synapses.cpp`, one sum per
+neuron and delay) and, for a conv or
 pool layer, as the layer's whole convolution (`conv_synapses.layer_sums`), which is what its
 cores add up when each gets one copy of every packet that reaches it. The emulator takes this
 path only where that holds and the kernels build. A step where some link would exceed its
@@ -18,7 +19,7 @@ import numpy as np
 
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
 from snapdeploy.backends.spinnaker.conv_synapses import layer_sums
-from snapdeploy.backends.spinnaker.synapses import BlockSynapses
+from snapdeploy.backends.spinnaker.synapses import BlockSynapses, RowSynapses
 from snapdeploy.backends.spinnaker.tables import PER_PACKET, LoadTables, SliceTraffic
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.conv import ConvLayerParams
@@ -42,6 +43,7 @@ class FastPath:
         self.synapses = BlockSynapses(
             traffic.blocks, int(tables.offsets[-1]), int(tables.sum_offsets[-1])
         )
+        self.rows = RowSynapses(*traffic.rows)
         self.convs = [None if conv_of(p) is None else layer_sums(conv_of(p)) for p in layers]
         # float64 once: a mixed int64/float64 product converts the whole table every step
         self.load = traffic.load.astype(np.float64)
@@ -56,6 +58,7 @@ class FastPath:
             return None
         self.count(per_slice, fired, stats)
         summed = self.synapses.input(fired)
+        self.rows.add(fired, summed)
         tables, batch = self.tables, fired.shape[0]
         out = []
         for i, conv in enumerate(self.convs):

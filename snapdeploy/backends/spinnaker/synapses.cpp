@@ -77,4 +77,23 @@ void spinn_block_input(int64_t batch, int64_t n_total, const uint8_t* fired, int
   }
 }
 
+// Synaptic rows as a SpiNNaker core holds them, for layers with delays: each presynaptic
+// (global) neuron's row lists (sum, weight) words, a sum per (delay, neuron), weights already
+// multiplied by the copies of its packet the core receives; row n is
+// [row_start[n], row_start[n + 1]). Each item's fired neurons add their rows into its sums,
+// items in parallel (each writes only its own sums).
+void spinn_row_input(int64_t batch, int64_t n_total, const uint8_t* fired,
+                     const int64_t* row_start, const int64_t* target, const int32_t* weight,
+                     int64_t* summed, int64_t n_sums, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t item = 0; item < batch; ++item) {
+    const uint8_t* pre = fired + item * n_total;
+    int64_t* out = summed + item * n_sums;
+    for (int64_t n = 0; n < n_total; ++n) {
+      if (!pre[n]) continue;
+      for (int64_t k = row_start[n]; k < row_start[n + 1]; ++k) out[target[k]] += weight[k];
+    }
+  }
+}
+
 }  // extern "C"

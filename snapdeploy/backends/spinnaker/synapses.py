@@ -2,8 +2,10 @@
 
 The emulator's step, when no link overflows, delivers each slice's packets by a fixed rule
 (routes depend only on the sending slice), so the input of a core is a sum over its weight
-blocks of the columns whose presynaptic neuron fired, each scaled by the copies it receives.
-Where the kernel cannot be built, the emulator runs its packet-level path instead.
+blocks of the columns whose presynaptic neuron fired, each scaled by the copies it receives
+(`BlockSynapses`); a layer with delays, whose sums are one per (delay, neuron), is summed row
+by row instead (`RowSynapses`), as its weights spread thinly over those sums. Where the kernel
+cannot be built, the emulator runs its packet-level path instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def kernel() -> ctypes.CDLL:
     lib.spinn_block_input.argtypes = [i64, i64, ptr, i64, i64] + [ptr] * 6 + [i64, ctypes.c_int]
     lib.spinn_block_input.restype = None
     lib.spinn_block_rows.restype = ctypes.c_int
+    lib.spinn_row_input.argtypes = [i64, i64] + [ptr] * 5 + [i64, ctypes.c_int]
+    lib.spinn_row_input.restype = None
     return lib
 
 
@@ -78,3 +82,27 @@ class BlockSynapses:
             pointer(self.n_rows), pointer(summed), self.n_sums, threads(batch, summed.size),
         )  # fmt: skip
         return summed
+
+
+class RowSynapses:
+    """Synaptic rows of (sum, weight) words per presynaptic global neuron, compiled: `row_start`
+    [n_neurons + 1] cuts `target` and `weight` into each neuron's row."""
+
+    def __init__(self, row_start: np.ndarray, target: np.ndarray, weight: np.ndarray):
+        if len(weight) and int(np.abs(weight).max()) >= INT32_LIMIT:
+            raise BackendError(
+                f"a synaptic word holds {int(np.abs(weight).max())}, beyond the emulator's int32; "
+                f"fix: lower the weights"
+            )
+        self.row_start = np.ascontiguousarray(row_start, np.int64)
+        self.target = np.ascontiguousarray(target, np.int64)
+        self.weight = np.ascontiguousarray(weight, np.int32)
+
+    def add(self, fired: np.ndarray, summed: np.ndarray) -> None:
+        """Add into int64 summed [batch, n_sums] the rows of the neurons that fired [batch, n]."""
+        fired = np.ascontiguousarray(fired, dtype=bool).view(np.uint8)
+        batch, n_total = fired.shape
+        kernel().spinn_row_input(
+            batch, n_total, pointer(fired), pointer(self.row_start), pointer(self.target),
+            pointer(self.weight), pointer(summed), summed.shape[1], threads(batch, summed.size),
+        )  # fmt: skip

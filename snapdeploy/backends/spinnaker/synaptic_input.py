@@ -17,8 +17,6 @@ take next, so the two paths share one rule:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
@@ -30,18 +28,6 @@ def delays_used(layer: LifLayerParams | ConvLayerParams) -> np.ndarray | None:
     """The delays a layer's non-zero weights use, ascending; None for a layer without delays."""
     delays = getattr(layer, "delays", None)
     return None if delays is None else np.unique(delays[layer.weights != 0])
-
-
-def weights_by_delay(layer: LifLayerParams, lo: int, hi: int) -> Iterator[np.ndarray]:
-    """The weights onto neurons [lo, hi) of a Dense layer, [hi - lo, n_in], one matrix per
-    delay used (the layer's weights alone where it has no delays)."""
-    weights = layer.weights[lo:hi]
-    delays = delays_used(layer)
-    if delays is None:
-        yield weights
-        return
-    for delay in delays.tolist():
-        yield np.where(layer.delays[lo:hi] == delay, weights, 0)
 
 
 class LayerInput:

@@ -10,9 +10,10 @@ where the layer has delays), a conv core's shared kernel (`conv_synapses`).
 slice with no link capacity. Routes depend only on the sending slice (see `router`), so the
 lookups, hops, per-link load and drops of a packet, and the copies each core receives, are
 fixed per slice, and a step only multiplies them by its spikes per slice. Every receiving
-Dense core's weights (per delay) are cut into blocks of BLOCK_ROWS rows, each weight scaled by
-how many copies of its neuron's packet the core gets (0 where none arrives, more with redundant
-routes), for the compiled synapses (`synapses`); a conv layer is summed whole, which holds only
+Dense core's weights are cut into blocks of BLOCK_ROWS rows, each weight scaled by how many
+copies of its neuron's packet the core gets (0 where none arrives, more with redundant routes),
+for the compiled synapses (`synapses`); a layer with delays keeps its synaptic words instead
+(a sum per delay and neuron, scaled alike); a conv layer is summed whole, which holds only
 where each of its cores gets one copy of each packet that reaches it (`conv_copies_plain`).
 """
 
@@ -27,7 +28,7 @@ from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.conv_slicing import conv_of
 from snapdeploy.backends.spinnaker.conv_synapses import ConvCore
 from snapdeploy.backends.spinnaker.core_memory import ring_slots
-from snapdeploy.backends.spinnaker.delay_extension import Populations, weights_by_stage
+from snapdeploy.backends.spinnaker.delay_extension import Populations, n_stages, staged_synapses
 from snapdeploy.backends.spinnaker.mesh import N_LINKS
 from snapdeploy.backends.spinnaker.router import Router
 from snapdeploy.backends.spinnaker.synaptic_input import delays_used
@@ -52,24 +53,35 @@ BLOCK_ROWS = 32
 
 
 class SynapticRows(NamedTuple):
-    """A core's synaptic matrix, one row per (delay stage, presynaptic neuron) with any weight
-    onto it (stage 0 alone without extension stages); with delays, a row holds one block of
-    columns per delay the layer uses."""
+    """A core's synaptic matrix as SpiNNaker holds it: one row per (delay stage, presynaptic
+    neuron) with any weight onto the slice, of synaptic words (column, weight), a column per
+    (delay used, neuron of the slice) (per neuron alone without delays)."""
 
     row_of: np.ndarray  # int64 [stages * presynaptic neurons]: the row, or -1 where none
-    rows: np.ndarray  # float64 [rows, delays used * slice size]
+    row_start: np.ndarray  # int64 [rows + 1]: where each row's words begin
+    columns: np.ndarray  # int64 [words]: delay group * slice size + neuron
+    weights: np.ndarray  # float64 [words]
     groups: int | None  # delays used; None without delays
+    width: int  # neurons of the slice
 
     def has_synapse(self, pre: np.ndarray) -> np.ndarray:
         return self.row_of[pre] >= 0
 
     def sums(self, item: np.ndarray, pre: np.ndarray, batch: int) -> np.ndarray:
         """int64 [batch, slice size] (with delays [batch, delays used, slice size]): the rows
-        of the packets (batch item, stage * n_in + presynaptic neuron with a row), summed."""
-        n_rows = len(self.rows)
-        counts = np.bincount(item * n_rows + self.row_of[pre], minlength=batch * n_rows)
-        summed = (counts.reshape(batch, n_rows) @ self.rows).astype(np.int64)
-        return summed if self.groups is None else summed.reshape(batch, self.groups, -1)
+        of the packets (batch item, stage * n_in + presynaptic neuron with a row), word by
+        word, summed exactly in float64."""
+        rows = self.row_of[pre]
+        first, lengths = self.row_start[rows], np.diff(self.row_start)[rows]
+        ends = np.cumsum(lengths)
+        # packet j's words, laid end to end: position i in [ends_j - len_j, ends_j) is word
+        # first_j + i - (ends_j - len_j)
+        word = np.repeat(first - ends + lengths, lengths) + np.arange(ends[-1] if len(ends) else 0)
+        n_columns = (1 if self.groups is None else self.groups) * self.width
+        flat = np.repeat(item, lengths) * n_columns + self.columns[word]
+        summed = np.bincount(flat, self.weights[word], batch * n_columns).astype(np.int64)
+        shape = (batch, self.width) if self.groups is None else (batch, self.groups, self.width)
+        return summed.reshape(shape)
 
 
 CoreSynapses = SynapticRows | ConvCore
@@ -77,24 +89,21 @@ CoreSynapses = SynapticRows | ConvCore
 
 def synaptic_rows(layer: LifLayerParams, lo: int, hi: int, ring: int) -> SynapticRows:
     """The rows of a Dense core running neurons [lo, hi) of `layer` with a ring of `ring`."""
-    stages = weights_by_stage(layer, lo, hi, ring)
-    row_of = np.full(len(stages) * layer.n_in, -1, np.int64)
-    parts, n_rows = [], 0
-    for k, matrices in enumerate(stages):
-        used = np.zeros(layer.n_in, bool)
-        for w in matrices:
-            used |= np.any(w != 0, axis=0)
-        pre = np.flatnonzero(used)
-        row_of[k * layer.n_in + pre] = n_rows + np.arange(len(pre))
-        n_rows += len(pre)
-        # a delay layer whose weights are all zero uses no delay: its rows have no columns
-        blocks = [w[:, pre].T for w in matrices]
-        parts.append(np.concatenate(blocks, axis=1) if blocks else np.zeros((len(pre), 0)))
+    post, pre, group, stage, weight = staged_synapses(layer, lo, hi, ring)
+    key, column = stage * layer.n_in + pre, group * (hi - lo) + post
+    order = np.lexsort((column, key))
+    key, column, weight = key[order], column[order], weight[order]
+    keys, row_start = np.unique(key, return_index=True)
+    row_of = np.full(n_stages(layer, ring) * layer.n_in, -1, np.int64)
+    row_of[keys] = np.arange(len(keys))
     delays = delays_used(layer)
     return SynapticRows(
-        row_of,
-        np.ascontiguousarray(np.concatenate(parts), np.float64),
-        None if delays is None else len(delays),
+        row_of=row_of,
+        row_start=np.append(row_start, len(key)).astype(np.int64),
+        columns=column.astype(np.int64),
+        weights=weight.astype(np.float64),
+        groups=None if delays is None else len(delays),
+        width=hi - lo,
     )
 
 
@@ -198,6 +207,33 @@ def route_one_packet_each(
     return counts, load, copies
 
 
+def weight_blocks(
+    weights: np.ndarray, first_sum: int, first_pre: int
+) -> list[tuple[int, int, np.ndarray]]:
+    """A core's weights [slice, n_in] cut into BLOCK_ROWS rows, each with the band of columns
+    its rows use: (first sum fed, first global neuron read, weights)."""
+    blocks = []
+    for r in range(0, len(weights), BLOCK_ROWS):
+        cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
+        if len(cols):
+            chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
+            blocks.append((first_sum + r, first_pre + cols[0], chunk))
+    return blocks
+
+
+def synaptic_words(
+    words: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_neurons: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(presynaptic global neuron, sum, weight) words gathered into rows per neuron."""
+    if words:
+        pre, target, weight = (np.concatenate(part) for part in zip(*words))
+    else:
+        pre = target = weight = np.zeros(0, np.int64)
+    order = np.argsort(pre, kind="stable")
+    row_start = np.searchsorted(pre[order], np.arange(n_neurons + 1))
+    return row_start, target[order], weight[order]
+
+
 @dataclass(frozen=True)
 class SliceTraffic:
     """What one packet of each slice causes (rows in `LoadTables.slice_order`), and the weight
@@ -207,6 +243,8 @@ class SliceTraffic:
     load: np.ndarray  # int64 [slice, chip * link]
     no_row: np.ndarray  # int64 [global neuron]: copies of its packet that find no synaptic row
     blocks: list[tuple[int, int, np.ndarray]]  # as `BlockSynapses` takes them
+    #: the delay layers' synaptic words, as `RowSynapses` takes them: (row_start, target, weight)
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray]
     #: every conv core gets exactly one copy of each packet whose neuron reaches it, so a conv
     #: layer's input is its whole convolution (`conv_synapses.layer_sums`)
     conv_copies_plain: bool
@@ -228,7 +266,7 @@ class SliceTraffic:
         valid = copies[:, :n] * board.populations.receives()[pop[:, None], pop[None, :]]
         counts[:, PER_PACKET.index("misdelivered")] = copies.sum(axis=1) - valid.sum(axis=1)
         no_row = np.zeros(offsets[-1], np.int64)
-        blocks = []
+        blocks, words = [], []
         plain = True
         for t in np.flatnonzero([r is not None for r in tables.rows]).tolist():
             p, synapses = int(pop[t]), tables.rows[t]
@@ -241,16 +279,16 @@ class SliceTraffic:
                 no_row[first : first + n_in] += got * ~reach
                 if isinstance(synapses, ConvCore):
                     plain &= bool(np.all(got[reach] == 1))
-                    continue
-                per_delay = weights_by_stage(layer, lo[t], hi[t], tables.rings[p - 1])[stage]
-                for g, weights in enumerate(per_delay):
-                    weights = weights * got[None, :]
-                    out = tables.sum_offsets[p - 1] + g * n_out + lo[t]
-                    for r in range(0, len(weights), BLOCK_ROWS):
-                        cols = np.flatnonzero(np.any(weights[r : r + BLOCK_ROWS] != 0, axis=0))
-                        if len(cols):
-                            chunk = weights[r : r + BLOCK_ROWS, cols[0] : cols[-1] + 1]
-                            blocks.append((out + r, first + cols[0], chunk))
+                elif synapses.groups is None:
+                    blocks += weight_blocks(layer.weights[lo[t] : hi[t]] * got[None, :],
+                                            tables.sum_offsets[p - 1] + lo[t], first)  # fmt: skip
+                else:
+                    post, pre, group, at, weight = staged_synapses(
+                        layer, lo[t], hi[t], tables.rings[p - 1]
+                    )
+                    mine = (at == stage) & (got[pre] > 0)
+                    target = tables.sum_offsets[p - 1] + group * n_out + lo[t] + post
+                    words.append((first + pre[mine], target[mine], (weight * got[pre])[mine]))
         held = np.zeros(offsets[-1], bool)
         for e, mirrored in enumerate(board.populations.mirrors):
             if mirrored >= 0:  # an extension keeps what its mirror's packets bring it
@@ -258,4 +296,5 @@ class SliceTraffic:
                 src = tables.slice_of_neuron[offsets[mirrored] : offsets[mirrored + 1]]
                 held[offsets[e] : offsets[e + 1]] = valid[src, ext] > 0
         order = tables.slice_order
-        return cls(counts[order], load[order], no_row, blocks, plain, held)
+        rows = synaptic_words(words, int(offsets[-1]))
+        return cls(counts[order], load[order], no_row, blocks, rows, plain, held)

@@ -17,7 +17,7 @@ from snapdeploy.backends.spinnaker.conv_slicing import conv_of
 from snapdeploy.backends.spinnaker.emulator import Emulator
 from snapdeploy.backends.spinnaker.packet_level import PacketLevel
 from snapdeploy.backends.spinnaker.router import Router
-from snapdeploy.backends.spinnaker.synaptic_input import weights_by_delay
+from snapdeploy.backends.spinnaker.synaptic_input import delays_used
 from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.neuron import ReferenceNetwork
@@ -95,7 +95,8 @@ def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(case
         if conv is not None:
             np.testing.assert_array_equal(got, conv.sums(fired) >> conv.weight_exp)
             continue
-        for group, weights in enumerate(weights_by_delay(layer, 0, layer.n_out)):
+        for group, delay in enumerate(delays_used(layer).tolist()):
+            weights = np.where(layer.delays == delay, layer.weights, 0)
             np.testing.assert_array_equal(got[:, group], fired.astype(np.int64) @ weights.T)
     deliveries = no_row = 0
     for a, b in zip(graph.edge_pre.tolist(), graph.edge_post.tolist()):

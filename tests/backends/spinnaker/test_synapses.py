@@ -1,6 +1,7 @@
 """The compiled block synapses sum exactly what a dense product of the same blocks gives, for
-random block layouts, batch sizes and spike densities, and refuse sums beyond int32; without
-the kernel the emulator steps packet by packet to the same result."""
+random block layouts, batch sizes and spike densities, and refuse sums beyond int32; the
+compiled synaptic rows add each fired neuron's words; without the kernel the emulator steps
+packet by packet to the same result."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from snapdeploy.backends.spinnaker import emulator as emulator_module
 from snapdeploy.backends.spinnaker import map_network
-from snapdeploy.backends.spinnaker.synapses import BlockSynapses, kernel
+from snapdeploy.backends.spinnaker.synapses import BlockSynapses, RowSynapses, kernel
 from snapdeploy.core.errors import BackendError
 from snapdeploy.targets import load_target
 from tests.strategies import params
@@ -77,3 +78,26 @@ def test_without_the_kernel_every_step_is_packet_level_and_the_same(monkeypatch)
             np.testing.assert_array_equal(got, want)
     assert fallback.stats.to_json() == compiled.stats.to_json()
     assert compiled.stats.packets_sent > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 5), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_rows_add_each_fired_neurons_words(batch, density, seed) -> None:
+    """A delay layer's rows: each fired neuron adds its (sum, weight) words, repeats included."""
+    rng = np.random.default_rng(seed)
+    n_neurons, n_sums = int(rng.integers(1, 60)), int(rng.integers(1, 90))
+    lengths = rng.integers(0, 6, n_neurons)
+    row_start = np.concatenate([[0], np.cumsum(lengths)])
+    target = rng.integers(0, n_sums, row_start[-1])
+    weight = rng.integers(-512, 512, row_start[-1])
+    fired = rng.random((batch, n_neurons)) < density
+    summed = np.full((batch, n_sums), 7, np.int64)  # rows add to what is there
+    RowSynapses(row_start, target, weight).add(fired, summed)
+    want = np.full((batch, n_sums), 7, np.int64)
+    for b, n in zip(*np.nonzero(fired)):
+        np.add.at(
+            want[b],
+            target[row_start[n] : row_start[n + 1]],
+            weight[row_start[n] : row_start[n + 1]],
+        )
+    np.testing.assert_array_equal(summed, want)

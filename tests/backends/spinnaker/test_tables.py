@@ -54,7 +54,12 @@ def test_neurons_are_numbered_into_their_slices_and_rows_are_the_nonzero_columns
         weights = layers[p - 1].weights[board.lo[s] : board.hi[s]]
         used = np.any(weights != 0, axis=0)
         np.testing.assert_array_equal(rows.row_of >= 0, used)
-        np.testing.assert_array_equal(rows.rows[rows.row_of[used]], weights[:, used].T)
+        for pre in np.flatnonzero(used).tolist():  # a row's words spell the neuron's weights
+            row = rows.row_of[pre]
+            words = slice(rows.row_start[row], rows.row_start[row + 1])
+            dense = np.zeros(rows.width)
+            dense[rows.columns[words]] = rows.weights[words]
+            np.testing.assert_array_equal(dense, weights[:, pre])
 
 
 @SETTINGS
