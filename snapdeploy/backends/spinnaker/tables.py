@@ -3,8 +3,9 @@
 `LoadTables`: where each slice's neurons sit among all neurons (numbered population after
 population, the input first), so a step counts its spikes per slice with one reduction; and
 each core's synapses, as a real core stores them: a Dense core's synaptic rows, one per
-presynaptic neuron with any non-zero weight onto its slice (with a block of columns per delay
-where the layer has delays), a conv core's shared kernel (`conv_synapses`).
+presynaptic neuron (and delay stage) with any non-zero weight onto its slice, each a list of
+synaptic words (the neuron and delay it feeds, its weight), or a conv core's shared kernel
+(`conv_synapses`).
 
 `SliceTraffic`: what one packet of each sending slice causes, found by routing one packet per
 slice with no link capacity. Routes depend only on the sending slice (see `router`), so the
