@@ -2,10 +2,13 @@
 
 `compile` runs PACMAN's steps as separate functions (slicing, placement, routing, compression,
 one module each), refuses a network that does not fit (cores, synaptic memory, DTCM for
-kernels and delay rings, key bits, router entries) with the numbers before writing anything, and writes readable files:
-placements.json, routing_tables.json and mesh.png (the chip mesh, each link drawn by how many
-keys are routed over it). `load` rebuilds the board from those files and runs it in the
-packet-level emulator, whose spikes equal the reference's bit for bit.
+kernels and delay rings, key bits, router entries) with the numbers before writing anything,
+and writes readable files: placements.json, routing_tables.json and mesh.png (the chip mesh,
+each link drawn by how many keys are routed over it). `load` rebuilds the board from those
+files and runs it in the packet-level emulator, whose spikes equal the reference's bit for
+bit. Dense layers (with per-synapse delays in each core's ring, and delay-extension cores past
+it), conv and pool layers (a shared kernel per core, as sPyNNaker's convolution connector)
+run on it.
 """
 
 from __future__ import annotations
