@@ -299,15 +299,16 @@ def fmt(x: float | None, spec: str = ".2f", none: str = "-") -> str:
     return none if x is None else format(x, spec)
 
 
-def task_table(task: dict, rows: list[dict]) -> list[str]:
+def task_table(task: dict, rows: list[dict], budget: float) -> list[str]:
     unit = task["unit"]
     lines = [
         (
             f"| setting | {task['metric']} (dense -> cut, cost) | spike rate | frames B/{unit} | "
             f"counts B/{unit} | sent B/{unit} | fp16 / sent | int8 / sent | step / dense | "
-            f"energy x ({HEADLINE_LINK}) | latency x ({HEADLINE_LINK}) | energy x (board-serdes) |"
+            f"energy x ({HEADLINE_LINK}) | latency x ({HEADLINE_LINK}) | energy x (board-serdes) "
+            f"| goals met |"
         ),
-        "|" + "---|" * 12,
+        "|" + "---|" * 13,
     ]
     for r in rows:
         rates = ", ".join(f"{x:.3f}" for x in r["spike_rate"]) or "-"
@@ -318,9 +319,24 @@ def task_table(task: dict, rows: list[dict]) -> list[str]:
             f"{fmt(r.get('counts_bytes_per_sample'), '.1f')} | {r['bytes_per_sample']:.1f} | "
             f"{r['fp16_over_own']:.1f}x | {r['int8_over_own']:.2f}x | {r['step_over_dense']:.2f} | "
             f"{v[HEADLINE_LINK]['energy_ratio']:.3f} | {v[HEADLINE_LINK]['latency_ratio']:.3f} | "
-            f"{v['board-serdes']['energy_ratio']:.3f} |"
+            f"{v['board-serdes']['energy_ratio']:.3f} | {goals(r, budget)} |"
         )
     return lines
+
+
+def goals(row: dict, budget: float) -> str:
+    """Which of issue 18's goals a setting meets: >= 10x fewer bytes than fp16, >= 3x fewer
+    than int8, quality within budget."""
+    met = [
+        name
+        for name, ok in (
+            (">=10x fp16", row["fp16_over_own"] >= 10),
+            (">=3x int8", row["int8_over_own"] >= 3),
+            ("quality", row["cost"] <= budget),
+        )
+        if ok
+    ]
+    return ", ".join(met) or "none"
 
 
 def link_table(best: dict, pricing: Pricing) -> list[str]:
@@ -407,7 +423,8 @@ def scale_findings(scale: list[dict]) -> list[str]:
             if len(two) < 2:
                 trend = "one size measured"
             else:
-                trend = "grows with size" if two[-1][1] > two[0][1] else "does not grow with size"
+                change = two[-1][1] / two[0][1]
+                trend = "flat within 1%" if abs(change - 1) < 0.01 else f"x{change:.3f} over size"
             lines.append(
                 f"- {task}, {link}: energy gain over size at 2 dies "
                 + " -> ".join(f"{e:.3f}x ({size})" for size, e in two)
@@ -507,7 +524,7 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
     ]
     for name, task in tasks.items():
         out += [f"## {name}: every setting at 2 dies", ""]
-        out += task_table(task, [r for r in rows if r["task"] == name])
+        out += task_table(task, [r for r in rows if r["task"] == name], BUDGET[name])
         out.append("")
     out += [
         (
@@ -688,6 +705,7 @@ def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> None:
                 f"{task.metric} cost vs dense",
                 series,
                 hline=BUDGET[name],
+                connect=False,
             )
         )
     plot_panels(trade, out / "tradeoff.png")

@@ -190,6 +190,7 @@ class Panel:
     ylog: bool = False
     hline: float | None = 1.0  # e.g. ratio 1: where spikes start to pay off
     vlines: dict[str, float] = field(default_factory=dict)  # name -> x (link classes)
+    connect: bool = True  # False: points only (settings, not a curve)
 
 
 def plot_panels(panels: list[Panel], path: Path) -> Path:
@@ -197,7 +198,12 @@ def plot_panels(panels: list[Panel], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=FIGSIZE, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for name, points in panel.series.items():
-            ax.plot(*zip(*sorted(points)), marker="o" if len(points) < 12 else None, label=name)
+            ax.plot(
+                *zip(*sorted(points)),
+                marker="o" if len(points) < 12 else None,
+                linestyle="-" if panel.connect else "none",
+                label=name,
+            )
         if not panel.series:
             note(ax, "nothing measured")
             continue
