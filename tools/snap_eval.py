@@ -58,9 +58,9 @@ class Config:
 
 
 QUICK = Config(
-    {"d": 128, "layers": 4, "train_bytes": 1 << 20, "test_bytes": 1 << 16, "steps": 250},
-    {"width": 8, "train_images": 20000, "steps": 400},
-    100,
+    {"d": 128, "layers": 4, "train_bytes": 1 << 20, "test_bytes": 1 << 16, "steps": 400},
+    {"width": 8, "train_images": 60000, "steps": 1500},
+    150,
     (64, 128),
     (4, 8),
 )
