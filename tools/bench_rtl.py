@@ -19,6 +19,10 @@ the whole flow the issue asks for, on this machine:
    entries into snapdeploy/backends/fpga/bitstreams/, the partition's generated sources
    (header and $readmemh data) into hw/rtl/demo_p1_spiking/ so a test can recompute the
    manifest's source hash.
+4. The same partition inside its ULX3S board top (UART link, on-chip buffers, the board's
+   pins at 25 MHz): placed and packed for the LFE5U-85F (bitstream and manifest entry), and
+   tried on the iCE40 UP5K (its ports fit the SG48 now; whether its memories do is the
+   report's).
 
 Run: `.venv/bin/python tools/bench_rtl.py` -> bench/rtl.json (several minutes: P&R dominates)
 """
@@ -63,6 +67,8 @@ CASES = [
     ((784, 512, 256), 10, 2, 0.1),
 ]
 COSIM_HEADLINE = 1
+#: Parts the board top is synthesized for: the ULX3S's, and the UP5K as a trial.
+BOARD_PARTS = ("lfe5u-85f", "up5k")
 
 
 def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:
@@ -152,7 +158,8 @@ def keep_demo_sources(compiled: CompiledPartition) -> None:
 def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch, Progress() as bar:
-        task = bar.add_task("demo, co-simulation, synthesis", total=2 + len(CASES) + len(PARTS))
+        total = 2 + len(CASES) + len(PARTS) + len(BOARD_PARTS)
+        task = bar.add_task("demo, co-simulation, synthesis", total=total)
         build, rate = demo_build(Path(scratch) / "demo")
         bar.advance(task)
         demo = demo_cycles(build, rate)
@@ -162,19 +169,21 @@ def main() -> None:
             results.append({"case": "cosim", **cosim(*case)})
             bar.advance(task)
         synthesized = {}
-        for part in PARTS:
+        for part, board in [*((p, False) for p in PARTS), *((p, True) for p in BOARD_PARTS)]:
             try:
-                (report,) = synthesize_build(build, part, place=True)
+                (report,) = synthesize_build(build, part, place=True, board=board)
             except BackendError as exc:
                 report = {"failed": str(exc)}
             if "recorded" in report:  # the manifest's file name, not this machine's path
                 report["recorded"] = Path(report["recorded"]).name
-            synthesized[part] = report
-            results.append({"case": f"synth {part}", **report})
+            name = f"{part} board top" if board else part
+            synthesized[name] = report
+            results.append({"case": f"synth {name}", **report})
             bar.advance(task)
         keep_demo_sources(rtl_partitions(build)[0])
     head_cosim = [r for r in results if r.get("case") == "cosim"][COSIM_HEADLINE]
     xc7, ecp5, ice40 = (synthesized[p] for p in PARTS)
+    ecp5_board, ice40_board = (synthesized[f"{p} board top"] for p in BOARD_PARTS)
     headline = {
         "cosim_neuron_updates_per_s": head_cosim["cosim_neuron_updates_per_s"],
         "cosim_cycles_per_s": head_cosim["cosim_cycles_per_s"],
@@ -195,6 +204,13 @@ def main() -> None:
         "ecp5_pnr_s": ecp5.get("pnr_seconds"),
         "ice40_synth_s": ice40.get("synth_seconds"),
         "ice40_pnr_s": ice40.get("pnr_seconds"),
+        "ecp5_board_fmax_mhz": ecp5_board.get("fmax_mhz"),
+        "ecp5_board_lut": ecp5_board.get("utilization", {}).get("lut"),
+        "ecp5_board_bram18": ecp5_board.get("utilization", {}).get("bram18"),
+        "ecp5_board_pnr_s": ecp5_board.get("pnr_seconds"),
+        "ice40_up5k_board_fmax_mhz": ice40_board.get("fmax_mhz"),
+        "ice40_up5k_board_lut": ice40_board.get("utilization", {}).get("lut"),
+        "ice40_up5k_board_bram4k": ice40_board.get("utilization", {}).get("bram4k"),
     }
     note = os.environ.get("BENCH_NOTE")
     if note:

@@ -39,6 +39,8 @@ class BoardMode(Enum):
     EMULATED = "emulated"
     #: An FPGA core: `--board` loads the bitstream the device names through pynq.
     BITSTREAM = "bitstream"
+    #: An FPGA board top reached by a byte link: `--board` opens the link the device names.
+    LINK = "link"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,13 @@ class KindEntry:
             return None
         if self.board is BoardMode.EMULATED:
             return f"is kind '{self.kind}', which this machine only emulates; fix: use --emulate"
+        if self.board is BoardMode.LINK:
+            if getattr(device, "link", None) is None:
+                return (
+                    "names no board link; fix: set link = the serial port of its board, or "
+                    '"simulation" for its board top in Verilator'
+                )
+            return None
         if getattr(device, "bitstream", None) is None:
             return (
                 "names no bitstream; fix: build one into snapdeploy/backends/fpga/bitstreams/ "
@@ -129,9 +138,9 @@ register_kind(KindEntry(LavaDevice, "snapdeploy.backends.lava:LavaBackend", "loi
 register_kind(
     KindEntry(HlsDevice, "snapdeploy.backends.hls:HlsBackend", "fpga", BoardMode.BITSTREAM)
 )
-# The RTL core's bitstreams are built here (`snapdeploy synth`), but no board top connects its
-# host interface yet, so `--board` is refused and every run is its Verilator simulation.
-register_kind(KindEntry(RtlDevice, "snapdeploy.backends.rtl.backend:RtlBackend", "fpga"))
+register_kind(
+    KindEntry(RtlDevice, "snapdeploy.backends.rtl.backend:RtlBackend", "fpga", BoardMode.LINK)
+)
 register_kind(
     KindEntry(SpiNNakerDevice, "snapdeploy.backends.spinnaker:SpiNNakerBackend", "spinnaker")
 )

@@ -19,12 +19,17 @@ def synth(
     bitstreams: Path | None = typer.Option(
         None, help="Where bitstreams and their manifest go (default: the package's)."
     ),
+    board: bool = typer.Option(
+        False, help="The core inside its ULX3S board top (UART link, on-chip buffers, pins)."
+    ),
 ) -> None:
     """Report utilization (yosys), and for ECP5/iCE40 Fmax and a bitstream (nextpnr)."""
     from snapdeploy.backends.fpga.board import BITSTREAMS_DIR
     from snapdeploy.backends.rtl.bitstreams import synthesize_build
 
-    reports = guarded(lambda: synthesize_build(build, part, place, bitstreams or BITSTREAMS_DIR))
+    reports = guarded(
+        lambda: synthesize_build(build, part, place, bitstreams or BITSTREAMS_DIR, board)
+    )
     table = Table(title=f"snapdeploy synth: {build} for {part} (utilization counted by yosys)")
     for column in ("partition", "LUT", "FF", "DSP", "block RAM", "Fmax MHz", "bitstream"):
         table.add_column(column)

@@ -210,7 +210,10 @@ RTL_PARTS = ("xc7z020", "lfe5u-85f", "up5k")
 class RtlDevice(DeviceSpec):
     """One RTL LIF core on FPGA `part` of `board`, holding up to `neurons` neurons in all.
 
-    It runs as its Verilator simulation; `snapdeploy synth` builds its bitstreams.
+    It runs as its Verilator simulation; `snapdeploy synth` builds its bitstreams. `link` is
+    how `deploy --board` reaches its board top (rtl/core/lif_board.v): the serial port of a
+    board programmed with it (e.g. "/dev/ttyUSB0"), or "simulation" for the board top in
+    Verilator behind a pipe, speaking the same bytes; none refuses `--board`.
     """
 
     #: What the report's FPGA cost says of the cycles it prices (`backend.cycles_per_step`).
@@ -221,6 +224,7 @@ class RtlDevice(DeviceSpec):
     neurons: int = limit(ge=1)
     weight_bits: int = limit(8, ge=1, le=16)
     clock_mhz: float = limit(100.0, gt=0)
+    link: str | None = limit(None)
 
     @classmethod
     def holding(cls, name: str, neurons: int) -> Self:

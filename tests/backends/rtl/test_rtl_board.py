@@ -1,0 +1,118 @@
+"""The board top (lif_board.v: the core, on-chip buffers, a UART byte protocol) simulated in
+Verilator behind a pipe: the shared PYNQ driver runs it through the board's link host code
+bit-exact with the reference, and a link that drops is a named error, not a hang."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snapdeploy.backends.fpga.driver import LifCoreDriver
+from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.fpga.link import NAK, BoardLink, BoardLinkLost
+from snapdeploy.backends.fpga.params import parameter_image
+from snapdeploy.backends.fpga.regmap import STEPS
+from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
+from snapdeploy.backends.rtl.board_sim import board_simulation
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
+from snapdeploy.targets.spec import RtlDevice
+from tests.models import assert_states_equal, spiking_partition
+from tests.strategies import lif_network, params
+
+DEVICE = RtlDevice(name="fpga", part="lfe5u-85f", board="ulx3s", neurons=512)
+EXAMPLES = 4  # each starts a board simulation; the core itself is tested wider elsewhere
+SHAPES = [(5, 3), (33, 31), (12, 40, 7)]
+
+_COMPILED: dict[tuple[int, ...], Path] = {}
+
+
+def board_for(layers: list[LifLayerParams]) -> FpgaExecutor:
+    """The shape's compiled partition on a fresh board simulation, loaded with `layers`."""
+    shape = (layers[0].n_in, *(p.n_out for p in layers))
+    if shape not in _COMPILED:
+        out = Path(tempfile.mkdtemp(prefix="rtl-board-"))
+        compiled = RtlBackend().compile(spiking_partition(layers), DEVICE, out)
+        _COMPILED[shape] = compiled.path / SOURCES_DIR
+    overlay = board_simulation(_COMPILED[shape])
+    return FpgaExecutor(LifCoreDriver(overlay), parameter_image(layers), list(shape[1:]), shape[0])
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(lif_network(st.sampled_from(SHAPES), saturating=True))
+def test_board_top_runs_the_driver_bit_exact(
+    case: tuple[list[LifLayerParams], np.ndarray, int],
+) -> None:
+    layers, spikes, split = case
+    reference = ReferenceNetwork(layers)
+    want = reference.run(spikes)[0]
+    with board_for(layers) as executor:
+        windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
+        got = np.concatenate([executor.run(w) for w in windows])
+        np.testing.assert_array_equal(got, want)
+        assert_states_equal(executor, reference)
+
+
+def test_a_dropped_link_is_named_not_a_hang() -> None:
+    executor = board_for([params(np.full((3, 5), 2), vth=3)])
+    link = executor.driver.overlay.device.link
+    assert link.read_register(STEPS) == 0  # the driver's last pass was the parameter load
+    link.stream.process.kill()
+    link.stream.process.wait()
+    with pytest.raises(
+        BoardLinkLost, match=r"link to lif_board_sim \(pid \d+\) (closed|refused).*fix:"
+    ):
+        executor.run(np.ones((2, 1, 5), dtype=bool))
+    executor.close()
+
+
+def test_an_unknown_command_is_refused_by_the_board() -> None:
+    executor = board_for([params(np.full((3, 5), 2), vth=3)])
+    link: BoardLink = executor.driver.overlay.device.link
+    link._send(0x7F, 0, 0)
+    assert link.stream.read(1, 5.0)[0] == NAK
+    link.write_register(STEPS, 7)  # the protocol is in step after the refusal
+    assert link.read_register(STEPS) == 7
+    executor.close()
+
+
+def test_deploy_board_runs_the_spiking_partition_through_the_board_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`deploy --board` on the ULX3S target (its rtl device's link: the board top's
+    simulation) gives the outputs `deploy --emulate` (the bare core's simulation) gives."""
+    from typer.testing import CliRunner
+
+    from snapdeploy.artifact.model import save_model
+    from snapdeploy.backends.rtl import backend
+    from snapdeploy.cli import app
+    from snapdeploy.quant.export import export_model
+    from tests.models import hybrid_net
+
+    opened: list[Path] = []
+
+    def spy(sources: Path):
+        opened.append(sources)
+        return board_simulation(sources)
+
+    monkeypatch.setattr(backend, "board_simulation", spy)
+    net = hybrid_net([6, 4], 3, n_in=5, n_out=2, seed=6, threshold=0.3, vth=0.2)
+    snap = save_model(tmp_path / "m.snap", export_model(net), {})
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).random((9, 5)).astype(np.float32))
+
+    def cli(*args: object):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    build = tmp_path / "build"
+    result = cli("compile", snap, "--target", "ulx3s", "-o", build)
+    assert result.exit_code == 0, result.output
+    for mode in ("--emulate", "--board"):
+        result = cli("deploy", build, mode, "--inputs", tmp_path / "x.npy", "-o", tmp_path / mode)
+        assert result.exit_code == 0, result.output
+    assert len(opened) == 1
+    outputs = [np.load(tmp_path / mode / "outputs.npy") for mode in ("--emulate", "--board")]
+    np.testing.assert_array_equal(*outputs)
