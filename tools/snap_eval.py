@@ -71,7 +71,10 @@ FULL = Config(
     (64, 128, 256),
     (8, 16, 32),
 )
-LR = 3e-3
+LR = 3e-3  # pretraining (Adam)
+FINETUNE_LR = (
+    1e-3  # every setting's fine-tuning: a third of it, so its noise stays below the budgets
+)
 LM_SETTINGS = [
     Setting("dense"),
     Setting("int", bits=8),
@@ -181,7 +184,7 @@ def evaluate(task: Task, settings: list[Setting], finetune: int, pricing: Pricin
     results = []
     for setting in settings:
         bar(f"{task.name}: {setting.label}")
-        results.append(run_setting(task, setting, finetune, LR))
+        results.append(run_setting(task, setting, finetune, FINETUNE_LR))
     dense = {r["setting"].dies: r for r in results if r["setting"].kind == "dense"}
     return [row(task, r, dense[r["setting"].dies], pricing) for r in results], results
 
@@ -492,7 +495,8 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
             f"stage1, stage2 and head."
         ),
         (
-            f"- every setting is fine-tuned {setup['finetune']} steps from the pretrained "
+            f"- every setting is fine-tuned {setup['finetune']} steps (Adam, lr "
+            f"{setup.get('finetune_lr', LR):g}; pretraining {LR:g}) from the pretrained "
             f"model on the same batches (the dense row too, so costs compare equal training); "
             f"int8/int4 boundaries are fake-quantized with a learned scale (STE); SNAP rows are "
             f"trained with task loss + sparsity weight w x spike rate."
@@ -663,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     setup |= {
         "command": "python tools/snap_eval.py" + (" --quick" if args.quick else ""),
         "finetune": config.finetune,
+        "finetune_lr": FINETUNE_LR,
         "seconds": time.perf_counter() - began,
     }
     results = [
