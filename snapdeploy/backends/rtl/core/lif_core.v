@@ -300,15 +300,17 @@ module lif_core #(
   reg [31:0] stride;  // lines per row of the layer's weights: ceil(no / SYN_LANES)
   // Loading the weights: the image's row-major stream placed into lines.
   reg [LA-1:0] ld_layer;
-  reg [31:0] ld_i, ld_j, ld_line;
+  reg [31:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the layer
+  reg [31:0] ld_line;
   reg [LG-1:0] ld_lane;
   reg [W_LINE-1:0] ld_buffer;  // the line being loaded: its lanes below ld_lane
   // that line with the weight arriving now in its lane (lanes above it zero)
   wire [W_LINE-1:0] ld_full =
       ld_buffer | ({{(W_LINE - WEIGHT_BITS) {1'b0}}, m_rdata[WEIGHT_BITS-1:0]} << (ld_lane * WEIGHT_BITS));
-  wire ld_line_end = &ld_lane || ld_j + 1 == ld_no;
-  wire [31:0] ld_ni = layer_table[TABLE_HEADER+4*ld_layer];
+  wire ld_line_end = &ld_lane || ld_left == 32'd1;
   wire [31:0] ld_no = layer_table[TABLE_HEADER+4*ld_layer+1];
+  wire [31:0] ld_next_ni = layer_table[TABLE_HEADER+4*(ld_layer+1'b1)];
+  wire [31:0] ld_next_no = layer_table[TABLE_HEADER+4*(ld_layer+1'b1)+1];
   reg [SPIKE_BITS-1:0] spikes, next_spikes;
   reg [3:0] drain;
 
@@ -508,8 +510,8 @@ module lif_core #(
           sec_index <= 32'd0;
           image_left <= image_words;
           ld_layer <= {LA{1'b0}};
-          ld_i <= 32'd0;
-          ld_j <= 32'd0;
+          ld_left <= layer_table[TABLE_HEADER+1];
+          ld_rows_left <= layer_table[TABLE_HEADER];
           ld_line <= 32'd0;
           ld_lane <= {LG{1'b0}};
           ld_buffer <= {W_LINE{1'b0}};
@@ -535,17 +537,18 @@ module lif_core #(
           sec_index <= sec_index + 1;
           if (section == 2'd2) begin  // the next weight's place: lane, line, row, layer
             ld_lane <= ld_lane + 1'b1;
-            ld_j <= ld_j + 1;
+            ld_left <= ld_left - 1;
             ld_buffer <= ld_line_end ? {W_LINE{1'b0}} : ld_full;
             if (&ld_lane) ld_line <= ld_line + 1;
-            if (ld_j + 1 == ld_no) begin
+            if (ld_left == 32'd1) begin  // the row's last weight
               ld_lane <= {LG{1'b0}};
-              ld_j <= 32'd0;
+              ld_left <= ld_no;
               ld_line <= ld_line + 1;
-              ld_i <= ld_i + 1;
-              if (ld_i + 1 == ld_ni) begin
-                ld_i <= 32'd0;
+              ld_rows_left <= ld_rows_left - 1;
+              if (ld_rows_left == 32'd1) begin
                 ld_layer <= ld_layer + 1'b1;
+                ld_left <= ld_next_no;
+                ld_rows_left <= ld_next_ni;
               end
             end
           end
