@@ -147,10 +147,16 @@ def tool(script: str) -> str:
     return found
 
 
+def tool_env() -> dict[str, str]:
+    """The environment YoWASP tools run in: their WebAssembly cache under ours (unset, YoWASP
+    would compile into a folder of the working directory)."""
+    return os.environ | {"YOWASP_CACHE_DIR": str(cache_dir() / "yowasp")}
+
+
 def run_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
     """Run a tool in `cwd` with the YoWASP cache under ours; its output goes to `log` too.
     Returns the output and the wall time; a failure names the tool, its log and its last lines."""
-    env = os.environ | {"YOWASP_CACHE_DIR": str(cache_dir() / "yowasp")}
+    env = tool_env()
     started = time.perf_counter()
     result = subprocess.run(
         [tool(command[0]), *command[1:]],
@@ -185,7 +191,9 @@ DISTRIBUTION = {
 def tool_version(script: str) -> str:
     """The pinned distribution's version and the tool's own banner, where it prints one."""
     flag = "-V" if script.endswith("yosys") else "--version"
-    result = subprocess.run([tool(script), flag], check=False, capture_output=True, text=True)
+    result = subprocess.run(
+        [tool(script), flag], check=False, capture_output=True, text=True, env=tool_env()
+    )
     banner = [
         line
         for line in (result.stdout + result.stderr).strip().splitlines()
