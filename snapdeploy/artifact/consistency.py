@@ -169,6 +169,8 @@ def _encoder(view: OpView, shape_in: Shape | None) -> Shape:
     view.integer("steps", view.steps, view.steps)
     view.number("threshold", 1e-30, math.inf)
     view.number("dv", 0.0, 4095 / 4096)
+    if "values" in view.record:
+        view.integer("values", 1, n)
     view.takes(shape_in, (n,), f"input (a dense activation of {n} values)")
     return (n,)
 

@@ -115,6 +115,7 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "steps": op.steps,
             "threshold": op.threshold,
             "dv": op.dv,
+            **({} if op.values is None else {"values": op.values}),
         }
         tensors = {}
     elif isinstance(op, SpikeSourceOp):
@@ -168,6 +169,7 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
             int(record["steps"]),
             float(record["threshold"]),
             float(record["dv"]),
+            None if record.get("values") is None else int(record["values"]),
         )
     if kind == "spike_source":
         return SpikeSourceOp(name, int(record["n"]), int(record["steps"]))

@@ -33,7 +33,7 @@ def demo_tables(report: dict[str, Any]) -> tuple[Table, Table]:
             f"{b['from']} -> {b['to']}",
             f"{b['spike_rate']:.1%}",
             f"{b['wire_bytes_per_sample']:.0f}",
-            f"{2 * b['width']}",
+            f"{2 * b.get('values', b['width'])}",
         )
     return summary, links
 

@@ -38,13 +38,23 @@ class DenseOp:
 
 @dataclass(frozen=True)
 class EncoderOp:
-    """Turns a dense activation into spikes over `steps` (a float LIF run on the dense side)."""
+    """Turns a dense activation into spikes over `steps` (a float LIF run on the dense side).
+
+    `values`: how many dense values per sample the spikes stand for, where that is not `n`
+    (a die cut's crossing tensor: a signed cut codes each value as two spike channels). The
+    fp16 and int8 baselines a link's spikes are priced against count these values.
+    """
 
     name: str
     n: int
     steps: int
     threshold: float
     dv: float
+    values: int | None = None
+
+    @property
+    def dense_values(self) -> int:
+        return self.n if self.values is None else self.values
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,16 @@ checked that its ops come in a runnable order (`core.graph.check_order`).
 
 from __future__ import annotations
 
-from snapdeploy.core.graph import SPIKE_SOURCES, ModelGraph, Op, SpikingOp, output_width
+from snapdeploy.core.graph import (
+    SPIKE_SOURCES,
+    DecoderOp,
+    EncoderOp,
+    ModelGraph,
+    Op,
+    SpikeSourceOp,
+    SpikingOp,
+    output_width,
+)
 from snapdeploy.partition.partitions import Boundary, DensePartition, Partition, SpikingPartition
 
 
@@ -36,7 +45,26 @@ def cut(graph: ModelGraph) -> tuple[list[Partition], list[Boundary]]:
             cls(name=f"p{index}_{prefix}", index=index, ops=tuple(ops), steps=graph.steps)
         )
     boundaries = [
-        Boundary(id=i, src=i, dst=i + 1, width=output_width(p.ops[-1]), steps=graph.steps)
+        Boundary(
+            id=i,
+            src=i,
+            dst=i + 1,
+            width=output_width(p.ops[-1]),
+            steps=graph.steps,
+            values=dense_values(partitions[: i + 1]),
+        )
         for i, p in enumerate(partitions[:-1])
     ]
     return partitions, boundaries
+
+
+def dense_values(upstream: list[Partition]) -> int | None:
+    """The dense values the spikes leaving the last of `upstream` stand for: those of the
+    encoder that made them (through any spiking layers since), where it names them."""
+    for partition in reversed(upstream):
+        for op in reversed(partition.ops):
+            if isinstance(op, EncoderOp):
+                return op.values
+            if isinstance(op, DecoderOp | SpikeSourceOp):
+                return None
+    return None

@@ -98,15 +98,17 @@ Partition = SpikingPartition | DensePartition
 
 @dataclass(frozen=True)
 class Boundary:
-    """A spike link between two consecutive partitions."""
+    """A spike link between two consecutive partitions; `values`: the dense values per sample
+    its spikes stand for (None: one per spike channel; see `EncoderOp.values`)."""
 
     id: int
     src: int
     dst: int
     width: int
     steps: int
+    values: int | None = None
 
     @property
     def fp16_bytes_per_sample(self) -> int:
         """What the dense activation it replaces would cost on the wire, as fp16."""
-        return 2 * self.width
+        return 2 * (self.width if self.values is None else self.values)

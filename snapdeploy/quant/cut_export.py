@@ -91,8 +91,11 @@ def boundary_ops(name: str, boundary: CutBoundary, positions: int, weight_bits: 
     """Encoder, block-diagonal spiking layers and decoder of one cut over `positions`."""
     encoder = boundary.encoder
     n = positions * encoder.n
+    values = positions * boundary.channels  # the crossing tensor's, whatever the coding
     ops: list[Op] = [
-        EncoderOp(f"{name}_encoder", n, boundary.steps, encoder.threshold.item(), encoder.dv)
+        EncoderOp(
+            f"{name}_encoder", n, boundary.steps, encoder.threshold.item(), encoder.dv, values
+        )
     ]
     eye = np.eye(positions)
     for i, layer in enumerate(boundary.layers):

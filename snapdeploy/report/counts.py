@@ -65,6 +65,7 @@ class Traffic:
     wire_bytes: int = 0
     spikes: int = 0
     spikes_per_step: list[int] = field(default_factory=list)
+    values: int | None = None  # dense values per sample the spikes stand for (None: width)
 
     @property
     def wire_bits_per_sample(self) -> float | None:
@@ -73,7 +74,7 @@ class Traffic:
 
     def dense_bits_per_sample(self, bits: int) -> int:
         """What one sample's activation would cost as `bits`-bit values (fp16: 16, int8: 8)."""
-        return bits * self.width
+        return bits * (self.width if self.values is None else self.values)
 
     @property
     def spikes_per_sample(self) -> float:
@@ -204,6 +205,7 @@ def stats_traffic(stats: list[BoundaryStats], plan: dict) -> list[Traffic]:
             "has_link": b["has_link"],
             "width": b["width"],
             "steps": b["steps"],
+            "values": b.get("values"),
         }
         if s is None:
             traffic.append(Traffic(**common, spikes_per_step=[0] * b["steps"]))

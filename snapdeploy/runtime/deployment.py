@@ -51,7 +51,8 @@ def collect_stats(records: Iterable[BoundaryStats]) -> list[BoundaryStats]:
     merged: dict[int, BoundaryStats] = {}
     for stats in records:
         total = merged.setdefault(
-            stats.boundary_id, BoundaryStats(stats.boundary_id, stats.width, stats.steps)
+            stats.boundary_id,
+            BoundaryStats(stats.boundary_id, stats.width, stats.steps, values=stats.values),
         )
         total.merge(stats)
     return [merged[b] for b in sorted(merged)]

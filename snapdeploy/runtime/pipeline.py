@@ -37,6 +37,8 @@ class BuildInfo:
     steps: int
     compiled: tuple[CompiledPartition, ...]
     devices: tuple[str, ...]
+    #: per boundary, the dense values its spikes stand for (plan.json; None: one per channel)
+    values: tuple[int | None, ...] = ()
 
     @property
     def groups(self) -> list[list[int]]:
@@ -62,6 +64,11 @@ class BuildInfo:
     def width(self, boundary: int) -> int:
         return self.compiled[boundary].n_out
 
+    def sender(self, boundary: int, link: Link) -> LinkSender:
+        """The sending end of `boundary` over `link`, counting what its spikes stand for."""
+        values = self.values[boundary] if boundary < len(self.values) else None
+        return LinkSender(boundary, link, self.width(boundary), self.steps, values)
+
 
 def read_build(build_dir: str | Path) -> BuildInfo:
     build_dir = Path(build_dir)
@@ -75,7 +82,8 @@ def read_build(build_dir: str | Path) -> BuildInfo:
     plan = json.loads((build_dir / PLAN_FILE).read_text())
     compiled = tuple(CompiledPartition.load(build_dir / name) for name in record["partitions"])
     devices = tuple(p["device"] for p in plan["placements"])
-    return BuildInfo(build_dir, int(record["steps"]), compiled, devices)
+    values = tuple(b.get("values") for b in plan["boundaries"])
+    return BuildInfo(build_dir, int(record["steps"]), compiled, devices, values)
 
 
 def load_stages(
@@ -103,8 +111,7 @@ def load_stages(
 def local_hop(info: BuildInfo, boundary: int) -> tuple[LinkSender, LinkReceiver]:
     """Both ends of a boundary inside one group: still encoded, counted and checked."""
     link = QueueLink(info.link_name(boundary))
-    width = info.width(boundary)
-    return LinkSender(boundary, link, width, info.steps), LinkReceiver(boundary, link, width)
+    return info.sender(boundary, link), LinkReceiver(boundary, link, info.width(boundary))
 
 
 class GroupRunner:
@@ -122,7 +129,7 @@ class GroupRunner:
         self.info, self.group, self.stages, self.timeout = info, group, stages, timeout
         first, last = info.groups[group][0], info.groups[group][-1]
         self.inbound = inbound and LinkReceiver(first - 1, inbound, info.width(first - 1))
-        self.outbound = outbound and LinkSender(last, outbound, info.width(last), info.steps)
+        self.outbound = outbound and info.sender(last, outbound)
         self.hops = [local_hop(info, b) for b in info.groups[group][:-1]]
         self.at = (-1, -1)  # (batch, step) being worked on
         self.last_done = -1

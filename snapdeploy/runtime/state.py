@@ -110,6 +110,7 @@ def boundary_summary(stats) -> dict[str, Any]:
     return {
         "id": stats.boundary_id,
         "width": stats.width,
+        "values": stats.dense_values,
         "steps": stats.steps,
         "samples": stats.samples,
         "frames": stats.packets,

@@ -32,6 +32,7 @@ class BoundaryStats:
     spikes_per_step: np.ndarray = field(default=None)  # type: ignore[assignment]
     first_sample_raster: np.ndarray | None = None  # bool [T, width] of the first sample
     _raster_open: bool = field(default=False, repr=False)  # still filling the raster's steps
+    values: int | None = None  # dense values per sample the spikes stand for (None: width)
 
     def __post_init__(self) -> None:
         if self.spikes_per_step is None:
@@ -64,9 +65,14 @@ class BoundaryStats:
             self.first_sample_raster = other.first_sample_raster
 
     @property
+    def dense_values(self) -> int:
+        """Values per sample of the dense activation the spikes replace."""
+        return self.width if self.values is None else self.values
+
+    @property
     def fp16_bytes(self) -> int:
         """What the dense activation the spikes replace would cost as fp16."""
-        return 2 * self.width * self.samples
+        return 2 * self.dense_values * self.samples
 
     @property
     def spike_rate(self) -> float:
@@ -78,10 +84,12 @@ class BoundaryStats:
 class LinkSender:
     """The sending end of a boundary: encodes each step (as a delta where smaller) and counts."""
 
-    def __init__(self, boundary_id: int, link: Link, width: int, steps: int):
+    def __init__(
+        self, boundary_id: int, link: Link, width: int, steps: int, values: int | None = None
+    ):
         self.boundary_id = boundary_id
         self.link = link
-        self.stats = BoundaryStats(boundary_id, width, steps)
+        self.stats = BoundaryStats(boundary_id, width, steps, values=values)
         self._previous: np.ndarray | None = None
 
     def send(self, first_sample: int, step: int, spikes: np.ndarray) -> None:

@@ -11,12 +11,12 @@ import torch
 from snapdeploy.artifact.model import load_model, save_model
 from snapdeploy.backends import entry, get_backend
 from snapdeploy.core.errors import ModelStructureError
-from snapdeploy.core.graph import DenseOp, SpikingOp
+from snapdeploy.core.graph import DenseOp, EncoderOp, SpikingOp
 from snapdeploy.flow.deploy import compile_and_run
 from snapdeploy.nn import SnapCutNet, snap_cut
 from snapdeploy.partition import cut
 from snapdeploy.partition.place import spiking_on
-from snapdeploy.quant.cut_export import export_cut
+from snapdeploy.quant.cut_export import die_inputs, export_cut
 from snapdeploy.quant.cut_reference import integer_boundary_forward
 from snapdeploy.targets import load_target
 from tests.cut_models import tiny_gpt, tiny_resnet
@@ -96,7 +96,8 @@ def test_deployment_equals_the_integer_boundary_forward(exported, device, tmp_pa
     assert np.array_equal(result.outputs, reference.outputs)
     expected = [int(s.sum()) for pair in zip(reference.encoded, reference.decoded) for s in pair]
     assert [b.spikes for b in result.boundaries] == expected
-    partitions, _ = cut(graph)
+    partitions, boundaries = cut(graph)
+    assert [s.dense_values for s in result.boundaries] == [b.values for b in boundaries]
     spiking = [p for p in partitions if p.kind == "spiking"]
     assert len(spiking) == len(reference.encoded)
     spec = TARGET.device(device)
@@ -125,3 +126,20 @@ def test_export_takes_one_input_tensor():
     net, tokens = gpt_case()
     with pytest.raises(ModelStructureError, match="one input tensor"):
         export_cut(net, (tokens,))
+
+
+def test_links_price_the_crossing_tensor_not_its_spike_channels(exported):
+    """A signed cut codes each value as two spike channels; its links' fp16 baseline counts the
+    crossing tensor's values once (every link of a cut, hidden layers' included)."""
+    net, x, graph, _ = exported
+    _, boundaries = cut(graph)
+    with torch.no_grad():
+        crossing = [int(np.prod(v.shape[1:])) for v in die_inputs(net.eval(), x)[1:]]
+    per_cut = iter(crossing)
+    for boundary in boundaries:
+        if boundary.src % 2 == 0:  # a dense die's encoder starts the next cut's links
+            values = next(per_cut)
+        assert boundary.values == values
+        assert boundary.fp16_bytes_per_sample == 2 * values
+    encoders = [op for op in graph.ops if isinstance(op, EncoderOp)]
+    assert [e.n // e.values for e in encoders] == [1 + b.signed for b in net.boundaries]
