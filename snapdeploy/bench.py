@@ -7,16 +7,20 @@ DESIGN.md fixes the shape: `headline` (the figures the issue names, under those 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from snapdeploy.core.files import atomic_write
 
@@ -71,6 +75,50 @@ def random_lif_layer(n_in: int, n_out: int, rng: Any) -> Any:
         bias_mant=rng.integers(0, 64, n_out),
         bias_exp=2,
     )
+
+
+@dataclass(frozen=True)
+class BenchNetwork:
+    """A random chain of LIF layers as one spiking partition, its input spikes and the
+    reference's spikes of every layer: what a backend bench runs and checks itself against."""
+
+    widths: tuple[int, ...]
+    layers: list[Any]
+    spikes: np.ndarray  # bool [steps, batch, widths[0]]
+    per_layer: list[np.ndarray]  # the reference's spikes of each layer
+    partition: Any
+
+    def events_per_layer(self) -> list[float]:
+        """Input spikes per step and batch item reaching each layer."""
+        steps, batch, _ = self.spikes.shape
+        return [float(s.sum()) / (steps * batch) for s in [self.spikes, *self.per_layer[:-1]]]
+
+    def timed_run(self, executor: Any, what: str) -> float:
+        """Best time of a fresh window on `executor`, once its spikes equal the reference's."""
+        if not np.array_equal(executor.run(self.spikes), self.per_layer[-1]):
+            raise SystemExit(f"{what} and the reference disagree on {self.widths}")
+
+        def run() -> None:
+            executor.reset()
+            executor.run(self.spikes)
+
+        return best_time(run)
+
+
+def bench_network(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> BenchNetwork:
+    """Layers of `widths` (seeded by the shape, so reruns measure the same network) fed
+    `rate` random input spikes, run on the reference."""
+    from snapdeploy.core.graph import SpikingOp
+    from snapdeploy.core.neuron import ReferenceNetwork
+    from snapdeploy.partition import SpikingPartition
+
+    rng = np.random.default_rng(sum(widths) + steps + batch)
+    layers = [random_lif_layer(a, b, rng) for a, b in itertools.pairwise(widths)]
+    spikes = rng.random((steps, batch, widths[0])) < rate
+    per_layer = ReferenceNetwork(layers).run(spikes, record_all=True)
+    ops = tuple(SpikingOp(f"layer{i}", p) for i, p in enumerate(layers))
+    partition = SpikingPartition("bench", 0, ops, steps)
+    return BenchNetwork(tuple(widths), layers, spikes, per_layer, partition)
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:

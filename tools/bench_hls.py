@@ -21,22 +21,18 @@ Run: `.venv/bin/python tools/bench_hls.py` -> bench/hls.json
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.progress import Progress
 
 from snapdeploy.backends.hls import HlsBackend
 from snapdeploy.backends.hls.estimate import cycles_per_step, latency_us
 from snapdeploy.backends.hls.layout import core_layout
-from snapdeploy.bench import best_time, random_lif_layer, write_bench
-from snapdeploy.core.graph import SpikingOp
+from snapdeploy.bench import bench_network, best_time, write_bench
 from snapdeploy.core.neuron import ReferenceNetwork
-from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
 
 DEVICE = "fpga"
@@ -55,30 +51,18 @@ def measure(
     widths: tuple[int, ...], steps: int, batch: int, rate: float, target: str
 ) -> dict[str, Any]:
     device = load_target(target).device(DEVICE)
-    rng = np.random.default_rng(sum(widths) + steps + batch)
-    layers = [random_lif_layer(a, b, rng) for a, b in itertools.pairwise(widths)]
-    spikes = rng.random((steps, batch, widths[0])) < rate
-    reference = ReferenceNetwork(layers)
-    per_layer = reference.run(spikes, record_all=True)
-    partition = SpikingPartition(
-        "bench", 0, tuple(SpikingOp(f"layer{i}", p) for i, p in enumerate(layers)), steps
-    )
+    net = bench_network(widths, steps, batch, rate)
+    partition = net.partition
     backend = HlsBackend()
     with tempfile.TemporaryDirectory() as out:
         executor = backend.load(backend.compile(partition, device, Path(out)))
         with executor:
-            if not np.array_equal(executor.run(spikes), per_layer[-1]):
-                raise SystemExit(f"C-sim and reference disagree on {widths}")
-
-            def csim() -> None:
-                executor.reset()
-                executor.run(spikes)
-
-            csim_s = best_time(csim)
-    reference_s = best_time(lambda: reference.run(spikes))
-    inputs = [spikes, *per_layer[:-1]]
-    events_per_layer = [float(s.sum()) / (steps * batch) for s in inputs]
-    synaptic_events = int(sum(s.sum() * p.n_out for s, p in zip(inputs, layers)))
+            csim_s = net.timed_run(executor, "C-sim")
+    reference = ReferenceNetwork(net.layers)
+    reference_s = best_time(lambda: reference.run(net.spikes))
+    inputs = [net.spikes, *net.per_layer[:-1]]
+    events_per_layer = net.events_per_layer()
+    synaptic_events = int(sum(s.sum() * p.n_out for s, p in zip(inputs, net.layers)))
     updates = steps * batch * sum(widths[1:])
     cycles = cycles_per_step(core_layout(partition, device), events_per_layer)
     return {

@@ -29,14 +29,12 @@ Run: `.venv/bin/python tools/bench_rtl.py` -> bench/rtl.json (several minutes: P
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
@@ -49,10 +47,8 @@ from snapdeploy.backends.hls.layout import core_layout
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import rtl_partitions, synthesize_build
 from snapdeploy.backends.rtl.writer import CORE, HARNESS
-from snapdeploy.bench import best_time, random_lif_layer, write_bench
+from snapdeploy.bench import bench_network, write_bench
 from snapdeploy.core.errors import BackendError
-from snapdeploy.core.graph import SpikingOp
-from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
 from snapdeploy.targets.spec import RTL_PARTS as PARTS
@@ -72,33 +68,19 @@ BOARD_PARTS = ("lfe5u-85f", "up5k")
 
 
 def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:
-    rng = np.random.default_rng(sum(widths) + steps + batch)
-    layers = [random_lif_layer(a, b, rng) for a, b in itertools.pairwise(widths)]
-    spikes = rng.random((steps, batch, widths[0])) < rate
-    reference = ReferenceNetwork(layers)
-    per_layer = reference.run(spikes, record_all=True)
-    partition = SpikingPartition(
-        "bench", 0, tuple(SpikingOp(f"layer{i}", p) for i, p in enumerate(layers)), steps
-    )
+    net = bench_network(widths, steps, batch, rate)
+    partition = net.partition
     device = load_target("emulator").device("rtl")
     backend = RtlBackend()
     with tempfile.TemporaryDirectory() as out:
         compiled = backend.compile(partition, device, Path(out))
         overlay, core = RtlBackend.simulation(compiled)
         with FpgaExecutor(
-            LifCoreDriver(overlay), parameter_image(layers), list(widths[1:]), widths[0]
+            LifCoreDriver(overlay), parameter_image(net.layers), list(widths[1:]), widths[0]
         ) as executor:
-            if not np.array_equal(executor.run(spikes), per_layer[-1]):
-                raise SystemExit(f"RTL simulation and reference disagree on {widths}")
-            run_cycles = core.cycles[-1]
-
-            def run() -> None:
-                executor.reset()
-                executor.run(spikes)
-
-            seconds = best_time(run)
-    inputs = [spikes, *per_layer[:-1]]
-    events = [float(s.sum()) / (steps * batch) for s in inputs]
+            seconds = net.timed_run(executor, "RTL simulation")
+            run_cycles = core.cycles[-1]  # each timed run: the same window from reset
+    events = net.events_per_layer()
     updates = steps * batch * sum(widths[1:])
     measured = backend.cycles_per_step(partition, device, events[0])
     hls_device = load_target("pynq-z2").device("fpga")
