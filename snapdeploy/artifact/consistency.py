@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from snapdeploy.artifact.format import REEXPORT_FIX
 from snapdeploy.core.errors import InconsistentArtifactError, ParameterRangeError
 from snapdeploy.core.graph import DENSE_OPS
 from snapdeploy.core.neuron import check_range
 
 Shape = tuple[int, ...]
-_FIX = "re-export the model with this snapdeploy version"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class OpView:
         return str(self.record.get("name"))
 
     def fail(
-        self, what: str, found: Any, expected: Any, fix: str = _FIX
+        self, what: str, found: Any, expected: Any, fix: str = REEXPORT_FIX
     ) -> InconsistentArtifactError:
         return InconsistentArtifactError(
             f"{self.path}: op '{self.name}' {what}: found {found}, expected {expected}; fix: {fix}"
@@ -397,7 +397,7 @@ def check_ops(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InconsistentArtifactError(
-            f"{path}: 'steps' is {steps!r}, expected a positive integer; fix: {_FIX}"
+            f"{path}: 'steps' is {steps!r}, expected a positive integer; fix: {REEXPORT_FIX}"
         )
     for index, record in enumerate(records):
         name = record.get("name", index) if isinstance(record, dict) else index
@@ -405,13 +405,13 @@ def check_ops(
         if not isinstance(listed, list) or not all(isinstance(key, str) for key in listed):
             raise InconsistentArtifactError(
                 f"{path}: op '{name}' field 'tensors': found {listed!r}, expected a list of "
-                f"tensor names; fix: {_FIX}"
+                f"tensor names; fix: {REEXPORT_FIX}"
             )
         kind = record.get("type")
         if not isinstance(kind, str):
             raise InconsistentArtifactError(
                 f"{path}: op '{name}' field 'type': found {kind!r}, expected one of "
-                f"{', '.join(OP_CHECKS)}; fix: {_FIX}"
+                f"{', '.join(OP_CHECKS)}; fix: {REEXPORT_FIX}"
             )
         if kind not in OP_CHECKS:  # no check registered: reading the op refuses an unknown type
             shape_in = None
@@ -420,7 +420,7 @@ def check_ops(
         missing = [key for key in keys if key not in tensors]
         if missing:
             raise InconsistentArtifactError(
-                f"{path}: op '{name}' lists tensors {missing}, which the file lacks; fix: {_FIX}"
+                f"{path}: op '{name}' lists tensors {missing}, which the file lacks; fix: {REEXPORT_FIX}"
             )
         own = {str(key): tensors[f"{name}.{key}"] for key in record["tensors"]}
         shape_in = OP_CHECKS[kind](OpView(path, record, own, steps), shape_in)

@@ -78,7 +78,8 @@ _ZIP_ERRORS = (
 # safetensors.numpy.load raises KeyError for dtypes it can parse but not map to numpy (e.g. BF16).
 _SAFETENSORS_ERRORS = (SafetensorError, KeyError, ValueError)
 _SAFETENSORS_RESERVED_NAME = "__metadata__"
-_REEXPORT = "re-export the model with this snapdeploy version"
+#: The fix of every artifact that this version cannot read as it stands.
+REEXPORT_FIX = "re-export the model with this snapdeploy version"
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def _read_entries(path: Path, data: bytes) -> dict[str, bytes]:
                 raise _error(
                     path,
                     f"is not a snapdeploy artifact or is damaged: it has no {entry!r} entry",
-                    f"pass a .snap file written by snapdeploy, or {_REEXPORT}",
+                    f"pass a .snap file written by snapdeploy, or {REEXPORT_FIX}",
                 )
         return {entry: _read_entry(path, archive, entry) for entry in _ENTRIES}
 
@@ -268,7 +269,7 @@ def _read_entry(path: Path, archive: zipfile.ZipFile, entry: str) -> bytes:
         raise _error(
             path,
             f"entry {entry!r} is corrupt ({exc})",
-            f"the file was damaged after it was written; {_REEXPORT}",
+            f"the file was damaged after it was written; {REEXPORT_FIX}",
         ) from exc
 
 
@@ -277,9 +278,9 @@ def _parse_manifest(path: Path, payload: bytes) -> dict[str, Any]:
         manifest = json.loads(payload)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both derive from it
         problem = f"entry {MANIFEST_ENTRY!r} is not valid JSON ({exc})"
-        raise _error(path, problem, _REEXPORT) from exc
+        raise _error(path, problem, REEXPORT_FIX) from exc
     if not isinstance(manifest, dict):
-        raise _error(path, f"entry {MANIFEST_ENTRY!r} is not a JSON object", _REEXPORT)
+        raise _error(path, f"entry {MANIFEST_ENTRY!r} is not a JSON object", REEXPORT_FIX)
     return manifest
 
 
@@ -298,17 +299,17 @@ def _check_format(path: Path, manifest: dict[str, Any]) -> None:
         raise _error(
             path,
             f"unsupported schema version: found {found}, this snapdeploy supports {SCHEMA_VERSION}",
-            _REEXPORT,
+            REEXPORT_FIX,
         )
 
 
 def _tensor_records(path: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     records = manifest.get("tensors")
     if not isinstance(records, dict):
-        raise _error(path, "manifest has no 'tensors' object", _REEXPORT)
+        raise _error(path, "manifest has no 'tensors' object", REEXPORT_FIX)
     for name, record in records.items():
         if not _well_formed_record(record):
-            raise _error(path, f"manifest record for tensor {name!r} is malformed", _REEXPORT)
+            raise _error(path, f"manifest record for tensor {name!r} is malformed", REEXPORT_FIX)
     return records
 
 
@@ -327,7 +328,9 @@ def _parse_tensors(path: Path, payload: bytes) -> dict[str, np.ndarray]:
         return load_safetensors(payload)
     except _SAFETENSORS_ERRORS as exc:
         raise _error(
-            path, f"entry {TENSORS_ENTRY!r} is not a readable safetensors file ({exc})", _REEXPORT
+            path,
+            f"entry {TENSORS_ENTRY!r} is not a readable safetensors file ({exc})",
+            REEXPORT_FIX,
         ) from exc
 
 
@@ -337,11 +340,11 @@ def _check_tensors(
     only_listed = sorted(records.keys() - tensors.keys())
     if only_listed:
         problem = f"tensor(s) {_names(only_listed)} in the manifest but not in {TENSORS_ENTRY!r}"
-        raise _error(path, problem, _REEXPORT)
+        raise _error(path, problem, REEXPORT_FIX)
     only_stored = sorted(tensors.keys() - records.keys())
     if only_stored:
         problem = f"tensor(s) {_names(only_stored)} in {TENSORS_ENTRY!r} but not in the manifest"
-        raise _error(path, problem, _REEXPORT)
+        raise _error(path, problem, REEXPORT_FIX)
     for name in sorted(records):
         _check_tensor(path, name, records[name], tensors[name])
 
@@ -355,19 +358,19 @@ def _check_tensor(path: Path, name: str, record: dict[str, Any], array: np.ndarr
         raise _error(
             path,
             f"tensor {name!r} has dtype {array.dtype.name}, the manifest says {record['dtype']}",
-            _REEXPORT,
+            REEXPORT_FIX,
         )
     if list(array.shape) != record["shape"]:
         raise _error(
             path,
             f"tensor {name!r} has shape {list(array.shape)}, the manifest says {record['shape']}",
-            _REEXPORT,
+            REEXPORT_FIX,
         )
     if _sha256(array) != record["sha256"]:
         raise _error(
             path,
             f"tensor {name!r} fails its sha256 check (its bytes were altered)",
-            f"the file was damaged or edited after it was written; {_REEXPORT}",
+            f"the file was damaged or edited after it was written; {REEXPORT_FIX}",
         )
 
 
@@ -378,11 +381,11 @@ def _check_stamp(path: Path, data: bytes) -> None:
             path,
             "has no snapdeploy integrity stamp (zip comment), so it was not written by snapdeploy "
             "or was altered",
-            _REEXPORT,
+            REEXPORT_FIX,
         )
     if stamp != _stamp(body):
         raise _error(
             path,
             "whole-file sha256 mismatch: container bytes outside the entries were altered",
-            f"the file was damaged or edited after it was written; {_REEXPORT}",
+            f"the file was damaged or edited after it was written; {REEXPORT_FIX}",
         )
