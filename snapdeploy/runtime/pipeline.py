@@ -38,7 +38,7 @@ class BuildInfo:
     compiled: tuple[CompiledPartition, ...]
     devices: tuple[str, ...]
     #: per boundary, the dense values its spikes stand for (plan.json; None: one per channel)
-    values: tuple[int | None, ...] = ()
+    values: tuple[int | None, ...]
 
     @property
     def groups(self) -> list[list[int]]:
@@ -66,8 +66,7 @@ class BuildInfo:
 
     def sender(self, boundary: int, link: Link) -> LinkSender:
         """The sending end of `boundary` over `link`, counting what its spikes stand for."""
-        values = self.values[boundary] if boundary < len(self.values) else None
-        return LinkSender(boundary, link, self.width(boundary), self.steps, values)
+        return LinkSender(boundary, link, self.width(boundary), self.steps, self.values[boundary])
 
 
 def read_build(build_dir: str | Path) -> BuildInfo:
