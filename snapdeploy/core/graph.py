@@ -52,10 +52,6 @@ class EncoderOp:
     dv: float
     values: int | None = None
 
-    @property
-    def dense_values(self) -> int:
-        return self.n if self.values is None else self.values
-
 
 @dataclass(frozen=True)
 class SpikeSourceOp:
