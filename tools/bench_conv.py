@@ -9,13 +9,14 @@ first conv of netx's tinynet (16x16x3 -> 6x6x24, 5x5 stride 2) and of its PilotN
 All run the same partition: `ReferenceNetwork` (its compiled conv kernel), the Lava backend's
 executor (Lava's `Conv` + `LIF` processes, `fixed_pt`), and every other registered spiking
 kind whose backend declares "conv" in its `layer_kinds` (the HLS core's C-simulation, the
-SpiNNaker emulator once it runs conv), each compiled and loaded as a deployment would be;
+SpiNNaker emulator), each compiled and loaded as a deployment would be;
 outputs are checked equal to the reference before anything is timed, and Lava's start-up is
 timed apart from its steps. A kind's time is its executor's `run` of the window (from a reset
 state), best of three; an FPGA kind also gets its cycles per step as its backend prices them
 (`cycles_per_step`; the HLS core's is an estimate from its loops, not a measurement).
-Synaptic events are the (input spike, output neuron) pairs the conv touched. The HLS core runs on the Alveo U250 device of the gpu-fpga target, given enough LIF
-cores of 1024 neurons for the layer: PilotNet's conv1 (76032 neurons) does not fit a
+Synaptic events are the (input spike, output neuron) pairs the conv touched. The HLS core
+runs on the Alveo U250 device of the gpu-fpga target, given enough LIF cores of 1024
+neurons for the layer: PilotNet's conv1 (76032 neurons) does not fit a
 Zynq-7020's block RAM by the core's memory estimate.
 
 Run: `.venv/bin/python tools/bench_conv.py` -> bench/conv.json
