@@ -12,7 +12,7 @@ STAMP := $(VENV)/.snapdeploy-installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile tools/install_lava.py
+$(STAMP): pyproject.toml constraints.txt Makefile tools/install_lava.py tools/fetch_lava_dl.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[train,lava,fpga,nir,peers,synth,test]'
@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile tools/install_lava.py
 	# its neuron modules need neither, so it goes in without its dependencies.
 	$(PIP) --no-deps spikingjelly==2.0.0
 	$(BIN)/python tools/install_lava.py
+	# lava-dl's own netx reader, the outside oracle of the netx export tests (source only).
+	$(BIN)/python tools/fetch_lava_dl.py
 	touch $(STAMP)
 
 demo: $(STAMP)

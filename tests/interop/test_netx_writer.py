@@ -161,16 +161,16 @@ def test_an_average_readout_round_trips_and_another_readout_is_refused(tmp_path:
 def test_lava_dls_own_netx_reader_builds_our_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs where lava-dl 0.6's source can be imported (it does not install on Python 3.11:
-    `pip download --no-deps --only-binary=:all: --python-version 3.10 lava-dl==0.6.0`, unzip,
-    put the directory on PYTHONPATH); its slayer imports cv2 and torchvision-based object
-    detection at import, which netx does not need, so both are stubbed for this test."""
+    """Runs where lava-dl 0.6's source can be imported: it does not install on Python 3.11,
+    so `make install` puts its source on the path (tools/fetch_lava_dl.py); its slayer imports
+    cv2 and torchvision-based object detection at import, which netx does not need, so both
+    are stubbed for this test."""
     try:
         found = importlib.util.find_spec("lava.lib.dl.netx") is not None
     except ModuleNotFoundError:
         found = False
     if not found:
-        pytest.skip("lava-dl's source is not on the path (see the docstring)")
+        pytest.skip("lava-dl's source is not on the path; fix: .venv/bin/python tools/fetch_lava_dl.py")
     for stub in ("cv2", "lava.lib.dl.slayer.object_detection"):
         module = types.ModuleType(stub)
         module.__path__ = []
