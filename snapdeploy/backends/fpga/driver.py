@@ -22,6 +22,34 @@ from snapdeploy.core.errors import BackendError
 DONE_TIMEOUT_S = 10.0
 
 
+class MemoryBusError(BackendError):
+    """The core's AXI4 master was answered with an error (or asked something misaligned):
+    the pass's outputs are not to be trusted."""
+
+    def __init__(self, ip_name: str, status: int, address_lo: int, address_hi: int):
+        address = address_lo | address_hi << 32
+        what = [
+            name
+            for bit, name in (
+                (regmap.BUS_READ_ERROR, "a read"),
+                (regmap.BUS_WRITE_ERROR, "a write"),
+                (regmap.BUS_MISALIGNED, "a misaligned request"),
+            )
+            if status & bit
+        ]
+        response = {2: "SLVERR", 3: "DECERR"}.get(
+            status >> regmap.BUS_RESP_SHIFT & 3, "no error response"
+        )
+        super().__init__(
+            f"LIF core '{ip_name}' failed on its memory bus: {' and '.join(what)} (first at "
+            f"0x{address:x}, {response}); its spikes and state from this run are not valid; "
+            f"fix: allocate every buffer with pynq.allocate (memory the PL reaches through "
+            f"S_AXI_HP0) and check that the block design maps the core's m_axi_gmem onto DDR"
+        )
+        self.status = status
+        self.address = address
+
+
 class LifCoreDriver:
     """Loads parameters into one LIF core and runs batches of spike frames through it."""
 
@@ -72,3 +100,11 @@ class LifCoreDriver:
                     f"fix: check that the loaded bitstream was built from this partition's "
                     f"sources (bitstreams/manifest.json) and that the PL clock is running"
                 )
+        status = self.ip.read(regmap.BUS_STATUS)
+        if status:
+            raise MemoryBusError(
+                self.ip_name,
+                status,
+                self.ip.read(regmap.BUS_ADDR),
+                self.ip.read(regmap.BUS_ADDR + 4),
+            )

@@ -23,6 +23,18 @@ LOAD = 0x50
 #: The address range of the core's AXI-Lite slave (what Vivado's address editor assigns).
 RANGE = 0x10000
 
+#: Read-only, after the map (not in `as_dict`: no HLS argument): the bus status of a core
+#: behind an AXI4 master bridge (rtl/core/lif_zynq_top.v), and the byte address of its
+#: first failure (low, high word). Cleared by ap_start; a core without the bridge reads 0.
+BUS_STATUS = 0x58
+BUS_ADDR = 0x5C
+#: BUS_STATUS bits: a read or a write answered with an error (the first one's RRESP or
+#: BRESP in bits 4:3), a request misaligned to its size.
+BUS_READ_ERROR = 0x1
+BUS_WRITE_ERROR = 0x2
+BUS_MISALIGNED = 0x4
+BUS_RESP_SHIFT = 3
+
 #: ap_ctrl_hs bits of CTRL: start (host sets), done (clear on read), idle, ready.
 AP_START = 0x1
 AP_DONE = 0x2

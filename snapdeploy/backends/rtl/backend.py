@@ -2,10 +2,12 @@
 
 `compile` lays the partition out for the core (capacities, layer table), writes its header
 and power-on data beside copies of the core in a build directory (what yosys is given), and
-builds the core's Verilator simulation, cached per design. `load` opens the core through the
-FPGA driver of `backends.fpga` over an emulated overlay whose core model is the simulation,
-or, where the device names a board link and emulation is not forced, over the link to the
-board top (its serial port, or the board top's own simulation behind a pipe).
+builds the core's Verilator simulation, cached per design (on a PYNQ-Z2's part, the Zynq top:
+the core behind its AXI4 master, as that board's block design holds it). `load` opens the
+core through the FPGA driver of `backends.fpga` over an emulated overlay whose core model is
+the simulation, or, where the device names a board link and emulation is not forced, over
+the link to the board top (its serial port, or the board top's own simulation behind a
+pipe).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .board_sim import board_simulation
 from .build import LIBRARY, build_model
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
-from .sim import VerilatorCore, rtl_overlay
+from .sim import VerilatorCore, rtl_overlay, simulation_for
 from .writer import write_sources
 
 SOURCES_DIR = "rtl"
@@ -53,9 +55,10 @@ class RtlBackend(SpikingBackend):
         self, prepared: RtlLayout, partition: SpikingPartition, device: RtlDevice, out: Path
     ) -> dict[str, Any]:
         sources_dir = out / SOURCES_DIR
-        sources = write_sources(prepared, partition.layers, sources_dir)
+        model, _ = simulation_for(device.part)
+        sources = write_sources(prepared, partition.layers, sources_dir, model.files)
         temp = sources_dir / f".{LIBRARY}.tmp"
-        shutil.copyfile(build_model(sources_dir), temp)
+        shutil.copyfile(build_model(sources_dir, model), temp)
         os.replace(temp, sources_dir / LIBRARY)
         return {
             "layer_sizes": prepared.n_out,
@@ -99,7 +102,8 @@ class RtlBackend(SpikingBackend):
             compiled.meta["layer_sizes"],
             compiled.meta["weight_bits"],
         )
-        return rtl_overlay(library, layout.layer_table())
+        _, core_class = simulation_for(compiled.meta["part"])
+        return rtl_overlay(library, layout.layer_table(), core_class)
 
     def cycles_per_step(
         self, partition: SpikingPartition, device: RtlDevice, events_in: float
@@ -107,10 +111,12 @@ class RtlBackend(SpikingBackend):
         """Measured in the core's simulation at `events_in` input spikes per step (the build
         is cached, so a compiled partition's report rebuilds nothing)."""
         layout = rtl_layout(partition, device)
+        model, core_class = simulation_for(device.part)
         with tempfile.TemporaryDirectory() as scratch:
             sources = Path(scratch)
-            write_sources(layout, partition.layers, sources)
-            overlay, core = rtl_overlay(build_model(sources), layout.layer_table())
+            write_sources(layout, partition.layers, sources, model.files)
+            library = build_model(sources, model)
+            overlay, core = rtl_overlay(library, layout.layer_table(), core_class)
         driver = LifCoreDriver(overlay)
         driver.load_params(parameter_image(partition.layers))
         return measured_cycles_per_step(

@@ -1,10 +1,11 @@
 """Builds the Verilator simulations once per distinct design: cached by content hash.
 
-Two models: the core alone with its harness (a library the emulated PYNQ overlay calls), and
-the board top (the core behind its UART link, an executable speaking the link's bytes on
-stdin/stdout). The key covers the Verilog, the header (capacities and widths, never the
-parameters: those are loaded through the params port, and the layer table comes in when a
-model starts), the harness, the Verilator version and the flags, so every partition of the
+Three models: the core alone with its harness (a library the emulated PYNQ overlay calls),
+the Zynq top with an AXI4 slave memory (a library of the same kind), and the board top (the
+core behind its UART link, an executable speaking the link's bytes on stdin/stdout). The key
+covers the Verilog, the header (capacities and widths, never the parameters: those are
+loaded through the params port, and the layer table comes in when a model starts), the
+harness, the Verilator version and the flags, so every partition of the
 same capacities reuses one build. The cache lives in core.native's cache directory
 (default ~/.cache/snapdeploy)/rtl/<hash>/.
 """
@@ -23,7 +24,17 @@ from pathlib import Path
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.native import cache_dir
 
-from .writer import BOARD, BOARD_HARNESS, CORE, HARNESS, HEADER, UART
+from .writer import (
+    AXI_MASTER,
+    BOARD,
+    BOARD_HARNESS,
+    CORE,
+    HARNESS,
+    HEADER,
+    UART,
+    ZYNQ_HARNESS,
+    ZYNQ_TOP,
+)
 
 LIBRARY = "liblif_rtl.so"
 BOARD_SIM = "lif_board_sim"
@@ -41,21 +52,27 @@ class Model:
     output: str
 
 
-#: The design is the one yosys synthesizes, plus SNAP_SIM: the layer table comes through DPI.
-CORE_MODEL = Model(
-    (CORE, HARNESS),
-    (
+def library_flags(top: str) -> tuple[str, ...]:
+    """Verilator's flags for a design built as a library the emulated overlay calls: the
+    design yosys synthesizes, plus SNAP_SIM (the layer table comes through DPI)."""
+    return (
         *COMMON_FLAGS,
         "-DSNAP_SIM",
         "-Wno-fatal",
         "--top-module",
-        "lif_core",
+        top,
         "-CFLAGS",
         "-fPIC -O2",
         "-LDFLAGS",
         "-shared",
-    ),
-    LIBRARY,
+    )
+
+
+CORE_MODEL = Model((CORE, HARNESS), library_flags("lif_core"), LIBRARY)
+#: The Zynq top (the core behind its AXI4 master) with an AXI4 slave memory: a library with
+#: the core's entry points and the slave's stalls, errors and protocol checks.
+ZYNQ_MODEL = Model(
+    (ZYNQ_TOP, AXI_MASTER, CORE, ZYNQ_HARNESS), library_flags("lif_zynq_top"), "liblif_zynq.so"
 )
 #: The board top as synthesized (its power-on words read by $readmemh from the working
 #: folder), its UART at SIM_CLOCKS_PER_BIT.

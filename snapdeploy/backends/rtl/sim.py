@@ -3,6 +3,8 @@
 The library is the Verilog core verilated with the harness of core/lif_harness.cpp
 (`build.py`); each ap_start runs the core cycle by cycle, the harness writing the register
 file over AXI-Lite and serving the core's memory requests, and records the cycles it took.
+On a PYNQ-Z2's part the library is the Zynq top instead (core/lif_zynq_harness.cpp: the core
+behind its AXI4 master, an AXI4 slave memory that can stall and fail), run by `ZynqCore`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.overlay import EmulatedOverlay
 from snapdeploy.core.errors import BackendError
+
+from .build import CORE_MODEL, ZYNQ_MODEL, Model
 
 #: Register words the harness writes before ap_start: the map up to and including LOAD.
 REGISTER_WORDS = regmap.LOAD // 4 + 1
@@ -65,7 +69,63 @@ class VerilatorCore:
         self.close()
 
 
-def rtl_overlay(library: Path, layer_table: np.ndarray) -> tuple[EmulatedOverlay, VerilatorCore]:
-    """An emulated overlay over a fresh simulation of the core, and that simulation."""
-    core = VerilatorCore(library, layer_table)
+class ZynqCore(VerilatorCore):
+    """The Zynq top's simulation (build.ZYNQ_MODEL): the core behind its AXI4 master bridge,
+    an AXI4 slave memory around it. After each pass the bridge's bus status is read back
+    into the register file, where the driver reads it as it does on a board; a protocol
+    violation the slave saw is an error of its own."""
+
+    ip_type = "snapdeploy:rtl:lif_zynq_top:1.0"
+
+    def __init__(self, library: Path, layer_table: np.ndarray):
+        super().__init__(library, layer_table)
+        self._lib.rtl_read_register.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+        self._lib.rtl_read_register.restype = ctypes.c_uint32
+        self._lib.rtl_axi_stalls.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
+        self._lib.rtl_axi_fail.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+        self._lib.rtl_violation.argtypes = [ctypes.c_void_p]
+        self._lib.rtl_violation.restype = ctypes.c_char_p
+
+    def ap_start(self, registers: np.ndarray) -> None:
+        try:
+            super().ap_start(registers)
+        finally:
+            self._check_protocol()
+        for offset in (regmap.BUS_STATUS, regmap.BUS_ADDR, regmap.BUS_ADDR + 4):
+            registers[offset // 4] = self._lib.rtl_read_register(self._handle, offset)
+
+    def _check_protocol(self) -> None:
+        violation = self._lib.rtl_violation(self._handle) if self._handle else b""
+        if violation:
+            raise BackendError(
+                f"the AXI4 master of {self.source} broke the protocol: {violation.decode()}; "
+                f"fix: report this with the partition's build directory"
+            )
+
+    def stalls(self, seed: int, percent: int) -> None:
+        """From now on the slave drops each READY and holds back each VALID with
+        probability percent / 100, drawn from a generator seeded with `seed`."""
+        self._lib.rtl_axi_stalls(self._handle, seed, percent)
+
+    def fail(self, write: bool, nth: int) -> None:
+        """The slave answers SLVERR to the nth read beat (or write) from now on."""
+        self._lib.rtl_axi_fail(self._handle, int(write), nth)
+
+
+#: The simulated design of a device's part, where it is not the core alone: a PYNQ-Z2's
+#: XC7Z020 holds the core behind its AXI4 master, as its block design does.
+SIMULATIONS: dict[str, tuple[Model, type[VerilatorCore]]] = {"xc7z020": (ZYNQ_MODEL, ZynqCore)}
+
+
+def simulation_for(part: str) -> tuple[Model, type[VerilatorCore]]:
+    """The Verilator model a device on `part` is simulated as, and its core class."""
+    return SIMULATIONS.get(part, (CORE_MODEL, VerilatorCore))
+
+
+def rtl_overlay(
+    library: Path, layer_table: np.ndarray, core_class: type[VerilatorCore] = VerilatorCore
+) -> tuple[EmulatedOverlay, VerilatorCore]:
+    """An emulated overlay over a fresh simulation of the core (as `core_class` runs it, the
+    library's design), and that simulation."""
+    core = core_class(library, layer_table)
     return EmulatedOverlay(core), core

@@ -36,6 +36,11 @@ UART = "lif_uart.v"
 BOARD_HARNESS = "lif_board_harness.cpp"
 BOARD_PINS = "ulx3s.lpf"
 BOARD_FILES = (BOARD, UART, BOARD_HARNESS, BOARD_PINS)
+#: The Zynq top (the core behind its AXI4 master bridge, as a PYNQ-Z2's block design holds
+#: it) and its Verilator harness: among the sources of a partition on that part.
+ZYNQ_TOP = "lif_zynq_top.v"
+AXI_MASTER = "lif_axi4_master.v"
+ZYNQ_HARNESS = "lif_zynq_harness.cpp"
 #: The $readmemh files and the bits of each of their words.
 DATA_FILES = {
     "layers": ("lif_layers.hex", 32),
@@ -86,8 +91,14 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
     return {key: str(value) for key, value in values.items()}
 
 
-def write_sources(layout: RtlLayout, layers: list[LifLayerParams], out: Path) -> list[Path]:
-    """Write the header and the data files and copy the core into `out`; return every file."""
+def write_sources(
+    layout: RtlLayout,
+    layers: list[LifLayerParams],
+    out: Path,
+    files: tuple[str, ...] = (CORE, HARNESS),
+) -> list[Path]:
+    """Write the header and the data files and copy the core's `files` (the Verilog and the
+    harness of its simulation) into `out`; return every file."""
     text = fill_template(CORE_DIR / TEMPLATE, header_values(layout))
     out.mkdir(parents=True, exist_ok=True)
     header = out / HEADER
@@ -97,7 +108,7 @@ def write_sources(layout: RtlLayout, layers: list[LifLayerParams], out: Path) ->
     for section, (name, bits) in DATA_FILES.items():
         atomic_write(out / name, hex_words(words[section], bits or layout.weight_bits).encode())
         written.append(out / name)
-    for name in (CORE, HARNESS):
+    for name in files:
         shutil.copyfile(CORE_DIR / name, out / name)
         written.append(out / name)
     return written
