@@ -23,6 +23,8 @@ the whole flow the issue asks for, on this machine:
    pins at 25 MHz): placed and packed for the LFE5U-85F (bitstream and manifest entry), and
    tried on the iCE40 UP5K (its ports fit the SG48 now; whether its memories do is the
    report's).
+5. `zynq_top`: the same partition inside the PYNQ-Z2's Zynq top (the core behind its AXI4
+   master bridge, lif_zynq_top.v) for the XC7Z020: yosys' counts again, not Vivado's.
 
 Run: `.venv/bin/python tools/bench_rtl.py` -> bench/rtl.json (several minutes: P&R dominates)
 """
@@ -140,7 +142,7 @@ def keep_demo_sources(compiled: CompiledPartition) -> None:
 def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch, Progress() as bar:
-        total = 2 + len(CASES) + len(PARTS) + len(BOARD_PARTS)
+        total = 3 + len(CASES) + len(PARTS) + len(BOARD_PARTS)
         task = bar.add_task("demo, co-simulation, synthesis", total=total)
         build, rate = demo_build(Path(scratch) / "demo")
         bar.advance(task)
@@ -162,6 +164,12 @@ def main() -> None:
             synthesized[name] = report
             results.append({"case": f"synth {name}", **report})
             bar.advance(task)
+        try:  # the PYNQ-Z2's Zynq top: core + AXI4 master bridge, as its block design holds it
+            (zynq_top,) = synthesize_build(build, "xc7z020", place=False, board=True)
+        except BackendError as exc:
+            zynq_top = {"failed": str(exc)}
+        results.append({"case": "zynq_top", **zynq_top})
+        bar.advance(task)
         keep_demo_sources(rtl_partitions(build)[0])
     head_cosim = [r for r in results if r.get("case") == "cosim"][COSIM_HEADLINE]
     xc7, ecp5, ice40 = (synthesized[p] for p in PARTS)
@@ -193,6 +201,11 @@ def main() -> None:
         "ice40_up5k_board_fmax_mhz": ice40_board.get("fmax_mhz"),
         "ice40_up5k_board_lut": ice40_board.get("utilization", {}).get("lut"),
         "ice40_up5k_board_bram4k": ice40_board.get("utilization", {}).get("bram4k"),
+        **{
+            f"zynq_top_xc7z020_{key}": zynq_top.get("utilization", {}).get(key)
+            for key in ("lut", "ff", "dsp", "bram36", "lutram")
+        },
+        "zynq_top_xc7z020_synth_s": zynq_top.get("synth_seconds"),
     }
     note = os.environ.get("BENCH_NOTE")
     if note:

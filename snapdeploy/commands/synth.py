@@ -20,7 +20,9 @@ def synth(
         None, help="Where bitstreams and their manifest go (default: the package's)."
     ),
     board: bool = typer.Option(
-        False, help="The core inside its ULX3S board top (UART link, on-chip buffers, pins)."
+        False,
+        help="The core inside its board's top: on xc7z020 the PYNQ-Z2's Zynq top (AXI4 "
+        "master), else the ULX3S's (UART link, on-chip buffers, pins).",
     ),
 ) -> None:
     """Report utilization (yosys), and for ECP5/iCE40 Fmax and a bitstream (nextpnr)."""

@@ -22,7 +22,7 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 
 from .backend import SOURCES_DIR
-from .synth import BOARD_TOP, CORE_TOP, sha256_of, synthesize
+from .synth import CORE_TOP, board_top, sha256_of, synthesize
 from .writer import copy_board_sources
 
 
@@ -91,7 +91,8 @@ def synthesize_build(
     board: bool = False,
 ) -> list[dict[str, Any]]:
     """Synthesize (and place, route, pack where the part has a flow) every RTL partition of
-    `build`, the core alone or, with `board`, inside its ULX3S board top; bitstreams go into
+    `build`, the core alone or, with `board`, inside its board's top (`synth.board_top`: the
+    ULX3S's UART top, or the PYNQ-Z2's Zynq top on xc7z020); bitstreams go into
     `bitstreams` with their manifest entries (a board top's also records `board_hash`, the
     hash of its own files). One report each."""
     reports = []
@@ -99,10 +100,11 @@ def synthesize_build(
         sources = compiled.path / SOURCES_DIR
         top, board_hash = CORE_TOP, ""
         if board:
-            top, board_hash = BOARD_TOP, source_hash(copy_board_sources(sources))
+            top = board_top(part)
+            board_hash = source_hash(copy_board_sources(sources, top.own_files))
         report = synthesize(sources, part, compiled.meta["clock_mhz"], place=place, top=top)
         report["partition"] = compiled.partition
-        if board and part not in top.constraints:
+        if board and top.constraints and part not in top.constraints:
             report["not_recorded"] = f"the board top has pins for {', '.join(top.constraints)}"
         elif "bitstream" in report:
             file = f"{compiled.partition}-{part}{top.suffix}-"

@@ -28,6 +28,8 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import missing_extra
 from snapdeploy.core.native import cache_dir
 
+from .writer import AXI_MASTER, BOARD_FILES, ZYNQ_TOP
+
 #: Where a synthesis writes, inside the sources folder (tools see relative paths only).
 OUT_DIR = "synth"
 REPORT = "report.json"
@@ -43,6 +45,7 @@ class Top:
     constraints: dict[str, str]  # part -> constraint file beside the sources
     clock_mhz: float | None = None  # its own clock; None: the device's
     suffix: str = ""  # of its output folder and manifest names
+    own_files: tuple[str, ...] = ()  # copied beside the partition's sources to synthesize it
 
 
 #: The core alone: what a Zynq's block design instantiates.
@@ -55,7 +58,23 @@ BOARD_TOP = Top(
     {"lfe5u-85f": "ulx3s.lpf"},
     clock_mhz=25.0,
     suffix="-board",
+    own_files=BOARD_FILES,
 )
+#: The PYNQ-Z2's top: the core behind its AXI4 master, with Vitis HLS's port names, as a
+#: Zynq block design instantiates it (hw/rtl/build.tcl); yosys counts it, Vivado places it.
+ZYNQ_BOARD_TOP = Top(
+    "lif_zynq_top",
+    (ZYNQ_TOP, AXI_MASTER, "lif_core.v"),
+    {},
+    suffix="-zynq",
+    own_files=(ZYNQ_TOP, AXI_MASTER),
+)
+
+
+def board_top(part_name: str) -> Top:
+    """The top `snapdeploy synth --board` synthesizes for a part: the Zynq top on the
+    PYNQ-Z2's XC7Z020 (its host is the PS), the ULX3S's UART board top elsewhere."""
+    return ZYNQ_BOARD_TOP if part_name == "xc7z020" else BOARD_TOP
 
 
 @dataclass(frozen=True)
@@ -77,7 +96,7 @@ PARTS: dict[str, Part] = {
     "xc7z020": Part(
         device="xc7z020clg400-1",
         board="pynq-z2",
-        synth="synth_xilinx -family xc7",
+        synth="synth_xilinx -family xc7 -flatten",  # one netlist, as Vivado rebuilds it
         resources={
             "lut": {f"LUT{k}": 1 for k in range(1, 7)},
             "ff": {"FDRE": 1, "FDSE": 1, "FDCE": 1, "FDPE": 1},
@@ -212,10 +231,11 @@ def utilization(cells: dict[str, int], spec: Part) -> dict[str, float]:
 
 
 def design_problems(cells: dict[str, int]) -> dict[str, list[str]]:
-    """Latches and cells the mapping left generic (yosys' internal `$` cells)."""
+    """Latches and cells the mapping left generic (yosys' internal `$` cells, but for the
+    `$scopeinfo` that flattening leaves to name the hierarchy: no logic)."""
     return {
         "latches": sorted(c for c in cells if LATCH.search(c)),
-        "unmapped": sorted(c for c in cells if c.startswith("$")),
+        "unmapped": sorted(c for c in cells if c.startswith("$") and c != "$scopeinfo"),
     }
 
 

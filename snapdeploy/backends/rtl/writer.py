@@ -114,8 +114,9 @@ def write_sources(
     return written
 
 
-def copy_board_sources(out: Path) -> list[Path]:
-    """Copy the board top, its UART and its harness into a partition's sources `out`."""
-    for name in BOARD_FILES:
+def copy_board_sources(out: Path, files: tuple[str, ...] = BOARD_FILES) -> list[Path]:
+    """Copy a board top's own `files` (by default the ULX3S's: the top, its UART, its harness
+    and pins) into a partition's sources `out`."""
+    for name in files:
         shutil.copyfile(CORE_DIR / name, out / name)
-    return [out / name for name in BOARD_FILES]
+    return [out / name for name in files]
