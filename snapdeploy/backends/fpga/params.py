@@ -13,8 +13,9 @@ One format for every core (HLS, RTL), so the shared driver loads any of them, in
 4. only where layers have axonal delays: each delay layer's delays, input-major like its
    weights.
 
-A partition of Dense layers has sections 1-3 alone; only the HLS core runs conv, pool and
-delay layers (the RTL core's backend refuses them), so the RTL core never sees section 4.
+A partition of Dense layers has sections 1-3 alone. Both cores run every layer kind from
+this one image (the RTL core places a conv's kernel rows and a delay layer's delays into its
+lines of SYN_LANES as it loads them).
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
@@ -31,6 +33,7 @@ from snapdeploy.targets.spec import RtlDevice
 
 from .board_sim import board_simulation
 from .build import LIBRARY, build_model
+from .fit import check_memory
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
 from .sim import VerilatorCore, rtl_overlay, simulation_for
@@ -43,13 +46,17 @@ class RtlBackend(SpikingBackend):
     """Compiles spiking partitions to the RTL LIF core; runs them in Verilator or on a board."""
 
     kind = "rtl"
-    layer_kinds = frozenset({"dense", "subtract_reset"})
+    layer_kinds = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
 
     def neuron_capacity(self, device: RtlDevice) -> int:
         return device.neurons
 
     def prepare(self, partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
-        return rtl_layout(partition, device)
+        """The layout, refused where the core's memories (estimated) exceed the part's
+        block RAM."""
+        layout = rtl_layout(partition, device)
+        check_memory(layout, device)
+        return layout
 
     def emit(
         self, prepared: RtlLayout, partition: SpikingPartition, device: RtlDevice, out: Path
@@ -71,6 +78,7 @@ class RtlBackend(SpikingBackend):
             "build_hash": source_hash(sources),
             "weight_bits": prepared.weight_bits,
             "capacities": prepared.caps,
+            "layer_table": prepared.layer_table().tolist(),
         }
 
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
@@ -88,6 +96,7 @@ class RtlBackend(SpikingBackend):
             parameter_image(partition.layers),
             compiled.meta["layer_sizes"],
             compiled.n_in,
+            [getattr(p, "delay_depth", 0) for p in partition.layers],
         )
 
     @staticmethod
@@ -96,14 +105,9 @@ class RtlBackend(SpikingBackend):
         library = compiled.path / SOURCES_DIR / LIBRARY
         if not library.is_file():
             raise BackendError(f"{library} is missing; fix: compile the partition again")
-        layout = RtlLayout(
-            compiled.partition,
-            compiled.meta["layer_inputs"],
-            compiled.meta["layer_sizes"],
-            compiled.meta["weight_bits"],
-        )
+        table = np.array(compiled.meta["layer_table"], dtype=np.uint32)
         _, core_class = simulation_for(compiled.meta["part"])
-        return rtl_overlay(library, layout.layer_table(), core_class)
+        return rtl_overlay(library, table, core_class)
 
     def cycles_per_step(
         self, partition: SpikingPartition, device: RtlDevice, events_in: float
@@ -120,5 +124,10 @@ class RtlBackend(SpikingBackend):
         driver = LifCoreDriver(overlay)
         driver.load_params(parameter_image(partition.layers))
         return measured_cycles_per_step(
-            driver, core, partition.n_in, partition.n_out, partition.n_neurons, events_in
+            driver,
+            core,
+            partition.n_in,
+            partition.n_out,
+            2 * layout.n_neurons + layout.n_pending,
+            events_in,
         )

@@ -12,7 +12,6 @@ import numpy as np
 
 from snapdeploy.backends.fpga import spikes
 from snapdeploy.backends.fpga.driver import LifCoreDriver
-from snapdeploy.backends.fpga.executor import STATE_VARS
 
 from .sim import VerilatorCore
 
@@ -26,14 +25,15 @@ def measured_cycles_per_step(
     core: VerilatorCore,
     n_in: int,
     n_out: int,
-    n_neurons: int,
+    state_words: int,
     events_in: float,
 ) -> float:
-    """Mean cycles per step over PROBE_STEPS steps at `events_in` input spikes per step."""
+    """Mean cycles per step over PROBE_STEPS steps at `events_in` input spikes per step
+    (`state_words`: an item's state, u and v of every neuron and the pending activations)."""
     rate = min(max(events_in / n_in, 0.0), 1.0)
     rng = np.random.default_rng(PROBE_SEED)
     inputs = rng.random((PROBE_STEPS, 1, n_in)) < rate
-    state = driver.allocate((1, STATE_VARS * n_neurons), np.int64)
+    state = driver.allocate((1, state_words), np.int64)
     frames_in = driver.allocate((1, PROBE_STEPS, spikes.words_for(n_in)), np.uint32)
     frames_out = driver.allocate((1, PROBE_STEPS, spikes.words_for(n_out)), np.uint32)
     spikes.pack(inputs, frames_in)

@@ -15,13 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, parameter_image
+from snapdeploy.backends.fpga.params import LAYER_WORDS, WEIGHT_SHIFT, Layer, parameter_image
 from snapdeploy.backends.fpga.sources import fill_template
 from snapdeploy.core.files import atomic_write
-from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.core.resources import package_path
 
-from .layout import SYN_LANES, TABLE_HEADER, RtlLayout, power_on_words
+from .layout import (
+    DELAY_BITS,
+    DENSE_FIELDS,
+    LAYER_FIELDS,
+    SYN_LANES,
+    SYNAPSE_KINDS,
+    TABLE_HEADER,
+    TABLE_LAYER_WORDS,
+    RtlLayout,
+    power_on_words,
+)
 
 CORE_DIR = package_path("snapdeploy.backends.rtl", "core")
 TEMPLATE = "lif_params.vh.in"
@@ -41,12 +50,16 @@ BOARD_FILES = (BOARD, UART, BOARD_HARNESS, BOARD_PINS)
 ZYNQ_TOP = "lif_zynq_top.v"
 AXI_MASTER = "lif_axi4_master.v"
 ZYNQ_HARNESS = "lif_zynq_harness.cpp"
-#: The $readmemh files and the bits of each of their words.
+#: The $readmemh files and the bits of each of their words: the layer table's three parts
+#: (header, layer entries, load blocks) and the parameter memories.
 DATA_FILES = {
-    "layers": ("lif_layers.hex", 32),
+    "table_head": ("lif_table_head.hex", 32),
+    "table_layers": ("lif_table_layers.hex", 32),
+    "table_blocks": ("lif_table_blocks.hex", 32),
     "config": ("lif_config.hex", 17),
     "bias": ("lif_bias.hex", 13),
     "weights": ("lif_weights.hex", None),  # the layout's weight bits
+    "delays": ("lif_delays.hex", DELAY_BITS),
 }
 
 
@@ -63,6 +76,20 @@ def hex_words(values: np.ndarray, bits: int) -> str:
     return "".join(lines)
 
 
+#: The layer fields the core names (the reciprocals it reads beside their divisors).
+FIELD_DEFINES = tuple(name for name in LAYER_FIELDS if not name.startswith(("M_", "K_")))
+TABLE_PARTS = ("table_head", "table_layers", "table_blocks")
+
+
+def table_parts(layout: RtlLayout) -> dict[str, np.ndarray]:
+    """The layer table split as the core holds it: header, layer entries, load blocks."""
+    table = layout.layer_table()
+    blocks = TABLE_HEADER + TABLE_LAYER_WORDS * layout.caps["layers"]
+    return dict(
+        zip(TABLE_PARTS, (table[:TABLE_HEADER], table[TABLE_HEADER:blocks], table[blocks:]))
+    )
+
+
 def header_values(layout: RtlLayout) -> dict[str, str]:
     """Every placeholder of the template, as text: capacities, widths, file names, registers."""
     caps = layout.caps
@@ -71,16 +98,26 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
         "NEURON_CAP": caps["neurons"],
         "WEIGHT_CAP": caps["weights"],
         "WIDTH_CAP": caps["width"],
+        "PENDING_CAP": caps["pending"],
+        "DELAY_CAP": caps["delays"],
+        "ACC_CAP": caps["acc_lines"],
         "WEIGHT_BITS": layout.weight_bits,
         "WEIGHT_SHIFT": WEIGHT_SHIFT,
         "SYN_LANES": SYN_LANES,
         "IMAGE_LAYER_WORDS": LAYER_WORDS,
         "LAYER_TABLE_HEADER": TABLE_HEADER,
+        "LAYER_TABLE_LAYER": TABLE_LAYER_WORDS,
         "LAYER_TABLE_WORDS": layout.table_words,
-        "LAYER_TABLE_FILE": DATA_FILES["layers"][0],
+        "FIELDS": len(LAYER_FIELDS),
+        "DENSE_FIELDS": DENSE_FIELDS,
+        **{f"F_{name}": LAYER_FIELDS.index(name) for name in FIELD_DEFINES},
+        "KIND_DELAY": SYNAPSE_KINDS.index("delay"),
+        "KIND_CONV": SYNAPSE_KINDS.index("conv"),
+        **{f"{part.upper()}_FILE": DATA_FILES[part][0] for part in TABLE_PARTS},
         "CONFIG_FILE": DATA_FILES["config"][0],
         "BIAS_FILE": DATA_FILES["bias"][0],
         "WEIGHT_FILE": DATA_FILES["weights"][0],
+        "DELAY_FILE": DATA_FILES["delays"][0],
         "REG_GIE": regmap.GIE,
         "REG_IER": regmap.IER,
         "REG_ISR": regmap.ISR,
@@ -93,7 +130,7 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
 
 def write_sources(
     layout: RtlLayout,
-    layers: list[LifLayerParams],
+    layers: list[Layer],
     out: Path,
     files: tuple[str, ...] = (CORE, HARNESS),
 ) -> list[Path]:
@@ -103,7 +140,7 @@ def write_sources(
     out.mkdir(parents=True, exist_ok=True)
     header = out / HEADER
     atomic_write(header, text.encode())
-    words = power_on_words(layout, parameter_image(layers)) | {"layers": layout.layer_table()}
+    words = power_on_words(layout, parameter_image(layers)) | table_parts(layout)
     written = [header]
     for section, (name, bits) in DATA_FILES.items():
         atomic_write(out / name, hex_words(words[section], bits or layout.weight_bits).encode())

@@ -91,19 +91,20 @@ def test_current_leaves_24_bits_as_lava_lets_it(tmp_path: Path) -> None:
 
 def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
     """Measured cycles per step: each input spike costs exactly its scan cycle, two cycles for
-    its row's address and one per line of SYN_LANES weights; no input costs what hw/README.md
-    says; a second measure gives the same count."""
+    its row's address and one per line of SYN_LANES weights (and the layer, once it has a
+    spike, waits the synapse pipeline's last 3 stages before its update); no input costs what
+    hw/README.md says; a second measure gives the same count."""
     lines = -(-40 // SYN_LANES)  # 40 neurons: 3 lines of 16
     layer = params(np.full((40, 10), 2), vth=1000)
     partition = spiking_partition([layer])
     backend = RtlBackend()
     idle = backend.cycles_per_step(partition, DEVICE, 0.0)
     busy = backend.cycles_per_step(partition, DEVICE, 10.0)
-    assert busy - idle == 10 * (1 + 2 + lines)
+    assert busy - idle == 10 * (1 + 2 + lines) + 3
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 1 + 12 + 40,
+    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 1 + 23 + 40,
     # two output words 3 each
-    assert idle == 1 + 3 + (1 + 12 + 40) + 2 * 3
+    assert idle == 1 + 3 + (1 + 23 + 40) + 2 * 3
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from snapdeploy.backends.fpga import regmap
-from snapdeploy.backends.rtl.layout import FLOORS, SYN_LANES, capacity, rtl_layout
+from snapdeploy.backends.rtl.layout import (
+    DENSE_FIELDS,
+    FLOORS,
+    SYN_LANES,
+    TABLE_LAYER_WORDS,
+    capacity,
+    rtl_layout,
+)
 from snapdeploy.backends.rtl.writer import DATA_FILES, HEADER, write_sources
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import RtlDevice
@@ -54,10 +61,20 @@ def test_build_directory_holds_the_partition_as_data(tmp_path: Path) -> None:
         values = [(line >> (bits * k)) & ((1 << bits) - 1) for line in lines for k in range(lanes)]
         return [v - (1 << bits) if v >> (bits - 1) else v for v in values]
 
-    # header: layers, neurons, weights, n_in, n_out, image words (6 x 2 + 4 + 9), layer words;
-    # then each layer's n_in, n_out, weight base (a line: the first layer's 2 rows take 2)
-    # and neuron base
-    assert words("layers")[:16] == [2, 4, 9, 2, 1, 25, 12, 0, 2, 3, 0, 0, 3, 1, 2, 3]
+    # header: layers, neurons, weights, n_in, n_out, image words (6 x 2 + 4 + 9), layer words,
+    # pending activations
+    assert words("table_head") == [2, 4, 9, 2, 1, 25, 12, 4]
+    # each layer's n_in, n_out, weight base (a line: the first layer's 2 rows take 2), neuron
+    # base, engine (Dense), lines per row, weights per row, depth, pending and delay bases;
+    # no conv geometry
+    entries = words("table_layers")
+    assert len(entries) == TABLE_LAYER_WORDS * FLOORS["layers"]
+    assert entries[:DENSE_FIELDS] == [2, 3, 0, 0, 0, 1, 3, 1, 0, 0]
+    second = entries[TABLE_LAYER_WORDS : TABLE_LAYER_WORDS + DENSE_FIELDS]
+    assert second == [3, 1, 2, 3, 0, 1, 1, 1, 3, 0]
+    assert not any(entries[DENSE_FIELDS:TABLE_LAYER_WORDS])
+    # the load blocks: each layer's rows and weights per row
+    assert words("table_blocks")[:6] == [2, 3, 3, 1, 0, 0]
     # weight_exp, du, dv, vth, bias_exp and the reset word (1: subtract) of each layer
     assert words("config")[:12] == [-3, 11, 22, 33, 4, 0, 5, 0, 4095, 9, 0, 1]
     assert words("bias")[:4] == [7, -8, 1, -4096]

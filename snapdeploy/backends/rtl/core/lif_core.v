@@ -1,25 +1,44 @@
-// The RTL LIF core: snapdeploy's integer neuron (Lava 0.10.0's fixed_pt LIF behind its Dense
-// synapse), its synapse engine SYN_LANES weights wide and its LIF update one neuron per cycle
-// from block RAM, behind the AXI-Lite register map and the spike, state and parameter buffers
-// of the HLS core, so one driver runs either.
+// The RTL LIF core: snapdeploy's integer neuron (Lava 0.10.0's fixed_pt LIF behind its Dense,
+// DelayDense or Conv synapse; sum pooling runs as the depthwise conv it is), its synapse
+// engine SYN_LANES weights wide and its LIF update one neuron per cycle from block RAM, behind
+// the AXI-Lite register map and the spike, state and parameter buffers of the HLS core, so one
+// driver runs either.
 //
 // Per layer and time step, all signed integers (DESIGN.md, "The integer neuron"):
-//   a_accum = sum of the weight mantissas of the inputs that spiked this step
-//   a       = (a_accum << 1) << weight_exp (arithmetic >> when negative)   sent NEXT step
+//   a_accum = sum of the weights of the inputs that spiked this step
+//   Dense:  a = (a_accum << 1) << weight_exp (arithmetic >> when negative)   sent NEXT step
+//   DelayDense: one a_accum per delay d (each shifted on its own), sent d + 1 steps later
+//     through each neuron's delay line (Lava's buffer: send column 0, move the rest forward,
+//     add this step's activation of delay d to column d)
+//   Conv: a_accum is Lava's convolution of the input image (x, y, channel) with the flipped
+//     kernel, and a = wrap24(a_accum << weight_exp), a modulo into signed 24 bits   sent NEXT step
 //   u = wrap24(decay(u, du + 1) + (a_prev << 6))     one conditional correction, not modulo
 //   v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2^23 - 1), 2^23 - 1)
 //   spike when v > (vth << 6); then v = 0, or v -= vth << 6 where the layer's reset word is 1
 //   (u is not reset)
 // with decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12).
 //
-// Widths: every layer is validated to |a| <= 2^24 (core.neuron.ACTIVATION_LIMIT), so a needs
-// 26 bits; u is not bounded to 24 bits by Lava's single wrap, but |u| <= 4096 * 2^30 = 2^42
-// holds from zero on (|u'| <= max(2^24, |u| * 4095/4096 + 2^30 - 2^24)), so u needs 44.
-// v is clipped to 24 bits.
+// The synapse engine is event driven for every layer: each input spike adds weight rows,
+// SYN_LANES weights a cycle, into the accumulators: a Dense or delay layer its input's row
+// (a delay layer's weight into the sum of its synapse's delay), a conv layer, for each kernel
+// tap (i, j) whose output position ((x + px - i dx) / sx, (y + py - j dy) / sy) divides
+// exactly and lies inside the output, the tap's weights for the input's channel (the
+// C_out / groups weights of its group, held once in the weight RAM) into that position's
+// channels of the group: a run of accumulators starting anywhere, so the accumulators are
+// SYN_LANES banks, each addressed on its own, and the weight line is rotated onto them.
+// A spike's coordinates (x, y, channel) come from its index by multiplying by reciprocals
+// the layer table holds (no divider).
+//
+// Widths: every layer is validated to |a| <= 2^24 (core.neuron.ACTIVATION_LIMIT; a conv's a
+// is wrapped into 24 bits), and a delay line's column holds a sum of activations of distinct
+// delays, bounded likewise, so a pending activation needs 26 bits; u is not bounded to 24
+// bits by Lava's single wrap, but |u| <= 4096 * 2^30 = 2^42 holds from zero on
+// (|u'| <= max(2^24, |u| * 4095/4096 + 2^30 - 2^24)), so u needs 44. v is clipped to 24 bits.
 //
 // Memory master: one outstanding request (m_valid/m_ready, then m_rvalid with read data or
 // a write acknowledge), byte addresses, 4-byte (m_wide = 0) or 8-byte words; spike frames and
-// the parameter image are 32-bit words, the state buffer 64-bit words.
+// the parameter image are 32-bit words, the state buffer 64-bit words: u and v of every
+// neuron, then every layer's pending activations ([neuron][delay-line column]).
 `include "lif_params.vh"
 
 module lif_core #(
@@ -27,6 +46,9 @@ module lif_core #(
     parameter integer NEURON_CAP = `SNAP_NEURON_CAP,
     parameter integer WEIGHT_CAP = `SNAP_WEIGHT_CAP,
     parameter integer WIDTH_CAP = `SNAP_WIDTH_CAP,
+    parameter integer PENDING_CAP = `SNAP_PENDING_CAP,
+    parameter integer DELAY_CAP = `SNAP_DELAY_CAP,
+    parameter integer ACC_CAP = `SNAP_ACC_CAP,
     parameter integer WEIGHT_BITS = `SNAP_WEIGHT_BITS,
     parameter integer SYN_LANES = `SNAP_SYN_LANES,
     parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS
@@ -64,24 +86,35 @@ module lif_core #(
 );
   localparam integer U_W = 44;
   localparam integer V_W = 24;
-  localparam integer A_W = 26;
-  localparam integer ACC_W = $clog2(WIDTH_CAP) + WEIGHT_BITS + 1;
+  localparam integer A_W = 26;  // an activation, and a delay line's column
+  localparam integer NA = $clog2(NEURON_CAP);
+  localparam integer PA = $clog2(PENDING_CAP);
+  localparam integer XA = $clog2(WIDTH_CAP);
+  localparam integer ACC_W = XA + WEIGHT_BITS + 1;
   localparam integer PROD_W = U_W + 14;
   // acc << 1 << 7 and its sign, at least as wide as a stored activation
   localparam integer ACT_W = ACC_W + 9 > A_W ? ACC_W + 9 : A_W;
-  localparam integer NA = $clog2(NEURON_CAP);
-  localparam integer XA = $clog2(WIDTH_CAP);
-  // The synapse engine's lines: SYN_LANES weights (or accumulators) side by side, lane k of a
-  // line holding neuron (line * SYN_LANES + k) of a row, each row starting a new line.
+  // The synapse engine's lines: SYN_LANES weights (or delays) side by side, lane k of a line
+  // holding weight (line * SYN_LANES + k) of a row, each row starting a new line.
   localparam integer LG = $clog2(SYN_LANES);
   localparam integer W_LINES = WEIGHT_CAP / SYN_LANES;
   localparam integer WA = $clog2(W_LINES);
-  localparam integer GA = XA - LG;  // bits of a line index within a layer's width
+  localparam integer DB = 6;  // bits of a delay
+  localparam integer D_LINES = DELAY_CAP / SYN_LANES;
+  localparam integer DA = $clog2(D_LINES);
+  localparam integer CA = $clog2(ACC_CAP);  // an accumulator line's address in its bank
   localparam integer W_LINE = SYN_LANES * WEIGHT_BITS;
-  localparam integer ACC_LINE = SYN_LANES * ACC_W;
+  localparam integer D_LINE = SYN_LANES * DB;
+  localparam integer LD_W = WEIGHT_BITS > DB ? WEIGHT_BITS : DB;  // a lane of a line loading
+  localparam integer LD_LINE = SYN_LANES * LD_W;
   localparam integer LA = $clog2(LAYER_CAP) + 1;
   localparam integer TABLE_HEADER = `SNAP_LAYER_TABLE_HEADER;
-  localparam integer TABLE_WORDS = `SNAP_LAYER_TABLE_WORDS;
+  localparam integer TABLE_LAYER = `SNAP_LAYER_TABLE_LAYER;
+  localparam integer FA = $clog2(TABLE_LAYER);
+  localparam integer FIELDS = `SNAP_FIELDS;
+  localparam integer LAYER_WORDS = TABLE_LAYER * LAYER_CAP;
+  localparam integer BLOCK_WORDS = 4 * LAYER_CAP;
+  localparam integer NB = XA + 1;  // bits of a number the conv engine divides
   localparam integer SPIKE_BITS = ((WIDTH_CAP + 31) / 32) * 32;
   localparam integer SPIKE_WORDS = SPIKE_BITS / 32;
   localparam integer WW = SPIKE_WORDS > 1 ? $clog2(SPIKE_WORDS) : 1;  // bits of a word index
@@ -184,8 +217,11 @@ module lif_core #(
   end
 
   // ---------------------------------------------------------------- on-chip memories
-  // The layer table (sizes and bases of the partition's layers) and each layer's scalars.
-  reg [31:0] layer_table[0:TABLE_WORDS-1];
+  // The layer table: its header, each layer's fields (read one a cycle when the layer
+  // starts) and the load blocks (rows, weights per row) the weight load walks.
+  reg [31:0] table_head[0:TABLE_HEADER-1];
+  reg [31:0] table_layers[0:LAYER_WORDS-1];
+  reg [31:0] table_blocks[0:BLOCK_WORDS-1];
   // Per layer: weight_exp, du, dv, vth, bias_exp, reset (the parameter image's first section).
   localparam integer CFG_WORDS = `SNAP_IMAGE_LAYER_WORDS * LAYER_CAP;
   reg [16:0] cfg_mem[0:CFG_WORDS-1];
@@ -195,55 +231,66 @@ module lif_core #(
   // through the params port).
   import "DPI-C" function int snap_layer_word(input int index);
   integer t;
-  initial for (t = 0; t < TABLE_WORDS; t = t + 1) layer_table[t] = snap_layer_word(t);
+  initial begin
+    for (t = 0; t < TABLE_HEADER; t = t + 1) table_head[t] = snap_layer_word(t);
+    for (t = 0; t < LAYER_WORDS; t = t + 1) table_layers[t] = snap_layer_word(TABLE_HEADER + t);
+    for (t = 0; t < BLOCK_WORDS; t = t + 1)
+      table_blocks[t] = snap_layer_word(TABLE_HEADER + LAYER_WORDS + t);
+  end
 `else
   initial begin
-    $readmemh(`SNAP_LAYER_TABLE_FILE, layer_table);
+    $readmemh(`SNAP_TABLE_HEAD_FILE, table_head);
+    $readmemh(`SNAP_TABLE_LAYERS_FILE, table_layers);
+    $readmemh(`SNAP_TABLE_BLOCKS_FILE, table_blocks);
     $readmemh(`SNAP_CONFIG_FILE, cfg_mem);
   end
 `endif
 
   // Block RAMs with one synchronous read port and one write port each; the weights and the
-  // accumulators in lines of SYN_LANES, written a whole line at a time.
+  // delays in lines of SYN_LANES, written a whole line at a time.
   reg [W_LINE-1:0] w_mem[0:W_LINES-1];
+  reg [D_LINE-1:0] d_mem[0:D_LINES-1];
   reg signed [12:0] bias_mem[0:NEURON_CAP-1];
   reg signed [U_W-1:0] u_mem[0:NEURON_CAP-1];
   reg signed [V_W-1:0] v_mem[0:NEURON_CAP-1];
-  reg signed [A_W-1:0] a_mem[0:NEURON_CAP-1];
-  reg [ACC_LINE-1:0] acc_mem[0:WIDTH_CAP/SYN_LANES-1];
-  integer k;
-  initial begin
-    for (k = 0; k < WIDTH_CAP / SYN_LANES; k = k + 1) acc_mem[k] = {ACC_LINE{1'b0}};
+  reg signed [A_W-1:0] p_mem[0:PENDING_CAP-1];  // pending activations
 `ifndef SNAP_SIM
+  initial begin
     $readmemh(`SNAP_BIAS_FILE, bias_mem);
     $readmemh(`SNAP_WEIGHT_FILE, w_mem);
-`endif
+    $readmemh(`SNAP_DELAY_FILE, d_mem);
   end
+`endif
 
-  reg w_we, bias_we, u_we, v_we, a_we, acc_we;
+  reg w_we, d_we, bias_we, u_we, v_we, p_we;
   reg [WA-1:0] w_wa, w_ra;
-  reg [NA-1:0] n_wa, n_ra;  // one address for the neuron memories' writes, one for reads
+  reg [DA-1:0] d_wa, d_ra;
+  reg [NA-1:0] b_wa, n_ra;  // the bias write; one read address for the neuron memories
   reg [NA-1:0] u_wa, v_wa;
-  reg [GA-1:0] acc_wa, acc_ra;
-  reg [W_LINE-1:0] w_wd;
+  reg [PA-1:0] p_wa, p_ra;
+  wire [W_LINE-1:0] w_wd;
+  wire [D_LINE-1:0] d_wd;
   reg signed [12:0] bias_wd;
   reg signed [U_W-1:0] u_wd;
   reg signed [V_W-1:0] v_wd;
-  reg signed [A_W-1:0] a_wd;
-  reg [ACC_LINE-1:0] acc_wd;
+  reg signed [A_W-1:0] p_wd;
   reg [W_LINE-1:0] w_q;
+  reg [D_LINE-1:0] d_q;
   reg signed [12:0] bias_q;
   reg signed [U_W-1:0] u_q;
   reg signed [V_W-1:0] v_q;
-  reg signed [A_W-1:0] a_q;
-  reg [ACC_LINE-1:0] acc_q;
+  reg signed [A_W-1:0] p_q;
 
   always @(posedge clk) begin
     if (w_we) w_mem[w_wa] <= w_wd;
     w_q <= w_mem[w_ra];
   end
   always @(posedge clk) begin
-    if (bias_we) bias_mem[n_wa] <= bias_wd;
+    if (d_we) d_mem[d_wa] <= d_wd;
+    d_q <= d_mem[d_ra];
+  end
+  always @(posedge clk) begin
+    if (bias_we) bias_mem[b_wa] <= bias_wd;
     bias_q <= bias_mem[n_ra];
   end
   always @(posedge clk) begin
@@ -255,12 +302,8 @@ module lif_core #(
     v_q <= v_mem[n_ra];
   end
   always @(posedge clk) begin
-    if (a_we) a_mem[n_wa] <= a_wd;
-    a_q <= a_mem[n_ra];
-  end
-  always @(posedge clk) begin
-    if (acc_we) acc_mem[acc_wa] <= acc_wd;
-    acc_q <= acc_mem[acc_ra];
+    if (p_we) p_mem[p_wa] <= p_wd;
+    p_q <= p_mem[p_ra];
   end
 
   // ---------------------------------------------------------------- control
@@ -269,63 +312,144 @@ module lif_core #(
       LAYER = 5'd9, SCAN = 5'd10, ROW = 5'd11, UPDATE = 5'd12, DRAIN = 5'd13,
       NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
       SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22,
-      ROW_MUL = 5'd23, ROW_BASE = 5'd24;
+      ROW_MUL = 5'd23, ROW_BASE = 5'd24, LAYER_SETUP = 5'd25, CV_MUL = 5'd26,
+      CV_SHIFT = 5'd27, CV_REM = 5'd28, TAP = 5'd29, TAP_BASE = 5'd30;
   reg [4:0] phase;
   assign core_idle = (phase == IDLE);
   assign start_ack = (phase == IDLE) && ap_start;
   assign finish = (phase == FINISH);
 
   // The partition's sizes, from the layer table's header.
-  wire [31:0] n_layers = layer_table[0];
-  wire [31:0] n_neurons = layer_table[1];
-  wire [31:0] image_words = layer_table[5];
-  wire [31:0] config_words = layer_table[6];
-  wire [31:0] in_words = (layer_table[3] + 31) >> 5;
-  wire [31:0] out_words = (layer_table[4] + 31) >> 5;
+  wire [31:0] n_layers = table_head[0];
+  wire [31:0] n_neurons = table_head[1];
+  wire [31:0] n_weights = table_head[2];
+  wire [31:0] image_words = table_head[5];
+  wire [31:0] config_words = table_head[6];
+  wire [31:0] n_pending = table_head[7];
+  wire [31:0] in_words = (table_head[3] + 31) >> 5;
+  wire [31:0] out_words = (table_head[4] + 31) >> 5;
 
   // Arguments latched at ap_start; running pointers through the buffers.
   reg [31:0] steps, batch;
-  reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr;
-  reg [31:0] b, t_step, n, word, image_left;
-  reg [1:0] state_var;  // which state word: u, v, a
-  reg [1:0] section;  // parameter image section: layer words, biases, weights
+  reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr, s_ptr;
+  reg [31:0] b, t_step, word, image_left;
+  reg [1:0] region;  // which part of an item's state: u, v, pending activations
+  reg [31:0] idx;  // the word within it
+  reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
   reg [31:0] sec_index;
-  reg [63:0] u_out, v_out, a_out;
-  reg [63:0] v_offset, a_offset;  // byte offsets of v and a in an item's state: 8N, 16N
+  reg [63:0] state_out;
 
-  // The layer being run.
+  // The layer being run: its fields, read from the layer table when it starts.
   reg [LA-1:0] layer;
   reg [7:0] cfg_base;  // where the layer's words start in cfg_mem
-  reg [31:0] no, nbase, i, j, row_ptr, w_base, row_offset;
-  reg [31:0] stride;  // lines per row of the layer's weights: ceil(no / SYN_LANES)
-  // Loading the weights: the image's row-major stream placed into lines.
-  reg [LA-1:0] ld_layer;
-  reg [31:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the layer
+  reg [FA:0] f;  // the field being read
+  reg [31:0] lf[0:FIELDS-1];
+  reg [31:0] lt_q;
+  always @(posedge clk) lt_q <= table_layers[{layer[LA-2:0], f[FA-1:0]}];
+  wire [31:0] n_in = lf[`SNAP_F_N_IN];
+  wire [31:0] no = lf[`SNAP_F_N_OUT];
+  wire [31:0] w_base = lf[`SNAP_F_W_BASE];
+  wire [31:0] nbase = lf[`SNAP_F_N_BASE];
+  wire l_delay = lf[`SNAP_F_KIND] == `SNAP_KIND_DELAY;
+  wire l_conv = lf[`SNAP_F_KIND] == `SNAP_KIND_CONV;
+  wire [31:0] stride = lf[`SNAP_F_STRIDE];  // lines per row
+  wire [31:0] row_len = lf[`SNAP_F_ROW_LEN];  // weights per row
+  wire [31:0] depth = lf[`SNAP_F_DEPTH];  // pending activations per neuron
+  wire [31:0] p_base = lf[`SNAP_F_P_BASE];
+  wire [31:0] d_base = lf[`SNAP_F_D_BASE];
+  reg [31:0] i, j, row_ptr, drow_ptr, row_offset, rem, jd;
+  reg [CA+LG-1:0] acc_base;  // the accumulator a conv row's first weight lands in
+
+  // Loading the weights and delays: the image's row-major stream placed into lines.
+  reg [LA-1:0] ld_block;
+  reg [31:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the block
   reg [31:0] ld_line;
   reg [LG-1:0] ld_lane;
-  reg [W_LINE-1:0] ld_buffer;  // the line being loaded: its lanes below ld_lane
-  // that line with the weight arriving now in its lane (lanes above it zero)
-  wire [W_LINE-1:0] ld_full =
-      ld_buffer | ({{(W_LINE - WEIGHT_BITS) {1'b0}}, m_rdata[WEIGHT_BITS-1:0]} << (ld_lane * WEIGHT_BITS));
+  reg [LD_LINE-1:0] ld_buffer;  // the line being loaded: its lanes below ld_lane
+  // that line with the word arriving now in its lane (lanes above it zero)
+  wire [LD_LINE-1:0] ld_full =
+      ld_buffer | ({{(LD_LINE - LD_W) {1'b0}}, m_rdata[LD_W-1:0]} << (ld_lane * LD_W));
   wire ld_line_end = &ld_lane || ld_left == 32'd1;
-  wire [31:0] ld_no = layer_table[TABLE_HEADER+4*ld_layer+1];
-  wire [31:0] ld_next_ni = layer_table[TABLE_HEADER+4*(ld_layer+1'b1)];
-  wire [31:0] ld_next_no = layer_table[TABLE_HEADER+4*(ld_layer+1'b1)+1];
+  wire [31:0] ld_len = table_blocks[{ld_block, 1'b1}];
+  wire [31:0] ld_next_rows = table_blocks[{ld_block + 1'b1, 1'b0}];
+  wire [31:0] ld_next_len = table_blocks[{ld_block + 1'b1, 1'b1}];
+  genvar lane;
+  generate
+    for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : repack
+      assign w_wd[lane*WEIGHT_BITS+:WEIGHT_BITS] = ld_full[lane*LD_W+:WEIGHT_BITS];
+      assign d_wd[lane*DB+:DB] = ld_full[lane*LD_W+:DB];
+    end
+  endgenerate
   reg [SPIKE_BITS-1:0] spikes, next_spikes;
   reg [3:0] drain;
+
+  // A conv spike's coordinates: five divisions n / d by multiplying with d's reciprocal
+  // (M, K from the layer's fields, exact for every n below 2^NB), in order: the index by C
+  // (position, channel c), c by C / groups (group g), the position by Y (x, y), x + px by sx,
+  // y + py by sy (the first tap's output x, y and remainders).
+  reg [2:0] dv_step;
+  reg [NB-1:0] dv_n, dv_q;
+  reg [2*NB:0] dv_p;
+  reg [31:0] dv_d, dv_m, dv_k;
+  always @* begin
+    case (dv_step)
+      3'd0: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_C], lf[`SNAP_F_C+1], lf[`SNAP_F_C+2]};
+      3'd1: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_CG], lf[`SNAP_F_CG+1], lf[`SNAP_F_CG+2]};
+      3'd2: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_Y], lf[`SNAP_F_Y+1], lf[`SNAP_F_Y+2]};
+      3'd3: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_SX], lf[`SNAP_F_SX+1], lf[`SNAP_F_SX+2]};
+      default: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_SY], lf[`SNAP_F_SY+1], lf[`SNAP_F_SY+2]};
+    endcase
+  end
+  wire [2*NB-1:0] dv_qd = dv_q * dv_d[NB-1:0];
+  wire [NB-1:0] dv_r = dv_n - dv_qd[NB-1:0];
+  reg [NB-1:0] cv_q1, cv_c, cv_y;
+  reg [31:0] cv_gog;  // the group's first output channel, g * C_out / groups
+  // The taps: (tx, ty) and each axis's output coordinate and remainder (xs = xo * sx + xr);
+  // a tap lands where both remainders are zero and both coordinates inside the output.
+  reg [15:0] tx, ty;
+  reg signed [NB+1:0] xo_x, yo_y, yo_0;
+  reg [NB-1:0] xr_x, yr_y, yr_0;
+  reg [31:0] row_c;  // the tap's weight row: tap * C + c
+  reg taps_done;
+  reg [2*NB+1:0] tap_px, tap_py;
+  wire tap_lands = xr_x == 0 && yr_y == 0 && !xo_x[NB+1] && !yo_y[NB+1] &&
+      xo_x < $signed({1'b0, lf[`SNAP_F_XO][NB:0]}) && yo_y < $signed({1'b0, lf[`SNAP_F_YO][NB:0]});
+  // one step of -dilation along an axis: (o, r) - (dq, dr) with the borrow into o
+  wire [NB:0] x_rem = {1'b0, xr_x} - lf[`SNAP_F_DXR][NB:0];
+  wire [NB:0] y_rem = {1'b0, yr_y} - lf[`SNAP_F_DYR][NB:0];
+  wire signed [NB+1:0] x_dq = $signed({1'b0, lf[`SNAP_F_DXQ][NB:0]}) + x_rem[NB];
+  wire signed [NB+1:0] y_dq = $signed({1'b0, lf[`SNAP_F_DYQ][NB:0]}) + y_rem[NB];
+  wire [NB-1:0] x_next_r = x_rem[NB] ? x_rem[NB-1:0] + lf[`SNAP_F_SX][NB-1:0] : x_rem[NB-1:0];
+  wire [NB-1:0] y_next_r = y_rem[NB] ? y_rem[NB-1:0] + lf[`SNAP_F_SY][NB-1:0] : y_rem[NB-1:0];
 
   // Both engines read block RAM in the cycle an element issues (stage 0) and register what
   // comes out (stage 2) before any arithmetic: a BRAM's clock-to-output leaves no time for
   // more in the same cycle at 100 MHz. Values named _k are valid k cycles after issue.
   localparam integer DEPTH = 9;  // the LIF update's last stage: write-back and spike
-  // Synapse engine: line j of a row issued in stage 0, its lanes accumulated and written in
-  // stage 2.
-  reg [2:1] ev_valid;
-  reg [GA-1:0] ev_j[1:2];
-  // LIF update: one neuron per cycle through DEPTH stages.
+  // Synapse engine: line j of a row issued in stage 0 (weights and delays read), the
+  // accumulators read per bank in stage 2, summed and written in stage 4.
+  reg [4:1] ev_valid;
+  reg [CA-1:0] ev_line_1, ev_line_2;  // the bank line lane 0 of the weight line lands in
+  reg [LG-1:0] ev_rot_1, ev_rot_2;  // the bank the line's first weight lands in
+  reg ev_full_1, ev_full_2;  // every lane holds a weight of the row
+  reg [LG-1:0] ev_rem_1, ev_rem_2;  // else: lanes that do
+  reg [W_LINE-1:0] w_2;
+  reg [D_LINE-1:0] d_2;
+  // LIF update: neuron j's pending activations issued one column k a cycle (its activation
+  // of delay k read, its column k + 1 read; the last column reads the next neuron's column
+  // 0, which arrives with it), then one neuron per cycle through DEPTH stages.
+  reg [31:0] k_col, p_ptr;
+  reg [CA-1:0] acc_line, line_base;
+  wire lane_end = &j[LG-1:0] || j + 1 == no;  // j is its accumulator line's last neuron
   reg [DEPTH:1] up_valid;
+  reg [3:1] up_pw;  // column k of a neuron's pending activations is written in stage 3
+  reg [2:1] up_cap;  // the p word read is the next neuron's arrival
+  reg [2:1] up_clr;  // the accumulator line read is cleared in stage 2
+  reg [PA-1:0] up_pa[1:3];
+  reg [CA-1:0] up_cl[1:2];
   reg [NA-1:0] up_n[1:DEPTH];
   reg [XA-1:0] up_j[1:DEPTH];
+  reg signed [A_W-1:0] arrived;  // the activation arriving at the neuron being issued
   reg signed [4:0] l_wexp;
   // the layer's decay factors 4096 - (du + 1) and 4096 - dv, as non-negative multiplicands
   reg signed [13:0] u_factor, v_factor;
@@ -335,12 +459,12 @@ module lif_core #(
   // stage 2: the block RAMs' words, registered
   reg signed [U_W-1:0] u_2;
   reg signed [V_W-1:0] v_2;
-  reg signed [A_W-1:0] a_2;
+  reg signed [A_W-1:0] p_2;
   reg signed [12:0] bias_2;
   reg signed [ACC_W-1:0] acc_2;  // the updated neuron's lane
-  reg [ACC_LINE-1:0] acc_line_2;
-  reg [W_LINE-1:0] w_2;
-  // stage 3: the decay products in 17-bit pieces (one 18x18 multiplier each); the shifts
+  // stage 3: the pending column written; the decay products in 17-bit pieces (one 18x18
+  // multiplier each); the shifts
+  reg signed [A_W-1:0] p_next_3, act_3;
   reg signed [31:0] u_lo_3, u_mid_3, u_hi_3, v_lo_3, v_hi_3;
   reg signed [U_W-1:0] arrived_3, arrived_4, arrived_5;
   reg signed [U_W+1:0] bias_3, bias_4, bias_5;
@@ -349,17 +473,52 @@ module lif_core #(
   reg signed [U_W+1:0] u_sum_6, v_part_6, u_new_7, v_part_7, u_new_8, u_new_9;
   reg signed [U_W+2:0] v_sum_8, v_clip_9;
 
-  // stage 2: this step's accumulated activation, kept for the next step (Dense's delay).
+  // stage 2: this step's activation of the column read, kept for later steps. Dense and delay
+  // layers: the mantissas' sum doubled and shifted; a conv: its sum shifted left and wrapped
+  // into 24 bits.
   wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< `SNAP_WEIGHT_SHIFT;
-  wire signed [ACT_W-1:0] activation =
+  wire signed [ACT_W-1:0] dense_act =
       l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
-  // stage 2 of the synapse engine: every lane's sum
-  wire [ACC_LINE-1:0] acc_sums;
-  genvar lane;
+  wire signed [ACT_W-1:0] conv_shifted = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< l_wexp[2:0];
+  wire signed [A_W-1:0] act_2 = l_conv ? {{(A_W - 24) {conv_shifted[23]}}, conv_shifted[23:0]} :
+      dense_act[A_W-1:0];
+  // The accumulator banks: bank k holds accumulator (line * SYN_LANES + k) of a layer (a delay
+  // layer's (neuron line * depth + delay) * SYN_LANES + lane). In stage 2 each bank takes the
+  // weight lane that lands in it and reads its accumulator; in stage 4 it writes the sum.
+  wire [SYN_LANES*ACC_W-1:0] acc_q;
   generate
-    for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : lanes
-      wire signed [ACC_W-1:0] weight = $signed(w_2[lane*WEIGHT_BITS+:WEIGHT_BITS]);
-      assign acc_sums[lane*ACC_W+:ACC_W] = acc_line_2[lane*ACC_W+:ACC_W] + weight;
+    for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : banks
+      wire [LG-1:0] lane_id = lane;
+      wire [LG-1:0] from = lane_id - ev_rot_2;  // the weight lane landing here
+      wire signed [WEIGHT_BITS-1:0] weight_2 = w_2[from*WEIGHT_BITS+:WEIGHT_BITS];
+      wire takes_2 = ev_full_2 || from < ev_rem_2;
+      wire [CA+DB-1:0] delayed = {{DB{1'b0}}, ev_line_2} + {{CA{1'b0}}, d_2[lane*DB+:DB]};
+      wire [CA-1:0] addr_2 = l_delay ? delayed[CA-1:0] :
+          ev_line_2 + (lane_id < ev_rot_2 ? 1'b1 : 1'b0);
+      reg signed [WEIGHT_BITS-1:0] weight_3, weight_4;
+      reg takes_3, takes_4;
+      reg [CA-1:0] addr_3, addr_4;
+      reg [ACC_W-1:0] mem[0:ACC_CAP-1];
+      reg [ACC_W-1:0] q, sum_4;
+      wire we = ev_valid[4] && takes_4 || up_clr[2];
+      wire [CA-1:0] wa = up_clr[2] ? up_cl[2] : addr_4;
+      wire [ACC_W-1:0] wd = up_clr[2] ? {ACC_W{1'b0}} :
+          sum_4 + {{(ACC_W - WEIGHT_BITS) {weight_4[WEIGHT_BITS-1]}}, weight_4};
+      wire [CA-1:0] ra = ev_valid[2] ? addr_2 : acc_line;
+      integer a;
+      initial for (a = 0; a < ACC_CAP; a = a + 1) mem[a] = {ACC_W{1'b0}};
+      always @(posedge clk) begin
+        if (we) mem[wa] <= wd;
+        q <= mem[ra];
+        weight_3 <= weight_2;
+        weight_4 <= weight_3;
+        takes_3 <= takes_2;
+        takes_4 <= takes_3;
+        addr_3 <= addr_2;
+        addr_4 <= addr_3;
+        sum_4 <= q;
+      end
+      assign acc_q[lane*ACC_W+:ACC_W] = q;
     end
   endgenerate
   // The synapse engine's scan: the inputs of spike word scan_word that spiked and are not yet
@@ -380,6 +539,7 @@ module lif_core #(
       assign scan_first[bit_k] = |with_bit;
     end
   endgenerate
+  wire [31:0] scan_index = {scan_word[26:0], scan_first};
   // stage 9: the spike
   wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
   wire fired = v_clip_9 > threshold_9;
@@ -388,44 +548,40 @@ module lif_core #(
   // Write and read ports, by phase.
   always @* begin
     w_we = 1'b0;
+    d_we = 1'b0;
     bias_we = 1'b0;
     u_we = 1'b0;
     v_we = 1'b0;
-    a_we = 1'b0;
-    acc_we = 1'b0;
+    p_we = 1'b0;
     w_wa = ld_line[WA-1:0];
-    w_wd = ld_full;
+    d_wa = ld_line[DA-1:0];
     bias_wd = m_rdata[12:0];
-    n_wa = n[NA-1:0];
-    u_wa = n[NA-1:0];
-    v_wa = n[NA-1:0];
+    b_wa = sec_index[NA-1:0];
+    u_wa = idx[NA-1:0];
+    v_wa = idx[NA-1:0];
+    p_wa = idx[PA-1:0];
     u_wd = m_rdata[U_W-1:0];
     v_wd = m_rdata[V_W-1:0];
-    a_wd = m_rdata[A_W-1:0];
-    acc_wa = ev_j[2];
-    acc_wd = acc_sums;
+    p_wd = m_rdata[A_W-1:0];
     w_ra = row_ptr[WA-1:0] + j[WA-1:0];
-    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : n[NA-1:0];
-    acc_ra = (phase == UPDATE) ? j[XA-1:LG] : j[GA-1:0];
+    d_ra = drow_ptr[DA-1:0] + j[DA-1:0];
+    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : idx[NA-1:0];
+    p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + 1'b1 :
+        ((phase == GAP) ? p_base[PA-1:0] : idx[PA-1:0]);
     if (phase == LOAD_WAIT && m_rvalid) begin
       w_we = section == 2'd2 && ld_line_end;
+      d_we = section == 2'd3 && ld_line_end;
       bias_we = section == 2'd1;
-      n_wa = sec_index[NA-1:0];
     end
     if (phase == SIN_WAIT && m_rvalid) begin
-      u_we = state_var == 2'd0;
-      v_we = state_var == 2'd1;
-      a_we = state_var == 2'd2;
+      u_we = region == 2'd0;
+      v_we = region == 2'd1;
+      p_we = region == 2'd2;
     end
-    if (ev_valid[2]) acc_we = 1'b1;
-    if (up_valid[2]) begin
-      a_we = 1'b1;
-      n_wa = up_n[2];
-      a_wd = activation[A_W-1:0];
-      // the line is cleared for the next layer after its last neuron has read it
-      acc_we = &up_j[2][LG-1:0] || {{(32 - XA) {1'b0}}, up_j[2]} + 32'd1 == no;
-      acc_wa = up_j[2][XA-1:LG];
-      acc_wd = {ACC_LINE{1'b0}};
+    if (up_pw[3]) begin
+      p_we = 1'b1;
+      p_wa = up_pa[3];
+      p_wd = p_next_3 + act_3;
     end
     if (up_valid[DEPTH]) begin
       u_we = 1'b1;
@@ -446,21 +602,35 @@ module lif_core #(
     end
     up_n[1] <= n_ra;  // what stage 0 issues, in the UPDATE phase
     up_j[1] <= j[XA-1:0];
-    ev_j[1] <= j[XA-1:0];
-    ev_j[2] <= ev_j[1];
+    up_pa[1] <= p_ptr[PA-1:0];
+    up_pa[2] <= up_pa[1];
+    up_pa[3] <= up_pa[2];
+    up_cl[1] <= acc_line;
+    up_cl[2] <= up_cl[1];
+    ev_line_1 <= l_delay ? jd[CA-1:0] : acc_base[CA+LG-1:LG] + j[CA-1:0];
+    ev_rot_1 <= acc_base[LG-1:0];
+    ev_full_1 <= rem >= SYN_LANES;
+    ev_rem_1 <= rem[LG-1:0];
+    ev_line_2 <= ev_line_1;
+    ev_rot_2 <= ev_rot_1;
+    ev_full_2 <= ev_full_1;
+    ev_rem_2 <= ev_rem_1;
+    w_2 <= w_q;
+    d_2 <= d_q;
     u_2 <= u_q;
     v_2 <= v_q;
-    a_2 <= a_q;
+    p_2 <= p_q;
     bias_2 <= bias_q;
     acc_2 <= acc_q[up_j[1][LG-1:0]*ACC_W+:ACC_W];
-    acc_line_2 <= acc_q;
-    w_2 <= w_q;
+    if (up_cap[2]) arrived <= p_2;
+    p_next_3 <= up_cap[2] ? {A_W{1'b0}} : p_2;
+    act_3 <= act_2;
     u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
     u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
     u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
     v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
     v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
-    arrived_3 <= {{(U_W - A_W - 6) {a_2[A_W-1]}}, a_2, 6'd0};
+    arrived_3 <= {{(U_W - A_W - 6) {arrived[A_W-1]}}, arrived, 6'd0};
     bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
     u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
     v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
@@ -487,14 +657,20 @@ module lif_core #(
     if (!rst_n) begin
       phase <= IDLE;
       m_valid <= 1'b0;
-      ev_valid <= 2'b0;
+      ev_valid <= 4'b0;
       up_valid <= {DEPTH{1'b0}};
+      up_pw <= 3'b0;
+      up_cap <= 2'b0;
+      up_clr <= 2'b0;
       spikes <= {SPIKE_BITS{1'b0}};
       next_spikes <= {SPIKE_BITS{1'b0}};
     end else begin
       if (m_valid && m_ready) m_valid <= 1'b0;
-      ev_valid <= {ev_valid[1], 1'b0};
+      ev_valid <= {ev_valid[3:1], 1'b0};
       up_valid <= {up_valid[DEPTH-1:1], 1'b0};
+      up_pw <= {up_pw[2:1], 1'b0};
+      up_cap <= {up_cap[1], 1'b0};
+      up_clr <= {up_clr[1], 1'b0};
       if (up_valid[DEPTH]) next_spikes[up_j[DEPTH]] <= fired;
       case (phase)
         IDLE:
@@ -509,14 +685,12 @@ module lif_core #(
           section <= 2'd0;
           sec_index <= 32'd0;
           image_left <= image_words;
-          ld_layer <= {LA{1'b0}};
-          ld_left <= layer_table[TABLE_HEADER+1];
-          ld_rows_left <= layer_table[TABLE_HEADER];
+          ld_block <= {LA{1'b0}};
+          ld_rows_left <= table_blocks[0];
+          ld_left <= table_blocks[1];
           ld_line <= 32'd0;
           ld_lane <= {LG{1'b0}};
-          ld_buffer <= {W_LINE{1'b0}};
-          v_offset <= {29'd0, n_neurons, 3'd0};
-          a_offset <= {28'd0, n_neurons, 4'd0};
+          ld_buffer <= {LD_LINE{1'b0}};
           phase <= reg_load != 0 ? LOAD_REQ : ITEM;
         end
         LOAD_REQ:
@@ -535,61 +709,67 @@ module lif_core #(
           image_left <= image_left - 1;
           phase <= LOAD_REQ;
           sec_index <= sec_index + 1;
-          if (section == 2'd2) begin  // the next weight's place: lane, line, row, layer
+          if (section[1]) begin  // the next weight's (or delay's) place: lane, line, row, block
             ld_lane <= ld_lane + 1'b1;
             ld_left <= ld_left - 1;
-            ld_buffer <= ld_line_end ? {W_LINE{1'b0}} : ld_full;
+            ld_buffer <= ld_line_end ? {LD_LINE{1'b0}} : ld_full;
             if (&ld_lane) ld_line <= ld_line + 1;
             if (ld_left == 32'd1) begin  // the row's last weight
               ld_lane <= {LG{1'b0}};
-              ld_left <= ld_no;
+              ld_left <= ld_len;
               ld_line <= ld_line + 1;
               ld_rows_left <= ld_rows_left - 1;
               if (ld_rows_left == 32'd1) begin
-                ld_layer <= ld_layer + 1'b1;
-                ld_left <= ld_next_no;
-                ld_rows_left <= ld_next_ni;
+                ld_block <= ld_block + 1'b1;
+                ld_left <= ld_next_len;
+                ld_rows_left <= ld_next_rows;
               end
             end
           end
           if (section == 2'd0) cfg_mem[sec_index[$clog2(CFG_WORDS)-1:0]] <= m_rdata[16:0];
           if (section == 2'd0 && sec_index + 1 == config_words ||
-              section == 2'd1 && sec_index + 1 == n_neurons) begin
+              section == 2'd1 && sec_index + 1 == n_neurons ||
+              section == 2'd2 && sec_index + 1 == n_weights) begin
             section <= section + 2'd1;
             sec_index <= 32'd0;
+            if (section == 2'd2) ld_line <= 32'd0;  // the delays fill their own memory
           end
         end
         ITEM:
         if (b == batch) phase <= FINISH;
         else begin
-          n <= 32'd0;
-          state_var <= 2'd0;
+          s_ptr <= item_ptr;
+          region <= 2'd0;
+          idx <= 32'd0;
           phase <= SIN_REQ;
         end
         SIN_REQ: begin
           m_valid <= 1'b1;
           m_write <= 1'b0;
           m_wide <= 1'b1;
-          m_addr <= item_ptr + {29'd0, n, 3'd0} +
-              (state_var == 2'd0 ? 64'd0 : (state_var == 2'd1 ? v_offset : a_offset));
+          m_addr <= s_ptr;
           m_wdata <= 64'd0;
           phase <= SIN_WAIT;
         end
         SIN_WAIT:
         if (m_rvalid) begin
+          s_ptr <= s_ptr + 8;
           phase <= SIN_REQ;
-          if (state_var == 2'd2) begin
-            state_var <= 2'd0;
-            n <= n + 1;
-            if (n + 1 == n_neurons) begin
-              t_step <= 32'd0;
-              phase <= STEP;
-            end
-          end else state_var <= state_var + 2'd1;
+          idx <= idx + 1;
+          if (region != 2'd2 && idx + 1 == n_neurons) begin
+            region <= region + 2'd1;
+            idx <= 32'd0;
+          end
+          if (region == 2'd2 && idx + 1 == n_pending) begin
+            t_step <= 32'd0;
+            phase <= STEP;
+          end
         end
         STEP:
         if (t_step == steps) begin
-          n <= 32'd0;
+          s_ptr <= item_ptr;
+          region <= 2'd0;
+          idx <= 32'd0;
           phase <= SOUT_READ;
         end else begin
           word <= 32'd0;
@@ -611,14 +791,16 @@ module lif_core #(
           if (word + 1 == in_words) begin
             layer <= {LA{1'b0}};
             cfg_base <= 8'd0;
+            f <= {(FA + 1) {1'b0}};
             phase <= LAYER;
           end else phase <= UNPACK_REQ;
         end
-        LAYER: begin
-          no <= layer_table[TABLE_HEADER+4*layer+1];
-          nbase <= layer_table[TABLE_HEADER+4*layer+3];
-          w_base <= layer_table[TABLE_HEADER+4*layer+2];
-          stride <= (layer_table[TABLE_HEADER+4*layer+1] + SYN_LANES - 1) >> LG;
+        LAYER: begin  // the layer's fields, one a cycle (lt_q is field f - 1)
+          if (f != 0) lf[f-1] <= lt_q;
+          f <= f + 1'b1;
+          if (f == FIELDS || f == `SNAP_DENSE_FIELDS && !l_conv) phase <= LAYER_SETUP;
+        end
+        LAYER_SETUP: begin
           l_wexp <= cfg_mem[cfg_base][4:0];
           u_factor <= {2'b0, 12'd4095 - cfg_mem[cfg_base+1][11:0]};
           v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
@@ -626,44 +808,148 @@ module lif_core #(
           l_bexp <= cfg_mem[cfg_base+4][2:0];
           l_subtract <= cfg_mem[cfg_base+5][0];
           scan_word <= 32'd0;
-          scan_left <= (layer_table[TABLE_HEADER+4*layer] + 32'd31) >> 5;
+          scan_left <= (n_in + 32'd31) >> 5;
           scan_pending <= spikes[31:0];
           phase <= SCAN;
         end
         SCAN:  // one cycle per input that spiked, and one per spike word
         if (scan_pending != 32'd0) begin
-          i <= {scan_word[26:0], scan_first};
+          i <= scan_index;
+          dv_n <= scan_index[NB-1:0];
+          dv_step <= 3'd0;
           scan_pending <= scan_pending & ~scan_low;
-          phase <= ROW_MUL;
-        end else if (scan_left == 32'd1) begin
-          j <= 32'd0;
-          phase <= GAP;
-        end else begin
+          phase <= l_conv ? CV_MUL : ROW_MUL;
+        end else if (scan_left == 32'd1) phase <= GAP;
+        else begin
           scan_word <= scan_word + 32'd1;
           scan_left <= scan_left - 32'd1;
           scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
         end
         ROW_MUL: begin  // the row's first line: w_base + i * stride, over two cycles
-          row_offset <= i[XA-1:0] * stride[GA:0];
-          j <= 32'd0;
+          row_offset <= i[XA-1:0] * stride[XA-LG:0];
           phase <= ROW_BASE;
         end
         ROW_BASE: begin
           row_ptr <= w_base + row_offset;
+          drow_ptr <= d_base + row_offset;
+          acc_base <= {(CA + LG) {1'b0}};
+          j <= 32'd0;
+          jd <= 32'd0;
+          rem <= row_len;
+          phase <= ROW;
+        end
+        CV_MUL: begin
+          dv_p <= dv_n * dv_m[NB:0];
+          phase <= CV_SHIFT;
+        end
+        CV_SHIFT: begin
+          dv_q <= dv_p >> dv_k[5:0];
+          phase <= CV_REM;
+        end
+        CV_REM: begin  // dv_q = dv_n / d and dv_r its remainder
+          dv_step <= dv_step + 3'd1;
+          phase <= CV_MUL;
+          case (dv_step)
+            3'd0: begin  // the index by C: position, channel
+              cv_q1 <= dv_q;
+              cv_c <= dv_r;
+              dv_n <= dv_r;
+            end
+            3'd1: begin  // the channel by C / groups: its group's first output channel
+              cv_gog <= dv_q * row_len;
+              dv_n <= cv_q1;
+            end
+            3'd2: begin  // the position by Y: x, y
+              cv_y <= dv_r;
+              dv_n <= dv_q + lf[`SNAP_F_PX][NB-1:0];
+            end
+            3'd3: begin  // x + px by sx: the first tap's output x
+              xo_x <= $signed({2'b0, dv_q});
+              xr_x <= dv_r;
+              dv_n <= cv_y + lf[`SNAP_F_PY][NB-1:0];
+            end
+            default: begin  // y + py by sy: the first tap's output y; the taps begin
+              yo_y <= $signed({2'b0, dv_q});
+              yr_y <= dv_r;
+              yo_0 <= $signed({2'b0, dv_q});
+              yr_0 <= dv_r;
+              tx <= 16'd0;
+              ty <= 16'd0;
+              row_c <= {{(32 - NB) {1'b0}}, cv_c};
+              taps_done <= 1'b0;
+              phase <= TAP;
+            end
+          endcase
+        end
+        TAP:  // one cycle per kernel tap; a tap that lands takes its row
+        if (taps_done) phase <= SCAN;
+        else begin
+          if (tap_lands) begin
+            tap_px <= xo_x[NB:0] * lf[`SNAP_F_YOCO][NB:0];
+            tap_py <= yo_y[NB:0] * lf[`SNAP_F_CO][NB:0];
+            row_offset <= row_c * stride;
+            phase <= TAP_BASE;
+          end
+          row_c <= row_c + lf[`SNAP_F_C];
+          if (ty + 1'b1 == lf[`SNAP_F_KY][15:0]) begin
+            ty <= 16'd0;
+            yo_y <= yo_0;
+            yr_y <= yr_0;
+            if (tx + 1'b1 == lf[`SNAP_F_KX][15:0]) taps_done <= 1'b1;
+            else begin
+              tx <= tx + 1'b1;
+              xo_x <= xo_x - x_dq;
+              xr_x <= x_next_r;
+            end
+          end else begin
+            ty <= ty + 1'b1;
+            yo_y <= yo_y - y_dq;
+            yr_y <= y_next_r;
+          end
+        end
+        TAP_BASE: begin
+          acc_base <= tap_px[CA+LG-1:0] + tap_py[CA+LG-1:0] + cv_gog[CA+LG-1:0];
+          row_ptr <= w_base + row_offset;
+          j <= 32'd0;
+          jd <= 32'd0;
+          rem <= row_len;
           phase <= ROW;
         end
         ROW: begin  // one line of SYN_LANES weights per cycle
           ev_valid[1] <= 1'b1;
           j <= j + 1;
-          if (j + 1 == stride) phase <= SCAN;
+          jd <= jd + depth;
+          rem <= rem - SYN_LANES;
+          if (j + 1 == stride) phase <= l_conv ? TAP : SCAN;
         end
-        GAP: phase <= UPDATE;  // the last row's sums are written before the update reads them
-        UPDATE: begin
-          up_valid[1] <= 1'b1;
-          j <= j + 1;
-          if (j + 1 == no) begin
-            drain <= 4'd1;
-            phase <= DRAIN;
+        GAP:  // until the last row's sums are written; the first neuron's arrival is read
+        if (ev_valid == 4'b0) begin
+          up_cap[1] <= 1'b1;
+          j <= 32'd0;
+          k_col <= 32'd0;
+          p_ptr <= p_base;
+          acc_line <= {CA{1'b0}};
+          line_base <= {CA{1'b0}};
+          phase <= UPDATE;
+        end
+        UPDATE: begin  // column k_col of neuron j; the LIF update with its first column
+          up_valid[1] <= k_col == 0;
+          up_pw[1] <= 1'b1;
+          up_cap[1] <= k_col + 1 == depth;
+          up_clr[1] <= lane_end;
+          p_ptr <= p_ptr + 1;
+          if (k_col + 1 == depth) begin
+            k_col <= 32'd0;
+            j <= j + 1;
+            acc_line <= lane_end ? acc_line + 1'b1 : line_base;
+            if (lane_end) line_base <= acc_line + 1'b1;
+            if (j + 1 == no) begin
+              drain <= 4'd1;
+              phase <= DRAIN;
+            end
+          end else begin
+            k_col <= k_col + 1;
+            acc_line <= acc_line + 1'b1;
           end
         end
         DRAIN:  // until the layer's last neuron is written back and its spike set
@@ -674,6 +960,7 @@ module lif_core #(
           next_spikes <= {SPIKE_BITS{1'b0}};
           layer <= layer + 1'b1;
           cfg_base <= cfg_base + `SNAP_IMAGE_LAYER_WORDS;
+          f <= {(FA + 1) {1'b0}};
           if (layer + 1'b1 == n_layers[LA-1:0]) begin
             word <= 32'd0;
             phase <= PACK_REQ;
@@ -696,35 +983,34 @@ module lif_core #(
             phase <= STEP;
           end else phase <= PACK_REQ;
         end
-        SOUT_READ: phase <= SOUT_LATCH;  // n_ra = n this cycle; the words arrive next
+        SOUT_READ: phase <= SOUT_LATCH;  // n_ra = p_ra = idx this cycle; the words arrive next
         SOUT_LATCH: begin
-          u_out <= {{(64 - U_W) {u_q[U_W-1]}}, u_q};
-          v_out <= {{(64 - V_W) {v_q[V_W-1]}}, v_q};
-          a_out <= {{(64 - A_W) {a_q[A_W-1]}}, a_q};
-          state_var <= 2'd0;
+          state_out <= region == 2'd0 ? {{(64 - U_W) {u_q[U_W-1]}}, u_q} :
+              (region == 2'd1 ? {{(64 - V_W) {v_q[V_W-1]}}, v_q} :
+              {{(64 - A_W) {p_q[A_W-1]}}, p_q});
           phase <= SOUT_REQ;
         end
         SOUT_REQ: begin
           m_valid <= 1'b1;
           m_write <= 1'b1;
           m_wide <= 1'b1;
-          m_addr <= item_ptr + {29'd0, n, 3'd0} +
-              (state_var == 2'd0 ? 64'd0 : (state_var == 2'd1 ? v_offset : a_offset));
-          m_wdata <= state_var == 2'd0 ? u_out : (state_var == 2'd1 ? v_out : a_out);
+          m_addr <= s_ptr;
+          m_wdata <= state_out;
           phase <= SOUT_WAIT;
         end
         SOUT_WAIT:
         if (m_rvalid) begin
-          if (state_var != 2'd2) begin
-            state_var <= state_var + 2'd1;
-            phase <= SOUT_REQ;
-          end else if (n + 1 == n_neurons) begin
-            item_ptr <= item_ptr + v_offset + a_offset;
+          s_ptr <= s_ptr + 8;
+          phase <= SOUT_READ;
+          idx <= idx + 1;
+          if (region != 2'd2 && idx + 1 == n_neurons) begin
+            region <= region + 2'd1;
+            idx <= 32'd0;
+          end
+          if (region == 2'd2 && idx + 1 == n_pending) begin
+            item_ptr <= s_ptr + 8;
             b <= b + 1;
             phase <= ITEM;
-          end else begin
-            n <= n + 1;
-            phase <= SOUT_READ;
           end
         end
         FINISH: phase <= IDLE;
