@@ -83,6 +83,7 @@ class ZynqCore(VerilatorCore):
         self._lib.rtl_read_register.restype = ctypes.c_uint32
         self._lib.rtl_axi_stalls.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
         self._lib.rtl_axi_fail.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+        self._lib.rtl_axi_latency.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         self._lib.rtl_violation.argtypes = [ctypes.c_void_p]
         self._lib.rtl_violation.restype = ctypes.c_char_p
 
@@ -106,6 +107,11 @@ class ZynqCore(VerilatorCore):
         """From now on the slave drops each READY and holds back each VALID with
         probability percent / 100, drawn from a generator seeded with `seed`."""
         self._lib.rtl_axi_stalls(self._handle, seed, percent)
+
+    def latency(self, cycles: int) -> None:
+        """From now on each read burst's first beat and each write response come `cycles`
+        cycles after their request at the soonest (a board's DDR behind its interconnect)."""
+        self._lib.rtl_axi_latency(self._handle, cycles)
 
     def fail(self, write: bool, nth: int) -> None:
         """The slave answers SLVERR to the nth read beat (or write) from now on."""

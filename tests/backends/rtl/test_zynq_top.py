@@ -1,7 +1,8 @@
 """The Zynq top (lif_zynq_top.v: the core behind lif_axi4_master.v, its AXI4 master) in
 Verilator behind an AXI4 slave memory that stalls at random and checks the protocol: the
 shared PYNQ driver runs it, through the rtl backend of a PYNQ-Z2 device, bit-exact with the
-reference (Dense layers, either reset, split runs, every layer's state); a read or write
+reference (Dense layers, either reset, split runs, every layer's state), at any latency,
+and its bursts amortize that latency where single beats pay it; a read or write
 answered SLVERR is a named error and the next pass starts clean, as it does after data in the
 bridge's line buffer changed; the top's ports are the ones Vivado's packager infers and its
 bus status registers are the driver's."""
@@ -67,15 +68,21 @@ def network_either_reset(draw):
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(network_either_reset(), st.integers(0, 2**32 - 1), st.sampled_from([0, 30, 70]))
+@given(
+    network_either_reset(),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0, 30, 70]),
+    st.sampled_from([0, 1, 17]),
+)
 def test_zynq_top_equals_reference_under_random_stalls(
-    case: tuple[list[LifLayerParams], np.ndarray, int], seed: int, percent: int
+    case: tuple[list[LifLayerParams], np.ndarray, int], seed: int, percent: int, latency: int
 ) -> None:
     layers, spikes, split = case
     reference = ReferenceNetwork(layers)
     want = reference.run(spikes)[0]
     executor, core = zynq_for(layers)
     core.stalls(seed, percent)  # the parameter load ran unstalled; the runs stall
+    core.latency(latency)
     with executor:
         windows = [w for w in (spikes[:split], spikes[split:]) if len(w)]
         got = np.concatenate([executor.run(w) for w in windows])
@@ -120,6 +127,24 @@ def test_a_pass_never_reads_what_the_last_pass_left_in_the_line() -> None:
     with FpgaExecutor(InPlaceDriver(overlay), parameter_image(old), [3], 2) as executor:
         executor.driver.load_params(parameter_image(new))
         np.testing.assert_array_equal(executor.run(spikes), ReferenceNetwork(new).run(spikes)[0])
+
+
+def test_bursts_amortize_the_latency_that_single_beats_pay() -> None:
+    """At a 40-cycle memory latency the parameter load (4-byte reads, burst into the line)
+    pays a fraction of it per word; the state (8-byte single beats) pays all of it."""
+    latency, sizes = 40, [20, 7]
+    layers = [params(np.full((20, 40), 2), vth=9), params(np.full((7, 20), -2), vth=1)]
+    overlay, core = simulation(layers)
+    core.latency(latency)
+    driver = LifCoreDriver(overlay)
+    image = parameter_image(layers)
+    driver.load_params(image)
+    assert core.cycles[-1] / len(image) < latency / 5
+    state = driver.allocate((1, 3 * sum(sizes)), np.int64)
+    frames_in = driver.allocate((1, 1, 2), np.uint32)
+    frames_out = driver.allocate((1, 1, 1), np.uint32)
+    driver.run(frames_in[:, :0], frames_out[:, :0], state)  # state in and out, no step
+    assert core.cycles[-1] / state.size / 2 > latency
 
 
 def test_the_bus_error_names_the_failing_address() -> None:

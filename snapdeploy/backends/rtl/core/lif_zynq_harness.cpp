@@ -5,8 +5,8 @@
 // driver filled, ap_start, polling ap_done) and an AXI4 slave memory on m_axi_gmem, as the
 // PS's S_AXI_HP0 and DDR would be: a buffer's device address is its address in this process.
 // The slave model is seeded and, when asked, stalls at random: ARREADY, AWREADY and WREADY
-// drop, RVALID and BVALID come late, in any mix; and it can answer one chosen read beat or
-// write with SLVERR. It checks the master's side of the protocol as it goes (payloads held
+// drop, RVALID and BVALID come late, in any mix; it can hold each read burst and write
+// response back by a fixed latency, and answer one chosen read beat or write with SLVERR. It checks the master's side of the protocol as it goes (payloads held
 // while VALID waits for READY, INCR bursts within a 4 KB page, one W beat per single-beat
 // write with strobes in the size's lanes) and reports the first violation instead of
 // guessing. It counts the clock cycles from ap_start to ap_done.
@@ -34,7 +34,13 @@ struct Burst {
   uint64_t address;  // of its first beat, aligned to its size
   int beats;
   int size;  // bytes per beat
+  uint64_t ready_at;  // the cycle its first read beat (or its write response) may come
   int done = 0;
+};
+
+struct Response {
+  uint32_t resp;
+  uint64_t ready_at;
 };
 
 struct Zynq {
@@ -43,10 +49,11 @@ struct Zynq {
   uint64_t cycles = 0;
   std::mt19937_64 rng{0};
   int stall_percent = 0;
+  uint64_t latency = 0;  // cycles from an AR (a write's last W) to its first beat (its B)
   // the slave's bursts in flight
   std::deque<Burst> reads;
   std::deque<Burst> writes;    // addresses taken, data not yet
-  std::deque<uint32_t> responses;  // BRESP of writes whose data came, not yet answered
+  std::deque<Response> responses;  // writes whose data came, not yet answered
   // which read beat / write (counted from the request to fail) answers SLVERR; -1: none
   int64_t fail_read_beat = -1, fail_write = -1;
   int64_t read_beats = 0, write_count = 0;
@@ -71,7 +78,8 @@ struct Zynq {
     t.m_axi_gmem_ARREADY = !stall();
     t.m_axi_gmem_AWREADY = !stall();
     t.m_axi_gmem_WREADY = !writes.empty() && !stall();
-    if (!t.m_axi_gmem_RVALID && !reads.empty() && !stall()) {
+    if (!t.m_axi_gmem_RVALID && !reads.empty() && cycles >= reads.front().ready_at &&
+        !stall()) {
       Burst& b = reads.front();
       const uint64_t beat = (b.address + uint64_t(b.done) * b.size) & ~uint64_t(7);
       uint64_t data = 0;
@@ -82,9 +90,10 @@ struct Zynq {
       t.m_axi_gmem_RRESP = read_beats++ == fail_read_beat ? SLVERR : 0;
       t.m_axi_gmem_RID = 0;
     }
-    if (!t.m_axi_gmem_BVALID && !responses.empty() && !stall()) {
+    if (!t.m_axi_gmem_BVALID && !responses.empty() && cycles >= responses.front().ready_at &&
+        !stall()) {
       t.m_axi_gmem_BVALID = 1;
-      t.m_axi_gmem_BRESP = responses.front();
+      t.m_axi_gmem_BRESP = responses.front().resp;
       t.m_axi_gmem_BID = 0;
     }
   }
@@ -109,12 +118,13 @@ struct Zynq {
     const uint64_t w = t.m_axi_gmem_WDATA ^ (uint64_t(t.m_axi_gmem_WSTRB) << 32);
     check_held(t.m_axi_gmem_WVALID, t.m_axi_gmem_WREADY, w_waiting, w_seen, w, "W");
     if (t.m_axi_gmem_ARVALID && t.m_axi_gmem_ARREADY) {
-      Burst b{t.m_axi_gmem_ARADDR, int(t.m_axi_gmem_ARLEN) + 1, 1 << t.m_axi_gmem_ARSIZE};
+      Burst b{t.m_axi_gmem_ARADDR, int(t.m_axi_gmem_ARLEN) + 1, 1 << t.m_axi_gmem_ARSIZE,
+              cycles + latency};
       check_burst(b, t.m_axi_gmem_ARBURST, "read");
       reads.push_back(b);
     }
     if (t.m_axi_gmem_AWVALID && t.m_axi_gmem_AWREADY) {
-      Burst b{t.m_axi_gmem_AWADDR, int(t.m_axi_gmem_AWLEN) + 1, 1 << t.m_axi_gmem_AWSIZE};
+      Burst b{t.m_axi_gmem_AWADDR, int(t.m_axi_gmem_AWLEN) + 1, 1 << t.m_axi_gmem_AWSIZE, 0};
       check_burst(b, t.m_axi_gmem_AWBURST, "write");
       writes.push_back(b);
     }
@@ -153,7 +163,7 @@ struct Zynq {
     if (last != (++b.done == b.beats)) fail("WLAST not on the burst's last beat");
     if (b.done == b.beats) {
       writes.pop_front();
-      responses.push_back(write_count++ == fail_write ? SLVERR : 0);
+      responses.push_back({write_count++ == fail_write ? SLVERR : 0, cycles + latency});
     }
   }
 
@@ -245,6 +255,12 @@ void rtl_axi_stalls(void* handle, uint64_t seed, int percent) {
   Zynq& sim = *static_cast<Zynq*>(handle);
   sim.rng.seed(seed);
   sim.stall_percent = percent;
+}
+
+// From now on a read burst's first beat, and a write's response, come no sooner than
+// `cycles` cycles after its address (its last data beat): a DDR behind an interconnect.
+void rtl_axi_latency(void* handle, uint64_t cycles) {
+  static_cast<Zynq*>(handle)->latency = cycles;
 }
 
 // Answer SLVERR to the nth read beat (write = 0) or the nth write (write = 1) from now on.
