@@ -3,7 +3,12 @@
 The encoder drives a LIF with the activation as a constant current for T steps; its
 threshold is learned (kept positive through exp), and every emitted spike is a packet on the
 link, so `sparsity_loss` (the mean spike rate of the last forward) is the term that trades
-accuracy for link traffic. The decoder turns spike counts back into an activation with a
+accuracy for link traffic. Its gradient is the LIF's surrogate by default, or, with
+`gradient="rate"`, that of the rate a constant input codes (count / T ~ x / threshold):
+the membrane meets the surrogate's window only where the count steps (x near vth / k), so
+in between, and across the dead zone below vth / T where most of a cut transformer's
+residual stream lies (median |x| 1.6 under a threshold of 6.6 at T=4), it passes 7-60x
+less gradient back to the die before the cut than the coded rate's T / vth. The decoder turns spike counts back into an activation with a
 learned per-neuron scale. A model whose input is already spikes (event data, e.g. a DVS
 camera's) starts with a `SpikeSource` instead of an encoder: it passes the events through,
 checked, in the [T, batch, n] layout every spiking stage uses.
@@ -16,17 +21,48 @@ import math
 import torch
 from torch import nn
 
-from snapdeploy.core.errors import SpikeInputError
+from snapdeploy.core.errors import ParameterRangeError, SpikeInputError
 from snapdeploy.nn.lif import check_decays, lif_sequence
+
+#: How an encoder's spikes pass gradient back: the LIF's surrogate, or the coded rate's.
+GRADIENTS = ("surrogate", "rate")
+
+
+class RateGradient(torch.autograd.Function):
+    """The LIF's spikes unchanged forward; backward, each step's spike as the rate x / vth
+    that a constant input x codes (0 outside 0 < x < vth, where the count stays 0 or T)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, vth: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, vth)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:  # type: ignore[override]
+        x, vth = ctx.saved_tensors
+        coded = grad.sum(0) * ((x > 0) & (x < vth)).to(grad.dtype)
+        return coded / vth, -(coded * x).sum() / vth**2, None
 
 
 class SpikeEncoder(nn.Module):
-    """Dense [batch, n] -> spikes [T, batch, n]."""
+    """Dense [batch, n] -> spikes [T, batch, n]; `gradient` as the module docstring says."""
 
-    def __init__(self, n: int, steps: int, threshold: float = 1.0, dv: float = 0.0):
+    def __init__(
+        self,
+        n: int,
+        steps: int,
+        threshold: float = 1.0,
+        dv: float = 0.0,
+        gradient: str = "surrogate",
+    ):
         super().__init__()
         check_decays(1.0, dv)
-        self.n, self.steps, self.dv = n, steps, dv
+        if gradient not in GRADIENTS:
+            raise ParameterRangeError(
+                f"encoder gradient '{gradient}' is not one of {', '.join(GRADIENTS)}; fix: "
+                f"choose 'surrogate' (the LIF's) or 'rate' (the coded rate's)"
+            )
+        self.n, self.steps, self.dv, self.gradient = n, steps, dv, gradient
         self.log_threshold = nn.Parameter(torch.tensor(math.log(threshold)))
         self.last_rate: torch.Tensor | None = None
 
@@ -36,7 +72,12 @@ class SpikeEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = x.unsqueeze(0).expand(self.steps, *x.shape)
-        spikes = lif_sequence(current, 1.0, self.dv, self.threshold)
+        if self.gradient == "surrogate":
+            spikes = lif_sequence(current, 1.0, self.dv, self.threshold)
+        else:
+            with torch.no_grad():
+                coded = lif_sequence(current, 1.0, self.dv, self.threshold)
+            spikes = RateGradient.apply(x, self.threshold, coded)
         self.last_rate = spikes.mean()
         return spikes
 
@@ -46,7 +87,10 @@ class SpikeEncoder(nn.Module):
         return self.last_rate
 
     def extra_repr(self) -> str:
-        return f"n={self.n}, steps={self.steps}, threshold={self.threshold.item():.4g}"
+        return (
+            f"n={self.n}, steps={self.steps}, threshold={self.threshold.item():.4g}, "
+            f"gradient={self.gradient}"
+        )
 
 
 class SpikeSource(nn.Module):

@@ -64,7 +64,9 @@ class CutBoundary(nn.Module):
     `hidden` are the widths of spiking layers between encoder and decoder; one more layer
     brings them back to the spike width (`channels`, or `2 * channels` when signed), so
     `hidden=(64,)` is a spiking projection whose 64 channels are what a link between the
-    two layers carries. The encoder and the layers run the fused LIF.
+    two layers carries. The encoder and the layers run the fused LIF; `gradient` is how the
+    encoder trains (`SpikeEncoder`: the surrogate's, or the coded rate's, which the SNAP
+    evaluation's language model needs and its CNN does not).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class CutBoundary(nn.Module):
         hidden: Sequence[int] = (),
         threshold: float = 1.0,
         dv: float = 0.0,
+        gradient: str = "surrogate",
     ):
         super().__init__()
         self.channels, self.steps, self.signed = channels, steps, signed
@@ -83,7 +86,7 @@ class CutBoundary(nn.Module):
             raise ModelStructureError(
                 f"spike boundary hidden widths {tuple(hidden)} must all be at least 1"
             )
-        self.encoder = SpikeEncoder(width, steps, threshold, dv)
+        self.encoder = SpikeEncoder(width, steps, threshold, dv, gradient)
         sizes = [width, *hidden, width] if hidden else [width]
         self.layers = nn.ModuleList(SpikingLinear(a, b) for a, b in itertools.pairwise(sizes))
         self.decoder = SpikeDecoder(width, steps)

@@ -230,6 +230,7 @@ def snap_cut(
     signed: bool | None = None,
     hidden: Sequence[int] = (),
     dv: float = 0.0,
+    gradient: str = "surrogate",
 ) -> SnapCutNet:
     """Cut `stages` before each stage in `cuts` (indices or names) into dies joined by spike
     boundaries over `steps` time steps.
@@ -237,7 +238,9 @@ def snap_cut(
     `example` is one input batch, used to find each crossing tensor's shape and an initial
     encoder threshold. `signed=None` codes a cut as signed (two spike channels per value)
     when its example activation has negative values. `hidden` adds spiking Dense+LIF layers
-    of those widths inside every boundary. The stage modules are shared, not copied.
+    of those widths inside every boundary. `gradient` is how the encoders train: the LIF's
+    "surrogate" or the coded "rate" (see `SpikeEncoder`; docs/snap_eval.md measures both).
+    The stage modules are shared, not copied.
     """
     if steps < 1:
         raise ModelStructureError(f"steps={steps} must be at least 1")
@@ -257,7 +260,7 @@ def snap_cut(
         axis = channel_axis(value.shape, "cut")
         is_signed = bool((value < 0).any()) if signed is None else signed
         boundary = CutBoundary(
-            value.shape[axis], steps, is_signed, hidden, initial_threshold(value), dv
+            value.shape[axis], steps, is_signed, hidden, initial_threshold(value), dv, gradient
         )
         boundaries.append(boundary.to(value.device))
     parts = [getattr(split, f"submod_{k}") for k in range(len(calls) + 1)]

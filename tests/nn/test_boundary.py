@@ -72,6 +72,48 @@ def test_encoder_threshold_is_learnable() -> None:
     assert "log_threshold" in dict(enc.named_parameters())
 
 
+@SETTINGS
+@given(
+    steps=st.integers(1, 8),
+    threshold=st.floats(0.1, 8.0),
+    dv=st.sampled_from([0.0, 0.25]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_rate_gradient_keeps_the_spikes_and_passes_the_coded_rate_back(
+    steps, threshold, dv, seed
+) -> None:
+    """Forward the same spikes as the surrogate encoder; backward d count / dx = T / vth
+    where 0 < x < vth, 0 elsewhere (never spikes, or spikes every step)."""
+    x = torch.randn(3, 7, generator=torch.Generator().manual_seed(seed)) * threshold
+    x.requires_grad_(True)
+    rate = SpikeEncoder(7, steps, threshold, dv, gradient="rate")
+    out = rate(x)
+    assert torch.equal(out, SpikeEncoder(7, steps, threshold, dv)(x.detach()))
+    out.sum().backward()
+    inside = (x > 0) & (x < threshold)
+    assert torch.allclose(x.grad, inside * steps / torch.tensor(threshold))
+    expected = -(inside * x).sum() * steps / threshold**2 * threshold  # through exp()
+    assert rate.log_threshold.grad.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-6)
+
+
+def test_rate_gradient_reaches_activations_far_below_the_threshold() -> None:
+    """Why a cut's encoder uses it: in the dead zone below vth / T (where most of a cut
+    residual stream lies) the surrogate's window passes a small fraction of it back."""
+    x = torch.full((1, 1), 6.6 / 8, requires_grad=True)
+    grads = {}
+    for gradient in ("surrogate", "rate"):
+        x.grad = None
+        SpikeEncoder(1, 4, threshold=6.6, gradient=gradient)(x).sum().backward()
+        grads[gradient] = x.grad.item()
+    assert grads["rate"] == pytest.approx(4 / 6.6)
+    assert grads["surrogate"] < grads["rate"] / 10
+
+
+def test_unknown_encoder_gradient_is_refused() -> None:
+    with pytest.raises(ParameterRangeError, match="'slope' is not one of surrogate, rate"):
+        SpikeEncoder(2, 3, gradient="slope")
+
+
 def test_encoder_threshold_trains_toward_sparsity() -> None:
     enc = SpikeEncoder(8, steps=6, threshold=0.5)
     opt = torch.optim.SGD(enc.parameters(), lr=0.5)

@@ -56,6 +56,16 @@ def test_cut_gpt_trains_through_the_spikes(tokens):
     assert 0 < net.sparsity_loss().item() < 1
 
 
+def test_cut_encoders_train_on_the_surrogate_unless_told(tokens):
+    """A cut's encoder passes back the LIF's surrogate gradient by default, the coded
+    rate's on request (nn.boundary says when that matters)."""
+    torch.manual_seed(0)
+    surrogate = snap_cut(tiny_gpt(), cuts=["block1"], steps=4, example=tokens)
+    rate = snap_cut(tiny_gpt(), cuts=["block1"], steps=4, example=tokens, gradient="rate")
+    assert rate.boundaries[0].encoder.gradient == "rate"
+    assert surrogate.boundaries[0].encoder.gradient == "surrogate"
+
+
 def test_boundary_codes_each_token_alone(tokens):
     """Spikes per token over d channels: a token's spikes do not depend on its neighbours."""
     boundary = CutBoundary(channels=6, steps=5, signed=True, threshold=0.5)
