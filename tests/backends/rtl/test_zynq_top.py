@@ -147,6 +147,25 @@ def test_bursts_amortize_the_latency_that_single_beats_pay() -> None:
     assert core.cycles[-1] / state.size / 2 > latency
 
 
+def test_a_misaligned_buffer_is_named_and_never_reaches_the_bus() -> None:
+    """A host that hands the core a state pointer 4 bytes off its 8-byte words: the bridge
+    answers those requests itself, reading nothing and writing nothing there."""
+
+    class MisalignedState(LifCoreDriver):
+        def _set_pointer(self, offset: int, buffer: Any) -> None:
+            super()._set_pointer(offset, buffer)
+            if offset == regmap.STATE:
+                self.ip.write(offset, (int(buffer.device_address) + 4) & 0xFFFF_FFFF)
+
+    layers = [params(np.full((3, 4), 2), vth=3)]
+    overlay, _ = simulation(layers)
+    with FpgaExecutor(MisalignedState(overlay), parameter_image(layers), [3], 4) as executor:
+        with pytest.raises(MemoryBusError, match="a misaligned request .*no error response"):
+            executor.run(np.ones((2, 1, 4), dtype=bool))
+        executor._state.invalidate()  # the device side: nothing was written there
+        assert not np.asarray(executor._state).any()
+
+
 def test_the_bus_error_names_the_failing_address() -> None:
     """The first failed write is the first output frame's word: its buffer's address."""
     layers = [params(np.full((3, 4), 2), vth=3)]
