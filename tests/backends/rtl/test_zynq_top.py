@@ -1,11 +1,11 @@
 """The Zynq top (lif_zynq_top.v: the core behind lif_axi4_master.v, its AXI4 master) in
 Verilator behind an AXI4 slave memory that stalls at random and checks the protocol: the
-shared PYNQ driver runs it, through the rtl backend of a PYNQ-Z2 device, bit-exact with the
-reference (Dense layers, either reset, split runs, every layer's state), at any latency,
-and its bursts amortize that latency where single beats pay it; a read or write
-answered SLVERR is a named error and the next pass starts clean, as it does after data in the
-bridge's line buffer changed; the top's ports are the ones Vivado's packager infers and its
-bus status registers are the driver's."""
+shared PYNQ driver runs it, through the rtl backend of a PYNQ-Z2 device, as real Lava ran the
+12 fixture networks and bit-exact with the reference (Dense layers, either reset, split runs,
+every layer's state), at any latency, and its bursts amortize that latency where single beats
+pay it; a read or write answered SLVERR, or a misaligned buffer, is a named error and the
+next pass starts clean, as it does after data in the bridge's line buffer changed; the top's
+ports are the ones Vivado's packager infers and its bus status registers are the driver's."""
 
 from __future__ import annotations
 
@@ -29,7 +29,12 @@ from snapdeploy.backends.rtl.sim import ZynqCore
 from snapdeploy.backends.rtl.writer import CORE_DIR, ZYNQ_TOP
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.targets.spec import RtlDevice
-from tests.models import assert_states_equal, spiking_partition
+from tests.models import (
+    LAVA_FIXTURES,
+    assert_runs_as_real_lava_did,
+    assert_states_equal,
+    spiking_partition,
+)
 from tests.strategies import lif_network, params
 
 DEVICE = RtlDevice(name="fpga", part="xc7z020", board="pynq-z2", neurons=256)
@@ -88,6 +93,20 @@ def test_zynq_top_equals_reference_under_random_stalls(
         got = np.concatenate([executor.run(w) for w in windows])
         np.testing.assert_array_equal(got, want)
         assert_states_equal(executor, reference)
+
+
+@pytest.mark.parametrize("fixture", LAVA_FIXTURES, ids=[f.stem for f in LAVA_FIXTURES])
+def test_zynq_top_runs_as_real_lava_did_under_stalls(fixture: Path) -> None:
+    """The 12 networks real Lava ran (output spikes, every layer's final u and v), through
+    the AXI4 master with the slave stalling 30% of the time and answering 3 cycles late."""
+
+    def stalled(layers: list[LifLayerParams]) -> FpgaExecutor:
+        executor, core = zynq_for(layers)
+        core.stalls(LAVA_FIXTURES.index(fixture), 30)
+        core.latency(3)
+        return executor
+
+    assert_runs_as_real_lava_did(fixture, stalled)
 
 
 @pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
