@@ -11,8 +11,9 @@ A setting (the dense model fine-tuned, int8/int4 boundaries, SNAP spike boundari
 fine-tuned from the pretrained model as many steps as the others, then measured: quality,
 training step time, and per sample (token or image) each die's MACs (torch's FLOP counter),
 the boundary's own work and the bits each link carries in every encoding
-(`snapdeploy.report.wire`: spikes as per-step frames and as per-window counts, headers
-included; dense values as fp16, int8, int4).
+(`snapdeploy.report.wire`: spikes as per-step frames, as per-window counts and, for a
+signed cut's encoder spikes, as per-window signed counts, headers included; dense values
+as fp16, int8, int4).
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ from snapdeploy.nn.int_boundary import IntBoundary, int_cut
 from snapdeploy.nn.zoo import gpt, resnet
 from snapdeploy.report.chiplet import CutCounts
 from snapdeploy.report.counts import Work, flop_macs
-from snapdeploy.report.wire import count_message_bytes, frame_bytes
+from snapdeploy.report.wire import (
+    count_message_bytes,
+    frame_bytes,
+    signed_count_message_bytes,
+)
 
 #: Dense encodings of a cut's activation and their bits per value.
 DENSE_BITS = {"fp16": 16, "int8": 8, "int4": 4}
@@ -205,6 +210,7 @@ class Setting:
     steps: int = 0  # SNAP: T
     sparsity: float = 0.0
     hidden: tuple[int, ...] = ()  # SNAP: a spiking projection's width
+    gradient: str = "surrogate"  # SNAP: how the encoder trains (snapdeploy.nn.SpikeEncoder)
 
     @property
     def label(self) -> str:
@@ -213,7 +219,8 @@ class Setting:
         if self.kind == "int":
             return f"int{self.bits} boundary"
         proj = f", projection {self.hidden[0]}" if self.hidden else ""
-        return f"SNAP T={self.steps}, w={self.sparsity:g}{proj}"
+        grad = f", {self.gradient} gradient" if self.gradient != "surrogate" else ""
+        return f"SNAP T={self.steps}, w={self.sparsity:g}{proj}{grad}"
 
 
 def build(task: Task, setting: Setting) -> SnapCutNet:
@@ -226,6 +233,7 @@ def build(task: Task, setting: Setting) -> SnapCutNet:
         steps=max(setting.steps, 1),
         example=example,
         hidden=setting.hidden,
+        gradient=setting.gradient,
     )
     if setting.kind == "dense":
         return net.set_spiking(False)
@@ -258,7 +266,7 @@ def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], d
     net.eval()
     samples = len(task.probe) * task.per_row
     x = task.probe
-    die_macs, values, frames, counts, work, rates = [], [], [], [], [], []
+    die_macs, values, frames, counts, signed, work, rates = [], [], [], [], [], [], []
     for k, die in enumerate(net.dies):
         macs, x = flop_macs(die, x)
         die_macs.append(macs / samples)
@@ -274,6 +282,8 @@ def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], d
         rows = wire.reshape(wire.shape[0], len(task.probe), -1).numpy()
         frames.append(8 * frame_bytes(rows, k) / samples)
         counts.append(8 * count_message_bytes(rows, k) / samples)
+        if boundary.signed and boundary.link_stage == 0:  # one spike per value's pair
+            signed.append(8 * signed_count_message_bytes(wire.numpy(), k) / samples)
         work.append(boundary_work(boundary, stages, samples))
         rates.append(float(wire.float().mean()))
         x = boundary.decode(stages[-1], x.shape)
@@ -284,6 +294,8 @@ def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], d
     if frames:
         priced["frames"] = CutCounts(macs, tuple(frames), tuple(work))
         priced["counts"] = CutCounts(macs, tuple(counts), tuple(work))
+    if signed and len(signed) == len(frames):
+        priced["signed counts"] = CutCounts(macs, tuple(signed), tuple(work))
     return priced, {"values_per_sample": values, "spike_rate": rates}
 
 

@@ -39,6 +39,8 @@ def test_a_setting_sends_its_own_encoding(tool):
     assert tool.spike_encoding(snap) == "counts" and tool.own_counts(snap).link_bits == (200.0,)
     assert tool.own_counts(result(tool, tool.Setting("int", bits=4), 1, 1)).link_bits == (512.0,)
     assert tool.own_counts(result(tool, tool.Setting("dense"), 1, 1)).link_bits == (2048.0,)
+    signed = snap["counts"] | {"signed counts": CutCounts((1e5, 1e5), (180.0,))}
+    assert tool.spike_encoding(snap | {"counts": signed}) == "signed counts"
 
 
 def test_row_ratios_follow_from_the_bits(tool):

@@ -13,7 +13,11 @@ import torch
 
 from snapdeploy.data import FASHION_MNIST
 from snapdeploy.report.counts import flop_macs
-from snapdeploy.report.wire import count_message_bytes, frame_bytes
+from snapdeploy.report.wire import (
+    count_message_bytes,
+    frame_bytes,
+    signed_count_message_bytes,
+)
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "snap_real.py"
 
@@ -64,6 +68,24 @@ def test_frame_and_count_bits_are_the_encoded_probe(tool, lm):
     tokens = lm.probe.numel()
     assert counts["frames"].link_bits[0] == pytest.approx(8 * frame_bytes(rows) / tokens)
     assert counts["counts"].link_bits[0] == pytest.approx(8 * count_message_bytes(rows) / tokens)
+    # The residual stream is signed: its encoder's spikes also go as signed counts, per token.
+    signed = 8 * signed_count_message_bytes(spikes.numpy()) / tokens
+    assert counts["signed counts"].link_bits[0] == pytest.approx(signed)
+
+
+def test_a_projection_sends_no_signed_counts(tool, lm):
+    """A spiking layer's spikes are not one-of-two per value: only frames and counts."""
+    net = tool.build(lm, tool.Setting("snap", steps=2, hidden=(8,))).eval()
+    counts, _ = tool.measure_counts(lm, net)
+    assert "frames" in counts and "signed counts" not in counts
+
+
+def test_settings_train_their_encoders_as_labelled(tool, lm):
+    surrogate = tool.build(lm, tool.Setting("snap", steps=2))
+    rate = tool.Setting("snap", steps=2, sparsity=1.0, gradient="rate")
+    assert surrogate.boundaries[0].encoder.gradient == "surrogate"
+    assert tool.build(lm, rate).boundaries[0].encoder.gradient == "rate"
+    assert rate.label == "SNAP T=2, w=1, rate gradient"
 
 
 def test_int_and_dense_settings_send_their_values(tool, lm):
