@@ -181,6 +181,14 @@ def _spike_source(view: OpView, shape_in: Shape | None) -> Shape:
     n = view.integer("n", 1, 1 << 24)
     steps = view.integer("steps", view.steps, view.steps)
     view.takes(shape_in, (steps, n), "input shape (the model's spike input [steps, n])")
+    if "channels_first" in view.record:  # images fed (C, H, W), handed on channels-last
+        dims = view.record["channels_first"]
+        fits = isinstance(dims, list) and len(dims) == 3
+        fits = fits and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
+        if not fits or math.prod(dims) != n:
+            raise view.fail(
+                "field 'channels_first'", repr(dims), f"the input images' [C, H, W], product {n}"
+            )
     return (n,)
 
 

@@ -7,7 +7,9 @@ hand-edited or foreign artifact fails with an error naming the op. A spike sourc
 whose input is spikes) is one more record type, "spike_source", so every artifact written
 before it existed reads as it did. So do the additions of issue 20: a Dense layer's
 `delays` tensor and a `reset` key appear only where a layer has them, and conv and pool layers
-are records of a type of their own, "spiking_conv".
+are records of a type of their own, "spiking_conv". A spike source of multi-channel images
+fed in NIR's (C, H, W) order has a `channels_first` key, [C, H, W]: it reorders each step's
+input channels-last, (H, W, C) flattened, before the first layer (`nn.image_source`).
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         tensors = {}
     elif isinstance(op, SpikeSourceOp):
         record, tensors = {"type": "spike_source", "n": op.n, "steps": op.steps}, {}
+        if op.channels_first is not None:
+            record["channels_first"] = list(op.channels_first)
     elif isinstance(op, DecoderOp):
         record, tensors = {"type": "decoder", "n": op.n}, {"scale": op.scale}
     else:
@@ -172,7 +176,9 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
             None if record.get("values") is None else int(record["values"]),
         )
     if kind == "spike_source":
-        return SpikeSourceOp(name, int(record["n"]), int(record["steps"]))
+        image = record.get("channels_first")
+        image = None if image is None else tuple(int(d) for d in image)
+        return SpikeSourceOp(name, int(record["n"]), int(record["steps"]), image)
     if kind == "decoder":
         return DecoderOp(name, int(record["n"]), own["scale"])
     if kind == "dense":

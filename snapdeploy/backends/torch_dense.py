@@ -20,6 +20,7 @@ from snapdeploy.core.errors import BackendError, TargetError
 from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
+from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.partition.partitions import DensePartition
 from snapdeploy.targets.spec import TorchDevice
 
@@ -112,6 +113,8 @@ def op_module(op: Op) -> nn.Module:
         encoder.log_threshold.data.fill_(math.log(op.threshold))
         return encoder
     if isinstance(op, SpikeSourceOp):
+        if op.channels_first is not None:
+            return ImageSpikeSource(op.channels_first, op.steps)
         return SpikeSource(op.n, op.steps)
     if isinstance(op, DecoderOp):
         decoder = SpikeDecoder(op.n, 1)

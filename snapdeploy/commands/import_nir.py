@@ -69,6 +69,7 @@ def import_nir(
         return
     from snapdeploy.artifact.model import save_model
     from snapdeploy.interop import read_nir
+    from snapdeploy.nn.image_source import ImageSpikeSource
     from snapdeploy.quant.export import export_model
 
     def run() -> tuple[Path, object]:
@@ -107,10 +108,11 @@ def import_nir(
             f"its input is spikes [N, {net.steps}, {net.input_shape[1]}]: the source's {steps} "
             f"steps, then zeros for the rest"
         )
-    if imported.input_order is not None:
+    first = net.stages()[0]
+    if isinstance(first, ImageSpikeSource):
         console.print(
-            "its input images are channels-last: (H, W, C) flattened, not NIR's (C, H, W) "
-            "(snapdeploy.interop.ImportedModel.input_order)"
+            f"its input images are NIR's (C, H, W) = {first.channels_first} flattened, as the "
+            f"source's; the spike source reorders them channels-last for the conv layers"
         )
     if imported.output_order is not None:
         console.print("its output images are channels-last: (H, W, C) flattened")

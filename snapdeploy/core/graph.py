@@ -56,11 +56,27 @@ class EncoderOp:
 @dataclass(frozen=True)
 class SpikeSourceOp:
     """The model's input is already spikes (event data): [batch, steps, n] 0/1 values, passed
-    through as [steps, batch, n]. Only ever the first op; nothing to quantize."""
+    through as [steps, batch, n]. Only ever the first op; nothing to quantize.
+
+    `channels_first` (C, H, W): the input is images in that channel-first order (NIR's), and
+    the source hands them on channels-last, (H, W, C) flattened, the order our conv layers
+    take (`nn.image_source`); None: passed on as they come.
+    """
 
     name: str
     n: int
     steps: int
+    channels_first: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        dims = self.channels_first
+        if dims is not None and (
+            len(dims) != 3 or min(dims) < 1 or dims[0] * dims[1] * dims[2] != self.n
+        ):
+            raise ModelStructureError(
+                f"spike source '{self.name}': channels_first {tuple(dims)} is not the (C, H, W) "
+                f"of its {self.n} input channels; fix: give three sizes whose product is {self.n}"
+            )
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ How a NIR chain becomes our stages (see `neurons.py` for the neuron parameters):
   the run is one convolution (a Conv2d, a pool, or a Conv2d then a pool: `conv_runs.py`)
   and the neurons of each channel share their gain, else a `SpikingLinear`: the run as one
   matrix (a run with a Conv2d or pool folded so is named in `ImportedModel.notes`). Spiking
-  layers hold images channels-last, (H, W, C) flattened (Lava's (x, y, channel) with x = H),
-  so a spike input of images is taken channels-last too (`input_order`); the encoder's
-  spikes come in NIR's (C, H, W) order, so a conv right after an encoder of several
-  channels is folded. Our synapse delays by one step (Lava's Dense and Conv). A `Delay` of dt in the
+  layers hold images channels-last, (H, W, C) flattened (Lava's (x, y, channel) with x = H):
+  a spike input of multi-channel images is still fed in NIR's (C, H, W) order, and an
+  `ImageSpikeSource` reorders it where it enters; the encoder's spikes come in NIR's order,
+  so a conv right after an encoder of several channels is folded. Our synapse delays by one step (Lava's Dense and Conv). A `Delay` of dt in the
   run is that delay, exactly; without one, the layer's spikes come one step later than in
   the source, and the model runs one extra step per such layer, so its outputs over the
   whole run (spike counts) equal the source's over T steps. That holds exactly when the
@@ -73,6 +73,7 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.nn.boundary import SPIKE_SOURCES
+from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.nn.lif import check_reset
 
 #: Nodes we cannot map, with the nearest one we can.
@@ -108,9 +109,6 @@ class ImportedModel:
     notes: list[str] = field(default_factory=list)
     #: The neurons' reset ("zero" or "subtract"): NIR does not say, the importer chose it.
     reset: str = "zero"
-    #: For spike input of images: our input index i takes NIR's flat (C, H, W) index
-    #: input_order[i] (spikes channels-last); None where the orders agree.
-    input_order: np.ndarray | None = None
     #: For a last layer of images: our output index i is NIR's flat index output_order[i].
     output_order: np.ndarray | None = None
 
@@ -284,7 +282,7 @@ def read_nir(
     declared, nodes = chain(load_graph(source))
     refuse_unsupported(nodes)
     shape = input_shape(declared, nodes)
-    stages: list[nn.Module] = [SpikeSource(math.prod(shape), steps)] if spike_input else []
+    stages: list[nn.Module] = [spike_source(shape, steps)] if spike_input else []
     delayed: list[str] = []
     notes: list[str] = []
     run: list[tuple[str, nir.NIRNode]] = []
@@ -364,9 +362,17 @@ def read_nir(
     for stage in net.stages():
         if isinstance(stage, SPIKE_SOURCES):
             stage.steps = net.steps
-    orders = [layout.order if layout.channels_last and len(layout.shape) == 3 else None
-              for layout in (Layout(shape, spike_input), layout)]  # fmt: skip
-    return ImportedModel(net, steps, delayed, notes, reset, *orders)
+    order = layout.order if layout.channels_last and len(layout.shape) == 3 else None
+    return ImportedModel(net, steps, delayed, notes, reset, order)
+
+
+def spike_source(shape: tuple[int, ...], steps: int) -> SpikeSource:
+    """The source of spike input of `shape` (NIR's): images whose channels-last order is not
+    NIR's are reordered where they enter, so the user feeds NIR's (C, H, W) order."""
+    n = math.prod(shape)
+    if len(shape) == 3 and not np.array_equal(channels_last_order(shape), np.arange(n)):
+        return ImageSpikeSource(shape, steps)
+    return SpikeSource(n, steps)
 
 
 def decoded_modules(run: list[tuple[str, nir.NIRNode]], layout: Layout) -> list[nn.Module]:

@@ -11,7 +11,10 @@ another conv; NIR has no reshape to make an image of a vector, so a conv after a
 layer or after the encoder is refused, as is a dense layer after a conv layer's decoder;
 a decoder becomes an I node with r = scale / dt (read at the last step). A net whose input is
 spikes (a leading `SpikeSource`) has no node for it: the graph's Input, of shape [n], carries
-the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`).
+the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`);
+where that layer is a conv, the Input is its image in NIR's (C, H, W) order, which is the
+order the net takes when its source is an `ImageSpikeSource` (an imported NIR graph's) and
+the order a NIR reader feeds (read back, the net takes it so, reordering where it enters).
 NIR has no ReLU, max-pooling or other non-linear dense layer, so a net with one is refused,
 naming them; `spiking_section` cuts out the part from the first encoder to the last spiking
 stage, which NIR can always carry when no such layer sits between two boundaries.
@@ -43,6 +46,7 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.nn.boundary import SPIKE_SOURCES
+from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.quant.export import refuse_settings
 
 Nodes = list[tuple[str, nir.NIRNode]]
@@ -220,6 +224,8 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     shape = (first.n,) if isinstance(first, SpikeSource) else tuple(net.input_shape)
     if isinstance(first, SpikeSource) and len(stages) > 1 and isinstance(stages[1], SpikingConv):
         shape = nir_image(stages[1].input_shape)  # the spikes are the conv's input image
+    if isinstance(first, ImageSpikeSource):
+        shape = first.channels_first  # fed in NIR's order already
     nodes: Nodes = [("input", nir.Input(input_type=np.array(shape)))]
     refused = [
         f"layer '{names[id(s)]}' (SpikeSource) is not first; a spike source is the model's input"

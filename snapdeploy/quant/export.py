@@ -47,6 +47,7 @@ from snapdeploy.core.neuron import (
 )
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import HybridNet, SpikingConv, SpikingLinear
+from snapdeploy.nn.image_source import ImageSpikeSource
 
 SUPPORTED_LAYERS = (
     "nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, "
@@ -321,7 +322,8 @@ def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) ->
     if isinstance(module, SpikeEncoder):
         return EncoderOp(name, module.n, module.steps, module.threshold.item(), module.dv)
     if isinstance(module, SpikeSource):
-        return SpikeSourceOp(name, module.n, module.steps)
+        image = module.channels_first if isinstance(module, ImageSpikeSource) else None
+        return SpikeSourceOp(name, module.n, module.steps, image)
     if isinstance(module, SpikeDecoder):
         return DecoderOp(name, module.n, _array(module.scale).astype(np.float32))
     return dense_op(name, module, dense_bits)

@@ -18,7 +18,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -42,6 +42,7 @@ from snapdeploy.nn import (
     SpikingConv,
     SpikingLinear,
 )
+from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.quant.export import export_model
 from tests.models import assert_same_nets, neuron_spikes, randomized
 
@@ -103,7 +104,8 @@ def compare(source_reset: str, import_reset: str, x: torch.Tensor) -> dict[str, 
     ops = export_model(imported.net).spiking_ops()
     assert all(op.params.reset == import_reset for op in ops)
     assert [type(op.params.synapse) for op in ops[:2]] == [ConvSynapse, ConvSynapse]
-    flat = x.reshape(BATCH, T, -1).numpy()[..., imported.input_order]
+    assert type(imported.net.stages()[0]) is SpikeSource  # one channel: the orders agree
+    flat = x.reshape(BATCH, T, -1).numpy()
     padded = np.concatenate([flat, np.zeros((BATCH, 3, flat.shape[2]))], axis=1).astype(bool)
     ints = ReferenceNetwork([op.params for op in ops]).run(padded.transpose(1, 0, 2), True)
     floats = [
@@ -151,7 +153,7 @@ def test_cli_import_writes_conv_layers_with_the_reset(tmp_path, reset):
     args = ["import", str(path), "-o", str(out), "--steps", "5", "--spike-input", "--reset", reset]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "channels-last" in result.output
+    assert "reorders" not in result.output  # one channel: NIR's order is ours
     graph, artifact = load_model(out)
     assert [sorted(op.params.kinds) for op in graph.spiking_ops()] == [
         sorted({kind, "subtract_reset"} if reset == "subtract" else {kind})
@@ -211,10 +213,12 @@ def test_conv_and_pool_runs_compute_what_the_nir_nodes_do(
         torch_run.append(
             torch.nn.AvgPool2d(pool_kernel, divisor_override=1 if pool == "sum" else None)
         )
-    with torch.no_grad():
-        out = torch.nn.Sequential(*torch_run)(torch.zeros(1, c_in, 9, 8)).shape[1:]
-    if min(out) < 1:
-        return
+    try:
+        with torch.no_grad():
+            out = torch.nn.Sequential(*torch_run)(torch.zeros(1, c_in, 9, 8)).shape[1:]
+    except RuntimeError:  # torch's pool refuses a geometry that leaves no output
+        assume(False)
+    assume(min(out) >= 1)
     lif = nir.LIF(tau=np.full(out, 2e-4), r=np.full(out, 2.0), v_leak=np.zeros(out),
                   v_threshold=np.ones(out), v_reset=np.zeros(out))  # fmt: skip
     graph = nir.NIRGraph.from_list(*[n for _, n in nodes], lif, type_check=False)
@@ -225,7 +229,7 @@ def test_conv_and_pool_runs_compute_what_the_nir_nodes_do(
     with torch.no_grad():
         want = torch.nn.Sequential(*torch_run).double()(x).reshape(5, -1)
         want = want[:, channels_last_order(tuple(out))]
-        ours = x.reshape(5, -1)[:, imported.input_order].reshape(5, 9, 8, c_in)
+        ours = x.reshape(5, -1)[:, channels_last_order((c_in, 9, 8))].reshape(5, 9, 8, c_in)
         got = layer.synapse.double()(ours.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(5, -1)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)  # float32 weights
 
@@ -240,7 +244,7 @@ def test_an_imported_conv_layer_runs_on_real_lava_as_on_the_reference(inputs):
     imported = read_nir(graph, steps=T, spike_input=True)
     params = export_model(imported.net).spiking_ops()[0].params
     assert isinstance(params, ConvLayerParams) and params.synapse.stride == (2, 2)
-    spikes = inputs[0].reshape(T, -1).numpy()[:, imported.input_order].astype(bool)
+    spikes = inputs[0].reshape(T, -1).numpy().astype(bool)
     assert_reference_runs_as_lava(params, spikes)
 
 
@@ -272,10 +276,15 @@ def test_a_conv_net_round_trips_through_a_nir_file_exactly(tmp_path, seed):
     assert graph.nodes["input"].input_type["input"].tolist() == [2, 8, 6]
     back = read_nir(write_nir(graph, tmp_path / "conv.nir"), steps=6, spike_input=True)
     assert back.delayed_layers == [] and back.notes == []
-    assert_same_nets(back.net, net)
+    # NIR's Input is the image (C, H, W): read back, the net takes it so, reordering it itself
+    source = back.net.stages()[0]
+    assert isinstance(source, ImageSpikeSource) and source.channels_first == (2, 8, 6)
+    rest = lambda model: HybridNet(*model.stages()[1:], input_shape=(6, 96), steps=6)
+    assert_same_nets(rest(back.net), rest(net))
     x = (torch.rand(3, 6, 96, generator=torch.Generator().manual_seed(seed)) < 0.4).float()
+    nir_order = x.reshape(3, 6, 8, 6, 2).permute(0, 1, 4, 2, 3).reshape(3, 6, 96)
     with torch.no_grad():
-        assert torch.equal(back.net(x), net(x))
+        assert torch.equal(back.net(nir_order), net(x))
 
 
 def test_an_imported_conv_snap_exports_to_nir_and_back(tmp_path):
