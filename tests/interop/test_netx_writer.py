@@ -170,7 +170,9 @@ def test_lava_dls_own_netx_reader_builds_our_export(
     except ModuleNotFoundError:
         found = False
     if not found:
-        pytest.skip("lava-dl's source is not on the path; fix: .venv/bin/python tools/fetch_lava_dl.py")
+        pytest.skip(
+            "lava-dl's source is not on the path; fix: .venv/bin/python tools/fetch_lava_dl.py"
+        )
     for stub in ("cv2", "lava.lib.dl.slayer.object_detection"):
         module = types.ModuleType(stub)
         module.__path__ = []
