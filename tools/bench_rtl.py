@@ -6,8 +6,9 @@ the whole flow the issue asks for, on this machine:
 1. The demo (`snapdeploy demo --backend rtl`, default config) trains, exports and compiles its
    spiking partition for the emulator target's rtl device (an ECP5-85F on an ULX3S).
 2. Co-simulation: random partitions compiled for that device and run through the PYNQ driver
-   over the emulated overlay, output spikes checked equal to the numpy reference before
-   anything is timed; the time is the driver's whole `run`, best of three. Cycles are the
+   over the emulated overlay (a partition whose core the part's block RAM cannot hold is
+   recorded as refused, with compile's reason), output spikes checked equal to the numpy
+   reference before anything is timed; the time is the driver's whole `run`, best of three. Cycles are the
    simulation's own count; cycles per step are measured on each partition at its input rate
    (`RtlBackend.cycles_per_step`) beside the HLS core's loop estimate for the same partition
    on the PYNQ-Z2 device (`hls.estimate`, an estimate, not a measurement).
@@ -25,6 +26,10 @@ the whole flow the issue asks for, on this machine:
    report's).
 5. `zynq_top`: the same partition inside the PYNQ-Z2's Zynq top (the core behind its AXI4
    master bridge, lif_zynq_top.v) for the XC7Z020: yosys' counts again, not Vivado's.
+6. `conv`: a conv layer of netx tinynet's first conv's size (16x16x3 -> 6x6x24, 5x5 kernel,
+   stride 2) at CONV_RATE input spikes: its output checked equal to the reference, then its
+   cycles per step measured in the simulation beside the HLS core's trip-count estimate for
+   the same layer on the PYNQ-Z2 device (an estimate, not a measurement).
 
 Run: `.venv/bin/python tools/bench_rtl.py` -> bench/rtl.json (several minutes: P&R dominates)
 """
@@ -37,6 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
@@ -50,7 +56,10 @@ from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import rtl_partitions, synthesize_build
 from snapdeploy.backends.rtl.writer import CORE, HARNESS
 from snapdeploy.bench import bench_network, write_bench
-from snapdeploy.core.errors import BackendError
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
+from snapdeploy.core.errors import BackendError, CapacityError
+from snapdeploy.core.graph import SpikingOp
+from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
 from snapdeploy.targets.spec import RTL_PARTS as PARTS
@@ -67,6 +76,10 @@ CASES = [
 COSIM_HEADLINE = 1
 #: Parts the board top is synthesized for: the ULX3S's, and the UP5K as a trial.
 BOARD_PARTS = ("lfe5u-85f", "up5k")
+#: The conv case: input (x, y, channel), output channels, kernel, stride (tools/bench_conv.py's
+#: tinynet_conv1), input spike rate, steps, seed.
+CONV_SHAPE, CONV_C_OUT, CONV_KERNEL, CONV_STRIDE = (16, 16, 3), 24, 5, 2
+CONV_RATE, CONV_STEPS, CONV_SEED = 0.1, 20, 0
 
 
 def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:
@@ -100,6 +113,43 @@ def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[
         "mean_input_spikes_per_layer_step": events,
         "rtl_cycles_per_step_measured": measured,
         "hls_cycles_per_step_estimate": estimate,
+    }
+
+
+def conv_cycles() -> dict[str, Any]:
+    """The conv case's cycles per step, measured and estimated, after an exact run."""
+    rng = np.random.default_rng(CONV_SEED)
+    synapse = ConvSynapse(
+        rng.integers(-20, 21, (CONV_C_OUT, CONV_KERNEL, CONV_KERNEL, CONV_SHAPE[2])),
+        CONV_SHAPE,
+        stride=(CONV_STRIDE, CONV_STRIDE),
+    )
+    bias = np.zeros(synapse.n_out, dtype=np.int64)
+    layer = ConvLayerParams(synapse, du=400, dv=200, vth=60, bias_mant=bias, bias_exp=0)
+    partition = SpikingPartition("p1_spiking", 1, (SpikingOp("conv1", layer),), CONV_STEPS)
+    spikes = rng.random((CONV_STEPS, 1, synapse.n_in)) < CONV_RATE
+    device = load_target("emulator").device("rtl")
+    backend = RtlBackend()
+    want = ReferenceNetwork([layer]).run(spikes)[0]
+    with tempfile.TemporaryDirectory() as out:
+        compiled = backend.compile(partition, device, Path(out))
+        with backend.load(compiled) as executor:
+            if not np.array_equal(executor.run(spikes), want):
+                raise SystemExit("the RTL core and the reference disagree on the conv case")
+    events = float(spikes.sum()) / CONV_STEPS
+    hls_device = load_target("pynq-z2").device("fpga")
+    return {
+        "layer": "tinynet conv1 size",
+        "input": list(CONV_SHAPE),
+        "output": list(synapse.output_shape),
+        "kernel": CONV_KERNEL,
+        "stride": CONV_STRIDE,
+        "input_rate": CONV_RATE,
+        "mean_input_spikes_per_step": events,
+        "rtl_cycles_per_step_measured": backend.cycles_per_step(partition, device, events),
+        "hls_cycles_per_step_estimate": hls_cycles_per_step(
+            core_layout(partition, hls_device), [events]
+        ),
     }
 
 
@@ -142,7 +192,7 @@ def keep_demo_sources(compiled: CompiledPartition) -> None:
 def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch, Progress() as bar:
-        total = 3 + len(CASES) + len(PARTS) + len(BOARD_PARTS)
+        total = 4 + len(CASES) + len(PARTS) + len(BOARD_PARTS)
         task = bar.add_task("demo, co-simulation, synthesis", total=total)
         build, rate = demo_build(Path(scratch) / "demo")
         bar.advance(task)
@@ -150,8 +200,14 @@ def main() -> None:
         results.append({"case": "demo partition cycles", **demo})
         bar.advance(task)
         for case in CASES:
-            results.append({"case": "cosim", **cosim(*case)})
+            try:
+                results.append({"case": "cosim", **cosim(*case)})
+            except CapacityError as error:  # the part's block RAM cannot hold its core
+                results.append({"case": "cosim", "widths": list(case[0]), "refused": str(error)})
             bar.advance(task)
+        conv = conv_cycles()
+        results.append({"case": "conv", **conv})
+        bar.advance(task)
         synthesized = {}
         for part, board in [*((p, False) for p in PARTS), *((p, True) for p in BOARD_PARTS)]:
             try:
@@ -172,6 +228,8 @@ def main() -> None:
         bar.advance(task)
         keep_demo_sources(rtl_partitions(build)[0])
     head_cosim = [r for r in results if r.get("case") == "cosim"][COSIM_HEADLINE]
+    if "refused" in head_cosim:
+        raise SystemExit(f"the headline co-simulation case was refused: {head_cosim['refused']}")
     xc7, ecp5, ice40 = (synthesized[p] for p in PARTS)
     ecp5_board, ice40_board = (synthesized[f"{p} board top"] for p in BOARD_PARTS)
     headline = {
@@ -179,6 +237,8 @@ def main() -> None:
         "cosim_cycles_per_s": head_cosim["cosim_cycles_per_s"],
         "cycles_per_step": demo["rtl_cycles_per_step_measured"],
         "hls_estimate_cycles_per_step": demo["hls_cycles_per_step_estimate"],
+        "conv_cycles_per_step": conv["rtl_cycles_per_step_measured"],
+        "conv_hls_estimate_cycles_per_step": conv["hls_cycles_per_step_estimate"],
         "ecp5_fmax_mhz": ecp5.get("fmax_mhz"),
         "ice40_up5k_fmax_mhz": ice40.get("fmax_mhz"),
         "ice40_up5k_lut": ice40.get("utilization", {}).get("lut"),

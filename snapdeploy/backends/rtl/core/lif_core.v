@@ -313,7 +313,7 @@ module lif_core #(
       NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
       SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22,
       ROW_MUL = 5'd23, ROW_BASE = 5'd24, LAYER_SETUP = 5'd25, CV_MUL = 5'd26,
-      CV_SHIFT = 5'd27, CV_REM = 5'd28, TAP = 5'd29, TAP_BASE = 5'd30;
+      CV_SHIFT = 5'd27, CV_REM = 5'd28, TAP = 5'd29, TAP_BASE = 5'd30, CV_QD = 5'd31;
   reg [4:0] phase;
   assign core_idle = (phase == IDLE);
   assign start_ack = (phase == IDLE) && ap_start;
@@ -338,6 +338,7 @@ module lif_core #(
   reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
   reg [31:0] sec_index;
   reg [63:0] state_out;
+  reg sout_held;  // the state word read has come out of its RAM and been registered
 
   // The layer being run: its fields, read from the layer table when it starts.
   reg [LA-1:0] layer;
@@ -369,7 +370,8 @@ module lif_core #(
   // that line with the word arriving now in its lane (lanes above it zero)
   wire [LD_LINE-1:0] ld_full =
       ld_buffer | ({{(LD_LINE - LD_W) {1'b0}}, m_rdata[LD_W-1:0]} << (ld_lane * LD_W));
-  wire ld_line_end = &ld_lane || ld_left == 32'd1;
+  reg ld_row_last, ld_block_last;  // the word loading ends its row; the row ends its block
+  wire ld_line_end = &ld_lane || ld_row_last;
   wire [31:0] ld_len = table_blocks[{ld_block, 1'b1}];
   wire [31:0] ld_next_rows = table_blocks[{ld_block + 1'b1, 1'b0}];
   wire [31:0] ld_next_len = table_blocks[{ld_block + 1'b1, 1'b1}];
@@ -387,20 +389,23 @@ module lif_core #(
   // (M, K from the layer's fields, exact for every n below 2^NB), in order: the index by C
   // (position, channel c), c by C / groups (group g), the position by Y (x, y), x + px by sx,
   // y + py by sy (the first tap's output x, y and remainders).
+  // Each division takes four cycles (CV_MUL, CV_SHIFT, CV_QD, CV_REM), its divisor and
+  // reciprocal registered when the previous one ends.
   reg [2:0] dv_step;
   reg [NB-1:0] dv_n, dv_q;
   reg [2*NB:0] dv_p;
+  reg [2*NB-1:0] dv_qd;
   reg [31:0] dv_d, dv_m, dv_k;
-  always @* begin
-    case (dv_step)
-      3'd0: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_C], lf[`SNAP_F_C+1], lf[`SNAP_F_C+2]};
-      3'd1: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_CG], lf[`SNAP_F_CG+1], lf[`SNAP_F_CG+2]};
-      3'd2: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_Y], lf[`SNAP_F_Y+1], lf[`SNAP_F_Y+2]};
-      3'd3: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_SX], lf[`SNAP_F_SX+1], lf[`SNAP_F_SX+2]};
-      default: {dv_d, dv_m, dv_k} = {lf[`SNAP_F_SY], lf[`SNAP_F_SY+1], lf[`SNAP_F_SY+2]};
-    endcase
-  end
-  wire [2*NB-1:0] dv_qd = dv_q * dv_d[NB-1:0];
+  wire [2:0] dv_next = (phase == CV_REM) ? dv_step + 3'd1 : 3'd0;
+  always @(posedge clk)
+    if (phase == SCAN || phase == CV_REM)
+      case (dv_next)
+        3'd0: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_C], lf[`SNAP_F_C+1], lf[`SNAP_F_C+2]};
+        3'd1: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_CG], lf[`SNAP_F_CG+1], lf[`SNAP_F_CG+2]};
+        3'd2: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_Y], lf[`SNAP_F_Y+1], lf[`SNAP_F_Y+2]};
+        3'd3: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_SX], lf[`SNAP_F_SX+1], lf[`SNAP_F_SX+2]};
+        default: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_SY], lf[`SNAP_F_SY+1], lf[`SNAP_F_SY+2]};
+      endcase
   wire [NB-1:0] dv_r = dv_n - dv_qd[NB-1:0];
   reg [NB-1:0] cv_q1, cv_c, cv_y;
   reg [31:0] cv_gog;  // the group's first output channel, g * C_out / groups
@@ -414,13 +419,19 @@ module lif_core #(
   reg [2*NB+1:0] tap_px, tap_py;
   wire tap_lands = xr_x == 0 && yr_y == 0 && !xo_x[NB+1] && !yo_y[NB+1] &&
       xo_x < $signed({1'b0, lf[`SNAP_F_XO][NB:0]}) && yo_y < $signed({1'b0, lf[`SNAP_F_YO][NB:0]});
-  // one step of -dilation along an axis: (o, r) - (dq, dr) with the borrow into o
-  wire [NB:0] x_rem = {1'b0, xr_x} - lf[`SNAP_F_DXR][NB:0];
-  wire [NB:0] y_rem = {1'b0, yr_y} - lf[`SNAP_F_DYR][NB:0];
-  wire signed [NB+1:0] x_dq = $signed({1'b0, lf[`SNAP_F_DXQ][NB:0]}) + x_rem[NB];
-  wire signed [NB+1:0] y_dq = $signed({1'b0, lf[`SNAP_F_DYQ][NB:0]}) + y_rem[NB];
-  wire [NB-1:0] x_next_r = x_rem[NB] ? x_rem[NB-1:0] + lf[`SNAP_F_SX][NB-1:0] : x_rem[NB-1:0];
-  wire [NB-1:0] y_next_r = y_rem[NB] ? y_rem[NB-1:0] + lf[`SNAP_F_SY][NB-1:0] : y_rem[NB-1:0];
+  // One step of -dilation along an axis: (o, r) - (dq, dr), borrowing one from o where
+  // r < dr (then r + (s - dr)); each candidate one adder, picked by the comparison.
+  reg [NB-1:0] x_back, y_back;  // s - dr of each axis, set as the layer starts
+  wire [NB-1:0] x_dxq = lf[`SNAP_F_DXQ][NB-1:0];
+  wire [NB-1:0] y_dyq = lf[`SNAP_F_DYQ][NB-1:0];
+  wire x_borrow = xr_x < lf[`SNAP_F_DXR][NB-1:0];
+  wire y_borrow = yr_y < lf[`SNAP_F_DYR][NB-1:0];
+  wire signed [NB+1:0] x_next_o = x_borrow ? xo_x + $signed({2'b11, ~x_dxq}) :
+      xo_x - $signed({2'b00, x_dxq});
+  wire signed [NB+1:0] y_next_o = y_borrow ? yo_y + $signed({2'b11, ~y_dyq}) :
+      yo_y - $signed({2'b00, y_dyq});
+  wire [NB-1:0] x_next_r = x_borrow ? xr_x + x_back : xr_x - lf[`SNAP_F_DXR][NB-1:0];
+  wire [NB-1:0] y_next_r = y_borrow ? yr_y + y_back : yr_y - lf[`SNAP_F_DYR][NB-1:0];
 
   // Both engines read block RAM in the cycle an element issues (stage 0) and register what
   // comes out (stage 2) before any arithmetic: a BRAM's clock-to-output leaves no time for
@@ -440,7 +451,16 @@ module lif_core #(
   // 0, which arrives with it), then one neuron per cycle through DEPTH stages.
   reg [31:0] k_col, p_ptr;
   reg [CA-1:0] acc_line, line_base;
-  wire lane_end = &j[LG-1:0] || j + 1 == no;  // j is its accumulator line's last neuron
+  // Loop ends known a cycle ahead (registered, so no wide comparison feeds the control's
+  // next state): the row's last line, the neuron's last column, the layer's last neuron,
+  // the item's last step, the batch's last item.
+  reg row_last, col_last, nrn_last, steps_done, items_done;
+  // likewise: the state region's last word, the frame's last word, the image's last word,
+  // the layer's last spike word, the kernel's last tap row and column
+  reg idx_last, word_last, image_done, scan_last, ty_last, tx_last;
+  wire [31:0] region_words = region == 2'd2 ? n_pending : n_neurons;
+  wire [31:0] next_region_words = region == 2'd1 ? n_pending : n_neurons;
+  wire lane_end = &j[LG-1:0] || nrn_last;  // j is its accumulator line's last neuron
   reg [DEPTH:1] up_valid;
   reg [3:1] up_pw;  // column k of a neuron's pending activations is written in stage 3
   reg [2:1] up_cap;  // the p word read is the next neuron's arrival
@@ -664,6 +684,7 @@ module lif_core #(
       up_clr <= 2'b0;
       spikes <= {SPIKE_BITS{1'b0}};
       next_spikes <= {SPIKE_BITS{1'b0}};
+      sout_held <= 1'b0;
     end else begin
       if (m_valid && m_ready) m_valid <= 1'b0;
       ev_valid <= {ev_valid[3:1], 1'b0};
@@ -682,19 +703,23 @@ module lif_core #(
           item_ptr <= {reg_state[1], reg_state[0]};
           param_ptr <= {reg_params[1], reg_params[0]};
           b <= 32'd0;
+          items_done <= reg_batch == 32'd0;
           section <= 2'd0;
           sec_index <= 32'd0;
           image_left <= image_words;
+          image_done <= image_words == 32'd0;
           ld_block <= {LA{1'b0}};
           ld_rows_left <= table_blocks[0];
           ld_left <= table_blocks[1];
+          ld_block_last <= table_blocks[0] == 32'd1;
+          ld_row_last <= table_blocks[1] == 32'd1;
           ld_line <= 32'd0;
           ld_lane <= {LG{1'b0}};
           ld_buffer <= {LD_LINE{1'b0}};
           phase <= reg_load != 0 ? LOAD_REQ : ITEM;
         end
         LOAD_REQ:
-        if (image_left == 0) phase <= ITEM;
+        if (image_done) phase <= ITEM;
         else begin
           m_valid <= 1'b1;
           m_write <= 1'b0;
@@ -707,22 +732,28 @@ module lif_core #(
         if (m_rvalid) begin
           param_ptr <= param_ptr + 4;
           image_left <= image_left - 1;
+          image_done <= image_left == 32'd1;
           phase <= LOAD_REQ;
           sec_index <= sec_index + 1;
           if (section[1]) begin  // the next weight's (or delay's) place: lane, line, row, block
             ld_lane <= ld_lane + 1'b1;
             ld_left <= ld_left - 1;
+            ld_row_last <= ld_left == 32'd2;
             ld_buffer <= ld_line_end ? {LD_LINE{1'b0}} : ld_full;
             if (&ld_lane) ld_line <= ld_line + 1;
-            if (ld_left == 32'd1) begin  // the row's last weight
+            if (ld_row_last) begin  // the row's last weight
               ld_lane <= {LG{1'b0}};
               ld_left <= ld_len;
+              ld_row_last <= ld_len == 32'd1;
               ld_line <= ld_line + 1;
               ld_rows_left <= ld_rows_left - 1;
-              if (ld_rows_left == 32'd1) begin
+              ld_block_last <= ld_rows_left == 32'd2;
+              if (ld_block_last) begin
                 ld_block <= ld_block + 1'b1;
                 ld_left <= ld_next_len;
+                ld_row_last <= ld_next_len == 32'd1;
                 ld_rows_left <= ld_next_rows;
+                ld_block_last <= ld_next_rows == 32'd1;
               end
             end
           end
@@ -736,11 +767,12 @@ module lif_core #(
           end
         end
         ITEM:
-        if (b == batch) phase <= FINISH;
+        if (items_done) phase <= FINISH;
         else begin
           s_ptr <= item_ptr;
           region <= 2'd0;
           idx <= 32'd0;
+          idx_last <= n_neurons == 32'd1;
           phase <= SIN_REQ;
         end
         SIN_REQ: begin
@@ -756,23 +788,28 @@ module lif_core #(
           s_ptr <= s_ptr + 8;
           phase <= SIN_REQ;
           idx <= idx + 1;
-          if (region != 2'd2 && idx + 1 == n_neurons) begin
+          idx_last <= idx + 2 == region_words;
+          if (idx_last) begin
             region <= region + 2'd1;
             idx <= 32'd0;
+            idx_last <= next_region_words == 32'd1;
           end
-          if (region == 2'd2 && idx + 1 == n_pending) begin
+          if (idx_last && region == 2'd2) begin
             t_step <= 32'd0;
+            steps_done <= steps == 32'd0;
             phase <= STEP;
           end
         end
         STEP:
-        if (t_step == steps) begin
+        if (steps_done) begin
           s_ptr <= item_ptr;
           region <= 2'd0;
           idx <= 32'd0;
+          idx_last <= n_neurons == 32'd1;
           phase <= SOUT_READ;
         end else begin
           word <= 32'd0;
+          word_last <= in_words == 32'd1;
           phase <= UNPACK_REQ;
         end
         UNPACK_REQ: begin
@@ -788,7 +825,8 @@ module lif_core #(
           spikes[word[WW-1:0]*32+:32] <= m_rdata[31:0];
           in_ptr <= in_ptr + 4;
           word <= word + 1;
-          if (word + 1 == in_words) begin
+          word_last <= word + 2 == in_words;
+          if (word_last) begin
             layer <= {LA{1'b0}};
             cfg_base <= 8'd0;
             f <= {(FA + 1) {1'b0}};
@@ -807,8 +845,11 @@ module lif_core #(
           l_vth <= cfg_mem[cfg_base+3][16:0];
           l_bexp <= cfg_mem[cfg_base+4][2:0];
           l_subtract <= cfg_mem[cfg_base+5][0];
+          x_back <= lf[`SNAP_F_SX][NB-1:0] - lf[`SNAP_F_DXR][NB-1:0];
+          y_back <= lf[`SNAP_F_SY][NB-1:0] - lf[`SNAP_F_DYR][NB-1:0];
           scan_word <= 32'd0;
           scan_left <= (n_in + 32'd31) >> 5;
+          scan_last <= n_in <= 32'd32;
           scan_pending <= spikes[31:0];
           phase <= SCAN;
         end
@@ -819,10 +860,11 @@ module lif_core #(
           dv_step <= 3'd0;
           scan_pending <= scan_pending & ~scan_low;
           phase <= l_conv ? CV_MUL : ROW_MUL;
-        end else if (scan_left == 32'd1) phase <= GAP;
+        end else if (scan_last) phase <= GAP;
         else begin
           scan_word <= scan_word + 32'd1;
           scan_left <= scan_left - 32'd1;
+          scan_last <= scan_left == 32'd2;
           scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
         end
         ROW_MUL: begin  // the row's first line: w_base + i * stride, over two cycles
@@ -836,6 +878,7 @@ module lif_core #(
           j <= 32'd0;
           jd <= 32'd0;
           rem <= row_len;
+          row_last <= stride == 32'd1;
           phase <= ROW;
         end
         CV_MUL: begin
@@ -844,6 +887,10 @@ module lif_core #(
         end
         CV_SHIFT: begin
           dv_q <= dv_p >> dv_k[5:0];
+          phase <= CV_QD;
+        end
+        CV_QD: begin
+          dv_qd <= dv_q * dv_d[NB-1:0];
           phase <= CV_REM;
         end
         CV_REM: begin  // dv_q = dv_n / d and dv_r its remainder
@@ -875,6 +922,8 @@ module lif_core #(
               yr_0 <= dv_r;
               tx <= 16'd0;
               ty <= 16'd0;
+              tx_last <= lf[`SNAP_F_KX][15:0] == 16'd1;
+              ty_last <= lf[`SNAP_F_KY][15:0] == 16'd1;
               row_c <= {{(32 - NB) {1'b0}}, cv_c};
               taps_done <= 1'b0;
               phase <= TAP;
@@ -891,19 +940,22 @@ module lif_core #(
             phase <= TAP_BASE;
           end
           row_c <= row_c + lf[`SNAP_F_C];
-          if (ty + 1'b1 == lf[`SNAP_F_KY][15:0]) begin
+          ty_last <= ty + 16'd2 == lf[`SNAP_F_KY][15:0];
+          if (ty_last) begin
             ty <= 16'd0;
+            ty_last <= lf[`SNAP_F_KY][15:0] == 16'd1;
             yo_y <= yo_0;
             yr_y <= yr_0;
-            if (tx + 1'b1 == lf[`SNAP_F_KX][15:0]) taps_done <= 1'b1;
+            if (tx_last) taps_done <= 1'b1;
             else begin
+              tx_last <= tx + 16'd2 == lf[`SNAP_F_KX][15:0];
               tx <= tx + 1'b1;
-              xo_x <= xo_x - x_dq;
+              xo_x <= x_next_o;
               xr_x <= x_next_r;
             end
           end else begin
             ty <= ty + 1'b1;
-            yo_y <= yo_y - y_dq;
+            yo_y <= y_next_o;
             yr_y <= y_next_r;
           end
         end
@@ -913,6 +965,7 @@ module lif_core #(
           j <= 32'd0;
           jd <= 32'd0;
           rem <= row_len;
+          row_last <= stride == 32'd1;
           phase <= ROW;
         end
         ROW: begin  // one line of SYN_LANES weights per cycle
@@ -920,7 +973,8 @@ module lif_core #(
           j <= j + 1;
           jd <= jd + depth;
           rem <= rem - SYN_LANES;
-          if (j + 1 == stride) phase <= l_conv ? TAP : SCAN;
+          row_last <= j + 2 == stride;
+          if (row_last) phase <= l_conv ? TAP : SCAN;
         end
         GAP:  // until the last row's sums are written; the first neuron's arrival is read
         if (ev_valid == 4'b0) begin
@@ -930,25 +984,30 @@ module lif_core #(
           p_ptr <= p_base;
           acc_line <= {CA{1'b0}};
           line_base <= {CA{1'b0}};
+          col_last <= depth == 32'd1;
+          nrn_last <= no == 32'd1;
           phase <= UPDATE;
         end
         UPDATE: begin  // column k_col of neuron j; the LIF update with its first column
           up_valid[1] <= k_col == 0;
           up_pw[1] <= 1'b1;
-          up_cap[1] <= k_col + 1 == depth;
+          up_cap[1] <= col_last;
           up_clr[1] <= lane_end;
           p_ptr <= p_ptr + 1;
-          if (k_col + 1 == depth) begin
+          if (col_last) begin
             k_col <= 32'd0;
             j <= j + 1;
+            col_last <= depth == 32'd1;
+            nrn_last <= j + 2 == no;
             acc_line <= lane_end ? acc_line + 1'b1 : line_base;
             if (lane_end) line_base <= acc_line + 1'b1;
-            if (j + 1 == no) begin
+            if (nrn_last) begin
               drain <= 4'd1;
               phase <= DRAIN;
             end
           end else begin
             k_col <= k_col + 1;
+            col_last <= k_col + 2 == depth;
             acc_line <= acc_line + 1'b1;
           end
         end
@@ -963,6 +1022,7 @@ module lif_core #(
           f <= {(FA + 1) {1'b0}};
           if (layer + 1'b1 == n_layers[LA-1:0]) begin
             word <= 32'd0;
+            word_last <= out_words == 32'd1;
             phase <= PACK_REQ;
           end else phase <= LAYER;
         end
@@ -978,16 +1038,21 @@ module lif_core #(
         if (m_rvalid) begin
           out_ptr <= out_ptr + 4;
           word <= word + 1;
-          if (word + 1 == out_words) begin
+          word_last <= word + 2 == out_words;
+          if (word_last) begin
             t_step <= t_step + 1;
+            steps_done <= t_step + 1 == steps;
             phase <= STEP;
           end else phase <= PACK_REQ;
         end
-        SOUT_READ: phase <= SOUT_LATCH;  // n_ra = p_ra = idx this cycle; the words arrive next
+        SOUT_READ: begin  // n_ra = p_ra = idx; the words arrive, then are registered (_2)
+          sout_held <= !sout_held;
+          if (sout_held) phase <= SOUT_LATCH;
+        end
         SOUT_LATCH: begin
-          state_out <= region == 2'd0 ? {{(64 - U_W) {u_q[U_W-1]}}, u_q} :
-              (region == 2'd1 ? {{(64 - V_W) {v_q[V_W-1]}}, v_q} :
-              {{(64 - A_W) {p_q[A_W-1]}}, p_q});
+          state_out <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
+              (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
+              {{(64 - A_W) {p_2[A_W-1]}}, p_2});
           phase <= SOUT_REQ;
         end
         SOUT_REQ: begin
@@ -1003,13 +1068,16 @@ module lif_core #(
           s_ptr <= s_ptr + 8;
           phase <= SOUT_READ;
           idx <= idx + 1;
-          if (region != 2'd2 && idx + 1 == n_neurons) begin
+          idx_last <= idx + 2 == region_words;
+          if (idx_last) begin
             region <= region + 2'd1;
             idx <= 32'd0;
+            idx_last <= next_region_words == 32'd1;
           end
-          if (region == 2'd2 && idx + 1 == n_pending) begin
+          if (idx_last && region == 2'd2) begin
             item_ptr <= s_ptr + 8;
             b <= b + 1;
+            items_done <= b + 1 == batch;
             phase <= ITEM;
           end
         end
