@@ -8,7 +8,9 @@ each link drawn by how many keys are routed over it). `load` rebuilds the board 
 files and runs it in the packet-level emulator, whose spikes equal the reference's bit for
 bit. Dense layers (with per-synapse delays in each core's ring, and delay-extension cores past
 it), conv and pool layers (a shared kernel per core, as sPyNNaker's convolution connector)
-run on it.
+run on it. A conv or pool layer's input is routed in blocks of each slice's neurons with key/mask
+entries of their own (`route_units`), the finest whose tables fit the routers, so a core gets
+the packets of the neurons that reach it rather than of every neuron of their slices.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from snapdeploy.backends.spinnaker.mapping import Mapping, read_board
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.placement import Placements, place_slices
 from snapdeploy.backends.spinnaker.plot import plot_mesh
+from snapdeploy.backends.spinnaker.route_units import RouteUnits, unit_edges
 from snapdeploy.backends.spinnaker.routing import build_routes
-from snapdeploy.backends.spinnaker.slicing import slice_network
+from snapdeploy.backends.spinnaker.slicing import SliceGraph, slice_network
 from snapdeploy.core.conv import ConvLayerParams
-from snapdeploy.core.errors import CapacityError
+from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import LayerState, LifLayerParams
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import SpiNNakerDevice
@@ -39,6 +42,31 @@ from snapdeploy.targets.spec import SpiNNakerDevice
 MESH_PLOT = "mesh.png"
 #: A route word holds 6 link bits and one bit per core in 64 bits.
 MAX_CORES_PER_CHIP = 64 - N_LINKS
+#: The finest routing unit tried for a slice feeding a conv or pool layer, in neurons: on the
+#: bench's PilotNet conv1 (tools/spinnaker_conv_waste.py) 16-neuron entries cut the copies no
+#: core can use from 70% to 17% of deliveries and fit spinn-5's routers.
+FINEST_ROUTE_BLOCK = 16
+
+
+def route_bit_choices(
+    graph: SliceGraph, layout: KeyLayout, route_block: int | None
+) -> list[np.ndarray]:
+    """Per-slice route bits to try, finest first: a slice feeding a conv or pool layer gets
+    blocks of FINEST_ROUTE_BLOCK neurons, doubling up to the whole neuron field (one entry per
+    slice), or of `route_block` alone; every other slice one unit."""
+    whole = layout.neuron_bits
+    if route_block is None:
+        sizes = range(min(FINEST_ROUTE_BLOCK.bit_length() - 1, whole), whole + 1)
+    else:
+        if route_block < 1 or route_block & (route_block - 1):
+            raise ParameterRangeError(
+                f"route_block = {route_block}: a routing unit is a power of two of neurons (a "
+                f"mask clears whole key bits); fix: 16, 32, 64, ..."
+            )
+        sizes = [route_block.bit_length() - 1]
+    conv_fed = np.array([r is not None for r in graph.reach])[graph.population]
+    choices = [np.where(conv_fed, min(bits, whole), whole) for bits in sizes]
+    return choices if conv_fed.any() else choices[-1:]
 
 
 def map_network(
@@ -47,8 +75,11 @@ def map_network(
     device: SpiNNakerDevice,
     where: str,
     placements: Placements | None = None,
+    route_block: int | None = None,
 ) -> Mapping:
-    """Slice, place (the heuristic, unless `placements` are given), route and fit the tables."""
+    """Slice, place (the heuristic, unless `placements` are given), route and fit the tables,
+    with the finest routing units whose tables fit every router (`route_bit_choices`; the
+    coarsest one's refusal, naming the chip and both numbers, if none does)."""
     if device.cores_per_chip > MAX_CORES_PER_CHIP:
         raise CapacityError(
             f"device '{device.name}': cores_per_chip = {device.cores_per_chip} but a route word "
@@ -59,8 +90,18 @@ def map_network(
     graph = slice_network(names, layers, device)
     if placements is None:
         placements = place_slices(graph, mesh, device.cores_per_chip, where)
-    routes = build_routes(graph, placements, mesh, layout)
-    tables = fit_tables(routes.tables, device.router_entries, mesh, where)
+    base = layout.base(mesh.xy[placements.chip, 0], mesh.xy[placements.chip, 1], placements.core)
+    choices = route_bit_choices(graph, layout, route_block)
+    for tried, bits in enumerate(choices, 1):
+        units = RouteUnits.of(graph.lo, graph.hi, base.astype(np.int64), bits)
+        edges = unit_edges(graph, units)
+        routes = build_routes(units, edges, placements, mesh)
+        try:
+            tables = fit_tables(routes.tables, device.router_entries, mesh, where)
+            break
+        except CapacityError:
+            if tried == len(choices):
+                raise
     return Mapping(
         device=device,
         mesh=mesh,
@@ -70,6 +111,8 @@ def map_network(
         tables=tables,
         entries_before=[len(t) for t in routes.tables],
         keys_per_link=routes.keys_per_link,
+        route_bits=bits,
+        sends=np.isin(np.arange(len(units)), edges[0]),
     )
 
 

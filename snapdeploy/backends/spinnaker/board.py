@@ -7,12 +7,14 @@ and the emulator's parts (which only read it), so neither side imports the other
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from snapdeploy.backends.spinnaker.delay_extension import Populations
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import Mesh
+from snapdeploy.backends.spinnaker.route_units import RouteUnits
 from snapdeploy.backends.spinnaker.routing import RoutingTable
 
 
@@ -30,7 +32,8 @@ class Board:
     hi: np.ndarray  # int64 [n_slices]
     chip: np.ndarray  # int64 [n_slices]
     core: np.ndarray  # int64 [n_slices]
-    sends: np.ndarray  # bool [n_slices]: the slice's spikes are sent as packets
+    route_bits: np.ndarray  # int64 [n_slices]: low key bits its routing entries leave open
+    sends: np.ndarray  # bool [units]: the routing unit's spikes are sent as packets
     tables: list[RoutingTable]
 
     @property
@@ -43,3 +46,8 @@ class Board:
         return self.layout.base(
             self.mesh.xy[self.chip, 0], self.mesh.xy[self.chip, 1], self.core
         ).astype(np.int64)
+
+    @cached_property
+    def units(self) -> RouteUnits:
+        """Each slice's routing units: blocks of 2**route_bits neurons (`route_units`)."""
+        return RouteUnits.of(self.lo, self.hi, self.base, self.route_bits)

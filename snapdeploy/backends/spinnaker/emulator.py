@@ -13,9 +13,10 @@ One time step, as a SpiNNaker timer tick:
    and sends them again its lag later (`delay_extension`).
 All packets are delivered within their step.
 
-Why a step is usually not packet by packet: routes depend only on the sending slice, so what
-one packet causes is found once at load by routing one packet per slice (`tables`), and a step
-multiplies it by its spikes per slice and sums the synaptic input compiled (`fast_path`). The
+Why a step is usually not packet by packet: routes depend only on the sending routing unit (a
+slice, or a block of a slice feeding a conv: `route_units`), so what one packet causes is
+found once at load by routing one packet per unit (`tables`), and a step multiplies it by its
+spikes per unit and sums the synaptic input compiled (`fast_path`). The
 packet-level path still runs a step where some link would exceed its capacity (its drops
 depend on packet order), when the emulator is built with `packet_level` (for tests), and where
 the kernel cannot be built. Both give the same spikes and counts.

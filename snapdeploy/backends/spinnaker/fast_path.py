@@ -1,8 +1,9 @@
 """A step's synaptic input and traffic counts from per-slice tables, compiled, with no packets.
 
-Routes depend only on the sending slice, so what a step's packets would do is fixed per slice
-(`tables.SliceTraffic`): the step counts spikes per slice and multiplies them into the
-counters (a delay extension keeps the spikes of its mirror's slices that reach it), and the
+Routes depend only on the sending routing unit (a slice, or a block of its neurons), so what a
+step's packets would do is fixed per unit (`tables.SliceTraffic`): the step counts spikes per
+unit and multiplies them into the counters (a delay extension keeps the spikes of its
+mirror's units that reach it), and the
 synaptic input is summed, event-driven and compiled, over every receiving
 Dense core's weight blocks or, with delays, its synaptic rows (`synapses.cpp`, one sum per
 neuron and delay) and, for a conv or
@@ -45,18 +46,22 @@ class FastPath:
         )
         self.rows = RowSynapses(*traffic.rows)
         self.convs = [None if conv_of(p) is None else layer_sums(conv_of(p)) for p in layers]
-        # float64 once: a mixed int64/float64 product converts the whole table every step
-        self.load = traffic.load.astype(np.float64)
+        # the links each unit's packet crosses, and how often: a few per unit, so a step's
+        # link load is a sparse sum, not a product with the whole [unit, link] table
+        self.load_unit, self.load_link = np.nonzero(traffic.load)
+        self.load_count = traffic.load[self.load_unit, self.load_link].astype(np.float64)
+        self.n_links = traffic.load.shape[1]
 
     def input(self, fired: np.ndarray, stats: TrafficStats) -> list[np.ndarray] | None:
         """Each layer's summed synaptic input, int64 [batch, n] (with delays [batch, delays
         used, n]), then each delay extension's received spikes, bool [batch, n], from the
         bool spikes [batch, global neuron] of every population, counting the traffic into
         `stats`; None, counting nothing, where some link would overflow."""
-        per_slice = self.tables.spikes_per_slice(fired)
-        if self.overflows(per_slice):
+        per_unit = self.tables.spikes_per_unit(fired)
+        loads = self.link_loads(per_unit)
+        if self.link_capacity is not None and loads.max(initial=0) > self.link_capacity:
             return None
-        self.count(per_slice, fired, stats)
+        self.count(per_unit, loads, fired, stats)
         summed = self.synapses.input(fired)
         self.rows.add(fired, summed)
         tables, batch = self.tables, fired.shape[0]
@@ -75,17 +80,23 @@ class FastPath:
                 out.append(source & held[offsets[e] : offsets[e + 1]])
         return out
 
-    def overflows(self, per_slice: np.ndarray) -> bool:
-        """Whether some link would carry more than its capacity in some batch item this step."""
-        capacity = self.link_capacity
-        return capacity is not None and bool(
-            (per_slice.astype(np.float64) @ self.load).max(initial=0) > capacity
-        )
+    def link_loads(self, per_unit: np.ndarray) -> np.ndarray:
+        """int64 [batch, chip * link]: the packets each link carries this step, from the
+        spikes per routing unit [batch, unit] (unit_order); summed in float64, exact far
+        below 2**53."""
+        batch = per_unit.shape[0]
+        flat = np.arange(batch)[:, None] * self.n_links + self.load_link[None, :]
+        weights = per_unit[:, self.load_unit] * self.load_count[None, :]
+        summed = np.bincount(flat.ravel(), weights.ravel(), batch * self.n_links)
+        return summed.astype(np.int64).reshape(batch, self.n_links)
 
-    def count(self, per_slice: np.ndarray, fired: np.ndarray, stats: TrafficStats) -> None:
-        """Add a step's traffic counts from its spikes per slice [batch, slice] (slice_order)."""
-        total = per_slice.sum(axis=0)
+    def count(
+        self, per_unit: np.ndarray, loads: np.ndarray, fired: np.ndarray, stats: TrafficStats
+    ) -> None:
+        """Add a step's traffic counts from its spikes per routing unit [batch, unit]
+        (unit_order) and its link loads (`link_loads`)."""
+        total = per_unit.sum(axis=0)
         for name, value in zip(PER_PACKET, (total @ self.traffic.counts).tolist()):
             setattr(stats, name, getattr(stats, name) + value)
         stats.no_synaptic_row += int(fired.sum(axis=0) @ self.traffic.no_row)
-        stats.link_load += (total @ self.traffic.load).reshape(stats.link_load.shape)
+        stats.link_load += loads.sum(axis=0).reshape(stats.link_load.shape)

@@ -1,8 +1,9 @@
 """32-bit multicast routing keys: chip x | chip y | core | neuron index, fields sized from the target.
 
-Why this layout: a key names the core that sent it, so every slice's keys share one mask (all
-bits above the neuron field) and a router needs one entry per slice, not per neuron; and a
-key read off a link says where it came from without any table.
+Why this layout: a key names the core that sent it, so a slice's keys share one mask (all
+bits above the neuron field) and a router needs one entry per slice, not per neuron, or, for
+a slice routed in blocks of its neurons (`route_units`), one per block; and a key read off a
+link says where it came from without any table.
 """
 
 from __future__ import annotations
@@ -48,11 +49,6 @@ class KeyLayout:
                 f"keys have {KEY_BITS}; fix: fewer chips, cores per chip or neurons per core"
             )
         return layout
-
-    @property
-    def slice_mask(self) -> int:
-        """The mask shared by every key of one core: all bits above the neuron field."""
-        return (FULL_MASK >> self.neuron_bits) << self.neuron_bits
 
     def base(self, x: np.ndarray, y: np.ndarray, core: np.ndarray) -> np.ndarray:
         """uint32 key of neuron 0 on (x, y, core)."""

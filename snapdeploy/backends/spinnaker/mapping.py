@@ -46,10 +46,10 @@ class Mapping:
     tables: list[RoutingTable]
     entries_before: list[int]
     keys_per_link: np.ndarray  # int64 [n_chips, 6]
+    route_bits: np.ndarray  # int64 [n_slices]: low key bits each slice's entries leave open
+    sends: np.ndarray  # bool [routing units]: the unit reaches some core, so its core sends it
 
     def board(self) -> Board:
-        senders = np.zeros(self.graph.n_slices, bool)
-        senders[self.graph.edge_pre] = True
         return Board(
             mesh=self.mesh,
             layout=self.layout,
@@ -61,12 +61,14 @@ class Mapping:
             hi=self.graph.hi,
             chip=self.placements.chip,
             core=self.placements.core,
-            sends=senders,
+            route_bits=self.route_bits,
+            sends=self.sends,
             tables=self.tables,
         )
 
     def placements_json(self) -> dict[str, Any]:
         board = self.board()
+        first = board.units.first_of_slice()
         slices = [
             {
                 "slice": s,
@@ -75,8 +77,8 @@ class Mapping:
                 "chip": self.mesh.xy[board.chip[s]].tolist(),
                 "core": int(board.core[s]),
                 "key": f"0x{int(board.base[s]):08x}",
-                "mask": f"0x{self.layout.slice_mask:08x}",
-                "sends": bool(board.sends[s]),
+                "mask": f"0x{int(board.units.mask[board.units.first_of_slice()[s]]):08x}",
+                "sends": board.sends[first[s] : first[s + 1]].tolist(),
                 "synapse_bytes": int(self.graph.synapse_bytes[s]),
                 "dtcm_bytes": int(self.graph.dtcm_bytes[s]),
             }
@@ -116,6 +118,7 @@ class Mapping:
                     "entries_before_compression": before,
                     "entries": entries,
                     "default_routed_keys": [f"0x{int(k):08x}" for k in table.passing_keys],
+                    "default_routed_masks": [f"0x{int(m):08x}" for m in table.passing_masks],
                 }
             )
         return {"router_entries": self.device.router_entries, "chips": chips}
@@ -123,6 +126,11 @@ class Mapping:
     def write(self, out: Path) -> None:
         (out / PLACEMENTS_FILE).write_text(json.dumps(self.placements_json(), indent=1))
         (out / TABLES_FILE).write_text(json.dumps(self.tables_json(), indent=1))
+
+
+def open_bits(mask: int) -> int:
+    """The low key bits a routing mask leaves open (its trailing zeros)."""
+    return (mask & -mask).bit_length() - 1
 
 
 def read_board(out: Path, device: SpiNNakerDevice) -> Board:
@@ -145,11 +153,21 @@ def read_board(out: Path, device: SpiNNakerDevice) -> Board:
     layout = KeyLayout(**placed["key_layout"])
     names = [p["name"] for p in placed["populations"]]
     slices = placed["slices"]
+    if not all(isinstance(s["sends"], list) for s in slices):
+        raise BackendError(
+            f"{out}: {PLACEMENTS_FILE} says per slice, not per routing unit, which of its "
+            f"neurons send (written by an older snapdeploy); fix: compile the partition again"
+        )
     chip = np.array([mesh.index_of[tuple(s["chip"])] for s in slices], np.int64)
     tables = []
     for row in routed["chips"]:
         entries = row["entries"]
         passing = [int(k, 16) for k in row["default_routed_keys"]]
+        if "default_routed_masks" not in row:
+            raise BackendError(
+                f"{out}: {TABLES_FILE} gives no masks of its default-routed keys (written by an "
+                f"older snapdeploy); fix: compile the partition again"
+            )
         tables.append(
             RoutingTable(
                 chip=int(mesh.index_of[tuple(row["chip"])]),
@@ -164,7 +182,9 @@ def read_board(out: Path, device: SpiNNakerDevice) -> Board:
                     np.uint64,
                 ),
                 passing_keys=np.array(passing, np.uint32),
-                passing_masks=np.full(len(passing), layout.slice_mask, np.uint32),
+                passing_masks=np.array(
+                    [int(m, 16) for m in row["default_routed_masks"]], np.uint32
+                ),
             )
         )
     return Board(
@@ -178,6 +198,7 @@ def read_board(out: Path, device: SpiNNakerDevice) -> Board:
         hi=np.array([s["neurons"][1] for s in slices], np.int64),
         chip=chip,
         core=np.array([s["core"] for s in slices], np.int64),
-        sends=np.array([s["sends"] for s in slices], bool),
+        sends=np.array([sent for s in slices for sent in s["sends"]], bool),
+        route_bits=np.array([open_bits(int(s["mask"], 16)) for s in slices], np.int64),
         tables=tables,
     )

@@ -46,16 +46,17 @@ class PacketLevel:
         return self.accumulate(delivered, spikes[0].shape[0], stats)
 
     def emit(self, spikes: list[np.ndarray], stats: TrafficStats) -> tuple[np.ndarray, np.ndarray]:
-        """One packet (batch item, key) per spike of every slice that sends."""
+        """One packet (batch item, key) per spike of every routing unit that sends."""
         board = self.board
         items, keys = [], []
         for p, fired in enumerate(spikes):
             item, neuron = np.nonzero(fired)
             slices = np.flatnonzero(board.population == p)
             s = slices[np.searchsorted(board.lo[slices], neuron, side="right") - 1]
-            keep = board.sends[s]
+            key = self.base[s] + neuron - board.lo[s]
+            keep = board.sends[self.router.units.of_keys(key)]
             items.append(item[keep])
-            keys.append(self.base[s[keep]] + neuron[keep] - board.lo[s[keep]])
+            keys.append(key[keep])
         stats.packets_sent += sum(len(k) for k in keys)
         return np.concatenate(items), np.concatenate(keys)
 

@@ -8,10 +8,13 @@ over packets and batch items), until none is in flight. A link carries at most `
 packets per step and per batch item, the first ones in packet order; the rest are dropped and
 counted, as are packets with no route and copies sent over a link that does not exist.
 
-Why lookups are resolved per source slice: every entry's mask clears the neuron field (the
-keys of one core differ only there, and merging entries only clears more bits; checked here),
-so a router's first match for a key depends only on which core sent it. Each table is matched
-once, when the router is built, against each slice's key, and packets then route by indexing.
+Why lookups are resolved per routing unit: a sending core's keys come in units (the whole
+slice, or aligned blocks of its neurons: `route_units`) whose keys differ only in the unit's
+low bits, and every table entry's mask is one unit's mask or a merge of such (merging only
+clears bits), so a router's first match is normally the same for every key of a unit. Each
+table is matched once, when the router is built, against each unit's key block, and packets
+then route by indexing. An entry that would match only some of a unit's keys before any
+other matches all of them is marked, and a packet of that unit reaching that chip is refused.
 """
 
 from __future__ import annotations
@@ -27,23 +30,26 @@ from snapdeploy.backends.spinnaker.routing import CORE_BIT0
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.errors import BackendError
 
+#: `first_matches`' mark of a chip where a unit's keys would take different routes.
+SPLIT = -2
+
 
 def first_matches(board: Board) -> np.ndarray:
-    """int64 [chip, source slice]: the route word of the first entry matching its keys, or -1."""
-    neuron_field = (1 << board.layout.neuron_bits) - 1
-    base = board.base
-    route = np.full((board.mesh.n_chips, len(base)), -1, np.int64)
+    """int64 [chip, unit]: the route word of the first entry matching the unit's keys, -1
+    where none matches, SPLIT where the first entry to match any matches only some."""
+    units = board.units
+    low = np.left_shift(1, units.low_bits) - 1
+    route = np.full((board.mesh.n_chips, len(units)), -1, np.int64)
     for table in (t for t in board.tables if len(t)):
-        masks = table.masks.astype(np.int64)
-        if np.any(masks & neuron_field):
-            raise BackendError(
-                f"chip {board.mesh.xy[table.chip].tolist()}: a routing entry's mask covers "
-                f"neuron bits, which this emulator's per-core lookup cannot honour; fix: "
-                f"compile the partition again"
-            )
-        hit = (base[:, None] & masks[None, :]) == table.keys.astype(np.int64)[None, :]
-        any_hit = hit.any(axis=1)
-        route[table.chip, any_hit] = table.routes.astype(np.int64)[np.argmax(hit[any_hit], axis=1)]
+        masks, keys = table.masks.astype(np.int64), table.keys.astype(np.int64)
+        # an entry matches some key of a unit where they agree on the unit's fixed bits
+        fixed = masks[None, :] & ~low[:, None]
+        some = (units.key[:, None] & fixed) == (keys[None, :] & fixed)
+        every = some & ((masks[None, :] & low[:, None]) == 0)
+        hit = some.any(axis=1)
+        first = np.argmax(some[hit], axis=1)
+        whole = every[hit][np.arange(len(first)), first]
+        route[table.chip, hit] = np.where(whole, table.routes.astype(np.int64)[first], SPLIT)
     return route
 
 
@@ -82,6 +88,7 @@ class Router:
         self.board = board
         self.neighbours = board.mesh.neighbours()
         words = first_matches(board)
+        self.split = words == SPLIT
         defaults = np.left_shift(1, np.arange(N_LINKS, dtype=np.int64))
         unique = np.unique(np.concatenate([words[words >= 0], defaults, [0]]))
         self.route_id = np.where(words >= 0, np.searchsorted(unique, words), -1)
@@ -90,16 +97,13 @@ class Router:
         self.fan_count, self.fan_start, self.fan_bits = fanouts(
             unique, CORE_BIT0 + board.cores_per_chip
         )
-        prefix = board.base >> board.layout.neuron_bits
-        self.key_order = np.argsort(prefix)
-        self.sorted_prefix = prefix[self.key_order]
+        self.units = board.units
         self.core_slice = np.full((board.mesh.n_chips, board.cores_per_chip), -1, np.int64)
         self.core_slice[board.chip, board.core] = np.arange(board.n_slices)
 
     def slice_of_key(self, keys: np.ndarray) -> np.ndarray:
         """The slice whose core sends each key."""
-        prefix = keys >> self.board.layout.neuron_bits
-        return self.key_order[np.searchsorted(self.sorted_prefix, prefix)]
+        return self.units.slice[self.units.of_keys(keys)]
 
     def route(
         self,
@@ -114,7 +118,8 @@ class Router:
         A copy's next hop depends only on its source slice, chip and incoming link, so one still
         flying after n_chips * (N_LINKS + 1) hops has repeated that state and loops for ever.
         """
-        chip = self.board.chip[self.slice_of_key(key)]
+        unit = self.units.of_keys(key)
+        chip = self.board.chip[self.units.slice[unit]]
         arrived = np.full(len(key), -1, np.int64)
         n_chips = self.board.mesh.n_chips
         batch = int(item.max(initial=0)) + 1
@@ -129,7 +134,14 @@ class Router:
                     f"chips for ever; fix: compile the partition again"
                 )
             stats.router_lookups += len(key)
-            rid = self.route_id[chip, self.slice_of_key(key)]
+            if self.split[chip, unit].any():
+                at = np.flatnonzero(self.split[chip, unit])[0]
+                raise BackendError(
+                    f"chip {self.board.mesh.xy[chip[at]].tolist()}: its first routing entry "
+                    f"to match key 0x{int(key[at]):08x} matches only part of that key's routing "
+                    f"unit; fix: compile the partition again"
+                )
+            rid = self.route_id[chip, unit]
             unmatched = rid < 0
             stats.dropped_no_route += int(np.count_nonzero(unmatched & (arrived < 0)))
             rid = np.where(unmatched, self.default_id[arrived], rid)
@@ -155,7 +167,7 @@ class Router:
                 chip[fp] * N_LINKS + link, minlength=n_chips * N_LINKS
             ).reshape(n_chips, N_LINKS)
             stats.hops += len(fp)
-            item, key, chip, arrived = item[fp], key[fp], nxt, link
+            item, key, unit, chip, arrived = item[fp], key[fp], unit[fp], nxt, link
         if not delivered:
             empty = np.zeros(0, np.int64)
             return Deliveries(empty, empty, empty)

@@ -1,9 +1,9 @@
 """Multicast trees over the chip mesh, and the per-chip routing tables that realise them.
 
-Each source slice's packets follow one tree: from its chip to every chip holding a slice it
-connects to, along dimension-order routes (`Mesh.last_link`), the routes of one source merged
-where they share hops. A chip's entry for that source is (the slice's key, its mask, a route
-word): bits 0-5 the links the packet leaves by, bit 6 + c core c of this chip. A chip that
+Each routing unit's packets (a sending slice's, or a block of its neurons: `route_units`)
+follow one tree: from its chip to every chip holding a slice it connects to, along
+dimension-order routes (`Mesh.last_link`), the routes of one unit merged where they share
+hops. A chip's entry for that unit is (the unit's key, its mask, a route word): bits 0-5 the links the packet leaves by, bit 6 + c core c of this chip. A chip that
 passes the packet straight on (in by one link, out by the opposite one, nothing delivered
 locally) needs no entry: the router's default route does it, as on SpiNNaker, and those keys
 are kept as `passing` so compression never captures them. Packets sent by a local core have
@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.placement import Placements
-from snapdeploy.backends.spinnaker.slicing import SliceGraph
+from snapdeploy.backends.spinnaker.route_units import RouteUnits
 
 CORE_BIT0 = N_LINKS
 
@@ -82,24 +81,27 @@ def multicast_tree(mesh: Mesh, neighbours: np.ndarray, src: int, targets: np.nda
 
 
 def build_routes(
-    graph: SliceGraph, placements: Placements, mesh: Mesh, layout: KeyLayout
+    units: RouteUnits,
+    edges: tuple[np.ndarray, np.ndarray],
+    placements: Placements,
+    mesh: Mesh,
 ) -> Routes:
-    """Trees for every slice that sends, and the tables they need on every chip."""
+    """Trees for every unit that sends (`edges`: (unit, target slice) pairs), and the tables
+    they need on every chip."""
     neighbours = mesh.neighbours()
-    base = layout.base(mesh.xy[placements.chip, 0], mesh.xy[placements.chip, 1], placements.core)
-    mask = layout.slice_mask
-    entries: list[list[tuple[int, int]]] = [[] for _ in range(mesh.n_chips)]
-    passing: list[list[int]] = [[] for _ in range(mesh.n_chips)]
+    entries: list[list[tuple[int, int, int]]] = [[] for _ in range(mesh.n_chips)]
+    passing: list[list[tuple[int, int]]] = [[] for _ in range(mesh.n_chips)]
     keys_per_link = np.zeros((mesh.n_chips, N_LINKS), np.int64)
-    order = np.argsort(graph.edge_pre, kind="stable")
-    cut = np.searchsorted(graph.edge_pre[order], np.arange(graph.n_slices + 1))
-    for s in range(graph.n_slices):
-        post = graph.edge_post[order[cut[s] : cut[s + 1]]]
+    edge_pre, edge_post = edges
+    order = np.argsort(edge_pre, kind="stable")
+    cut = np.searchsorted(edge_pre[order], np.arange(len(units) + 1))
+    for u in range(len(units)):
+        post = edge_post[order[cut[u] : cut[u + 1]]]
         if post.size == 0:
             continue
-        src = int(placements.chip[s])
+        src = int(placements.chip[units.slice[u]])
         parent, link, child = multicast_tree(mesh, neighbours, src, placements.chip[post])
-        np.add.at(keys_per_link, (parent, link), int(graph.hi[s] - graph.lo[s]))
+        np.add.at(keys_per_link, (parent, link), int(units.hi[u] - units.lo[u]))
         route = np.zeros(mesh.n_chips, np.int64)
         np.bitwise_or.at(route, parent, np.left_shift(1, link))
         np.bitwise_or.at(
@@ -107,19 +109,20 @@ def build_routes(
         )
         arrival = np.full(mesh.n_chips, -1, np.int64)
         arrival[child] = link
+        key, mask = int(units.key[u]), int(units.mask[u])
         for chip in np.flatnonzero(route).tolist():
             if chip != src and route[chip] == link_bit(int(arrival[chip])):
-                passing[chip].append(int(base[s]))
+                passing[chip].append((key, mask))
             else:
-                entries[chip].append((int(base[s]), int(route[chip])))
+                entries[chip].append((key, mask, int(route[chip])))
     tables = [
         RoutingTable(
             chip=chip,
-            keys=np.array([k for k, _ in rows], np.uint32),
-            masks=np.full(len(rows), mask, np.uint32),
-            routes=np.array([r for _, r in rows], np.uint64),
-            passing_keys=np.array(through, np.uint32),
-            passing_masks=np.full(len(through), mask, np.uint32),
+            keys=np.array([e[0] for e in rows], np.uint32),
+            masks=np.array([e[1] for e in rows], np.uint32),
+            routes=np.array([e[2] for e in rows], np.uint64),
+            passing_keys=np.array([k for k, _ in through], np.uint32),
+            passing_masks=np.array([m for _, m in through], np.uint32),
         )
         for chip, (rows, through) in enumerate(zip(entries, passing))
     ]

@@ -36,7 +36,7 @@ from snapdeploy.backends.spinnaker.delay_extension import (
     stage_weights,
     stages_used,
 )
-from snapdeploy.core.conv import ConvLayerParams
+from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
@@ -60,6 +60,9 @@ class SliceGraph:
     dtcm_bytes: np.ndarray  # int64 [n_slices]: state, input rings and kernel (`core_memory`)
     edge_pre: np.ndarray  # int64 [n_edges], source slice
     edge_post: np.ndarray  # int64 [n_edges], target slice (in the population it feeds)
+    #: per population: bool [slices of the population it feeds, its neurons], which neuron
+    #: reaches which slice, kept where it feeds a conv or pool layer (for `route_units`)
+    reach: tuple[np.ndarray | None, ...]
 
     @property
     def n_slices(self) -> int:
@@ -115,26 +118,19 @@ def layer_width(name: str, layer: LifLayerParams | ConvLayerParams, device: SpiN
     return width
 
 
+def neuron_reach(conv: ConvSynapse, post_starts: np.ndarray, n_out: int) -> np.ndarray:
+    """bool [post slices, n_in]: the inputs that reach each slice of a conv's outputs."""
+    bounds = [*post_starts.tolist(), n_out]
+    return np.array([input_reach(conv, lo, hi) for lo, hi in itertools.pairwise(bounds)])
+
+
 def reach_blocks(
-    layer: LifLayerParams | ConvLayerParams,
-    pre_starts: np.ndarray,
-    post_starts: np.ndarray,
-    weights: np.ndarray | None = None,
+    nonzero: np.ndarray, pre_starts: np.ndarray, post_starts: np.ndarray
 ) -> np.ndarray:
-    """bool [post slices, pre slices]: some synapse joins a pre slice to a post slice (for a
-    Dense layer, a non-zero entry of `weights`, by default its own)."""
-    conv = conv_of(layer)
-    if conv is None:
-        nonzero = (layer.weights if weights is None else weights) != 0
-        blocks = np.logical_or.reduceat(nonzero, post_starts, axis=0)
-        return np.logical_or.reduceat(blocks, pre_starts, axis=1)
-    bounds = [*post_starts.tolist(), layer.n_out]
-    return np.array(
-        [
-            np.logical_or.reduceat(input_reach(conv, lo, hi), pre_starts)
-            for lo, hi in itertools.pairwise(bounds)
-        ]
-    )
+    """bool [post slices, pre slices]: some non-zero weight of a Dense layer's `nonzero`
+    [n_out, n_in] joins a pre slice to a post slice."""
+    blocks = np.logical_or.reduceat(nonzero, post_starts, axis=0)
+    return np.logical_or.reduceat(blocks, pre_starts, axis=1)
 
 
 def memory(
@@ -165,12 +161,19 @@ def slice_network(
     starts += [starts[i] for i, _, _ in extensions]  # an extension mirrors its source's slices
     first = np.cumsum([0] + [len(s) for s in starts])
     pre, post = [], []
+    reach: list[np.ndarray | None] = [None] * len(starts)
     for p, target in enumerate(populations.feeds):
         if target < 0:
             continue
         layer, ring, stage = layers[target - 1], rings[target - 1], populations.stages[p]
-        weights = None if conv_of(layer) is not None else stage_weights(layer, ring, stage)
-        b, a = np.nonzero(reach_blocks(layer, starts[p], starts[target], weights))
+        conv = conv_of(layer)
+        if conv is None:
+            nonzero = stage_weights(layer, ring, stage) != 0
+            blocks = reach_blocks(nonzero, starts[p], starts[target])
+        else:
+            reach[p] = neuron_reach(conv, starts[target], layer.n_out)
+            blocks = np.logical_or.reduceat(reach[p], starts[p], axis=1)
+        b, a = np.nonzero(blocks)
         pre.append(a + first[p])
         post.append(b + first[target])
     for e, (i, _, _) in enumerate(extensions):  # each source slice to its extension slice
@@ -204,4 +207,5 @@ def slice_network(
         dtcm_bytes=np.concatenate([no_memory, *dtcm, *histories]).astype(np.int64),
         edge_pre=np.concatenate(pre).astype(np.int64),
         edge_post=np.concatenate(post).astype(np.int64),
+        reach=tuple(reach),
     )

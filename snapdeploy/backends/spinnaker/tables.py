@@ -1,16 +1,17 @@
 """What the emulator works out once, at load, from the board and the layers.
 
-`LoadTables`: where each slice's neurons sit among all neurons (numbered population after
-population, the input first), so a step counts its spikes per slice with one reduction; and
+`LoadTables`: where each slice's and routing unit's neurons sit among all neurons (numbered
+population after population, the input first), so a step counts its spikes per routing unit
+(`route_units`) with one reduction; and
 each core's synapses, as a real core stores them: a Dense core's synaptic rows, one per
 presynaptic neuron (and delay stage) with any non-zero weight onto its slice, each a list of
 synaptic words (the neuron and delay it feeds, its weight), or a conv core's shared kernel
 (`conv_synapses`).
 
-`SliceTraffic`: what one packet of each sending slice causes, found by routing one packet per
-slice with no link capacity. Routes depend only on the sending slice (see `router`), so the
+`SliceTraffic`: what one packet of each routing unit causes, found by routing one packet per
+unit with no link capacity. Routes depend only on the sending unit (see `router`), so the
 lookups, hops, per-link load and drops of a packet, and the copies each core receives, are
-fixed per slice, and a step only multiplies them by its spikes per slice. Every receiving
+fixed per unit, and a step only multiplies them by its spikes per unit. Every receiving
 Dense core's weights are cut into blocks of BLOCK_ROWS rows, each weight scaled by how many
 copies of its neuron's packet the core gets (0 where none arrives, more with redundant routes),
 for the compiled synapses (`synapses`); a layer with delays keeps its synaptic words instead
@@ -139,9 +140,10 @@ class LoadTables:
 
     sizes: tuple[int, ...]  # neurons per population: the input, the layers, the extensions
     offsets: np.ndarray  # int64 [populations + 1]: each population's first global neuron
-    slice_order: np.ndarray  # int64 [n_slices]: slices by their first global neuron
-    slice_starts: np.ndarray  # int64 [n_slices]: the first global neuron of each, in that order
     slice_of_neuron: np.ndarray  # int64 [neurons]: the slice running each global neuron
+    unit_order: np.ndarray  # int64 [units]: routing units by their first global neuron
+    unit_starts: np.ndarray  # int64 [units]: the first global neuron of each, in that order
+    unit_of_neuron: np.ndarray  # int64 [neurons]: the routing unit sending each global neuron
     rows: list[CoreSynapses | None]  # per slice
     populations: Populations  # which population feeds which; the delay extensions
     rings: list[int]  # per layer: its cores' ring slots
@@ -156,16 +158,21 @@ class LoadTables:
         offsets = np.cumsum((0, *sizes))
         starts = offsets[board.population] + board.lo
         order = np.argsort(starts)
+        units = board.units
+        unit_starts = offsets[board.population[units.slice]] + units.lo
+        unit_order = np.argsort(unit_starts)
         groups = tuple(None if d is None else len(d) for d in map(delays_used, layers))
         sums = [(1 if g is None else g) * p.n_out for g, p in zip(groups, layers)]
         rings = layer_rings(board, layers)
         return cls(
             sizes=sizes,
             offsets=offsets,
-            slice_order=order,
-            slice_starts=starts[order],
-            # slices cover each population without gaps or overlap (emitting packets relies on it)
+            # slices cover each population without gaps or overlap (emitting packets relies on
+            # it), and units each slice
             slice_of_neuron=np.repeat(order, (board.hi - board.lo)[order]),
+            unit_order=unit_order,
+            unit_starts=unit_starts[unit_order],
+            unit_of_neuron=np.repeat(unit_order, (units.hi - units.lo)[unit_order]),
             rows=[core_synapses(board, layers, rings, s) for s in range(board.n_slices)],
             populations=board.populations,
             rings=rings,
@@ -183,28 +190,29 @@ class LoadTables:
         n = self.sizes[layer + 1]
         return (batch, n) if group is None else (batch, group, n)
 
-    def spikes_per_slice(self, fired: np.ndarray) -> np.ndarray:
-        """int64 [batch, slice] (in slice_order) from bool [batch, global neuron]."""
-        return np.add.reduceat(fired, self.slice_starts, axis=1, dtype=np.int64)
+    def spikes_per_unit(self, fired: np.ndarray) -> np.ndarray:
+        """int64 [batch, routing unit] (in unit_order) from bool [batch, global neuron]."""
+        return np.add.reduceat(fired, self.unit_starts, axis=1, dtype=np.int64)
 
 
 def route_one_packet_each(
     board: Board, router: Router
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Route one packet per sending slice, uncapped: (int64 [slice, len(PER_PACKET)] counts,
-    int64 [slice, chip * link] load, int64 [slice, target slice] copies delivered, the last
-    column counting cores that run nothing). The misdelivered column is left 0 here."""
-    n, base = board.n_slices, board.base
-    counts = np.zeros((n, len(PER_PACKET)), np.int64)
-    load = np.zeros((n, board.mesh.n_chips * N_LINKS), np.int64)
-    copies = np.zeros((n, n + 1), np.int64)
-    for s in np.flatnonzero(board.sends).tolist():
+    """Route one packet per routing unit of a sending slice, uncapped: (int64 [unit,
+    len(PER_PACKET)] counts, int64 [unit, chip * link] load, int64 [unit, target slice] copies
+    delivered, the last column counting cores that run nothing). The misdelivered column is
+    left 0 here."""
+    n, units = board.n_slices, board.units
+    counts = np.zeros((len(units), len(PER_PACKET)), np.int64)
+    load = np.zeros((len(units), board.mesh.n_chips * N_LINKS), np.int64)
+    copies = np.zeros((len(units), n + 1), np.int64)
+    for u in np.flatnonzero(board.sends).tolist():
         stats = TrafficStats.zeros(board.mesh.n_chips)
-        target = router.route(np.zeros(1, np.int64), base[s : s + 1], stats).target
-        copies[s] = np.bincount(np.where(target < 0, n, target), minlength=n + 1)
+        target = router.route(np.zeros(1, np.int64), units.key[u : u + 1], stats).target
+        copies[u] = np.bincount(np.where(target < 0, n, target), minlength=n + 1)
         stats.packets_sent, stats.deliveries = 1, len(target)
-        counts[s] = [getattr(stats, name) for name in PER_PACKET]
-        load[s] = stats.link_load.ravel()
+        counts[u] = [getattr(stats, name) for name in PER_PACKET]
+        load[u] = stats.link_load.ravel()
     return counts, load, copies
 
 
@@ -237,11 +245,11 @@ def synaptic_words(
 
 @dataclass(frozen=True)
 class SliceTraffic:
-    """What one packet of each slice causes (rows in `LoadTables.slice_order`), and the weight
-    blocks of every receiving Dense core (see the module docstring)."""
+    """What one packet of each routing unit causes (rows in `LoadTables.unit_order`), and the
+    weight blocks of every receiving Dense core (see the module docstring)."""
 
-    counts: np.ndarray  # int64 [slice, len(PER_PACKET)]
-    load: np.ndarray  # int64 [slice, chip * link]
+    counts: np.ndarray  # int64 [unit, len(PER_PACKET)]
+    load: np.ndarray  # int64 [unit, chip * link]
     no_row: np.ndarray  # int64 [global neuron]: copies of its packet that find no synaptic row
     blocks: list[tuple[int, int, np.ndarray]]  # as `BlockSynapses` takes them
     #: the delay layers' synaptic words, as `RowSynapses` takes them: (row_start, target, weight)
@@ -264,7 +272,8 @@ class SliceTraffic:
         feeds, stages = np.array(board.populations.feeds), board.populations.stages
         n = board.n_slices
         # copies that reach a core that uses them, the only ones a core can use
-        valid = copies[:, :n] * board.populations.receives()[pop[:, None], pop[None, :]]
+        sender = pop[board.units.slice]
+        valid = copies[:, :n] * board.populations.receives()[sender[:, None], pop[None, :]]
         counts[:, PER_PACKET.index("misdelivered")] = copies.sum(axis=1) - valid.sum(axis=1)
         no_row = np.zeros(offsets[-1], np.int64)
         blocks, words = [], []
@@ -275,7 +284,7 @@ class SliceTraffic:
             for source in np.flatnonzero(feeds == p).tolist():
                 first, stage = offsets[source], stages[source]
                 # copies of each presynaptic neuron's packet this core receives
-                got = valid[tables.slice_of_neuron[first : first + n_in], t]
+                got = valid[tables.unit_of_neuron[first : first + n_in], t]
                 reach = synapses.has_synapse(stage * n_in + np.arange(n_in))
                 no_row[first : first + n_in] += got * ~reach
                 if isinstance(synapses, ConvCore):
@@ -294,8 +303,8 @@ class SliceTraffic:
         for e, mirrored in enumerate(board.populations.mirrors):
             if mirrored >= 0:  # an extension keeps what its mirror's packets bring it
                 ext = tables.slice_of_neuron[offsets[e] : offsets[e + 1]]
-                src = tables.slice_of_neuron[offsets[mirrored] : offsets[mirrored + 1]]
+                src = tables.unit_of_neuron[offsets[mirrored] : offsets[mirrored + 1]]
                 held[offsets[e] : offsets[e + 1]] = valid[src, ext] > 0
-        order = tables.slice_order
+        order = tables.unit_order
         rows = synaptic_words(words, int(offsets[-1]))
         return cls(counts[order], load[order], no_row, blocks, rows, plain, held)

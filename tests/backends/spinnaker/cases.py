@@ -124,8 +124,18 @@ def fits(device: SpiNNakerDevice, layers: list[LifLayerParams]) -> bool:
     return sum(-(-n // device.neurons_per_core) for n in sizes) <= cores
 
 
-def mapped(device: SpiNNakerDevice, layers: list[LifLayerParams | ConvLayerParams]) -> Mapping:
-    return map_network([f"l{i}" for i in range(len(layers))], layers, device, "test")
+def mapped(
+    device: SpiNNakerDevice,
+    layers: list[LifLayerParams | ConvLayerParams],
+    route_block: int | None = None,
+) -> Mapping:
+    names = [f"l{i}" for i in range(len(layers))]
+    return map_network(names, layers, device, "test", route_block=route_block)
+
+
+#: Routing units a conv's input is cut into in the tests: the backend's choice, or 1-4 neurons
+#: (blocks smaller than the boards' slices, so each slice has several).
+ROUTE_BLOCKS = st.sampled_from([None, 1, 2, 4])
 
 
 def tampered(board: Board, rng: np.random.Generator) -> Board:

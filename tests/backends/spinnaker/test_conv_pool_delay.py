@@ -22,7 +22,7 @@ from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.targets.spec import SpiNNakerDevice
-from tests.backends.spinnaker.cases import kinds_boards, mapped, tampered
+from tests.backends.spinnaker.cases import ROUTE_BLOCKS, kinds_boards, mapped, tampered
 from tests.strategies import params
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,10 +42,10 @@ def assert_same_states(got, want) -> None:
 
 
 @SETTINGS
-@given(kinds_boards())
-def test_conv_pool_and_delay_layers_equal_the_reference_on_any_board(case) -> None:
+@given(kinds_boards(), ROUTE_BLOCKS)
+def test_conv_pool_and_delay_layers_equal_the_reference_on_any_board(case, route_block) -> None:
     device, layers, (spikes, split) = case
-    emulator = Emulator(mapped(device, layers).board(), layers)
+    emulator = Emulator(mapped(device, layers, route_block).board(), layers)
     assert emulator.fast_path is not None
     reference = ReferenceNetwork(layers)
     want = reference.run(spikes, record_all=True)
@@ -58,10 +58,10 @@ def test_conv_pool_and_delay_layers_equal_the_reference_on_any_board(case) -> No
 
 
 @SETTINGS
-@given(kinds_boards(), st.booleans(), st.integers(0, 2**32 - 1))
-def test_the_packet_level_path_steps_as_the_fast_path(case, tamper, seed) -> None:
+@given(kinds_boards(), st.booleans(), st.integers(0, 2**32 - 1), ROUTE_BLOCKS)
+def test_the_packet_level_path_steps_as_the_fast_path(case, tamper, seed, route_block) -> None:
     device, layers, (spikes, split) = case
-    board = mapped(device, layers).board()
+    board = mapped(device, layers, route_block).board()
     if tamper:
         board = tampered(board, np.random.default_rng(seed))
     fast, packets = Emulator(board, layers), Emulator(board, layers, packet_level=True)
@@ -77,13 +77,16 @@ def test_the_packet_level_path_steps_as_the_fast_path(case, tamper, seed) -> Non
 
 
 @SETTINGS
-@given(kinds_boards(), st.integers(0, 2**32 - 1))
-def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(case, seed) -> None:
+@given(kinds_boards(), st.integers(0, 2**32 - 1), ROUTE_BLOCKS)
+def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(
+    case, seed, route_block
+) -> None:
     """Over the compiled tables: a conv layer's input is its unshifted conv of the spikes, a
-    delay layer's the spikes times its weights of each delay; every copy delivered over an edge
-    whose core has no synapse for its neuron counts as no_synaptic_row."""
+    delay layer's the spikes times its weights of each delay; a packet is delivered once over
+    each edge of its routing unit, and every copy whose core has no synapse for its neuron
+    counts as no_synaptic_row."""
     device, layers, _ = case
-    mapping = mapped(device, layers)
+    mapping = mapped(device, layers, route_block)
     board, graph = mapping.board(), mapping.graph
     tables = LoadTables.build(board, layers)
     rng = np.random.default_rng(seed)
@@ -99,11 +102,21 @@ def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(case
             weights = np.where(layer.delays == delay, layer.weights, 0)
             np.testing.assert_array_equal(got[:, group], fired.astype(np.int64) @ weights.T)
     deliveries = no_row = 0
-    for a, b in zip(graph.edge_pre.tolist(), graph.edge_post.tolist()):
-        fired = spikes[graph.population[a]][:, graph.lo[a] : graph.hi[a]].sum(axis=0)
-        reach = tables.rows[b].has_synapse(np.arange(graph.lo[a], graph.hi[a]))
-        deliveries += int(fired.sum())
-        no_row += int(fired @ ~reach)
+    units, feeds = board.units, graph.populations.feeds
+    for u, s in enumerate(units.slice.tolist()):
+        p, pre = int(graph.population[s]), np.arange(units.lo[u], units.hi[u])
+        if graph.reach[p] is None:  # one unit per slice: the slice's edges
+            assert units.lo[u] == graph.lo[s] and units.hi[u] == graph.hi[s]
+            targets = graph.edge_post[graph.edge_pre == s]
+        else:  # a conv's input, routed in blocks: to the slices its own neurons reach
+            targets = [
+                t for t in graph.slices_of(feeds[p]) if tables.rows[t].has_synapse(pre).any()
+            ]
+        for b in targets:
+            fired = spikes[p][:, pre].sum(axis=0)
+            reach = tables.rows[b].has_synapse(pre)
+            deliveries += int(fired.sum())
+            no_row += int(fired @ ~reach)
     assert (stats.deliveries, stats.no_synaptic_row) == (deliveries, no_row)
     assert stats.misdelivered == stats.dropped == 0
 

@@ -32,7 +32,7 @@ def random_spikes(layers, batch: int, rng: np.random.Generator) -> list[np.ndarr
 
 @SETTINGS
 @given(networks(), st.integers(1, 3))
-def test_every_spike_of_a_sending_slice_is_one_packet_keyed_by_it(case, batch) -> None:
+def test_every_spike_of_a_sending_unit_is_one_packet_keyed_by_it(case, batch) -> None:
     device, layers, rng = case
     assume(fits(device, layers))
     board = mapped(device, layers).board()
@@ -45,7 +45,9 @@ def test_every_spike_of_a_sending_slice_is_one_packet_keyed_by_it(case, batch) -
             s = np.flatnonzero(
                 (board.population == p) & (board.lo <= neuron) & (neuron < board.hi)
             ).item()
-            if board.sends[s]:
+            units = board.units
+            unit = (units.slice == s) & (units.lo <= neuron) & (neuron < units.hi)
+            if board.sends[unit].item():
                 want.append((int(b), int(board.base[s] + neuron - board.lo[s])))
     assert sorted(zip(item.tolist(), key.tolist())) == sorted(want)
     assert stats.packets_sent == len(want)

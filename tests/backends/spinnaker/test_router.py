@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.mesh import N_LINKS
 from snapdeploy.backends.spinnaker.router import Router, within_capacity
-from snapdeploy.backends.spinnaker.routing import RoutingTable, link_bit
+from snapdeploy.backends.spinnaker.routing import RoutingTable, core_bit, link_bit
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.errors import BackendError
 from tests.backends.spinnaker.cases import fits, mapped, networks, tampered, two_chips, walk
@@ -52,7 +52,7 @@ def test_every_key_goes_where_a_walk_through_the_tables_sends_it(case, tamper, s
         board = tampered(board, rng)
     router = Router(board)
     slice_at = {(int(c), int(k)): s for s, (c, k) in enumerate(zip(board.chip, board.core))}
-    senders = np.flatnonzero(board.sends)
+    senders = np.unique(board.units.slice[board.sends])  # Dense: one unit per slice
     source = np.repeat(senders, (board.hi - board.lo)[senders])
     neuron = np.arange(len(source)) - np.searchsorted(source, source)  # index within its slice
     keys = board.base[source] + neuron
@@ -93,10 +93,19 @@ def test_the_first_matching_entry_wins() -> None:
     assert stats.link_load[0, EAST] == 1 and stats.link_load.sum() == 1
 
 
-def test_a_mask_over_neuron_bits_is_refused() -> None:
+def test_an_entry_matching_part_of_a_routing_unit_is_refused_when_its_packets_arrive() -> None:
+    """Chip 0's only entry matches key 1 alone of the input slice's keys 0-3 (one unit)."""
     board = with_table(two_chips(), 0, keys=[1], masks=[0xFFFFFFFF], routes=[link_bit(EAST)])
-    with pytest.raises(BackendError, match="covers neuron bits"):
-        Router(board)
+    router = Router(board)  # built: no packet has come yet
+    for key in (0, 1):
+        with pytest.raises(BackendError, match="matches only part of that key's routing unit"):
+            router.route(np.zeros(1, np.int64), np.array([key]), TrafficStats.zeros(2))
+    # a whole unit's mask of the neuron field's top bit: keys 0-1 and 2-3 go apart
+    halves = dataclasses.replace(board, route_bits=np.array([1, 1]))
+    split = with_table(halves, 0, keys=[0], masks=[0xFFFFFFFE], routes=[link_bit(EAST)])
+    split = with_table(split, 1, keys=[0], masks=[0xFFFFFFFE], routes=[core_bit(0)])
+    got, stats = send(split, [0, 1, 2, 3])
+    assert sorted(got.key.tolist()) == [0, 1] and stats.dropped_no_route == 2
 
 
 def test_a_default_route_runs_straight_on_to_the_edge() -> None:

@@ -2,7 +2,8 @@
 slice that runs it, each core's synaptic rows are the non-zero columns of its weights, and the
 per-slice traffic is one packet per slice walked through the tables: its counts and link load,
 the weight blocks (the weights times the copies each core gets) and the copies that find no
-synaptic row. With the compiled tables the blocks add up to the layers' weights."""
+synaptic row; per routing unit, which for these Dense networks is each slice. With the
+compiled tables the blocks add up to the layers' weights."""
 
 from __future__ import annotations
 
@@ -37,14 +38,17 @@ def test_neurons_are_numbered_into_their_slices_and_rows_are_the_nonzero_columns
     s = tables.slice_of_neuron
     assert np.all(board.population[s] == population)
     assert np.all((board.lo[s] <= local) & (local < board.hi[s]))
+    units, u = board.units, tables.unit_of_neuron
+    assert np.all(units.slice[u] == s)
+    assert np.all((units.lo[u] <= local) & (local < units.hi[u]))
 
     fired = rng.random((2, len(neuron))) < 0.5
-    first = tables.offsets[board.population] + board.lo
+    first = tables.offsets[board.population[units.slice]] + units.lo
     want = [
-        [int(f[first[s] : first[s] + board.hi[s] - board.lo[s]].sum()) for s in tables.slice_order]
+        [int(f[first[u] : first[u] + units.hi[u] - units.lo[u]].sum()) for u in tables.unit_order]
         for f in fired
     ]
-    np.testing.assert_array_equal(tables.spikes_per_slice(fired), want)
+    np.testing.assert_array_equal(tables.spikes_per_unit(fired), want)
 
     for s, rows in enumerate(tables.rows):
         p = int(board.population[s])
@@ -77,11 +81,13 @@ def test_slice_traffic_is_one_packet_per_slice_walked_through_the_tables(case, t
     slice_at = {(int(c), int(k)): s for s, (c, k) in enumerate(zip(board.chip, board.core))}
     want = np.zeros((sums[-1], offsets[-1]), np.int64)  # [receiving sum, sending neuron]
     no_row = np.zeros(offsets[-1], np.int64)
-    for counts, load, s in zip(traffic.counts, traffic.load, tables.slice_order.tolist()):
-        if not board.sends[s]:
+    units = board.units
+    for counts, load, u in zip(traffic.counts, traffic.load, tables.unit_order.tolist()):
+        s = int(units.slice[u])
+        if not board.sends[u]:
             assert not counts.any() and not load.any()
             continue
-        trip = walk(board, int(board.base[s]), int(board.chip[s]))
+        trip = walk(board, int(units.key[u]), int(board.chip[s]))
         targets = [slice_at.get(r, -1) for r in trip.reached]
         right = [t for t in targets if t >= 0 and population[t] == population[s] + 1]
         assert dict(zip(PER_PACKET, counts.tolist())) == {
@@ -97,9 +103,9 @@ def test_slice_traffic_is_one_packet_per_slice_walked_through_the_tables(case, t
         np.add.at(walked, tuple(np.array(trip.hops, np.int64).reshape(-1, 2).T), 1)
         np.testing.assert_array_equal(load.reshape(walked.shape), walked)
         p = int(population[s])
-        pre = slice(offsets[p] + lo[s], offsets[p] + hi[s])
+        pre = slice(offsets[p] + units.lo[u], offsets[p] + units.hi[u])
         for t in right:  # every copy a core gets adds its weights once more
-            weights = layers[p].weights[lo[t] : hi[t], lo[s] : hi[s]]
+            weights = layers[p].weights[lo[t] : hi[t], units.lo[u] : units.hi[u]]
             want[sums[p] + lo[t] : sums[p] + hi[t], pre] += weights
             no_row[pre] += ~np.any(weights != 0, axis=0)
 
