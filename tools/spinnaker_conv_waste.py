@@ -1,17 +1,21 @@
-"""How many of a conv layer's packet deliveries on the SpiNNaker emulator are wasted, and how many
-finer routing keys would save.
+"""How many of a conv layer's packet deliveries on the SpiNNaker emulator are wasted, routed per
+source slice (before) and in the routing units compile now chooses (after), both measured.
 
 Why: a conv core runs a contiguous range of output neurons (a band of one output row when a
-row does not fit a core), but routing is per source slice (one key and mask for all its
-neurons), so each core receives every packet of every input slice that has some neuron
-reaching its band; most of those neurons reach other bands. The emulator counts such copies
-as `no_synaptic_row`. Measured here on bench_conv.py's layers (the same seeds, inputs at
-RATE for STEPS steps, output checked equal to the reference first), then estimated for a
-key/mask scheme that routes blocks of `block` neurons of a source slice on their own (one
-entry per block at the source, each block sent only to the cores some neuron of it reaches;
-cores unchanged): for uniform input, a neuron's deliveries are the cores its routing unit
-reaches, its useful ones the cores it reaches itself (`input_reach`, the backend's). The
-estimate with the slice as the unit is checked against the measurement.
+row does not fit a core); routed per source slice (one key and mask for all its neurons), each
+core receives every packet of every input slice that has some neuron reaching its band, and
+most of those neurons reach other bands. The emulator counts such copies as `no_synaptic_row`.
+Compile now routes a conv's input in blocks of a slice's neurons with their own key/mask
+entries, the finest whose tables fit every router (`route_units`). Here, on bench_conv.py's
+layers (the same seeds, inputs at RATE for STEPS steps), each routing is mapped on the first
+device that holds the layer, run in the emulator (output checked equal to the reference) and
+its deliveries, wasted copies, routing entries per chip (before and after compression) and
+run time (best of REPEATS, in the same run for all) recorded; also at `EXTRA_BLOCKS` neurons per
+entry, finer than compile's choice, to show what those would cost in entries. The run time
+depends little on the routing (the fast path sums a conv layer whole, whatever its packets'
+copies; more units cost a little per step) and runs take milliseconds, so its ratio is kept
+out of the headline: others' load has moved it between 0.4 and 2.3 here. The uniform-input
+estimate of the old version of this tool (`estimated_share`) is kept beside each measurement.
 
 Run: `.venv/bin/python tools/spinnaker_conv_waste.py` -> bench/spinnaker_conv_waste.json
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,45 +32,64 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_conv import CASES, HEADLINE_CASE, RATE, STEPS, candidate_devices, conv_layer
 
-from snapdeploy.backends import get_backend
+from snapdeploy.backends.spinnaker import map_network
 from snapdeploy.backends.spinnaker.conv_slicing import input_reach
-from snapdeploy.bench import write_bench
+from snapdeploy.backends.spinnaker.emulator import Emulator
+from snapdeploy.backends.spinnaker.keys import KeyLayout
+from snapdeploy.backends.spinnaker.mapping import Mapping
+from snapdeploy.bench import best_time, write_bench
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
-from snapdeploy.core.graph import SpikingOp
 from snapdeploy.core.neuron import ReferenceNetwork
-from snapdeploy.partition import SpikingPartition
+from snapdeploy.targets.spec import SpiNNakerDevice
 
-BLOCKS = (128, 64, 32, 16)
+#: Blocks finer than compile's choice, measured for their entries and waste alone.
+EXTRA_BLOCKS = (8,)
+#: Runs timed per routing (the best kept): a run takes milliseconds, so others' work skews it.
+REPEATS = 7
 
 
-def measured(name: str, params: ConvLayerParams, spikes: np.ndarray) -> dict[str, Any]:
-    """The emulator's deliveries and wasted copies over the run; the conv cores' slices."""
-    partition = SpikingPartition("waste", 0, (SpikingOp(name, params),), STEPS)
-    backend = get_backend("spinnaker")
-    with tempfile.TemporaryDirectory() as out:
-        for where, device in candidate_devices("spinnaker", partition.n_neurons):
-            try:
-                compiled = backend.compile(partition, device, Path(out) / where.replace(" ", "_"))
-                break
-            except CapacityError:
-                continue
-        else:
-            raise SystemExit(f"no SpiNNaker device holds {name}")
-        with backend.load(compiled) as executor:
-            if not np.array_equal(executor.run(spikes), ReferenceNetwork([params]).run(spikes)[0]):
-                raise SystemExit(f"the emulator and the reference disagree on {name}")
-            stats, board = executor.stats, executor.network.board
-    mine = board.population == 1
-    return {
-        "device": where,
-        "conv_cores": int(mine.sum()),
-        "input_cores": int((board.population == 0).sum()),
+def first_device(name: str, params: ConvLayerParams) -> tuple[str, SpiNNakerDevice]:
+    """The first of bench_conv.py's SpiNNaker candidates that holds the layer."""
+    for where, device in candidate_devices("spinnaker", params.n_out):  # as bench_conv.py
+        try:
+            map_network([name], [params], device, where)
+        except CapacityError:
+            continue
+        return where, device
+    raise SystemExit(f"no SpiNNaker device holds {name}")
+
+
+def emulated(mapping: Mapping, params: ConvLayerParams, spikes: np.ndarray) -> dict[str, Any]:
+    """The routing's deliveries, wasted copies, table sizes and run time, output checked."""
+    emulator = Emulator(mapping.board(), [params])
+    want = ReferenceNetwork([params]).run(spikes)[0]
+
+    def run() -> np.ndarray:
+        emulator.reset(spikes.shape[1])
+        return emulator.advance(spikes)[0]
+
+    if not np.array_equal(run(), want):
+        raise SystemExit("the emulator and the reference disagree")
+    stats = emulator.stats
+    counts = {
         "deliveries": stats.deliveries,
         "wasted_deliveries": stats.no_synaptic_row,
         "wasted_share": stats.no_synaptic_row / stats.deliveries,
-        "slices": list(zip(board.lo[mine].tolist(), board.hi[mine].tolist())),
-        "input_width": int(board.hi[0] - board.lo[0]),
+        "useful_deliveries": stats.deliveries - stats.no_synaptic_row,
+        "router_lookups": stats.router_lookups,
+        "hops": stats.hops,
+    }
+    if emulator.fast_path is None:
+        raise SystemExit("the emulator did not build its fast path")
+    after = [len(t) for t in mapping.tables]
+    return counts | {
+        "neurons_per_entry": 1 << int(mapping.route_bits[mapping.graph.population == 0].max()),
+        "max_entries_per_chip_before_compression": max(mapping.entries_before),
+        "max_entries_per_chip": max(after),
+        "mean_entries_per_chip": float(np.mean(after)),
+        "router_entries": mapping.device.router_entries,
+        "emulator_s": best_time(run, repeats=REPEATS),
     }
 
 
@@ -86,23 +108,45 @@ def measure(name: str, rng: np.random.Generator) -> dict[str, Any]:
     shape, c_out, kernel, stride = CASES[name]
     params = conv_layer(shape, c_out, kernel, stride, rng)
     spikes = rng.random((STEPS, 1, params.n_in)) < RATE
-    run = measured(name, params, spikes)
-    reach = np.array([input_reach(params.synapse, lo, hi) for lo, hi in run.pop("slices")])
-    width = run["input_width"]
-    estimates = {
-        f"estimated_share_{block}_neuron_entries": estimated_share(reach, block)
-        for block in BLOCKS
-        if block < width
+    where, device = first_device(name, params)
+    whole = 1 << KeyLayout.of(device).neuron_bits
+    after = map_network([name], [params], device, where)
+    mappings = {"before": map_network([name], [params], device, where, route_block=whole)}
+    mappings["after"] = after
+    for block in EXTRA_BLOCKS:
+        try:
+            mappings[f"at_{block}"] = map_network(
+                [name], [params], device, where, route_block=block
+            )
+        except CapacityError as error:
+            mappings[f"at_{block}"] = str(error)
+    runs = {
+        k: m if isinstance(m, str) else emulated(m, params, spikes) for k, m in mappings.items()
     }
+    board = after.board()
+    conv = board.population == 1
+    reach = np.array(
+        [input_reach(params.synapse, lo, hi) for lo, hi in zip(board.lo[conv], board.hi[conv])]
+    )
+    for run in runs.values():
+        if not isinstance(run, str):
+            run["estimated_share"] = estimated_share(reach, run["neurons_per_entry"])
+    before, now = runs["before"], runs["after"]
     return {
         "case": name,
         "input_shape": list(shape),
         "output_shape": list(params.synapse.output_shape),
         "steps": STEPS,
         "input_rate": RATE,
-        **run,
-        "estimated_share_now": estimated_share(reach, width),
-        **estimates,
+        "device": where,
+        "conv_cores": int(conv.sum()),
+        "input_cores": int((board.population == 0).sum()),
+        "input_slice_neurons": int(board.hi[0] - board.lo[0]),
+        **runs,
+        "wasted_share_before": before["wasted_share"],
+        "wasted_share_after": now["wasted_share"],
+        "deliveries_after_over_before": now["deliveries"] / before["deliveries"],
+        "emulator_speedup_after_over_before": before["emulator_s"] / now["emulator_s"],
         "load_average_1min": os.getloadavg()[0],
     }
 
@@ -112,14 +156,21 @@ def main() -> None:
     results = [measure(name, rng) for name in CASES]
     main_case = next(r for r in results if r["case"] == HEADLINE_CASE)
     headline = {
-        f"{HEADLINE_CASE}_wasted_share": main_case["wasted_share"],
-        f"{HEADLINE_CASE}_estimated_share_16_neuron_entries": main_case[
-            "estimated_share_16_neuron_entries"
-        ],
+        f"{HEADLINE_CASE}_{key}": main_case[key]
+        for key in (
+            "wasted_share_before",
+            "wasted_share_after",
+            "deliveries_after_over_before",
+        )
+    } | {
+        f"{HEADLINE_CASE}_neurons_per_entry": main_case["after"]["neurons_per_entry"],
+        f"{HEADLINE_CASE}_max_entries_per_chip": main_case["after"]["max_entries_per_chip"],
     }
     print(write_bench("spinnaker_conv_waste", headline, results, ["numpy"]))
     for result in results:
-        print({k: v for k, v in result.items() if "share" in k or k == "case"})
+        print(result["case"], {k: v for k, v in result.items() if not isinstance(v, dict | list)})
+        for key in ("before", "after", *(f"at_{b}" for b in EXTRA_BLOCKS)):
+            print(" ", key, result[key])
 
 
 if __name__ == "__main__":
