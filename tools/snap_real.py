@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import sys
 import sysconfig
 import time
@@ -88,23 +89,53 @@ def corpus(total: int) -> tuple[bytes, dict[str, Any]]:
     return text, info | {"first": files[0], "last": files[-1], "bytes": len(text)}
 
 
+#: Training steps before any is timed (allocator and thread-pool warm-up).
+UNTIMED_STEPS = 3
+
+
+def step(
+    model: nn.Module, opt: torch.optim.Optimizer, task: Task, batch: tuple, sparsity: float
+) -> None:
+    """One Adam step on `batch`: task loss + sparsity x spike rate."""
+    loss = task.loss(model, *batch)
+    if sparsity:
+        loss = loss + sparsity * model.sparsity_loss()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def train(
     model: nn.Module, task: Task, steps: int, lr: float, gen: torch.Generator, sparsity: float = 0
 ) -> float:
-    """Adam steps on random batches (+ sparsity x spike rate); seconds per step after 3."""
+    """Adam steps on random batches (+ sparsity x spike rate); seconds per step after the
+    untimed ones."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     began = time.perf_counter()
-    for step in range(steps):
-        if step == 3:
+    for k in range(steps):
+        if k == UNTIMED_STEPS:
             began = time.perf_counter()
-        loss = task.loss(model, *task.batch(gen))
-        if sparsity:
-            loss = loss + sparsity * model.sparsity_loss()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - began) / max(steps - 3, 1)
+        step(model, opt, task, task.batch(gen), sparsity)
+    return (time.perf_counter() - began) / max(steps - UNTIMED_STEPS, 1)
+
+
+def step_times(task: Task, settings: list[Setting], steps: int, lr: float) -> list[float]:
+    """Median seconds per training step of each setting's model, their steps interleaved (one
+    of each in turn, on the same batch), so a change in the shared machine's load falls on
+    all of them alike; fine-tuning times settings one after another."""
+    nets = [build(task, s).train() for s in settings]
+    opts = [torch.optim.Adam(net.parameters(), lr=lr) for net in nets]
+    times: list[list[float]] = [[] for _ in settings]
+    gen = torch.Generator().manual_seed(2)
+    for k in range(steps + UNTIMED_STEPS):
+        batch = task.batch(gen)
+        for net, opt, setting, out in zip(nets, opts, settings, times):
+            began = time.perf_counter()
+            step(net, opt, task, batch, setting.sparsity)
+            if k >= UNTIMED_STEPS:
+                out.append(time.perf_counter() - began)
+    return [statistics.median(t) for t in times]
 
 
 def lm_task(d: int, layers: int, train_bytes: int, test_bytes: int, steps: int, lr: float):
@@ -242,10 +273,13 @@ def build(task: Task, setting: Setting) -> SnapCutNet:
     return net
 
 
-def run_setting(task: Task, setting: Setting, finetune: int, lr: float) -> dict[str, Any]:
-    """Fine-tune the setting's model, then measure quality, step time and counts."""
+def run_setting(
+    task: Task, setting: Setting, finetune: int, lr: float, order: int = 1
+) -> dict[str, Any]:
+    """Fine-tune the setting's model on batch order `order` (every setting sees the same
+    batches in one order), then measure quality, step time and counts."""
     net = build(task, setting)
-    gen = torch.Generator().manual_seed(1)  # every setting sees the same batches
+    gen = torch.Generator().manual_seed(order)
     step_s = train(net, task, finetune, lr, gen, setting.sparsity)
     quality = task.quality(net)
     counts, traffic = measure_counts(task, net)

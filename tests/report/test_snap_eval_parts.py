@@ -58,17 +58,42 @@ def test_row_ratios_follow_from_the_bits(tool):
     assert all(v["energy_ratio"] == 1.0 == v["latency_ratio"] for v in ratios.values())
 
 
-def test_headline_takes_the_most_savings_within_budget_else_the_least_loss(tool):
+def test_the_pick_must_stay_in_budget_on_every_batch_order(tool, monkeypatch):
+    """Most bytes saved first; a row over budget on a repeated batch order is rejected."""
+    labels = [s.label for s in tool.LM_SETTINGS if s.kind == "snap"][:3]
     rows = [
-        {"kind": "snap", "dies": 2, "cost": 0.05, "fp16_over_own": 8.0},
-        {"kind": "snap", "dies": 2, "cost": 0.09, "fp16_over_own": 12.0},
-        {"kind": "snap", "dies": 2, "cost": 0.3, "fp16_over_own": 40.0},
-        {"kind": "snap", "dies": 4, "cost": 0.0, "fp16_over_own": 90.0},
-        {"kind": "int", "dies": 2, "cost": 0.0, "fp16_over_own": 4.0},
+        {"kind": "snap", "dies": 2, "label": labels[0], "cost": 0.09, "fp16_over_own": 12.0},
+        {"kind": "snap", "dies": 2, "label": labels[1], "cost": 0.07, "fp16_over_own": 11.0},
+        {"kind": "snap", "dies": 2, "label": labels[2], "cost": 0.3, "fp16_over_own": 40.0},
+        {"kind": "int", "dies": 2, "label": "int8 boundary", "cost": 0.0, "fp16_over_own": 2.0},
     ]
-    assert tool.pick(rows, 0.1)["fp16_over_own"] == 12.0
-    fallback = tool.pick(rows, 0.01)
-    assert fallback["cost"] == 0.05 and not fallback["within_budget"]
+    for r in rows:
+        r["int8_over_own"] = r["fp16_over_own"] / 2
+    quality = {("dense", 2): 2.0, ("dense", 3): 2.0, (labels[0], 2): 2.09}
+    quality |= {(labels[0], 3): 2.12, (labels[1], 2): 2.08, (labels[1], 3): 2.09}
+    ran = []
+
+    def fake_run(task, setting, finetune, lr, order):
+        key = ("dense" if setting.kind == "dense" else setting.label, order)
+        ran.append(key)
+        macs = (1.0, 1.0)
+        encodings = {"fp16": CutCounts(macs, (2048.0,)), "int8": CutCounts(macs, (1024.0,))}
+        encodings["counts"] = CutCounts(macs, (200.0,))
+        return {"setting": setting, "quality": quality[key], "counts": encodings}
+
+    monkeypatch.setattr(tool, "run_setting", fake_run)
+    task = tool.Task("lm", "token", "bits/byte", None, None, None, None, None, 1, {}, {})
+    picked = tool.recheck(task, rows, 0.1, 1, lambda text: None)
+    assert picked["label"] == labels[1] and picked["within_budget"]
+    assert [c["label"] for c in picked["checked"]] == labels[:2]
+    assert ran.count(("dense", 3)) == 1  # each order's dense model is fine-tuned once
+    best = tool.chosen(rows, picked)
+    assert best["cost"] == 0.07 and best["worst"]["fp16_over_own"] == pytest.approx(10.24)
+    assert "(rejected)" in tool.recheck_text("lm", best) and "(kept)" in tool.recheck_text(
+        "lm", best
+    )
+    nothing = tool.recheck(task, rows, 0.01, 1, lambda text: None)
+    assert nothing == {"label": labels[1], "within_budget": False, "checked": []}
 
 
 def test_gap_text_says_what_would_reach_the_paper(tool):
@@ -93,10 +118,14 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
         setup[name] |= {"cuts": {"2": [3], "4": [2, 3, 4]}, "layers": 4, "d": 8, "root": "x"}
         setup[name] |= {"files": 1, "first": "a.py", "last": "b.py", "bytes": 9, "test_bytes": 2}
         setup[name] |= {"width": 8, "train_images": 10, "test_images": 10}
-    best = {n: tool.pick([r for r in rows if r["task"] == n], 1.0) for n in ("lm", "cnn")}
+    picked = {"label": tool.SCALE_SETTING.label, "within_budget": True, "checked": []}
+    best = {n: tool.chosen([r for r in rows if r["task"] == n], picked) for n in ("lm", "cnn")}
     gap = {"energy_needs_pj_per_bit": 9.0, "latency_needs_gbps": 3.0, "bytes_ratio_bound": 8.0}
-    head = tool.headline(best, 0.5, {n: gap for n in best})
+    steps = {n: {"setting": "x", "steps": 30, "dense_s": 0.2, "cut_s": 0.25} for n in best}
+    head = tool.headline(best, 0.5, {n: gap for n in best}, steps)
+    assert head["train_step_cut_over_dense"] == pytest.approx(1.25)
     results = [setup, *({**r, "part": p} for r in rows for p in ("settings", "scale"))]
     text = tool.markdown({"headline": head, "results": results}, pricing)
     assert "| lm_bytes_fp16_over_spikes | 8.0x | >= 10x |" in text
+    assert "lm (x) 250 ms against 200 ms" in text
     assert "lm, board-serdes: energy gain over size at 2 dies" in text and "snap_eval/" in text

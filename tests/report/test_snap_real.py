@@ -100,3 +100,10 @@ def test_the_cnn_is_cut_before_stage2_and_scored_on_test_images(tool):
     result = tool.run_setting(cnn, tool.Setting("snap", steps=2, sparsity=0.5), 2, 1e-3)
     assert result["values_per_sample"] == [2 * 28 * 28] and 0 <= result["quality"] <= 100
     assert result["counts"]["int8"].link_bits == (8 * 2 * 28 * 28,)
+
+
+def test_step_times_interleave_the_settings(tool, lm):
+    dense, cut = tool.step_times(
+        lm, [tool.Setting("dense"), tool.Setting("snap", steps=2)], 2, 1e-3
+    )
+    assert dense > 0 and cut > 0
