@@ -8,9 +8,10 @@ each link drawn by how many keys are routed over it). `load` rebuilds the board 
 files and runs it in the packet-level emulator, whose spikes equal the reference's bit for
 bit. Dense layers (with per-synapse delays in each core's ring, and delay-extension cores past
 it), conv and pool layers (a shared kernel per core, as sPyNNaker's convolution connector)
-run on it. A conv or pool layer's input is routed in blocks of each slice's neurons with key/mask
-entries of their own (`route_units`), the finest whose tables fit the routers, so a core gets
-the packets of the neurons that reach it rather than of every neuron of their slices.
+run on it. A slice whose neurons reach different cores (a conv's or pool's input, a banded or
+sparse Dense layer's) is routed in blocks of its neurons with key/mask entries of their own
+(`route_units`), the finest whose tables fit the routers, so a core gets the packets of the
+neurons that reach it rather than of every neuron of their slices.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from snapdeploy.backends.spinnaker.mapping import Mapping, read_board
 from snapdeploy.backends.spinnaker.mesh import N_LINKS, Mesh
 from snapdeploy.backends.spinnaker.placement import Placements, place_slices
 from snapdeploy.backends.spinnaker.plot import plot_mesh
-from snapdeploy.backends.spinnaker.route_units import RouteUnits, unit_edges
+from snapdeploy.backends.spinnaker.route_units import RouteUnits, split_helps, unit_edges
 from snapdeploy.backends.spinnaker.routing import build_routes
 from snapdeploy.backends.spinnaker.slicing import SliceGraph, slice_network
 from snapdeploy.core.conv import ConvLayerParams
@@ -42,18 +43,21 @@ from snapdeploy.targets.spec import SpiNNakerDevice
 MESH_PLOT = "mesh.png"
 #: A route word holds 6 link bits and one bit per core in 64 bits.
 MAX_CORES_PER_CHIP = 64 - N_LINKS
-#: The finest routing unit tried for a slice feeding a conv or pool layer, in neurons: on the
+#: The finest routing unit tried for a slice that gains by it, in neurons: on the
 #: bench's PilotNet conv1 (tools/spinnaker_conv_waste.py) 16-neuron entries cut the copies no
-#: core can use from 70% to 17% of deliveries and fit spinn-5's routers.
+#: core can use from 70% to 17% of deliveries with 397 of spinn-5's 1023 entries on the busiest
+#: chip; 8 would cut them to 9% but take 790, leaving little room for the other layers of a
+#: whole network routed through the same chips.
 FINEST_ROUTE_BLOCK = 16
 
 
 def route_bit_choices(
     graph: SliceGraph, layout: KeyLayout, route_block: int | None
 ) -> list[np.ndarray]:
-    """Per-slice route bits to try, finest first: a slice feeding a conv or pool layer gets
-    blocks of FINEST_ROUTE_BLOCK neurons, doubling up to the whole neuron field (one entry per
-    slice), or of `route_block` alone; every other slice one unit."""
+    """Per-slice route bits to try, finest first: a slice some block of which reaches fewer
+    cores than the whole slice (`split_helps`: a conv's or pool's input, a banded or sparse
+    Dense layer's) gets blocks of FINEST_ROUTE_BLOCK neurons, doubling up to the whole neuron
+    field (one entry per slice), or of `route_block` alone; every other slice one unit."""
     whole = layout.neuron_bits
     if route_block is None:
         sizes = range(min(FINEST_ROUTE_BLOCK.bit_length() - 1, whole), whole + 1)
@@ -64,9 +68,9 @@ def route_bit_choices(
                 f"mask clears whole key bits); fix: 16, 32, 64, ..."
             )
         sizes = [route_block.bit_length() - 1]
-    conv_fed = np.array([r is not None for r in graph.reach])[graph.population]
-    choices = [np.where(conv_fed, min(bits, whole), whole) for bits in sizes]
-    return choices if conv_fed.any() else choices[-1:]
+    split = split_helps(graph, min(sizes[0], whole))
+    choices = [np.where(split, min(bits, whole), whole) for bits in sizes]
+    return choices if split.any() else choices[-1:]
 
 
 def map_network(

@@ -3,10 +3,11 @@
 Why: an entry's mask decides which neurons' packets share a route. One entry per slice (the
 mask above the neuron field) sends every neuron's packet wherever any neuron of the slice
 connects, but a conv input neuron reaches only a few output rows, so most copies would land on
-cores with no synapse for it. A slice feeding a conv or pool layer is cut into aligned blocks
-of 2**bits neurons (key: the block's first key; mask: clears only the low `bits`), each routed
-only where its own neurons reach, as a SpiNNaker router matching key & mask does. A slice
-feeding a Dense layer stays one unit (bits: the whole neuron field).
+cores with no synapse for it (so does a banded or sparse Dense layer's). Such a slice is cut
+into aligned blocks of 2**bits neurons (key: the block's first key; mask: clears only the low
+`bits`), each routed only where its own neurons reach, as a SpiNNaker router matching
+key & mask does. A slice whose every block reaches all its cores (a fully connected Dense
+layer's) stays one unit (bits: the whole neuron field).
 """
 
 from __future__ import annotations
@@ -63,16 +64,40 @@ class RouteUnits:
 
 
 def unit_edges(graph: SliceGraph, units: RouteUnits) -> tuple[np.ndarray, np.ndarray]:
-    """(unit, target slice) pairs: a unit connects to a slice some neuron of it reaches (for a
-    population whose neurons' reach is kept, conv's; a slice's edges for one-unit slices)."""
+    """(unit, target slice) pairs: a unit connects to a slice of the population its own
+    population feeds where some neuron of it reaches the slice (`SliceGraph.reach`), and to
+    every other slice its slice connects to (a delay extension mirroring it)."""
     first = units.first_of_slice()
-    kept = np.array([r is not None for r in graph.reach])
-    whole = ~kept[graph.population[graph.edge_pre]]
-    pre, post = [first[graph.edge_pre[whole]]], [graph.edge_post[whole]]
-    for p in np.flatnonzero(kept).tolist():
+    feeds = np.array(graph.populations.feeds)
+    sender = graph.population[graph.edge_pre]
+    other = graph.population[graph.edge_post] != feeds[sender]
+    pre_slice, post_slice = graph.edge_pre[other], graph.edge_post[other]
+    count = np.diff(first)[pre_slice]  # every unit of the slice
+    index = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    pre, post = [np.repeat(first[pre_slice], count) + index], [np.repeat(post_slice, count)]
+    for p, reach in enumerate(graph.reach):
+        if reach is None:
+            continue
         mine = np.flatnonzero(graph.population[units.slice] == p)  # tile the population, in order
-        hit = np.logical_or.reduceat(graph.reach[p], units.lo[mine], axis=1)
-        row, column = np.nonzero(hit)
+        row, column = np.nonzero(np.logical_or.reduceat(reach, units.lo[mine], axis=1))
         pre.append(mine[column])
-        post.append(graph.slices_of(graph.populations.feeds[p])[row])
+        post.append(graph.slices_of(feeds[p])[row])
     return np.concatenate(pre).astype(np.int64), np.concatenate(post).astype(np.int64)
+
+
+def split_helps(graph: SliceGraph, bits: int) -> np.ndarray:
+    """bool [slices]: cutting the slice into blocks of 2**bits neurons sends some block to
+    fewer cores than the whole slice goes to (a conv's input, a banded or sparse Dense
+    layer's); a slice whose every block reaches all its slice's cores gains nothing."""
+    helps = np.zeros(graph.n_slices, bool)
+    for p, reach in enumerate(graph.reach):
+        if reach is None:
+            continue
+        slices = graph.slices_of(p)
+        lo, hi = graph.lo[slices], graph.hi[slices]
+        blocks = RouteUnits.of(lo, hi, lo, np.full(len(slices), bits))
+        per_block = np.logical_or.reduceat(reach, blocks.lo, axis=1).sum(axis=0)
+        per_slice = np.logical_or.reduceat(reach, lo, axis=1).sum(axis=0)
+        fewest = np.minimum.reduceat(per_block, blocks.first_of_slice()[:-1])
+        helps[slices] = fewest < per_slice
+    return helps

@@ -61,7 +61,7 @@ class SliceGraph:
     edge_pre: np.ndarray  # int64 [n_edges], source slice
     edge_post: np.ndarray  # int64 [n_edges], target slice (in the population it feeds)
     #: per population: bool [slices of the population it feeds, its neurons], which neuron
-    #: reaches which slice, kept where it feeds a conv or pool layer (for `route_units`)
+    #: reaches which slice (for `route_units`); None for the last layer, which feeds none
     reach: tuple[np.ndarray | None, ...]
 
     @property
@@ -124,15 +124,6 @@ def neuron_reach(conv: ConvSynapse, post_starts: np.ndarray, n_out: int) -> np.n
     return np.array([input_reach(conv, lo, hi) for lo, hi in itertools.pairwise(bounds)])
 
 
-def reach_blocks(
-    nonzero: np.ndarray, pre_starts: np.ndarray, post_starts: np.ndarray
-) -> np.ndarray:
-    """bool [post slices, pre slices]: some non-zero weight of a Dense layer's `nonzero`
-    [n_out, n_in] joins a pre slice to a post slice."""
-    blocks = np.logical_or.reduceat(nonzero, post_starts, axis=0)
-    return np.logical_or.reduceat(blocks, pre_starts, axis=1)
-
-
 def memory(
     layer: LifLayerParams | ConvLayerParams, starts: np.ndarray, ring: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -169,11 +160,10 @@ def slice_network(
         conv = conv_of(layer)
         if conv is None:
             nonzero = stage_weights(layer, ring, stage) != 0
-            blocks = reach_blocks(nonzero, starts[p], starts[target])
+            reach[p] = np.logical_or.reduceat(nonzero, starts[target], axis=0)
         else:
             reach[p] = neuron_reach(conv, starts[target], layer.n_out)
-            blocks = np.logical_or.reduceat(reach[p], starts[p], axis=1)
-        b, a = np.nonzero(blocks)
+        b, a = np.nonzero(np.logical_or.reduceat(reach[p], starts[p], axis=1))
         pre.append(a + first[p])
         post.append(b + first[target])
     for e, (i, _, _) in enumerate(extensions):  # each source slice to its extension slice

@@ -16,8 +16,10 @@ from snapdeploy.backends.spinnaker import MAX_CORES_PER_CHIP, map_network
 from snapdeploy.backends.spinnaker.board import Board
 from snapdeploy.backends.spinnaker.mapping import Mapping
 from snapdeploy.backends.spinnaker.mesh import LINK_STEPS, N_LINKS
+from snapdeploy.backends.spinnaker.route_units import RouteUnits
 from snapdeploy.backends.spinnaker.routing import CORE_BIT0
-from snapdeploy.backends.spinnaker.slicing import slice_network
+from snapdeploy.backends.spinnaker.slicing import SliceGraph, slice_network
+from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.neuron import LifLayerParams
 from snapdeploy.targets.spec import SpiNNakerDevice
@@ -136,6 +138,23 @@ def mapped(
 #: Routing units a conv's input is cut into in the tests: the backend's choice, or 1-4 neurons
 #: (blocks smaller than the boards' slices, so each slice has several).
 ROUTE_BLOCKS = st.sampled_from([None, 1, 2, 4])
+
+
+def unit_targets(
+    graph: SliceGraph, tables: LoadTables, units: RouteUnits, u: int
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """Where routing unit `u`'s packets should go, from the cores' synapses: (its neurons'
+    synaptic row numbers, stage * n_in + neuron; the slices of the layer it feeds with a row
+    for some neuron of it; the other slices its slice connects to: delay extensions)."""
+    s, feeds = int(units.slice[u]), graph.populations.feeds
+    p = int(graph.population[s])
+    if feeds[p] < 0:
+        return np.zeros(0, np.int64), [], []
+    staged = graph.populations.stages[p] * tables.sizes[feeds[p] - 1]
+    staged += np.arange(units.lo[u], units.hi[u])
+    layer = graph.slices_of(feeds[p]).tolist()
+    mirrors = [t for t in graph.edge_post[graph.edge_pre == s].tolist() if t not in layer]
+    return staged, [t for t in layer if tables.rows[t].has_synapse(staged).any()], mirrors
 
 
 def tampered(board: Board, rng: np.random.Generator) -> Board:

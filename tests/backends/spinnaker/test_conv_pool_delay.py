@@ -22,7 +22,13 @@ from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.targets.spec import SpiNNakerDevice
-from tests.backends.spinnaker.cases import ROUTE_BLOCKS, kinds_boards, mapped, tampered
+from tests.backends.spinnaker.cases import (
+    ROUTE_BLOCKS,
+    kinds_boards,
+    mapped,
+    tampered,
+    unit_targets,
+)
 from tests.strategies import params
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,21 +108,13 @@ def test_packets_sum_each_layers_weights_per_delay_and_count_rows_they_miss(
             weights = np.where(layer.delays == delay, layer.weights, 0)
             np.testing.assert_array_equal(got[:, group], fired.astype(np.int64) @ weights.T)
     deliveries = no_row = 0
-    units, feeds = board.units, graph.populations.feeds
+    units = board.units
     for u, s in enumerate(units.slice.tolist()):
-        p, pre = int(graph.population[s]), np.arange(units.lo[u], units.hi[u])
-        if graph.reach[p] is None:  # one unit per slice: the slice's edges
-            assert units.lo[u] == graph.lo[s] and units.hi[u] == graph.hi[s]
-            targets = graph.edge_post[graph.edge_pre == s]
-        else:  # a conv's input, routed in blocks: to the slices its own neurons reach
-            targets = [
-                t for t in graph.slices_of(feeds[p]) if tables.rows[t].has_synapse(pre).any()
-            ]
-        for b in targets:
-            fired = spikes[p][:, pre].sum(axis=0)
-            reach = tables.rows[b].has_synapse(pre)
-            deliveries += int(fired.sum())
-            no_row += int(fired @ ~reach)
+        staged, targets, mirrors = unit_targets(graph, tables, units, u)
+        fired = spikes[graph.population[s]][:, units.lo[u] : units.hi[u]].sum(axis=0)
+        deliveries += int(fired.sum()) * (len(targets) + len(mirrors))
+        for t in targets:
+            no_row += int(fired @ ~tables.rows[t].has_synapse(staged))
     assert (stats.deliveries, stats.no_synaptic_row) == (deliveries, no_row)
     assert stats.misdelivered == stats.dropped == 0
 

@@ -19,9 +19,9 @@ from snapdeploy.backends.spinnaker.route_units import RouteUnits
 from snapdeploy.backends.spinnaker.tables import LoadTables
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.errors import CapacityError, ParameterRangeError
-from snapdeploy.core.neuron import ReferenceNetwork
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
 from snapdeploy.targets.spec import SpiNNakerDevice
-from tests.backends.spinnaker.cases import ROUTE_BLOCKS, kinds_boards, mapped, walk
+from tests.backends.spinnaker.cases import ROUTE_BLOCKS, kinds_boards, mapped, unit_targets, walk
 
 SETTINGS = settings(max_examples=15, deadline=None)
 
@@ -49,23 +49,20 @@ def test_units_tile_each_slice_in_aligned_blocks_and_keys_find_their_unit(slices
 
 @SETTINGS
 @given(kinds_boards(), ROUTE_BLOCKS)
-def test_every_key_of_a_conv_input_reaches_the_cores_its_block_reaches(case, route_block) -> None:
+def test_every_key_reaches_the_cores_its_block_reaches(case, route_block) -> None:
     device, layers, _ = case
     mapping = mapped(device, layers, route_block)
     board, graph = mapping.board(), mapping.graph
     tables, units = LoadTables.build(board, layers), board.units
     at = {(int(c), int(k)): s for s, (c, k) in enumerate(zip(board.chip, board.core))}
-    for p in (p for p, reach in enumerate(graph.reach) if reach is not None):
-        targets = graph.slices_of(graph.populations.feeds[p])
-        for u in np.flatnonzero(graph.population[units.slice] == p).tolist():
-            pre = np.arange(units.lo[u], units.hi[u])
-            want = {t for t in targets.tolist() if tables.rows[t].has_synapse(pre).any()}
-            assert board.sends[u] == bool(want)
-            if not want:
-                continue
-            chip = int(board.chip[units.slice[u]])
-            for key in (units.key[u] + pre - units.lo[u]).tolist():
-                assert sorted(at[r] for r in walk(board, key, chip).reached) == sorted(want)
+    for u, s in enumerate(units.slice.tolist()):
+        _, targets, mirrors = unit_targets(graph, tables, units, u)
+        want = sorted(targets + mirrors)
+        assert board.sends[u] == bool(want)
+        if want:
+            keys = units.key[u] + np.arange(units.hi[u] - units.lo[u])
+            for key in keys.tolist():
+                assert sorted(at[r] for r in walk(board, key, int(board.chip[s])).reached) == want
 
 
 def conv_network() -> list[ConvLayerParams]:
@@ -132,3 +129,39 @@ def test_finer_blocks_waste_fewer_copies_and_deliver_the_same_useful_ones() -> N
         counted[block] = (stats.deliveries - stats.no_synaptic_row, stats.no_synaptic_row)
     assert counted[16][0] == counted[128][0]
     assert counted[16][1] < counted[128][1] / 2
+
+
+def dense(n_in: int, n_out: int, band: int | None) -> LifLayerParams:
+    """Random non-zero weights; with `band`, only inputs within `band` of the neuron's place."""
+    rng = np.random.default_rng(9)
+    weights = 2 * rng.integers(1, 100, (n_out, n_in))
+    if band is not None:
+        place = np.arange(n_in)[None, :] * n_out - np.arange(n_out)[:, None] * n_in
+        weights = weights * (np.abs(place) <= band * n_out)
+    return LifLayerParams(weights, 0, 400, 200, 300, rng.integers(0, 64, n_out), 2)
+
+
+def test_a_banded_dense_layer_is_routed_in_blocks_and_a_fully_connected_one_per_slice() -> None:
+    spikes = np.random.default_rng(10).random((10, 1, 1024)) < 0.2
+    wasted = {}
+    for band in (None, 100):
+        layers = [dense(1024, 512, band)]
+        mapping = mapped(BOARD, layers)
+        inputs = mapping.graph.population == 0
+        emulator = Emulator(mapping.board(), layers)
+        emulator.reset(1)
+        got = np.stack([emulator.step(s)[-1] for s in spikes])
+        np.testing.assert_array_equal(got, ReferenceNetwork(layers).run(spikes)[0])
+        wasted[band] = emulator.stats.no_synaptic_row / emulator.stats.deliveries
+        if band is None:  # every block reaches every core: one entry per slice
+            assert set(mapping.route_bits[inputs].tolist()) == {7}
+            assert wasted[band] == 0
+        else:
+            # blocks, where some block of the slice reaches fewer cores than the slice
+            assert 4 in mapping.route_bits[inputs]
+            whole = Emulator(mapped(BOARD, layers, 128).board(), layers)
+            whole.reset(1)
+            for s in spikes:
+                whole.step(s)
+            before = whole.stats.no_synaptic_row / whole.stats.deliveries
+            assert wasted[band] < before / 2
