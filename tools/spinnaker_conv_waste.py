@@ -83,8 +83,11 @@ def emulated(mapping: Mapping, params: ConvLayerParams, spikes: np.ndarray) -> d
     if emulator.fast_path is None:
         raise SystemExit("the emulator did not build its fast path")
     after = [len(t) for t in mapping.tables]
+    bits = mapping.route_bits[mapping.graph.population == 0]
     return counts | {
-        "neurons_per_entry": 1 << int(mapping.route_bits[mapping.graph.population == 0].max()),
+        # input slices whose every block reaches all of the slice's cores stay whole
+        "neurons_per_entry": 1 << int(bits.min()),
+        "input_slices_in_blocks": int(np.count_nonzero(bits < mapping.layout.neuron_bits)),
         "max_entries_per_chip_before_compression": max(mapping.entries_before),
         "max_entries_per_chip": max(after),
         "mean_entries_per_chip": float(np.mean(after)),
