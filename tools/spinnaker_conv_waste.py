@@ -14,7 +14,9 @@ run time (best of REPEATS, in the same run for all) recorded; also at `EXTRA_BLO
 entry, finer than compile's choice, to show what those would cost in entries. The run time
 depends little on the routing (the fast path sums a conv layer whole, whatever its packets'
 copies; more units cost a little per step) and runs take milliseconds, so its ratio is kept
-out of the headline: others' load has moved it between 0.4 and 2.3 here. The uniform-input
+out of the headline: others' load has moved it between 0.4 and 2.3 here. Dense layers are
+routed in blocks too where some block reaches fewer cores than its slice: `dense_cases`
+measures a fully connected and two banded 4000 -> 4000 layers on spinn-5 the same way. The uniform-input
 estimate of the old version of this tool (`estimated_share`) is kept beside each measurement.
 
 Run: `.venv/bin/python tools/spinnaker_conv_waste.py` -> bench/spinnaker_conv_waste.json
@@ -40,7 +42,8 @@ from snapdeploy.backends.spinnaker.mapping import Mapping
 from snapdeploy.bench import best_time, write_bench
 from snapdeploy.core.conv import ConvLayerParams
 from snapdeploy.core.errors import CapacityError
-from snapdeploy.core.neuron import ReferenceNetwork
+from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
+from snapdeploy.targets import load_target
 from snapdeploy.targets.spec import SpiNNakerDevice
 
 #: Blocks finer than compile's choice, measured for their entries and waste alone.
@@ -60,7 +63,9 @@ def first_device(name: str, params: ConvLayerParams) -> tuple[str, SpiNNakerDevi
     raise SystemExit(f"no SpiNNaker device holds {name}")
 
 
-def emulated(mapping: Mapping, params: ConvLayerParams, spikes: np.ndarray) -> dict[str, Any]:
+def emulated(
+    mapping: Mapping, params: ConvLayerParams | LifLayerParams, spikes: np.ndarray
+) -> dict[str, Any]:
     """The routing's deliveries, wasted copies, table sizes and run time, output checked."""
     emulator = Emulator(mapping.board(), [params])
     want = ReferenceNetwork([params]).run(spikes)[0]
@@ -154,9 +159,43 @@ def measure(name: str, rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
+#: Dense cases: inputs each neuron reads on either side of its place (None: all of them).
+DENSE_BANDS = (None, 300, 40)
+DENSE_SIZE = 4000
+
+
+def banded_layer(band: int | None, rng: np.random.Generator) -> LifLayerParams:
+    """DENSE_SIZE -> DENSE_SIZE random non-zero weights, only within `band` of the neuron."""
+    weights = 2 * rng.integers(1, 128, (DENSE_SIZE, DENSE_SIZE))
+    if band is not None:
+        place = np.arange(DENSE_SIZE)
+        weights *= np.abs(place[None, :] - place[:, None]) <= band
+    return LifLayerParams(weights, 0, 400, 200, 300, rng.integers(0, 64, DENSE_SIZE), 2)
+
+
+def dense_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Per-slice routing against compile's choice on Dense layers, on spinn-5."""
+    device = load_target("spinn-5").device("board")
+    whole = 1 << KeyLayout.of(device).neuron_bits
+    results = []
+    for band in DENSE_BANDS:
+        params = banded_layer(band, rng)
+        spikes = rng.random((STEPS, 1, DENSE_SIZE)) < RATE
+        runs = {}
+        for key, block in (("before", whole), ("after", None)):
+            mapping = map_network(["dense"], [params], device, "spinn-5", route_block=block)
+            runs[key] = emulated(mapping, params, spikes)
+        results.append(
+            {"case": f"dense_{DENSE_SIZE}_band_{band}", "steps": STEPS, "input_rate": RATE, **runs}
+            | {"load_average_1min": os.getloadavg()[0]}
+        )
+    return results
+
+
 def main() -> None:
     rng = np.random.default_rng(2026)  # bench_conv.py's seed and order: the same layers
     results = [measure(name, rng) for name in CASES]
+    dense = dense_cases(np.random.default_rng(1))
     main_case = next(r for r in results if r["case"] == HEADLINE_CASE)
     headline = {
         f"{HEADLINE_CASE}_{key}": main_case[key]
@@ -169,11 +208,17 @@ def main() -> None:
         f"{HEADLINE_CASE}_neurons_per_entry": main_case["after"]["neurons_per_entry"],
         f"{HEADLINE_CASE}_max_entries_per_chip": main_case["after"]["max_entries_per_chip"],
     }
-    print(write_bench("spinnaker_conv_waste", headline, results, ["numpy"]))
-    for result in results:
+    headline |= {
+        f"{r['case']}_wasted_share_{key}": r[key]["wasted_share"]
+        for r in dense
+        for key in ("before", "after")
+    }
+    print(write_bench("spinnaker_conv_waste", headline, results + dense, ["numpy"]))
+    for result in results + dense:
         print(result["case"], {k: v for k, v in result.items() if not isinstance(v, dict | list)})
         for key in ("before", "after", *(f"at_{b}" for b in EXTRA_BLOCKS)):
-            print(" ", key, result[key])
+            if key in result:
+                print(" ", key, result[key])
 
 
 if __name__ == "__main__":
