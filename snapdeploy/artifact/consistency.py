@@ -172,6 +172,7 @@ def _encoder(view: OpView, shape_in: Shape | None) -> Shape:
     if "values" in view.record:
         view.integer("values", 1, n)
     view.takes(shape_in, (n,), f"input (a dense activation of {n} values)")
+    image_dims(view, n)
     return (n,)
 
 
@@ -181,15 +182,20 @@ def _spike_source(view: OpView, shape_in: Shape | None) -> Shape:
     n = view.integer("n", 1, 1 << 24)
     steps = view.integer("steps", view.steps, view.steps)
     view.takes(shape_in, (steps, n), "input shape (the model's spike input [steps, n])")
-    if "channels_first" in view.record:  # images fed (C, H, W), handed on channels-last
-        dims = view.record["channels_first"]
-        fits = isinstance(dims, list) and len(dims) == 3
-        fits = fits and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
-        if not fits or math.prod(dims) != n:
-            raise view.fail(
-                "field 'channels_first'", repr(dims), f"the input images' [C, H, W], product {n}"
-            )
+    image_dims(view, n)
     return (n,)
+
+
+def image_dims(view: OpView, n: int) -> None:
+    """An optional `channels_first` [C, H, W]: images taken in that order and handed on
+    channels-last (an image spike source's input, an image encoder's spikes)."""
+    if "channels_first" not in view.record:
+        return
+    dims = view.record["channels_first"]
+    fits = isinstance(dims, list) and len(dims) == 3
+    fits = fits and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
+    if not fits or math.prod(dims) != n:
+        raise view.fail("field 'channels_first'", repr(dims), f"the images' [C, H, W], product {n}")
 
 
 @op_check("decoder")

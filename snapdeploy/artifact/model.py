@@ -9,7 +9,8 @@ before it existed reads as it did. So do the additions of issue 20: a Dense laye
 `delays` tensor and a `reset` key appear only where a layer has them, and conv and pool layers
 are records of a type of their own, "spiking_conv". A spike source of multi-channel images
 fed in NIR's (C, H, W) order has a `channels_first` key, [C, H, W]: it reorders each step's
-input channels-last, (H, W, C) flattened, before the first layer (`nn.image_source`).
+input channels-last, (H, W, C) flattened, before the first layer (`nn.image_source`); so has
+an encoder of such images, which reorders its spikes so (`nn.image_encoder`).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def op_entry(op: Op) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "threshold": op.threshold,
             "dv": op.dv,
             **({} if op.values is None else {"values": op.values}),
+            **({} if op.channels_first is None else {"channels_first": list(op.channels_first)}),
         }
         tensors = {}
     elif isinstance(op, SpikeSourceOp):
@@ -151,6 +153,12 @@ def graph_entries(graph: ModelGraph) -> tuple[dict[str, Any], dict[str, np.ndarr
     return graph_record, tensors
 
 
+def image_dims(record: dict[str, Any]) -> tuple[int, int, int] | None:
+    """An encoder's or spike source's `channels_first` [C, H, W] (checked in consistency.py)."""
+    dims = record.get("channels_first")
+    return None if dims is None else (int(dims[0]), int(dims[1]), int(dims[2]))
+
+
 def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
     name = record["name"]
     own = {key: tensors[f"{name}.{key}"] for key in record["tensors"]}
@@ -174,11 +182,10 @@ def op_from_entry(record: dict[str, Any], tensors: dict[str, np.ndarray]) -> Op:
             float(record["threshold"]),
             float(record["dv"]),
             None if record.get("values") is None else int(record["values"]),
+            image_dims(record),
         )
     if kind == "spike_source":
-        image = record.get("channels_first")
-        image = None if image is None else tuple(int(d) for d in image)
-        return SpikeSourceOp(name, int(record["n"]), int(record["steps"]), image)
+        return SpikeSourceOp(name, int(record["n"]), int(record["steps"]), image_dims(record))
     if kind == "decoder":
         return DecoderOp(name, int(record["n"]), own["scale"])
     if kind == "dense":

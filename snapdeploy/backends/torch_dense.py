@@ -20,6 +20,7 @@ from snapdeploy.core.errors import BackendError, TargetError
 from snapdeploy.core.extras import needs
 from snapdeploy.core.graph import SPIKE_SOURCES, DecoderOp, DenseOp, EncoderOp, Op, SpikeSourceOp
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
+from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.partition.partitions import DensePartition
 from snapdeploy.targets.spec import TorchDevice
@@ -109,7 +110,11 @@ def dense_module(op: DenseOp) -> nn.Module:
 
 def op_module(op: Op) -> nn.Module:
     if isinstance(op, EncoderOp):
-        encoder = SpikeEncoder(op.n, op.steps, threshold=1.0, dv=op.dv)
+        encoder = (
+            SpikeEncoder(op.n, op.steps, threshold=1.0, dv=op.dv)
+            if op.channels_first is None
+            else ImageSpikeEncoder(op.channels_first, op.steps, threshold=1.0, dv=op.dv)
+        )
         encoder.log_threshold.data.fill_(math.log(op.threshold))
         return encoder
     if isinstance(op, SpikeSourceOp):

@@ -43,6 +43,8 @@ class EncoderOp:
     `values`: how many dense values per sample the spikes stand for, where that is not `n`
     (a die cut's crossing tensor: a signed cut codes each value as two spike channels). The
     fp16 and int8 baselines a link's spikes are priced against count these values.
+    `channels_first` (C, H, W): the activation is an image in that order (NIR's) and the
+    spikes come out channels-last, (H, W, C) flattened, for a conv layer (`nn.image_encoder`).
     """
 
     name: str
@@ -51,6 +53,10 @@ class EncoderOp:
     threshold: float
     dv: float
     values: int | None = None
+    channels_first: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        check_channels_first("encoder", self.name, self.channels_first, self.n)
 
 
 @dataclass(frozen=True)
@@ -69,14 +75,16 @@ class SpikeSourceOp:
     channels_first: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
-        dims = self.channels_first
-        if dims is not None and (
-            len(dims) != 3 or min(dims) < 1 or dims[0] * dims[1] * dims[2] != self.n
-        ):
-            raise ModelStructureError(
-                f"spike source '{self.name}': channels_first {tuple(dims)} is not the (C, H, W) "
-                f"of its {self.n} input channels; fix: give three sizes whose product is {self.n}"
-            )
+        check_channels_first("spike source", self.name, self.channels_first, self.n)
+
+
+def check_channels_first(kind: str, name: str, dims: tuple[int, ...] | None, n: int) -> None:
+    """An image reorder's (C, H, W) must be three positive sizes whose product is `n`."""
+    if dims is not None and (len(dims) != 3 or min(dims) < 1 or dims[0] * dims[1] * dims[2] != n):
+        raise ModelStructureError(
+            f"{kind} '{name}': channels_first {tuple(dims)} is not the (C, H, W) of its {n} "
+            f"channels; fix: give three sizes whose product is {n}"
+        )
 
 
 @dataclass(frozen=True)

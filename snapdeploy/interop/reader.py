@@ -18,8 +18,10 @@ How a NIR chain becomes our stages (see `neurons.py` for the neuron parameters):
   matrix (a run with a Conv2d or pool folded so is named in `ImportedModel.notes`). Spiking
   layers hold images channels-last, (H, W, C) flattened (Lava's (x, y, channel) with x = H):
   a spike input of multi-channel images is still fed in NIR's (C, H, W) order, and an
-  `ImageSpikeSource` reorders it where it enters; the encoder's spikes come in NIR's order,
-  so a conv right after an encoder of several channels is folded. Our synapse delays by one step (Lava's Dense and Conv). A `Delay` of dt in the
+  `ImageSpikeSource` reorders it where it enters; the dense side hands the encoder NIR's
+  order too, so an encoder followed by a conv layer is an `ImageSpikeEncoder`, whose spikes
+  come out channels-last (unless the dense side is collapsed into one matrix: then the conv
+  is folded). Our synapse delays by one step (Lava's Dense and Conv). A `Delay` of dt in the
   run is that delay, exactly; without one, the layer's spikes come one step later than in
   the source, and the model runs one extra step per such layer, so its outputs over the
   whole run (spike counts) equal the source's over T steps. That holds exactly when the
@@ -73,6 +75,7 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.nn.boundary import SPIKE_SOURCES
+from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.nn.lif import check_reset
 
@@ -249,16 +252,40 @@ def spiking_layer(
     return layer, bool(delays), target, folded
 
 
+def encoder_layout(
+    encoder: SpikeEncoder,
+    name: str,
+    run: list[tuple[str, nir.NIRNode]],
+    layout: Layout,
+    node: nir.NIRNode,
+    dt: float,
+    reset: str,
+) -> tuple[Layout, SpikeEncoder]:
+    """The layout of the encoder's spikes and the encoder giving it: channels-last, from an
+    `ImageSpikeEncoder`, where the layer after it then stays a conv; else NIR's order."""
+    if len(layout.shape) != 3 or layout.shape[0] == 1:  # (1, H, W): the orders agree
+        return layout, encoder
+    image = Layout(layout.shape, True)
+    if not isinstance(spiking_layer(name, run, image, node, dt, reset)[0], SpikingConv):
+        return layout, encoder
+    reordering = ImageSpikeEncoder(layout.shape, encoder.steps, dv=encoder.dv)
+    reordering.log_threshold.data.copy_(encoder.log_threshold.data)
+    return image, reordering
+
+
 def checked_conv(
     conv: ConvRun, source: Layout, shape: tuple[int, ...], gain: np.ndarray
 ) -> ConvRun | str:
     """The conv, or why its layer cannot be one: input spikes in NIR's channel-first order
-    (the encoder's), or neurons of one channel with different gains or thresholds."""
+    (an encoder after a dense side collapsed into one matrix), or neurons of one channel with
+    different gains or thresholds."""
     if not source.channels_last and source.shape[0] > 1:
         return (
-            f"its input is the encoder's {source.shape} spikes in NIR's (C, H, W) order and our "
-            f"convolutions take channels-last images (import the graph with --spike-input to "
-            f"keep this layer a conv)"
+            f"its input is the encoder's {source.shape} spikes in NIR's (C, H, W) order: the "
+            f"first neuron layer's thresholds, gains or biases differ, so the dense side before "
+            f"it is collapsed into one matrix, whose output NIR cannot reshape back into the "
+            f"image an encoder reordering channels-last would need (give that layer one "
+            f"threshold and no bias, or import with --spike-input, to keep this layer a conv)"
         )
     per_channel = gain.reshape(shape)
     if np.any(per_channel != per_channel[:, :1, :1]):
@@ -288,6 +315,7 @@ def read_nir(
     run: list[tuple[str, nir.NIRNode]] = []
     mode, in_shape = "spiking" if spike_input else "dense", shape
     layout = Layout(shape, spike_input)
+    image_out = False  # whether the dense side hands the encoder an image (not a matrix's)
     for name, node in nodes:
         if isinstance(node, (*LINEAR_NODES, nir.Delay)):
             run.append((name, node))
@@ -330,6 +358,7 @@ def read_nir(
             stages.append(SpikeEncoder(neuron.vth.size, steps, threshold=threshold, dv=neuron.dv))
             in_shape, mode = neuron_shape, "spiking"
             layout = Layout(in_shape, False)
+            image_out = bool(modules) and isinstance(modules[-1], nn.Flatten)
             if reset != "zero":
                 notes.append(
                     f"'{name}': the first neuron layer becomes the encoder, which resets to "
@@ -337,6 +366,8 @@ def read_nir(
                     f"reset)"
                 )
         else:
+            if image_out and isinstance(stages[-1], SpikeEncoder):
+                layout, stages[-1] = encoder_layout(stages[-1], name, run, layout, node, dt, reset)
             layer, aligned, layout, folded = spiking_layer(name, run, layout, node, dt, reset)
             in_shape = layout.shape
             stages.append(layer)

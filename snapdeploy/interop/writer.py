@@ -7,8 +7,10 @@ each `SpikingConv` becomes Conv2d -> Delay(dt) -> LIF over NIR's (C, H, W) image
 channels-last (H, W, C) spikes, x = H: the reader's layout, see `conv_runs.py`), with a
 Flatten before a `SpikingLinear` that follows it (its columns put in NIR's order). A conv
 must take images: a spike source at the input (the graph's Input is then the image) or
-another conv; NIR has no reshape to make an image of a vector, so a conv after a dense
-layer or after the encoder is refused, as is a dense layer after a conv layer's decoder;
+another conv, or an `ImageSpikeEncoder` (a LIF over NIR's (C, H, W) image, the dense side's
+trailing Flatten dropped, so its spikes are the conv's input image); NIR has no reshape to make
+an image of a vector, so a conv after a dense layer or after a plain encoder is refused, as is
+a dense layer after a conv layer's decoder;
 a decoder becomes an I node with r = scale / dt (read at the last step). A net whose input is
 spikes (a leading `SpikeSource`) has no node for it: the graph's Input, of shape [n], carries
 the spikes straight into the first layer (read back with `read_nir(..., spike_input=True)`);
@@ -46,6 +48,7 @@ from snapdeploy.nn import (
     SpikingLinear,
 )
 from snapdeploy.nn.boundary import SPIKE_SOURCES
+from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.quant.export import refuse_settings
 
@@ -100,7 +103,7 @@ def dense_nodes(name: str, module: nn.Module, shape: tuple[int, ...]) -> Nodes:
             )
         ]
     if isinstance(module, nn.AvgPool2d):
-        pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))
+        pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v))  # list: a .snap's
         return [
             (
                 name,
@@ -133,7 +136,11 @@ def neuron_node(lif: nn.Module, shape: tuple[int, ...], dt: float) -> nir.NIRNod
     """A layer's LIF as NIR's node over `shape` (NIR's), its values in NIR's order."""
     bias = _np(lif.bias).astype(np.float64) if lif.bias is not None else np.zeros(lif.n)
     vth = np.full(lif.n, float(lif.vth.item()))
-    node = continuous(lif.du, lif.dv, vth, in_nir_order(bias, shape), dt)
+    return shaped(continuous(lif.du, lif.dv, vth, in_nir_order(bias, shape), dt), shape)
+
+
+def shaped(node: nir.NIRNode, shape: tuple[int, ...]) -> nir.NIRNode:
+    """A neuron node whose per-neuron values (NIR's order) are reshaped to `shape`."""
     fields = [
         f.name
         for f in dataclasses.fields(node)
@@ -172,7 +179,8 @@ def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) 
     """One stage of the net as the NIR nodes that compute it (`shape`: its input, NIR's)."""
     if isinstance(stage, SpikeEncoder):
         vth = np.full(stage.n, np.exp(np.float64(stage.log_threshold.item())))
-        return [(name, continuous(1.0, stage.dv, vth, np.zeros(stage.n), dt))]
+        node = continuous(1.0, stage.dv, vth, np.zeros(stage.n), dt)
+        return [(name, shaped(node, shape) if isinstance(stage, ImageSpikeEncoder) else node)]
     if isinstance(stage, SpikeSource):
         return []  # the graph's Input carries the spikes
     if isinstance(stage, SpikingConv):
@@ -191,6 +199,22 @@ def stage_nodes(name: str, stage: nn.Module, shape: tuple[int, ...], dt: float) 
     if isinstance(stage, SpikeDecoder):
         return [(name, nir.I(r=in_nir_order(_np(stage.scale).astype(np.float64) / dt, shape)))]
     return dense_nodes(name, stage, shape)
+
+
+def image_before(
+    name: str, stage: ImageSpikeEncoder, nodes: Nodes, shape: tuple[int, ...]
+) -> tuple[int, int, int]:
+    """The (C, H, W) image an `ImageSpikeEncoder` encodes: the dense side's trailing Flatten
+    of that image is dropped from `nodes` (the encoder's LIF takes the image itself)."""
+    last = nodes[-1][1]
+    if isinstance(last, nir.Flatten) and tuple(last.input_type["input"]) == stage.channels_first:
+        nodes.pop()
+        return stage.channels_first
+    raise UnsupportedNirNodeError(
+        f"layer '{name}' (ImageSpikeEncoder) encodes {stage.channels_first} images but "
+        f"follows a layer of shape {shape}, not a Flatten of that image, and NIR has no "
+        f"reshape to make one"
+    )
 
 
 def spiking_section(net: HybridNet) -> HybridNet:
@@ -224,7 +248,7 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
     shape = (first.n,) if isinstance(first, SpikeSource) else tuple(net.input_shape)
     if isinstance(first, SpikeSource) and len(stages) > 1 and isinstance(stages[1], SpikingConv):
         shape = nir_image(stages[1].input_shape)  # the spikes are the conv's input image
-    if isinstance(first, ImageSpikeSource):
+    if isinstance(first, (ImageSpikeSource, ImageSpikeEncoder)):
         shape = first.channels_first  # fed in NIR's order already
     nodes: Nodes = [("input", nir.Input(input_type=np.array(shape)))]
     refused = [
@@ -242,14 +266,16 @@ def to_nir(net: HybridNet, dt: float = 1e-4) -> nir.NIRGraph:
             )
             break
         try:
+            if isinstance(stage, ImageSpikeEncoder) and shape != stage.channels_first:
+                shape = image_before(name, stage, nodes, shape)
             nodes += stage_nodes(name, stage, shape, dt)
         except UnsupportedLayerError as exc:
             refused.append(str(exc))
         decoded_image = isinstance(stage, SpikeDecoder) and len(shape) == 3
         if isinstance(stage, SpikingConv):
             shape = nir_image(stage.output_shape)
-        elif isinstance(stage, SpikeSource) and len(shape) == 3:
-            pass  # the Input's image
+        elif isinstance(stage, (SpikeSource, ImageSpikeEncoder)) and len(shape) == 3:
+            pass  # the Input's or the image encoder's image, NIR's (C, H, W)
         elif isinstance(stage, SPIKE_SOURCES):
             shape = (stage.n,)
         elif isinstance(stage, SpikingLinear):

@@ -18,6 +18,13 @@ from snapdeploy.core.errors import SpikeInputError
 from snapdeploy.nn.boundary import SpikeSource
 
 
+def channels_last(spikes: torch.Tensor, channels_first: tuple[int, int, int]) -> torch.Tensor:
+    """Spikes [T, batch, C*H*W] flattened from (C, H, W) -> [T, batch, H*W*C] from (H, W, C)."""
+    steps, batch, n = spikes.shape
+    images = spikes.reshape(steps, batch, *channels_first)
+    return images.permute(0, 1, 3, 4, 2).reshape(steps, batch, n)
+
+
 class ImageSpikeSource(SpikeSource):
     """Event input [batch, T, C*H*W] flattened from (C, H, W) -> spikes [T, batch, H*W*C]
     flattened from (H, W, C), checked as `SpikeSource` checks them."""
@@ -33,10 +40,7 @@ class ImageSpikeSource(SpikeSource):
         self.channels_first = dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spikes = super().forward(x)
-        steps, batch, n = spikes.shape
-        images = spikes.reshape(steps, batch, *self.channels_first)
-        return images.permute(0, 1, 3, 4, 2).reshape(steps, batch, n)
+        return channels_last(super().forward(x), self.channels_first)
 
     def extra_repr(self) -> str:
         return f"channels_first={self.channels_first}, steps={self.steps}"

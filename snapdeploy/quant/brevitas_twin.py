@@ -21,6 +21,7 @@ from snapdeploy.core.errors import ParameterRangeError, UnsupportedLayerError
 from snapdeploy.core.extras import needs
 from snapdeploy.nn.boundary import SpikeDecoder, SpikeEncoder, SpikeSource
 from snapdeploy.nn.hybrid import HybridNet, SpikingConv, SpikingLinear
+from snapdeploy.nn.image_source import channels_last
 from snapdeploy.quant.export import SUPPORTED_LAYERS, lava_weight_step, refuse_settings
 from snapdeploy.quant.spiking_twin import QuantSpikingLinear
 
@@ -86,17 +87,20 @@ class QuantSpikeEncoder(SpikeEncoder):
 
     The quantizer is unsigned: the encoder repeats its input every step with a positive
     threshold, so a negative input never spikes, exactly as zero does; all levels go to x >= 0.
+    The twin of an `ImageSpikeEncoder` keeps its `channels_first` and reorders its spikes so.
     """
 
     def __init__(self, source: SpikeEncoder, bits: int):
         super().__init__(source.n, source.steps, dv=source.dv)
         self.log_threshold.data.copy_(source.log_threshold.data)
+        self.channels_first: tuple[int, int, int] | None = getattr(source, "channels_first", None)
         self.input_quant = QuantIdentity(
             act_quant=Uint8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(self.input_quant(x))
+        spikes = super().forward(self.input_quant(x))
+        return spikes if self.channels_first is None else channels_last(spikes, self.channels_first)
 
 
 @torch.no_grad()

@@ -320,7 +320,10 @@ def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) ->
     if isinstance(module, SpikingConv):
         return SpikingOp(name, quantize_conv_layer(name, module, weight_bits))
     if isinstance(module, SpikeEncoder):
-        return EncoderOp(name, module.n, module.steps, module.threshold.item(), module.dv)
+        image = getattr(module, "channels_first", None)  # an image encoder, or its QAT twin
+        return EncoderOp(
+            name, module.n, module.steps, module.threshold.item(), module.dv, None, image
+        )
     if isinstance(module, SpikeSource):
         image = module.channels_first if isinstance(module, ImageSpikeSource) else None
         return SpikeSourceOp(name, module.n, module.steps, image)

@@ -42,6 +42,7 @@ from snapdeploy.nn import (
     SpikingConv,
     SpikingLinear,
 )
+from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.quant.export import export_model
 from tests.models import assert_same_nets, neuron_spikes, randomized
@@ -162,15 +163,16 @@ def test_cli_import_writes_conv_layers_with_the_reset(tmp_path, reset):
     assert artifact.manifest["source"]["reset"] == reset
 
 
-def test_an_encoder_feeding_a_multichannel_conv_folds_it_and_says_so():
-    """With data input the first neuron layer is the encoder, whose spikes come from the dense
-    side in NIR's (C, H, W) order, which our channels-last convolutions cannot take."""
+def test_an_encoder_feeding_a_multichannel_conv_keeps_it_a_conv():
+    """With data input the first neuron layer is the encoder, whose input comes from the dense
+    side in NIR's (C, H, W) order: an `ImageSpikeEncoder` hands its spikes on channels-last,
+    so the conv after it stays a conv (tests/interop/test_nir_image_encoder.py: results)."""
     graph = export_to_nir(csnn("zero"), torch.zeros(1, 1, 28, 28), ignore_dims=[0])
     imported = read_nir(graph, steps=5, reset="subtract")
-    assert [type(s) for s in imported.net.stages()][-2:] == [SpikingLinear, SpikingLinear]
-    assert len(imported.notes) == 3 and imported.notes[2] == SUBTRACT_NOTE
+    stages = imported.net.stages()
+    assert [type(s) for s in stages][-3:] == [ImageSpikeEncoder, SpikingConv, SpikingLinear]
+    assert len(imported.notes) == 2 and imported.notes[1] == SUBTRACT_NOTE
     assert "encoder, which resets to zero" in imported.notes[0]
-    assert "'5'" in imported.notes[1] and "--spike-input" in imported.notes[1]
 
 
 @settings(max_examples=12, deadline=None)
