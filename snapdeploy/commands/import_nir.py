@@ -69,6 +69,7 @@ def import_nir(
         return
     from snapdeploy.artifact.model import save_model
     from snapdeploy.interop import read_nir
+    from snapdeploy.nn.image_encoder import ImageSpikeEncoder
     from snapdeploy.nn.image_source import ImageSpikeSource
     from snapdeploy.quant.export import export_model
 
@@ -113,6 +114,13 @@ def import_nir(
         console.print(
             f"its input images are NIR's (C, H, W) = {first.channels_first} flattened, as the "
             f"source's; the spike source reorders them channels-last for the conv layers"
+        )
+    encoders = [s for s in net.stages() if isinstance(s, ImageSpikeEncoder)]
+    if encoders:
+        console.print(
+            f"its encoder takes the dense side's {encoders[0].channels_first} image in NIR's "
+            f"(C, H, W) order and hands its spikes on channels-last, so the conv after it stays "
+            f"a conv"
         )
     if imported.output_order is not None:
         console.print("its output images are channels-last: (H, W, C) flattened")

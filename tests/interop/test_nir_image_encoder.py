@@ -121,6 +121,7 @@ def snap(graph, images, tmp_path_factory):
     args = ["import", root / "csnn.nir", "-o", root / "csnn.snap", "--steps", T]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
+    assert "(8, 6, 6) image" in result.output and "stays a conv" in result.output
     np.save(root / "x.npy", images[:6].numpy())
     return root / "csnn.snap", root
 
