@@ -29,7 +29,7 @@ from snapdeploy.compile import compile_graph
 from snapdeploy.core.conv import ConvSynapse
 from snapdeploy.core.errors import InconsistentArtifactError, ModelStructureError
 from snapdeploy.core.graph import EncoderOp
-from snapdeploy.interop import read_nir, reader
+from snapdeploy.interop import read_nir, reader, spiking_section, to_nir
 from snapdeploy.interop.conv_runs import channels_last_order
 from snapdeploy.nn import DenseBlock, SpikeEncoder, SpikingConv, SpikingLinear
 from snapdeploy.nn.image_encoder import ImageSpikeEncoder
@@ -111,6 +111,22 @@ def test_a_dense_side_collapsed_into_a_matrix_keeps_the_fold(graph):
     assert [type(s) for s in imported.net.stages()[2:4]] == [SpikeEncoder, SpikingLinear]
     assert "folded into one dense matrix" in imported.notes[0]
     assert "collapsed into one matrix" in imported.notes[0]
+
+
+def test_the_spiking_part_starts_at_the_image_encoder(graph):
+    """to_nir(spiking_section(net)): the Input is the encoder's (8, 6, 6) image, the encoder a
+    LIF over it; read back, every layer spikes as the section does on the same activations."""
+    section = spiking_section(read_nir(graph, steps=T).net)
+    written = to_nir(section)
+    assert written.nodes["input"].input_type["input"].tolist() == list(ENCODED)
+    assert written.nodes["0"].v_threshold.shape == ENCODED
+    back = read_nir(written, steps=T + 2).net  # its Delays stand for our two delayed layers
+    assert isinstance(back.stages()[1], ImageSpikeEncoder)
+    x = torch.rand(5, 288, generator=torch.Generator().manual_seed(2)) * 2
+    want, got = neuron_spikes(section, x), neuron_spikes(back, x.reshape(5, *ENCODED))
+    assert want[-1].sum() > 10, "the test needs output spikes"
+    for k, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_array_equal(g.numpy(), w.numpy(), err_msg=f"layer {k}")
 
 
 @pytest.fixture(scope="module")
