@@ -92,6 +92,8 @@ CNN_SETTINGS = [
     Setting("snap", steps=4, sparsity=0.2),
     Setting("snap", steps=4, sparsity=0.2, gradient="rate"),
     Setting("snap", steps=4, sparsity=1.0),
+    Setting("snap", steps=6, sparsity=0.3),
+    Setting("snap", steps=6, sparsity=0.5),
 ]
 SCALE_SETTING = Setting("snap", steps=4, sparsity=1.0)  # the size and die-count sweep's
 #: Batch orders (seeds) beyond the first that the picked setting must also stay in budget on.
