@@ -24,13 +24,18 @@ def synth(
         help="The core inside its board's top: on xc7z020 the PYNQ-Z2's Zynq top (AXI4 "
         "master), else the ULX3S's (UART link, on-chip buffers, pins).",
     ),
+    seed: list[int] = typer.Option(
+        [1],
+        help="nextpnr placement seed; repeat it to try several and keep the best Fmax (every "
+        "seed's Fmax goes into the report and the manifest).",
+    ),
 ) -> None:
     """Report utilization (yosys), and for ECP5/iCE40 Fmax and a bitstream (nextpnr)."""
     from snapdeploy.backends.fpga.board import BITSTREAMS_DIR
     from snapdeploy.backends.rtl.bitstreams import synthesize_build
 
     reports = guarded(
-        lambda: synthesize_build(build, part, place, bitstreams or BITSTREAMS_DIR, board)
+        lambda: synthesize_build(build, part, place, bitstreams or BITSTREAMS_DIR, board, seed)
     )
     table = Table(title=f"snapdeploy synth: {build} for {part} (utilization counted by yosys)")
     for column in ("partition", "LUT", "FF", "DSP", "block RAM", "Fmax MHz", "bitstream"):
@@ -38,7 +43,9 @@ def synth(
     for report in reports:
         used = report["utilization"]
         ram = next(f"{v:g} {k}" for k, v in used.items() if k.startswith(("bram", "ebr")))
-        fmax = f"{report['fmax_mhz']:.1f}" if "fmax_mhz" in report else "-"
+        fmax = "-"
+        if "fmax_mhz" in report:
+            fmax = f"{report['fmax_mhz']:.1f} (seed {report['seed']} of {len(report['seeds'])})"
         table.add_row(
             report["partition"],
             f"{used['lut']:g}",

@@ -3,7 +3,8 @@
 A placed part's bitstream is copied into the bitstreams folder (the package's
 backends/fpga/bitstreams/ by default) with a manifest entry that says what it is and where it
 came from: part, board, tool versions, the partition's source hash (its `build_hash`), Fmax,
-utilization and the file's sha256, so a later load (or a test) can check the file is the one
+the placement seed kept and every seed tried with its Fmax (so a best-of-N figure says so and
+can be reproduced), utilization and the file's sha256, so a later load (or a test) can check the file is the one
 built from those sources.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 
 from .backend import SOURCES_DIR
-from .synth import CORE_TOP, board_top, sha256_of, synthesize
+from .synth import CORE_TOP, board_top, placement_seeds, sha256_of, synthesize
 from .writer import copy_board_sources
 
 
@@ -58,6 +60,8 @@ def manifest_entry(
         "tools": report["tools"] | report["tools_pnr"],
         "fmax_mhz": report["fmax_mhz"],
         "clock_mhz": report["clock_mhz"],
+        "seed": report["seed"],
+        "seeds": [{k: run[k] for k in ("seed", "fmax_mhz")} for run in report["seeds"]],
         "utilization": report["utilization"],
         "sha256": report["sha256"],
         "bytes": report["bitstream_bytes"],
@@ -89,12 +93,15 @@ def synthesize_build(
     place: bool = True,
     bitstreams: Path = BITSTREAMS_DIR,
     board: bool = False,
+    seeds: Sequence[int] = (1,),
 ) -> list[dict[str, Any]]:
     """Synthesize (and place, route, pack where the part has a flow) every RTL partition of
     `build`, the core alone or, with `board`, inside its board's top (`synth.board_top`: the
     ULX3S's UART top, or the PYNQ-Z2's Zynq top on xc7z020); bitstreams go into
     `bitstreams` with their manifest entries (a board top's also records `board_hash`, the
-    hash of its own files). One report each."""
+    hash of its own files). Placement tries each of `seeds` and keeps the best Fmax. One
+    report each."""
+    seeds = placement_seeds(seeds)
     reports = []
     for compiled in rtl_partitions(build):
         sources = compiled.path / SOURCES_DIR
@@ -102,7 +109,9 @@ def synthesize_build(
         if board:
             top = board_top(part)
             board_hash = source_hash(copy_board_sources(sources, top.own_files))
-        report = synthesize(sources, part, compiled.meta["clock_mhz"], place=place, top=top)
+        report = synthesize(
+            sources, part, compiled.meta["clock_mhz"], place=place, top=top, seeds=seeds
+        )
         report["partition"] = compiled.partition
         if board and top.constraints and part not in top.constraints:
             report["not_recorded"] = f"the board top has pins for {', '.join(top.constraints)}"

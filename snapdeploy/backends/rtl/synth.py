@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -243,13 +244,31 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def placement_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    """The nextpnr seeds to try, checked before anything runs: placement is seeded, and a
+    routing-bound core's Fmax moves by a few MHz from one seed to the next."""
+    if not seeds or any(type(s) is not int or s < 1 for s in seeds) or len(set(seeds)) < len(seeds):
+        raise BackendError(
+            f"--seed {list(seeds)} is not a set of placement seeds; fix: give positive whole "
+            f"numbers without repeats (e.g. --seed 1 --seed 2)"
+        )
+    return tuple(seeds)
+
+
 def synthesize(
-    sources: Path, part_name: str, clock_mhz: float, place: bool = True, top: Top = CORE_TOP
+    sources: Path,
+    part_name: str,
+    clock_mhz: float,
+    place: bool = True,
+    top: Top = CORE_TOP,
+    seeds: Sequence[int] = (1,),
 ) -> dict:
     """Synthesize `top` from `sources` for `part_name` (and, where the part has a flow and
-    `place`, place, route and pack it at its clock, else `clock_mhz`). Returns the report,
-    also written to sources/synth/<part><top suffix>/report.json."""
+    `place`, place, route and pack it at its clock, else `clock_mhz`, keeping the placement
+    of `seeds` with the best Fmax). Returns the report, also written to
+    sources/synth/<part><top suffix>/report.json."""
     spec = part(part_name)
+    seeds = placement_seeds(seeds)
     clock_mhz = top.clock_mhz or clock_mhz
     out = Path(OUT_DIR) / f"{part_name}{top.suffix}"
     (sources / out).mkdir(parents=True, exist_ok=True)
@@ -282,7 +301,7 @@ def synthesize(
             )
         else:
             constraints = top.constraints.get(part_name)
-            report |= place_and_route(sources, out, spec, netlist, clock_mhz, constraints)
+            report |= place_and_route(sources, out, spec, netlist, clock_mhz, constraints, seeds)
     (sources / out / REPORT).write_text(json.dumps(report, indent=2))
     return report
 
@@ -307,13 +326,53 @@ def place_and_route(
     netlist: Path,
     clock_mhz: float,
     constraints: str | None = None,
+    seeds: Sequence[int] = (1,),
 ) -> dict[str, Any]:
     """nextpnr at `clock_mhz` (its Fmax is reported even when below), on the pins of the
-    `constraints` file where there is one, then the packer."""
-    placed = out / "placed.config" if spec.pack.endswith("ecppack") else out / "placed.asc"
+    `constraints` file where there is one, once per seed; the packer writes the bitstream of
+    the seed with the best Fmax (the first of equals), and the report lists every seed's."""
+    tried = [place_seed(sources, out, spec, netlist, clock_mhz, constraints, s) for s in seeds]
+    best = max(tried, key=lambda run: run["fmax_mhz"])
+    placed = best["placed"]
+    shutil.copyfile(
+        sources / out / f"nextpnr-seed{best['seed']}.log", sources / out / "nextpnr.log"
+    )
+    bitstream = out / f"{netlist.stem}{spec.bitstream_suffix}"
+    pack_args = ["--compress"] if spec.pack.endswith("ecppack") else []
+    _, pack_seconds = run_tool(
+        [spec.pack, *pack_args, str(placed), str(bitstream)], sources, sources / out / "pack.log"
+    )
+    return {
+        "fmax_mhz": best["fmax_mhz"],
+        "clock_mhz": clock_mhz,
+        "meets_clock": best["fmax_mhz"] >= clock_mhz,
+        "seed": best["seed"],
+        "seeds": [{k: v for k, v in run.items() if k != "placed"} for run in tried],
+        "pnr_seconds": best["pnr_seconds"],
+        "pack_seconds": pack_seconds,
+        "bitstream": str(bitstream),
+        "bitstream_bytes": (sources / bitstream).stat().st_size,
+        "sha256": sha256_of(sources / bitstream),
+        "tools_pnr": {spec.pnr[0]: tool_version(spec.pnr[0]), spec.pack: tool_version(spec.pack)},
+    }
+
+
+def place_seed(
+    sources: Path,
+    out: Path,
+    spec: Part,
+    netlist: Path,
+    clock_mhz: float,
+    constraints: str | None,
+    seed: int,
+) -> dict[str, Any]:
+    """One nextpnr run with placement seed `seed`: its Fmax, wall time and placed design."""
+    suffix = ".config" if spec.pack.endswith("ecppack") else ".asc"
+    placed = out / f"placed-seed{seed}{suffix}"
     output_flag = "--textcfg" if spec.pack.endswith("ecppack") else "--asc"
     pins = [spec.constraints_flag, constraints] if constraints else []
-    log, pnr_seconds = run_tool(
+    log_path = sources / out / f"nextpnr-seed{seed}.log"
+    log, seconds = run_tool(
         [
             *spec.pnr,
             "--json",
@@ -324,31 +383,15 @@ def place_and_route(
             f"{clock_mhz:g}",
             "--timing-allow-fail",
             "--seed",
-            "1",
+            str(seed),
             *pins,
         ],
         sources,
-        sources / out / "nextpnr.log",
+        log_path,
     )
     found = FMAX.findall(log)
     if not found:
         raise BackendError(
-            f"nextpnr reported no Fmax in {sources / out / 'nextpnr.log'}; fix: report this "
-            f"with that log"
+            f"nextpnr reported no Fmax in {log_path}; fix: report this with that log"
         )
-    bitstream = out / f"{netlist.stem}{spec.bitstream_suffix}"
-    pack_args = ["--compress"] if spec.pack.endswith("ecppack") else []
-    _, pack_seconds = run_tool(
-        [spec.pack, *pack_args, str(placed), str(bitstream)], sources, sources / out / "pack.log"
-    )
-    return {
-        "fmax_mhz": float(found[-1]),
-        "clock_mhz": clock_mhz,
-        "meets_clock": float(found[-1]) >= clock_mhz,
-        "pnr_seconds": pnr_seconds,
-        "pack_seconds": pack_seconds,
-        "bitstream": str(bitstream),
-        "bitstream_bytes": (sources / bitstream).stat().st_size,
-        "sha256": sha256_of(sources / bitstream),
-        "tools_pnr": {spec.pnr[0]: tool_version(spec.pnr[0]), spec.pack: tool_version(spec.pack)},
-    }
+    return {"seed": seed, "fmax_mhz": float(found[-1]), "pnr_seconds": seconds, "placed": placed}

