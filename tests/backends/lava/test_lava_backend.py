@@ -138,13 +138,31 @@ def test_ctrl_c_stops_lava_and_needs_reset(tmp_path: Path) -> None:
     executor = load_executor(spiking_partition([layer]), tmp_path)
     executor.progress = False
     executor.run(spikes[:2])  # runtime up, so the signal lands mid-run
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    # Ctrl-C every 0.5 s until the run ends (one once failed to land on a loaded machine);
+    # only the first raises, so a late one cannot hit the teardown.
+    interrupted: list[int] = []
+
+    def first_raises(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        if len(interrupted) == 1:
+            raise KeyboardInterrupt
+
+    stopped = threading.Event()
+
+    def interrupt() -> None:
+        while not stopped.wait(0.5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, first_raises)
+    sender = threading.Thread(target=interrupt, daemon=True)
     try:
+        sender.start()
         with pytest.raises(KeyboardInterrupt):
             executor.run(spikes)
     finally:
-        timer.cancel()
+        stopped.set()
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
     assert not lava_children() - before
     with pytest.raises(BackendError, match="reset"):
         executor.run(spikes[:3])
