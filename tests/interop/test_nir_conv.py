@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 snn = pytest.importorskip("snntorch")
-from snntorch import utils as snn_utils
 from snntorch.export_nir import export_to_nir
 
 from snapdeploy.artifact.model import load_model
@@ -45,44 +44,16 @@ from snapdeploy.nn import (
 from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.nn.image_source import ImageSpikeSource
 from snapdeploy.quant.export import export_model
+from tests.interop import snntorch_csnn
+from tests.interop.snntorch_csnn import agreement, snntorch_spikes
 from tests.models import assert_same_nets, neuron_spikes, randomized
 
-T, BATCH, BETA = 25, 8, 0.9
-NEURON_LAYERS = (2, 5, 8)  # the Leaky modules' indices in the Sequential
+T, BATCH = 25, 8
 SHAPES = ((8, 12, 12), (16, 4, 4), (10,))
 
 
 def csnn(reset: str) -> torch.nn.Sequential:
-    torch.manual_seed(0)
-    leaky = lambda shape, **kw: snn.Leaky(
-        beta=torch.full(shape, BETA), threshold=torch.ones(shape), init_hidden=True,
-        reset_mechanism=reset, **kw,
-    )  # fmt: skip
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 5, bias=False), torch.nn.AvgPool2d(2), leaky(SHAPES[0]),
-        torch.nn.Conv2d(8, 16, 5, bias=False), torch.nn.AvgPool2d(2), leaky(SHAPES[1]),
-        torch.nn.Flatten(), torch.nn.Linear(256, 10, bias=False), leaky(SHAPES[2], output=True),
-    )  # fmt: skip
-    with torch.no_grad():
-        for module in net:
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                module.weight.mul_(4.0)
-    return net
-
-
-def snntorch_spikes(net: torch.nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
-    """Each Leaky layer's spikes [T, batch, n] (NIR's flat order) for spikes x [batch, T, ...]."""
-    snn_utils.reset(net)
-    out: list[list[torch.Tensor]] = [[] for _ in NEURON_LAYERS]
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = x[:, t]
-            for i, module in enumerate(net):
-                h = module(h)
-                h = h[0] if isinstance(h, tuple) else h
-                if i in NEURON_LAYERS:
-                    out[NEURON_LAYERS.index(i)].append(h.reshape(len(x), -1))
-    return [torch.stack(o).numpy().astype(bool) for o in out]
+    return snntorch_csnn.csnn(1, (5, 5), SHAPES, reset)
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +84,7 @@ def compare(source_reset: str, import_reset: str, x: torch.Tensor) -> dict[str, 
         s.numpy().astype(bool)
         for s in neuron_spikes(imported.net, torch.from_numpy(padded).float())
     ]
-    figures: dict[str, list[float]] = {"equal": [], "float_equal": [], "theirs": [], "ours": []}
-    for k, shape in enumerate(SHAPES):
-        want = theirs[k][..., channels_last_order(shape)]
-        got, got_float = ints[k][k + 1 : k + 1 + T], floats[k][k + 1 : k + 1 + T]
-        assert want.sum() > 100, "every layer must spike for the comparison to mean anything"
-        figures["equal"].append(float((got == want).mean()))
-        figures["float_equal"].append(float((got_float == want).mean()))
-        figures["theirs"].append(int(want.sum()))
-        figures["ours"].append(int(got.sum()))
+    figures = agreement(theirs, ints, floats, SHAPES, T)
     print(f"snnTorch {source_reset} reset, imported with --reset {import_reset}: {figures}")
     return figures
 

@@ -36,6 +36,7 @@ from snapdeploy.nn.image_encoder import ImageSpikeEncoder
 from snapdeploy.partition.place import spiking_on
 from snapdeploy.runtime import Deployment
 from snapdeploy.targets import load_target
+from tests.interop import snntorch_csnn
 from tests.models import neuron_spikes
 
 T, BATCH = 12, 16
@@ -45,21 +46,7 @@ SHAPES = (ENCODED, (16, 2, 2), (10,))
 
 
 def csnn() -> torch.nn.Sequential:
-    torch.manual_seed(0)
-    leaky = lambda shape, **kw: snn.Leaky(
-        beta=torch.full(shape, 0.9), threshold=torch.ones(shape), init_hidden=True,
-        reset_mechanism="zero", **kw,
-    )  # fmt: skip
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 5, bias=False), torch.nn.AvgPool2d(2), leaky(SHAPES[0]),
-        torch.nn.Conv2d(8, 16, 3, bias=False), torch.nn.AvgPool2d(2), leaky(SHAPES[1]),
-        torch.nn.Flatten(), torch.nn.Linear(64, 10, bias=False), leaky(SHAPES[2], output=True),
-    )  # fmt: skip
-    with torch.no_grad():
-        for module in net:
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                module.weight.mul_(4.0)
-    return net
+    return snntorch_csnn.csnn(3, (5, 3), SHAPES, "zero")
 
 
 @pytest.fixture(scope="module")
