@@ -25,6 +25,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from install_lava import pip  # tools/ is this script's sys.path[0]
+
 VERSION = "0.6.0"
 WHEEL = f"lava_dl-{VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "bcb448f2bb85dc0da4b4dbbbae16543d2a978c1da7279acc522ad621fc68c437"
@@ -43,11 +45,7 @@ def netx_found() -> bool:
 
 def download(into: Path) -> Path:
     """The released wheel, checked against the pinned sha256."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "--disable-pip-version-check",
+    pip(
         "download",
         "--no-deps",
         "--only-binary=:all:",
@@ -56,9 +54,7 @@ def download(into: Path) -> Path:
         f"lava-dl=={VERSION}",
         "-d",
         str(into),
-    ]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    )
     wheel = into / WHEEL
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
