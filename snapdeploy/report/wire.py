@@ -81,9 +81,9 @@ def count_message_bytes(spikes: np.ndarray, boundary_id: int = 0) -> int:
     return len(encode_counts(spikes, boundary_id))
 
 
-def encode_signed_counts(spikes: np.ndarray, boundary_id: int = 0) -> bytes:
-    """One window of a signed cut's bool [T, rows, 2v] encoder spikes (v positive parts, then
-    v negative parts) as magnitude levels over the v values plus their signs."""
+def signed_values(spikes: np.ndarray) -> np.ndarray:
+    """A signed cut's bool [T, ..., 2v] encoder spikes (v positive parts, then v negative
+    parts) as int64 [..., v] signed counts, refusing spikes on both halves of a value."""
     if spikes.shape[-1] % 2:
         raise PacketError(
             f"signed count message: {spikes.shape[-1]} spike channels per row, but a signed "
@@ -91,7 +91,7 @@ def encode_signed_counts(spikes: np.ndarray, boundary_id: int = 0) -> bytes:
         )
     counts = spikes.sum(0, dtype=np.int64)
     values = counts.shape[-1] // 2
-    positive, negative = counts[:, :values].reshape(-1), counts[:, values:].reshape(-1)
+    positive, negative = counts[..., :values], counts[..., values:]
     both = (positive > 0) & (negative > 0)
     if both.any():
         raise PacketError(
@@ -99,9 +99,22 @@ def encode_signed_counts(spikes: np.ndarray, boundary_id: int = 0) -> bytes:
             f"and negative channel; only an encoder's own spikes (one half silent per value) "
             f"code as signed counts; fix: send 'counts' for spikes of a spiking layer"
         )
-    magnitude = positive + negative
+    return positive - negative
+
+
+def unsigned_halves(values: np.ndarray) -> np.ndarray:
+    """Inverse of `signed_values` on counts: int64 [..., v] -> [..., 2v] (positive parts,
+    then negative parts' magnitudes)."""
+    return np.concatenate([np.maximum(values, 0), np.maximum(-values, 0)], axis=-1)
+
+
+def encode_signed_counts(spikes: np.ndarray, boundary_id: int = 0) -> bytes:
+    """One window of a signed cut's bool [T, rows, 2v] encoder spikes (v positive parts, then
+    v negative parts) as magnitude levels over the v values plus their signs."""
+    signed = signed_values(spikes).reshape(-1)
+    magnitude, negative = np.abs(signed), signed < 0
     first, *rest = _levels(magnitude, spikes.shape[0], boundary_id)
-    signs = encode_frame(boundary_id, SIGN_STEP, 0, (negative > 0)[magnitude > 0][None])
+    signs = encode_frame(boundary_id, SIGN_STEP, 0, negative[magnitude > 0][None])
     return b"".join([first, signs, *rest])
 
 
@@ -121,8 +134,7 @@ def decode_signed_counts(data: bytes, rows: int, values: int) -> np.ndarray:
     signs[np.flatnonzero(alive)[negative[0]]] = True
     for level, frame in enumerate(frames, start=1):
         _read_level(frame, level, magnitude, alive)
-    counts = np.concatenate([np.where(signs, 0, magnitude), np.where(signs, magnitude, 0)])
-    return counts.reshape(2, rows, values).transpose(1, 0, 2).reshape(rows, 2 * values)
+    return unsigned_halves(np.where(signs, -magnitude, magnitude).reshape(rows, values))
 
 
 def signed_count_message_bytes(spikes: np.ndarray, boundary_id: int = 0) -> int:
