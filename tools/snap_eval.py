@@ -5,13 +5,16 @@ Fashion-MNIST (tools/snap_real.py builds, trains and measures them) are each cut
 and fine-tuned, as many steps each, in every setting: the dense model, int8 and int4
 boundary activations, and SNAP spike boundaries over several T and sparsity weights (and a
 spiking projection to fewer channels for the LM). Measured: held-out quality, training step
-time, and per sample the bytes each link carries (spikes as per-step frames and as per-window
-counts, headers included; dense values as fp16/int8/int4). Priced with sourced constants
+time, and per sample the bytes each link carries (spikes as per-step frames, as per-window
+counts and as per-window counts range-coded against a table fitted on training batches,
+headers included; dense values as fp16/int8/int4). Priced with sourced constants
 (snapdeploy.report.chiplet): energy and latency per token/image at every link class, where
 spikes start to pay off (crossover), and a sweep of model size and 2 vs 4 dies.
 
     .venv/bin/python tools/snap_eval.py --quick   # minutes: docs/snap_eval.md, bench/snap_real.json
     .venv/bin/python tools/snap_eval.py           # longer training, same outputs
+    .venv/bin/python tools/snap_eval.py --no-sizes --tag full  # no size sweep; outputs named
+        # bench/snap_real_full.json, docs/snap_eval_full.md, docs/snap_eval_full/
 """
 
 from __future__ import annotations
@@ -41,11 +44,14 @@ from snapdeploy.targets import load_target
 from snapdeploy.targets.links import LINK_CLASSES
 
 DOC = ROOT / "docs" / "snap_eval.md"
-PLOTS = ROOT / "docs" / "snap_eval"
 PAPER = {"energy": 5.3, "latency": 15.2}  # SNAP (arXiv 2501.08645): best reported gains
 BUDGET = {"lm": 0.1, "cnn": 1.0}  # issue 18: bits per byte (LM), accuracy points (CNN)
 HEADLINE_LINK = "ucie-advanced"  # SNAP's setting: dies in one package
-SPIKE_ENCODINGS = ("frames", "counts", "signed counts")  # the last: signed cuts only
+#: Estimate, not measured: a coded-count coder's energy per value, dominated by its table
+#: read (Horowitz, ISSCC 2014, 45 nm: a 64-bit read of an 8 KB SRAM costs about 10 pJ).
+CODER_PJ_PER_VALUE = 10.0
+#: Spike encodings measured per setting ("signed counts": signed cuts only).
+SPIKE_ENCODINGS = ("frames", "counts", "signed counts", "coded counts")
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,7 @@ def row(task: Task, result: dict[str, Any], dense: dict[str, Any], pricing: Pric
     }
     if s.kind == "snap":
         out["encoding"] = spike_encoding(result)
+        out["table_bytes"] = result["table_bytes"]
         for e in SPIKE_ENCODINGS:
             if e in result["counts"]:
                 out[bytes_key(e)] = per_sample_bytes(result["counts"][e])
@@ -412,12 +419,13 @@ def task_table(task: dict, rows: list[dict], budget: float) -> list[str]:
     lines = [
         (
             f"| setting | {task['metric']} (dense -> cut, cost) | spike rate | frames B/{unit} | "
-            f"counts B/{unit} | signed counts B/{unit} | sent B/{unit} | fp16 / sent | "
+            f"counts B/{unit} | signed counts B/{unit} | coded counts B/{unit} | sent B/{unit} | "
+            f"fp16 / sent | "
             f"int8 / sent | step / dense | "
             f"energy x ({HEADLINE_LINK}) | latency x ({HEADLINE_LINK}) | energy x (board-serdes) "
             f"| goals met |"
         ),
-        "|" + "---|" * 14,
+        "|" + "---|" * (11 + len(SPIKE_ENCODINGS)),
     ]
     for r in rows:
         rates = ", ".join(f"{x:.3f}" for x in r["spike_rate"]) or "-"
@@ -452,7 +460,7 @@ def goals(row: dict, budget: float) -> str:
 def findings(rows: list[dict]) -> list[str]:
     """What the rows that isolate one change measured: the encoder's gradient (surrogate
     against rate at the same T and w, per model) and the signed counts (lm)."""
-    out = ["**What the encoder's gradient and the signed counts change.**", ""]
+    out = ["**What the encoder's gradient, the signed counts and the coded counts change.**", ""]
     for task, pair in GRADIENT_PAIRS.items():
         by_label = {r["label"]: r for r in rows if r["task"] == task}
         if not all(s.label in by_label for s in pair):
@@ -473,6 +481,15 @@ def findings(rows: list[dict]) -> list[str]:
             f"- Signed counts take {min(saved):.1%} to {max(saved):.1%} fewer bytes than counts "
             f"over the {len(signed)} signed rows."
         )
+    coded = [r for r in rows if "coded_counts_bytes_per_sample" in r]
+    if coded:
+        saved = [1 - r["coded_counts_bytes_per_sample"] / best_uncoded(r) for r in coded]
+        tables = [b for r in coded for b in r["table_bytes"]]
+        out.append(
+            f"- Coded counts take {min(saved):.1%} to {max(saved):.1%} fewer bytes than the "
+            f"best other spike encoding over the {len(coded)} SNAP rows; their tables take "
+            f"{min(tables)} to {max(tables)} bytes per boundary, shipped once."
+        )
     return [
         *out,
         "",
@@ -483,6 +500,77 @@ def findings(rows: list[dict]) -> list[str]:
             "and the cut's threshold, 6.6) than the coded rate's T / threshold, so the die "
             "before the cut barely adapts to the coding. Neither gradient is the better one "
             "for every model: compare the two rows of each."
+        ),
+    ]
+
+
+def best_uncoded(row: dict) -> float:
+    """A SNAP row's bytes per sample in its smallest encoding other than coded counts."""
+    return min(row[bytes_key(e)] for e in SPIKE_ENCODINGS[:-1] if bytes_key(e) in row)
+
+
+def coder_text(best: dict[str, dict], pricing: Pricing) -> list[str]:
+    """What a coded-count coder would cost on a die-to-die link (an estimate) against what
+    it saves there, for the picked settings."""
+    lines = []
+    for name, row in best.items():
+        if "coded_counts_bytes_per_sample" not in row:
+            continue
+        values = row["fp16_bytes_per_sample"] / 2
+        coded = 8 * row["coded_counts_bytes_per_sample"] / values
+        saved = 8 * best_uncoded(row) / values - coded
+        pays = [
+            n
+            for n, link in pricing.links.items()
+            if saved * link.energy_pj_per_bit > CODER_PJ_PER_VALUE
+        ]
+        where = (
+            f"link energies of {CODER_PJ_PER_VALUE / saved:.3g} pJ/bit and above "
+            f"({', '.join(pays) or 'none of the shipped link classes'})"
+            if saved > 0
+            else "no link energy (it saves no bits here)"
+        )
+        lines.append(
+            f"- {name} ({row['label']}): {coded:.2f} bits per value coded, {saved:.2f} fewer "
+            f"than its best other encoding, so a {CODER_PJ_PER_VALUE:g} pJ coder pays in link "
+            f"energy at {where}; tables {', '.join(map(str, row['table_bytes']))} bytes."
+        )
+    return [
+        (
+            "The coder per value (symbol): a table read (the frequency and cumulative "
+            "frequency of its channel and context), then to encode one division of the 31-bit "
+            "state by a 16-bit frequency (hardware rANS coders multiply by a stored "
+            "reciprocal instead) and to decode one 16 x 15-bit multiply and a compare of the "
+            "state's low 16 bits with the row's T + 1 (signed: 2T + 1) cumulative "
+            "frequencies, plus a byte shift when the state leaves its range: one symbol per "
+            "cycle per coder lane, and a window split into interleaved lanes (4 bytes of "
+            "final state each) to reach a link's rate. Each die holds its boundaries' tables."
+        ),
+        "",
+        (
+            f"Energy, an estimate (not measured, not in any figure above): the table read "
+            f"dominates, about {CODER_PJ_PER_VALUE:g} pJ per value at 45 nm (Horowitz, ISSCC "
+            f"2014: 64 bits from an 8 KB SRAM), more than the arithmetic. Set against the link "
+            f"energy of the bits it saves over the best other encoding:"
+        ),
+        "",
+        *lines,
+        "",
+        (
+            "Below that link energy the coder pays in bandwidth (bytes, serialization "
+            "latency) but costs more energy than it saves, at this estimate, unless its tables "
+            "sit in registers or a far smaller memory. The energy and latency ratios in this "
+            "document price link bits and die compute only, for every encoding alike "
+            "(neither the frame and thermometer codecs nor this coder are priced)."
+        ),
+        "",
+        (
+            "What SNAP's paper assumed for the wire: its abstract (arXiv 2501.08645) says "
+            "spike-based communication reduces the data crossing chip boundaries, and a "
+            "third-party summary mentions a 2-D network-on-chip with converters at the "
+            "boundary; we could not read the paper's wire format on this machine, so we do "
+            "not know whether it counted spike addresses, bitmaps or an entropy coder, and no "
+            "figure here depends on that."
         ),
     ]
 
@@ -590,8 +678,9 @@ def scale_findings(scale: list[dict]) -> list[str]:
     ]
 
 
-def markdown(record: dict[str, Any], pricing: Pricing) -> str:
-    """docs/snap_eval.md from the bench record alone (so `--render` can rewrite it)."""
+def markdown(record: dict[str, Any], pricing: Pricing, plots: str) -> str:
+    """docs/snap_eval.md from the bench record alone (so `--render` can rewrite it); `plots`
+    is the plots' folder beside it."""
     setup, *measured = record["results"]
     head = record["headline"]
     rows = [r for r in measured if r["part"] == "settings"]
@@ -696,7 +785,12 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
             "(`snapdeploy.report.wire`); `signed counts` = the same for a signed cut's encoder "
             "spikes, thermometer-coded magnitudes per value plus a frame of sign bits (a "
             "value's two spike channels never both spike; not for a spiking projection's "
-            "spikes); `sent` = the setting's own link bytes (fp16 for dense, its integers for "
+            "spikes); `coded counts` = one message per window of the counts (signed for a "
+            "signed cut's encoder) range-coded against a table fitted on training batches, "
+            "per channel in the context of the previous token's or the left and upper "
+            "pixels' counts (`snapdeploy.report.count_coder`, 22-byte header and CRC "
+            "included; the table ships once at deploy time and is not counted per message); "
+            "`sent` = the setting's own link bytes (fp16 for dense, its integers for "
             "int8/int4 (payload only, no header), the smallest spike encoding for SNAP); "
             "energy and latency ratios are the dense fp16 model's over the setting's, per "
             "sample, at that link class."
@@ -711,10 +805,14 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
             "each window's spikes), so none lets that die start its dense compute before the "
             "window ends; per-step frames let the link serialize step t while the encoder "
             "computes step t+1 (and would feed spiking layers on the next die step by step), "
-            "counts and signed counts need the whole window first. The latency figures above "
+            "counts, signed counts and coded counts need the whole window first. The latency figures above "
             "count one sample's compute on every die plus each link's latency and "
             "serialization of the bits sent."
         ),
+        "",
+        "## Coded counts on a die-to-die link",
+        "",
+        *coder_text(best, pricing),
         "",
         "## Energy and latency per link class (the picked settings, 2 dies)",
         "",
@@ -740,11 +838,17 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
         "",
         "## Model size and number of dies",
         "",
-        f"Setting {SCALE_SETTING.label}, each size pretrained and fine-tuned as above:",
-        "",
-        *scale_table(scale),
-        "",
-        *scale_findings(scale),
+        *(
+            [
+                f"Setting {SCALE_SETTING.label}, each size pretrained and fine-tuned as above:",
+                "",
+                *scale_table(scale),
+                "",
+                *scale_findings(scale),
+            ]
+            if scale
+            else ["Not measured in this run (`--no-sizes`)."]
+        ),
         "",
         "## What changed",
         "",
@@ -759,7 +863,8 @@ def markdown(record: dict[str, Any], pricing: Pricing) -> str:
             "measurements this tool drives; `docs/snap_real.md` is folded in here."
         ),
         "",
-        "Plots: " + ", ".join(f"[{p}](snap_eval/{p})" for p in PLOT_FILES),
+        "Plots: "
+        + ", ".join(f"[{p}]({plots}/{p})" for p in PLOT_FILES if scale or p != SCALING_PLOT),
         "",
     ]
     return "\n".join(out)
@@ -772,10 +877,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the doc from bench/snap_real.json"
     )
+    parser.add_argument(
+        "--no-sizes", action="store_true", help="skip the model-size and die-count sweep"
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="suffix of the outputs' names (bench/snap_real_TAG.json, docs/snap_eval_TAG.md "
+        "and its plots), so a run never overwrites another's",
+    )
     args = parser.parse_args(argv)
-    doc, plots_dir = args.out / DOC.relative_to(ROOT), args.out / PLOTS.relative_to(ROOT)
+    suffix = f"_{args.tag}" if args.tag else ""
+    doc = args.out / DOC.relative_to(ROOT).with_name(f"{DOC.stem}{suffix}.md")
+    plots_dir = doc.with_suffix("")
+    bench_name = f"snap_real{suffix}"
     if args.render:
-        render(args.out / "bench" / "snap_real.json", doc, Pricing())
+        render(args.out / "bench" / f"{bench_name}.json", doc, Pricing())
         return 0
     config = QUICK if args.quick else FULL
     load = os.getloadavg()[0]
@@ -811,9 +928,11 @@ def main(argv: list[str] | None = None) -> int:
         gaps[name] = paper_gap(best[name], raw[name], pricing)
     scale = []
     for name, make, sizes in (
-        ("lm", make_lm, config.lm_sizes),
-        ("cnn", make_cnn, config.cnn_sizes),
+        ("lm", make_lm, () if args.no_sizes else config.lm_sizes),
+        ("cnn", make_cnn, () if args.no_sizes else config.cnn_sizes),
     ):
+        if not sizes:
+            continue
         task_rows = [r for r in rows if r["task"] == name]
         scale += scale_sweep(make, sizes, tasks[name], task_rows, config.finetune, pricing, bar)
     write_plots(tasks, rows, raw, best, scale, pricing, plots_dir)
@@ -829,7 +948,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, task in tasks.items()
     }
     setup |= {
-        "command": "python tools/snap_eval.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(
+            ["python tools/snap_eval.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "finetune": config.finetune,
         "finetune_lr": FINETUNE_LR,
         "seconds": time.perf_counter() - began,
@@ -840,18 +961,20 @@ def main(argv: list[str] | None = None) -> int:
         *({**r, "part": "scale"} for r in scale),
     ]
     head = headline(best, load, gaps, interleaved_steps(tasks, best, bar))
-    path = write_bench("snap_real", head, results, ["matplotlib"], args.out / "bench")
+    path = write_bench(bench_name, head, results, ["matplotlib"], args.out / "bench")
     render(path, doc, pricing)
     bar(f"wrote {path}, {doc}, {plots_dir}/")
     return 0
 
 
 def render(bench: Path, doc: Path, pricing: Pricing) -> None:
-    """docs/snap_eval.md from a bench record (the plots are written by the run itself)."""
-    atomic_write(doc, markdown(json.loads(bench.read_text()), pricing).encode())
+    """docs/snap_eval.md from a bench record (the plots are written by the run itself, into
+    the folder named as the doc)."""
+    atomic_write(doc, markdown(json.loads(bench.read_text()), pricing, doc.stem).encode())
 
 
-PLOT_FILES = ["lm_crossover.png", "cnn_crossover.png", "tradeoff.png", "scaling.png"]
+SCALING_PLOT = "scaling.png"
+PLOT_FILES = ["lm_crossover.png", "cnn_crossover.png", "tradeoff.png", SCALING_PLOT]
 
 
 def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> None:
@@ -878,6 +1001,8 @@ def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> None:
             )
         )
     plot_panels(trade, out / "tradeoff.png")
+    if not scale:
+        return
     sizes = []
     for name in tasks:
         series = {}
@@ -888,7 +1013,7 @@ def write_plots(tasks, rows, raw, best, scale, pricing, out: Path) -> None:
                         (r["size"], r["versus_fp16"][link]["energy_ratio"])
                     )
         sizes.append(Panel(f"{name}: energy dense / SNAP", "model width", "energy ratio", series))
-    plot_panels(sizes, out / "scaling.png")
+    plot_panels(sizes, out / SCALING_PLOT)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ from torch.nn import functional as F
 
 from snapdeploy.data import fashion_mnist
 from snapdeploy.nn import SnapCutNet, snap_cut
+from snapdeploy.nn.cut_boundary import channel_axis
 from snapdeploy.nn.int_boundary import IntBoundary, int_cut
 from snapdeploy.nn.zoo import gpt, resnet
 from snapdeploy.report.chiplet import CutCounts
+from snapdeploy.report.count_coder import CountTable, coded_count_bytes, fit_table
 from snapdeploy.report.counts import Work, flop_macs
 from snapdeploy.report.wire import (
     count_message_bytes,
@@ -293,44 +295,101 @@ def run_setting(
     }
 
 
-@torch.no_grad()
-def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], dict[str, Any]]:
-    """Per-sample counts of every encoding this net's links can be priced in, from one pass
-    of the probe: die MACs, the boundary's own work, and link bits."""
-    net.eval()
-    samples = len(task.probe) * task.per_row
-    x = task.probe
-    die_macs, values, frames, counts, signed, work, rates = [], [], [], [], [], [], []
+#: Training batches whose boundary spikes fit each coded-count table (never the probe), and
+#: the seed of their batch order (apart from every fine-tuning order).
+TABLE_BATCHES = 4
+TABLE_SEED = 1000
+
+
+def cut_pass(net: SnapCutNet, x: torch.Tensor, run_die: Callable) -> tuple[list, list, list]:
+    """`x` through the cut net die by die: per die what `run_die(die, x)` returns as
+    (figure, output), per boundary the values crossing it, and per spike boundary
+    (its index, the module, its input, its stage spikes)."""
+    figures, crossing, spiking = [], [], []
     for k, die in enumerate(net.dies):
-        macs, x = flop_macs(die, x)
-        die_macs.append(macs / samples)
+        figure, x = run_die(die, x)
+        figures.append(figure)
         if k == len(net.boundaries):
             break
         boundary = net.boundaries[k]
-        values.append(x[0].numel() * len(x) / samples)
+        crossing.append(x)
         if isinstance(boundary, IntBoundary) or not net.spiking:
             x = boundary(x) if net.spiking else x
             continue
         stages = boundary.stage_spikes(x)
+        spiking.append((k, boundary, x, stages))
+        x = boundary.decode(stages[-1], x.shape)
+    return figures, crossing, spiking
+
+
+def link_window(boundary: nn.Module, x: torch.Tensor, stages: list) -> tuple[np.ndarray, tuple]:
+    """What a spike boundary's link carries for input `x`: bool [T, samples, *grid, width]
+    (grid: the positions of one sample, e.g. its tokens or its pixels) and that grid."""
+    wire = stages[boundary.link_stage].bool()
+    axis = channel_axis(x.shape, "coded counts")
+    grid = tuple(s for i, s in enumerate(x.shape) if i not in (0, axis))
+    return wire.reshape(wire.shape[0], len(x), *grid, -1).numpy(), grid
+
+
+def coded_signed(boundary: nn.Module) -> bool:
+    """Whether a boundary's link spikes are a signed encoder's (one half of each pair silent)."""
+    return boundary.signed and boundary.link_stage == 0
+
+
+@torch.no_grad()
+def fit_tables(task: Task, net: SnapCutNet) -> dict[int, CountTable]:
+    """Per spike boundary, its coded-count table fitted on TABLE_BATCHES training batches."""
+    net.eval()
+    gen = torch.Generator().manual_seed(TABLE_SEED)
+    windows: dict[int, list[np.ndarray]] = {}
+    shapes: dict[int, tuple] = {}
+    for _ in range(TABLE_BATCHES):
+        x, _ = task.batch(gen)
+        for k, boundary, inp, stages in cut_pass(net, x, lambda die, v: (None, die(v)))[2]:
+            window, grid = link_window(boundary, inp, stages)
+            windows.setdefault(k, []).append(window)
+            shapes[k] = (boundary, grid)
+    return {
+        k: fit_table(windows[k], boundary.steps, coded_signed(boundary), grid)
+        for k, (boundary, grid) in shapes.items()
+    }
+
+
+@torch.no_grad()
+def measure_counts(task: Task, net: SnapCutNet) -> tuple[dict[str, CutCounts], dict[str, Any]]:
+    """Per-sample counts of every encoding this net's links can be priced in, from one pass
+    of the probe: die MACs, the boundary's own work, and link bits (coded counts against
+    tables fitted on training batches)."""
+    net.eval()
+    samples = len(task.probe) * task.per_row
+    figures, crossing, spiking = cut_pass(net, task.probe, flop_macs)
+    tables = fit_tables(task, net) if spiking else {}
+    values = [x[0].numel() * len(x) / samples for x in crossing]
+    frames, counts, signed, coded, work, rates = [], [], [], [], [], []
+    for k, boundary, x, stages in spiking:
         wire = stages[boundary.link_stage].bool()
         rows = wire.reshape(wire.shape[0], len(task.probe), -1).numpy()
         frames.append(8 * frame_bytes(rows, k) / samples)
         counts.append(8 * count_message_bytes(rows, k) / samples)
-        if boundary.signed and boundary.link_stage == 0:  # one spike per value's pair
+        if coded_signed(boundary):  # one spike per value's pair
             signed.append(8 * signed_count_message_bytes(wire.numpy(), k) / samples)
+        coded.append(
+            8 * coded_count_bytes(tables[k], link_window(boundary, x, stages)[0], k) / samples
+        )
         work.append(boundary_work(boundary, stages, samples))
         rates.append(float(wire.float().mean()))
-        x = boundary.decode(stages[-1], x.shape)
-    macs = tuple(die_macs)
+    macs = tuple(m / samples for m in figures)
     priced = {
         name: CutCounts(macs, tuple(v * bits for v in values)) for name, bits in DENSE_BITS.items()
     }
     if frames:
         priced["frames"] = CutCounts(macs, tuple(frames), tuple(work))
         priced["counts"] = CutCounts(macs, tuple(counts), tuple(work))
+        priced["coded counts"] = CutCounts(macs, tuple(coded), tuple(work))
     if signed and len(signed) == len(frames):
         priced["signed counts"] = CutCounts(macs, tuple(signed), tuple(work))
-    return priced, {"values_per_sample": values, "spike_rate": rates}
+    table_bytes = [len(tables[k].to_bytes()) for k, *_ in spiking]
+    return priced, {"values_per_sample": values, "spike_rate": rates, "table_bytes": table_bytes}
 
 
 def boundary_work(boundary: nn.Module, stages: list[torch.Tensor], samples: int) -> Work:

@@ -26,12 +26,14 @@ def tool():
     sys.path.remove(str(TOOLS))
 
 
-def result(tool, setting, frames: float, counts: float) -> dict:
+def result(tool, setting, frames: float, counts: float, coded: float | None = None) -> dict:
     macs = (1e5, 1e5)
     encodings = {"fp16": CutCounts(macs, (2048.0,)), "int8": CutCounts(macs, (1024.0,))}
     encodings |= {"int4": CutCounts(macs, (512.0,))}
     encodings |= {"frames": CutCounts(macs, (frames,)), "counts": CutCounts(macs, (counts,))}
-    return {"setting": setting, "counts": encodings}
+    if coded is not None:
+        encodings["coded counts"] = CutCounts(macs, (coded,))
+    return {"setting": setting, "counts": encodings, "table_bytes": [700]}
 
 
 def test_a_setting_sends_its_own_encoding(tool):
@@ -41,6 +43,8 @@ def test_a_setting_sends_its_own_encoding(tool):
     assert tool.own_counts(result(tool, tool.Setting("dense"), 1, 1)).link_bits == (2048.0,)
     signed = snap["counts"] | {"signed counts": CutCounts((1e5, 1e5), (180.0,))}
     assert tool.spike_encoding(snap | {"counts": signed}) == "signed counts"
+    coded = result(tool, tool.Setting("snap", steps=2), 300.0, 200.0, coded=120.0)
+    assert tool.spike_encoding(coded) == "coded counts"
 
 
 def test_row_ratios_follow_from_the_bits(tool):
@@ -112,7 +116,8 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
         task = tool.Task(name, "token", metric, None, None, None, None, None, 1, {}, {"d": 8})
         dense = result(tool, tool.Setting("dense"), 1, 1) | {"quality": 2.0, "step_s": 0.1}
         for setting, bits in ((tool.Setting("dense"), 0), (tool.SCALE_SETTING, 256.0)):
-            r = result(tool, setting, 300.0, bits or 1.0) | {"quality": 2.0, "step_s": 0.1}
+            r = result(tool, setting, 300.0, 400.0, bits or None)
+            r |= {"quality": 2.0, "step_s": 0.1}
             rows.append(tool.row(task, r | {"spike_rate": [0.1]}, dense, pricing))
         setup[name] = {"unit": "token", "metric": metric, "pretrain_s": 1.0, "pretrain_steps": 2}
         setup[name] |= {"cuts": {"2": [3], "4": [2, 3, 4]}, "layers": 4, "d": 8, "root": "x"}
@@ -125,7 +130,16 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
     head = tool.headline(best, 0.5, {n: gap for n in best}, steps)
     assert head["train_step_cut_over_dense"] == pytest.approx(1.25)
     results = [setup, *({**r, "part": p} for r in rows for p in ("settings", "scale"))]
-    text = tool.markdown({"headline": head, "results": results}, pricing)
+    text = tool.markdown({"headline": head, "results": results}, pricing, "snap_eval")
     assert "| lm_bytes_fp16_over_spikes | 8.0x | >= 10x |" in text
     assert "lm (x) 250 ms against 200 ms" in text
-    assert "lm, board-serdes: energy gain over size at 2 dies" in text and "snap_eval/" in text
+    assert "lm, board-serdes: energy gain over size at 2 dies" in text
+    assert "(snap_eval/scaling.png)" in text
+    # 256 bits coded against 300 as frames, per 128 values: 0.34 bits saved per value
+    assert "Coded counts take 14.7% to 14.7% fewer bytes" in text
+    assert "2.00 bits per value coded, 0.34 fewer" in text
+    assert "link energies of 29.1 pJ/bit and above (ethernet-optical)" in text
+    unsized = [setup, *({**r, "part": "settings"} for r in rows)]
+    text = tool.markdown({"headline": head, "results": unsized}, pricing, "snap_eval_full")
+    assert "Not measured in this run (`--no-sizes`)." in text
+    assert "(snap_eval_full/tradeoff.png)" in text and "scaling.png" not in text

@@ -12,6 +12,11 @@ import pytest
 import torch
 
 from snapdeploy.data import FASHION_MNIST
+from snapdeploy.report.count_coder import (
+    coded_count_bytes,
+    decode_coded_counts,
+    encode_coded_counts,
+)
 from snapdeploy.report.counts import flop_macs
 from snapdeploy.report.wire import (
     count_message_bytes,
@@ -73,11 +78,32 @@ def test_frame_and_count_bits_are_the_encoded_probe(tool, lm):
     assert counts["signed counts"].link_bits[0] == pytest.approx(signed)
 
 
+def test_coded_counts_code_the_probe_with_a_table_fitted_on_training_batches(tool, lm):
+    """The table comes from TABLE_BATCHES training batches (per token, signed), never from
+    the held-out probe whose per-sequence windows it then codes exactly."""
+    net = tool.build(lm, tool.Setting("snap", steps=3)).eval()
+    counts, traffic = tool.measure_counts(lm, net)
+    table = tool.fit_tables(lm, net)[0]
+    with torch.no_grad():
+        _, _, spiking = tool.cut_pass(net, lm.probe, lambda die, x: (None, die(x)))
+        _, boundary, x, stages = spiking[0]
+        window, grid = tool.link_window(boundary, x, stages)
+    assert grid == (lm.probe.shape[1],) and window.shape == (3, len(lm.probe), *grid, 32)
+    assert table.signed and table.grid == grid and table.channels == 16
+    assert traffic["table_bytes"] == [len(table.to_bytes())]
+    coded = 8 * coded_count_bytes(table, window) / lm.probe.numel()
+    assert counts["coded counts"].link_bits[0] == pytest.approx(coded)
+    decoded = decode_coded_counts(table, encode_coded_counts(table, window))
+    assert (decoded == window.sum(0)).all()
+
+
 def test_a_projection_sends_no_signed_counts(tool, lm):
-    """A spiking layer's spikes are not one-of-two per value: only frames and counts."""
+    """A spiking layer's spikes are not one-of-two per value: frames, counts and (unsigned)
+    coded counts."""
     net = tool.build(lm, tool.Setting("snap", steps=2, hidden=(8,))).eval()
     counts, _ = tool.measure_counts(lm, net)
     assert "frames" in counts and "signed counts" not in counts
+    assert not tool.fit_tables(lm, net)[0].signed
 
 
 def test_settings_train_their_encoders_as_labelled(tool, lm):
