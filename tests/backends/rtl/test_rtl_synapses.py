@@ -104,18 +104,19 @@ def test_reciprocals_divide_every_numerator_exactly(bits: int) -> None:
 
 def test_a_conv_spike_costs_its_divisions_its_taps_and_its_rows() -> None:
     """3 x 3 kernel, padding 1, over a 3 x 3 image of 32 channels (the capacity class of the
-    test above, so its build): every input spiking, each costs its scan cycle, 20 for its
-    coordinates (five divisions of 4 cycles), a cycle per tap and one to end, and each of the
-    49 taps per channel that land two (address and one weight line); the update then waits 2
-    more cycles for the synapse pipeline's last write (the scan's last cycle and the taps'
-    end cover the rest of it)."""
+    test above, so its build): every input spiking, each costs the cycle it is taken in, 20
+    for its coordinates (five divisions of 4 cycles), a cycle per tap and one to end, and each
+    of the 49 taps per channel that land two (address and one weight line); the first waits a
+    cycle for the finder, which finds the rest (and steps the 9 spike words) while the taps
+    run; the update then waits 2 more cycles for the synapse pipeline's last write. A step
+    with no input spends 10 cycles on the scan (the finder's 9 words, its end taken)."""
     conv = ConvSynapse(np.full((1, 3, 3, 32), 2), (3, 3, 32), padding=(1, 1))
     layer = ConvLayerParams(conv, **neurons(conv.n_out, vth=100_000))
     partition = spiking_partition([layer])
     backend = RtlBackend()
     idle = backend.cycles_per_step(partition, DEVICE, 0.0)
     busy = backend.cycles_per_step(partition, DEVICE, float(conv.n_in))
-    assert busy - idle == 288 * (1 + 20 + 9 + 1) + 32 * 49 * (1 + 1) + 2
+    assert busy - idle == 1 + 288 * (1 + 20 + 9 + 1) + 32 * 49 * (1 + 1) + 1 + 2 - 10
 
 
 def test_memories_beyond_the_parts_block_ram_are_refused_with_both_numbers(

@@ -310,9 +310,8 @@ module lif_core #(
   localparam [4:0] IDLE = 5'd0, LOAD_REQ = 5'd1, LOAD_WAIT = 5'd2, ITEM = 5'd3,
       SIN_REQ = 5'd4, SIN_WAIT = 5'd5, STEP = 5'd6, UNPACK_REQ = 5'd7, UNPACK_WAIT = 5'd8,
       LAYER = 5'd9, SCAN = 5'd10, ROW = 5'd11, UPDATE = 5'd12, DRAIN = 5'd13,
-      NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_READ = 5'd17,
-      SOUT_LATCH = 5'd18, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22,
-      ROW_MUL = 5'd23, ROW_BASE = 5'd24, LAYER_SETUP = 5'd25, CV_MUL = 5'd26,
+      NEXT_LAYER = 5'd14, PACK_REQ = 5'd15, PACK_WAIT = 5'd16, SOUT_REQ = 5'd19, SOUT_WAIT = 5'd20, FINISH = 5'd21, GAP = 5'd22,
+      LAYER_SETUP = 5'd25, CV_MUL = 5'd26,
       CV_SHIFT = 5'd27, CV_REM = 5'd28, TAP = 5'd29, TAP_BASE = 5'd30, CV_QD = 5'd31;
   reg [4:0] phase;
   assign core_idle = (phase == IDLE);
@@ -337,8 +336,10 @@ module lif_core #(
   reg [31:0] idx;  // the word within it
   reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
   reg [31:0] sec_index;
-  reg [63:0] state_out;
-  reg sout_held;  // the state word read has come out of its RAM and been registered
+  // Cycles since the state word to write next was addressed (its RAM words are registered
+  // in u_2, v_2, p_2 two cycles on), and whether the word being written is the item's last.
+  reg [1:0] sout_age;
+  reg sout_last;
 
   // The layer being run: its fields, read from the layer table when it starts.
   reg [LA-1:0] layer;
@@ -358,7 +359,7 @@ module lif_core #(
   wire [31:0] depth = lf[`SNAP_F_DEPTH];  // pending activations per neuron
   wire [31:0] p_base = lf[`SNAP_F_P_BASE];
   wire [31:0] d_base = lf[`SNAP_F_D_BASE];
-  reg [31:0] i, j, row_ptr, drow_ptr, row_offset, rem, jd;
+  reg [31:0] j, row_ptr, drow_ptr, row_offset, rem, jd;
   reg [CA+LG-1:0] acc_base;  // the accumulator a conv row's first weight lands in
 
   // Loading the weights and delays: the image's row-major stream placed into lines.
@@ -560,6 +561,17 @@ module lif_core #(
     end
   endgenerate
   wire [31:0] scan_index = {scan_word[26:0], scan_first};
+  // The next spike, found while the current one's rows (or conv taps) run: the finder takes
+  // the lowest untaken input of the scan (a cycle per spike word without one); a Dense or
+  // delay layer's row address follows, i * stride and then the bases, a cycle each
+  // (NX_MUL, NX_BASE), so a row of 4 lines or more follows the last with no gap. NX_READY
+  // holds it until the engine takes it; NX_DONE: the layer's spikes are all taken.
+  localparam [2:0] NX_FIND = 3'd0, NX_MUL = 3'd1, NX_BASE = 3'd2, NX_READY = 3'd3,
+      NX_DONE = 3'd4;
+  reg [2:0] nx_st;
+  reg [31:0] nx_i, nx_off, nx_row, nx_drow;
+  // a Dense or delay row starts: from SCAN, or straight after the last line of the previous
+  wire take_row = !l_conv && nx_st == NX_READY && (phase == SCAN || phase == ROW && row_last);
   // stage 9: the spike
   wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
   wire fired = v_clip_9 > threshold_9;
@@ -682,9 +694,9 @@ module lif_core #(
       up_pw <= 3'b0;
       up_cap <= 2'b0;
       up_clr <= 2'b0;
+      nx_st <= NX_DONE;
       spikes <= {SPIKE_BITS{1'b0}};
       next_spikes <= {SPIKE_BITS{1'b0}};
-      sout_held <= 1'b0;
     end else begin
       if (m_valid && m_ready) m_valid <= 1'b0;
       ev_valid <= {ev_valid[3:1], 1'b0};
@@ -693,6 +705,31 @@ module lif_core #(
       up_cap <= {up_cap[1], 1'b0};
       up_clr <= {up_clr[1], 1'b0};
       if (up_valid[DEPTH]) next_spikes[up_j[DEPTH]] <= fired;
+      if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
+      case (nx_st)  // the finder
+        NX_FIND:
+        if (scan_pending != 32'd0) begin
+          nx_i <= scan_index;
+          scan_pending <= scan_pending & ~scan_low;
+          nx_st <= l_conv ? NX_READY : NX_MUL;
+        end else if (scan_last) nx_st <= NX_DONE;
+        else begin
+          scan_word <= scan_word + 32'd1;
+          scan_left <= scan_left - 32'd1;
+          scan_last <= scan_left == 32'd2;
+          scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
+        end
+        NX_MUL: begin
+          nx_off <= nx_i[XA-1:0] * stride[XA-LG:0];
+          nx_st <= NX_BASE;
+        end
+        NX_BASE: begin
+          nx_row <= w_base + nx_off;
+          nx_drow <= d_base + nx_off;
+          nx_st <= NX_READY;
+        end
+        default: ;
+      endcase
       case (phase)
         IDLE:
         if (ap_start) begin
@@ -733,7 +770,11 @@ module lif_core #(
           param_ptr <= param_ptr + 4;
           image_left <= image_left - 1;
           image_done <= image_left == 32'd1;
-          phase <= LOAD_REQ;
+          if (image_left == 32'd1) phase <= ITEM;
+          else begin  // the next word's read goes out as this one arrives
+            m_valid <= 1'b1;
+            m_addr <= param_ptr + 4;
+          end
           sec_index <= sec_index + 1;
           if (section[1]) begin  // the next weight's (or delay's) place: lane, line, row, block
             ld_lane <= ld_lane + 1'b1;
@@ -786,7 +827,8 @@ module lif_core #(
         SIN_WAIT:
         if (m_rvalid) begin
           s_ptr <= s_ptr + 8;
-          phase <= SIN_REQ;
+          m_valid <= 1'b1;  // the next word's read, unless this was the item's last
+          m_addr <= s_ptr + 8;
           idx <= idx + 1;
           idx_last <= idx + 2 == region_words;
           if (idx_last) begin
@@ -795,6 +837,7 @@ module lif_core #(
             idx_last <= next_region_words == 32'd1;
           end
           if (idx_last && region == 2'd2) begin
+            m_valid <= 1'b0;
             t_step <= 32'd0;
             steps_done <= steps == 32'd0;
             phase <= STEP;
@@ -806,7 +849,8 @@ module lif_core #(
           region <= 2'd0;
           idx <= 32'd0;
           idx_last <= n_neurons == 32'd1;
-          phase <= SOUT_READ;
+          sout_age <= 2'd0;
+          phase <= SOUT_REQ;
         end else begin
           word <= 32'd0;
           word_last <= in_words == 32'd1;
@@ -831,7 +875,10 @@ module lif_core #(
             cfg_base <= 8'd0;
             f <= {(FA + 1) {1'b0}};
             phase <= LAYER;
-          end else phase <= UNPACK_REQ;
+          end else begin  // the next word's read goes out as this one arrives
+            m_valid <= 1'b1;
+            m_addr <= in_ptr + 4;
+          end
         end
         LAYER: begin  // the layer's fields, one a cycle (lt_q is field f - 1)
           if (f != 0) lf[f-1] <= lt_q;
@@ -851,35 +898,16 @@ module lif_core #(
           scan_left <= (n_in + 32'd31) >> 5;
           scan_last <= n_in <= 32'd32;
           scan_pending <= spikes[31:0];
+          nx_st <= NX_FIND;
           phase <= SCAN;
         end
-        SCAN:  // one cycle per input that spiked, and one per spike word
-        if (scan_pending != 32'd0) begin
-          i <= scan_index;
-          dv_n <= scan_index[NB-1:0];
+        SCAN:  // until the finder has the next spike (a Dense row is taken by take_row)
+        if (nx_st == NX_DONE) phase <= GAP;
+        else if (nx_st == NX_READY && l_conv) begin
+          dv_n <= nx_i[NB-1:0];
           dv_step <= 3'd0;
-          scan_pending <= scan_pending & ~scan_low;
-          phase <= l_conv ? CV_MUL : ROW_MUL;
-        end else if (scan_last) phase <= GAP;
-        else begin
-          scan_word <= scan_word + 32'd1;
-          scan_left <= scan_left - 32'd1;
-          scan_last <= scan_left == 32'd2;
-          scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
-        end
-        ROW_MUL: begin  // the row's first line: w_base + i * stride, over two cycles
-          row_offset <= i[XA-1:0] * stride[XA-LG:0];
-          phase <= ROW_BASE;
-        end
-        ROW_BASE: begin
-          row_ptr <= w_base + row_offset;
-          drow_ptr <= d_base + row_offset;
-          acc_base <= {(CA + LG) {1'b0}};
-          j <= 32'd0;
-          jd <= 32'd0;
-          rem <= row_len;
-          row_last <= stride == 32'd1;
-          phase <= ROW;
+          nx_st <= NX_FIND;
+          phase <= CV_MUL;
         end
         CV_MUL: begin
           dv_p <= dv_n * dv_m[NB:0];
@@ -974,7 +1002,7 @@ module lif_core #(
           jd <= jd + depth;
           rem <= rem - SYN_LANES;
           row_last <= j + 2 == stride;
-          if (row_last) phase <= l_conv ? TAP : SCAN;
+          if (row_last) phase <= l_conv ? TAP : (nx_st == NX_DONE ? GAP : SCAN);
         end
         GAP:  // until the last row's sums are written; the first neuron's arrival is read
         if (ev_valid == 4'b0) begin
@@ -1043,30 +1071,25 @@ module lif_core #(
             t_step <= t_step + 1;
             steps_done <= t_step + 1 == steps;
             phase <= STEP;
-          end else phase <= PACK_REQ;
+          end else begin  // the next word's write goes out as this one is acknowledged
+            m_valid <= 1'b1;
+            m_addr <= out_ptr + 4;
+            m_wdata <= {32'd0, spikes[(word[WW-1:0]+1'b1)*32+:32]};
+          end
         end
-        SOUT_READ: begin  // n_ra = p_ra = idx; the words arrive, then are registered (_2)
-          sout_held <= !sout_held;
-          if (sout_held) phase <= SOUT_LATCH;
-        end
-        SOUT_LATCH: begin
-          state_out <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
-              (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
-              {{(64 - A_W) {p_2[A_W-1]}}, p_2});
-          phase <= SOUT_REQ;
-        end
-        SOUT_REQ: begin
+        SOUT_REQ:  // word idx of region, once its RAM words have come out and been registered
+        if (sout_age == 2'd2) begin
           m_valid <= 1'b1;
           m_write <= 1'b1;
           m_wide <= 1'b1;
           m_addr <= s_ptr;
-          m_wdata <= state_out;
-          phase <= SOUT_WAIT;
-        end
-        SOUT_WAIT:
-        if (m_rvalid) begin
+          m_wdata <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
+              (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
+              {{(64 - A_W) {p_2[A_W-1]}}, p_2});
+          // the next word's read starts now (n_ra = p_ra = idx), while this one is written
           s_ptr <= s_ptr + 8;
-          phase <= SOUT_READ;
+          sout_age <= 2'd0;
+          sout_last <= idx_last && region == 2'd2;
           idx <= idx + 1;
           idx_last <= idx + 2 == region_words;
           if (idx_last) begin
@@ -1074,8 +1097,13 @@ module lif_core #(
             idx <= 32'd0;
             idx_last <= next_region_words == 32'd1;
           end
-          if (idx_last && region == 2'd2) begin
-            item_ptr <= s_ptr + 8;
+          phase <= SOUT_WAIT;
+        end
+        SOUT_WAIT:
+        if (m_rvalid) begin
+          phase <= SOUT_REQ;
+          if (sout_last) begin
+            item_ptr <= s_ptr;
             b <= b + 1;
             items_done <= b + 1 == batch;
             phase <= ITEM;
@@ -1084,6 +1112,17 @@ module lif_core #(
         FINISH: phase <= IDLE;
         default: phase <= IDLE;
       endcase
+      if (take_row) begin  // the found spike's row: its first line, a line a cycle in ROW
+        row_ptr <= nx_row;
+        drow_ptr <= nx_drow;
+        acc_base <= {(CA + LG) {1'b0}};
+        j <= 32'd0;
+        jd <= 32'd0;
+        rem <= row_len;
+        row_last <= stride == 32'd1;
+        nx_st <= NX_FIND;
+        phase <= ROW;
+      end
     end
   end
 endmodule
