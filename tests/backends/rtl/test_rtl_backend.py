@@ -23,6 +23,7 @@ from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.rtl import build as rtl_build
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.layout import SYN_LANES
+from snapdeploy.backends.rtl.probe import PROBE_STEPS
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, LifLayerParams, ReferenceNetwork
 from snapdeploy.targets.spec import RtlDevice
@@ -95,8 +96,8 @@ def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
     SYN_LANES weights a cycle, the next row taken at the last line of a row of 4 lines or more
     (a shorter row waits for the finder: 4 cycles a spike); the update waits the synapse
     pipeline's last 5 stages, where a step with no input takes 3 cycles (the finder's empty
-    word, its end taken, the update's start). No input costs what hw/README.md says; a second
-    measure gives the same count."""
+    word, its end taken, the update's start). No input costs what hw/README.md says (the
+    layer table's fields read once, not every step); a second measure gives the same count."""
     backend = RtlBackend()
     for n_out, extra in ((64, 0), (40, 1)):  # 4 lines of 16 follow each other; 3 wait 1
         lines = -(-n_out // SYN_LANES)
@@ -106,9 +107,9 @@ def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
         busy = backend.cycles_per_step(partition, DEVICE, 10.0)
         assert busy - idle == 3 + 1 + 9 * (lines + extra) + lines + 5 - 3
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 2 + 23 + 40,
-    # two output words 3 then 2
-    assert idle == 1 + 3 + (2 + 23 + 40) + 3 + 2
+    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 2 + 13 + 40,
+    # two output words 3 then 2; the layer's 10 fields are read on the core's first step only
+    assert idle == 1 + 3 + (2 + 13 + 40) + 3 + 2 + 10 / PROBE_STEPS
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(

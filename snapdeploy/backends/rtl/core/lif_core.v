@@ -346,6 +346,10 @@ module lif_core #(
   reg [7:0] cfg_base;  // where the layer's words start in cfg_mem
   reg [FA:0] f;  // the field being read
   reg [31:0] lf[0:FIELDS-1];
+  // The layer table is read-only, so a layer whose fields lf still holds (a one-layer
+  // partition's, from the previous step on) is not read again.
+  reg lf_held;
+  reg [LA-1:0] lf_layer;
   reg [31:0] lt_q;
   always @(posedge clk) lt_q <= table_layers[{layer[LA-2:0], f[FA-1:0]}];
   wire [31:0] n_in = lf[`SNAP_F_N_IN];
@@ -695,6 +699,7 @@ module lif_core #(
       up_cap <= 2'b0;
       up_clr <= 2'b0;
       nx_st <= NX_DONE;
+      lf_held <= 1'b0;
       spikes <= {SPIKE_BITS{1'b0}};
       next_spikes <= {SPIKE_BITS{1'b0}};
     end else begin
@@ -880,10 +885,16 @@ module lif_core #(
             m_addr <= in_ptr + 4;
           end
         end
-        LAYER: begin  // the layer's fields, one a cycle (lt_q is field f - 1)
+        LAYER:  // the layer's fields, one a cycle (lt_q is field f - 1), unless lf holds them
+        if (lf_held && lf_layer == layer) phase <= LAYER_SETUP;
+        else begin
           if (f != 0) lf[f-1] <= lt_q;
           f <= f + 1'b1;
-          if (f == FIELDS || f == `SNAP_DENSE_FIELDS && !l_conv) phase <= LAYER_SETUP;
+          if (f == FIELDS || f == `SNAP_DENSE_FIELDS && !l_conv) begin
+            lf_held <= 1'b1;
+            lf_layer <= layer;
+            phase <= LAYER_SETUP;
+          end
         end
         LAYER_SETUP: begin
           l_wexp <= cfg_mem[cfg_base][4:0];
