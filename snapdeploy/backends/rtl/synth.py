@@ -1,7 +1,8 @@
 """Synthesis, place-and-route and bitstreams of a compiled partition's RTL core, with open tools.
 
-yosys maps the core for the part; for ECP5 and iCE40, when the core's ports fit the package's
-pins, nextpnr places and routes it at the device's clock and ecppack/icepack write the
+yosys maps the core for the part; for ECP5 and iCE40, when yosys' counts fit the part and the
+core's ports the package's pins (else the report says which does not, with both numbers),
+nextpnr places and routes it at the device's clock and ecppack/icepack write the
 bitstream; for the Xilinx part only yosys runs
 (its resource counts are yosys', not Vivado's, and no Xilinx bitstream is made). The tools are
 the pinned YoWASP builds from PyPI (WebAssembly, so they run wherever Python does); they see
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class Part:
     pack: str = ""  # the bitstream packer
     bitstream_suffix: str = ""
     constraints_flag: str = ""  # nextpnr's option for a pin constraint file
+    # what the part has of each utilization class that can run out (placed parts only)
+    capacity: dict[str, float] = field(default_factory=dict)
 
 
 PARTS: dict[str, Part] = {
@@ -123,6 +126,8 @@ PARTS: dict[str, Part] = {
         pack="yowasp-ecppack",
         bitstream_suffix=".bit",
         constraints_flag="--lpf",
+        # LFE5U-85F: 83640 LUT4s, 156 18x18 multipliers, 208 DP16KD (nextpnr-ecp5 --85k)
+        capacity={"lut": 83640, "dsp": 156, "bram18": 208},
     ),
     "up5k": Part(
         device="iCE40UP5K-SG48",
@@ -143,7 +148,17 @@ PARTS: dict[str, Part] = {
         pack="yowasp-icepack",
         bitstream_suffix=".bin",
         constraints_flag="--pcf",
+        # iCE40UP5K: 5280 LUT4s, 8 DSPs, 30 EBR, 4 SPRAM (FPGA-DS-02008)
+        capacity={"lut": 5280, "dsp": 8, "bram4k": 30, "spram": 4},
     ),
+}
+#: The resource classes as a refusal names them.
+RESOURCE_NAMES = {
+    "lut": "LUTs",
+    "dsp": "DSP blocks",
+    "bram18": "18 Kbit block RAMs",
+    "bram4k": "4 Kbit block RAMs (EBR)",
+    "spram": "SPRAM blocks",
 }
 #: yosys cell types that are latches, whatever the part.
 LATCH = re.compile(r"latch|^LD[CP]E?$|^\$_?DLATCH", re.IGNORECASE)
@@ -231,6 +246,17 @@ def utilization(cells: dict[str, int], spec: Part) -> dict[str, float]:
     }
 
 
+def overflows(used: dict[str, float], spec: Part) -> list[str]:
+    """What a synthesized design needs beyond the part, both numbers each: yosys' counts,
+    which placement cannot lower (an iCE40 logic cell holds one LUT), so nextpnr is not run
+    on a design that cannot fit."""
+    return [
+        f"{used[name]:g} {RESOURCE_NAMES[name]} but the {spec.device} has {have:g}"
+        for name, have in spec.capacity.items()
+        if used.get(name, 0) > have
+    ]
+
+
 def design_problems(cells: dict[str, int]) -> dict[str, list[str]]:
     """Latches and cells the mapping left generic (yosys' internal `$` cells, but for the
     `$scopeinfo` that flattening leaves to name the hierarchy: no logic)."""
@@ -294,7 +320,13 @@ def synthesize(
     }
     if place and spec.pnr:
         io_bits = port_bits(json.loads((sources / netlist).read_text()), top.module)
-        if io_bits > spec.io_pins:
+        over = overflows(report["utilization"], spec)
+        if over:
+            report["not_placed"] = (
+                f"{top.module} needs {'; '.join(over)}: it does not fit the part; fix: a "
+                f"smaller partition or a larger part"
+            )
+        elif io_bits > spec.io_pins:
             report["not_placed"] = (
                 f"the core's ports need {io_bits} I/O pins but the {spec.device} package has "
                 f"{spec.io_pins}: it needs a board top that narrows its host interface"

