@@ -79,7 +79,7 @@ COSIM_HEADLINE = 1
 BOARD_PARTS = ("lfe5u-85f", "up5k")
 #: Placement seeds nextpnr tries for a (part, board top?) design, keeping the best Fmax (every
 #: seed's Fmax goes into the report and the manifest); others take seed 1. The ECP5 core is
-#: routing-bound: seed 1 placed it at 95.07 MHz, seed 2 at 107.83 (13:54, load 2.4-2.8).
+#: routing-bound: seed 1 placed it at 105.71 MHz, seed 2 at 110.95 (15:45, load 3-4).
 PNR_SEEDS = {("lfe5u-85f", False): (1, 2)}
 #: The conv case: input (x, y, channel), output channels, kernel, stride (tools/bench_conv.py's
 #: tinynet_conv1), input spike rate, steps, seed.
