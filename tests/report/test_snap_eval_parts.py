@@ -136,7 +136,7 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
     assert "lm, board-serdes: energy gain over size at 2 dies" in text
     assert "(snap_eval/scaling.png)" in text
     # 256 bits coded against 300 as frames, per 128 values: 0.34 bits saved per value
-    assert "Coded counts take 14.7% to 14.7% fewer bytes" in text
+    assert "Coded counts take 14.7% (lm, SNAP T=4, w=1: cost +0.000) to 14.7% (cnn" in text
     assert "2.00 bits per value coded, 0.34 fewer" in text
     assert "link energies of 29.1 pJ/bit and above (ethernet-optical)" in text
     unsized = [setup, *({**r, "part": "settings"} for r in rows)]
