@@ -11,7 +11,7 @@ from __future__ import annotations
 from snapdeploy.core.errors import CapacityError
 from snapdeploy.targets.spec import RtlDevice
 
-from .layout import DELAY_BITS, SYN_LANES, RtlLayout
+from .layout import DELAY_BITS, RtlLayout
 
 #: Block RAM of the parts an rtl device may name, in bits: Zynq-7020 140 x 36 Kbit RAMB36
 #: (Xilinx DS190), ECP5 LFE5U-85F 208 x 18 Kbit DP16KD (Lattice FPGA-DS-02012), iCE40 UP5K
@@ -36,7 +36,7 @@ def memory_bits(layout: RtlLayout) -> dict[str, int]:
         "biases": caps["neurons"] * BIAS_BITS,
         "u and v": caps["neurons"] * (U_BITS + V_BITS),
         "pending activations": caps["pending"] * PENDING_BITS,
-        "accumulators": caps["acc_lines"] * SYN_LANES * acc_bits,
+        "accumulators": caps["acc_lines"] * layout.lanes * acc_bits,
     }
 
 

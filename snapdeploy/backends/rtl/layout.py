@@ -53,16 +53,21 @@ DENSE_FIELDS = LAYER_FIELDS.index("C")
 SYNAPSE_KINDS = ("dense", "delay", "conv")
 #: Weights the synapse engine adds per cycle (lanes of a weight line): a power of two >= 2.
 SYN_LANES = 16
+#: Parts whose core has fewer lanes: each lane is an accumulator bank and a column of the
+#: line's rotation, in LUTs. On the iCE40 UP5K (5280 LUT4s) yosys maps a 128 -> 64 partition's
+#: core to 7768 LUT4s at 16 lanes, 5724 at 4 and about 5640 at 2: 4 keeps most of the saving
+#: at twice 2's throughput (the core still does not fit: `synth` says so with both numbers).
+PART_SYN_LANES = {"up5k": 4}
 #: Smallest capacities: layers, neurons, weights, widest layer input or output, pending
-#: activations, delays (words), accumulator lines. Floors keep the number of distinct builds
-#: small; every one is a BRAM-sized depth (and at least two lines).
+#: activations, delays (in lines of the part's lanes), accumulator lines. Floors keep the
+#: number of distinct builds small; every one is a BRAM-sized depth (and at least two lines).
 FLOORS = {
     "layers": 4,
     "neurons": 256,
     "weights": 4096,
     "width": 64,
     "pending": 256,
-    "delays": 2 * SYN_LANES,
+    "delays": 2,
     "acc_lines": 4,
 }
 #: The core stores weights in at most 16 bits.
@@ -94,10 +99,11 @@ class RtlLayer:
     rows: int  # weight rows: inputs, or kernel taps x input channels
     row_len: int  # weights per row: neurons, or a group's output channels
     depth: int  # pending activations per neuron: 1, or the delay line's columns
+    lanes: int  # the synapse engine's SYN_LANES
     geometry: tuple[int, ...] = ()  # a conv's hls.layout.geometry order, else empty
 
     @classmethod
-    def of(cls, layer: Layer) -> RtlLayer:
+    def of(cls, layer: Layer, lanes: int) -> RtlLayer:
         conv = layer_conv(layer)
         if conv is not None:
             (kx, ky), c_in = conv.kernel, conv.input_shape[2]
@@ -107,15 +113,15 @@ class RtlLayer:
             )  # fmt: skip
             c_out = conv.output_shape[2]
             return cls(layer.n_in, layer.n_out, "conv", kx * ky * c_in, c_out // conv.groups,
-                       1, geometry)  # fmt: skip
+                       1, lanes, geometry)  # fmt: skip
         kind = "dense" if layer.delays is None else "delay"
         return cls(layer.n_in, layer.n_out, kind, layer.n_in, layer.n_out,
-                   max(layer.delay_depth, 1))  # fmt: skip
+                   max(layer.delay_depth, 1), lanes)  # fmt: skip
 
     @property
     def stride(self) -> int:
-        """Weight lines per row: ceil(row_len / SYN_LANES)."""
-        return -(-self.row_len // SYN_LANES)
+        """Weight lines per row: ceil(row_len / lanes)."""
+        return -(-self.row_len // self.lanes)
 
     @property
     def lines(self) -> int:
@@ -124,7 +130,7 @@ class RtlLayer:
     @property
     def acc_lines(self) -> int:
         """Accumulator lines: one sum per neuron (and delay), a neuron line's delays together."""
-        return -(-self.n_out // SYN_LANES) * self.depth
+        return -(-self.n_out // self.lanes) * self.depth
 
     def conv_fields(self, bits: int) -> list[int]:
         """The conv part of the layer's entry (zeros for other layers)."""
@@ -145,6 +151,7 @@ class RtlLayout:
     partition: str
     layers: tuple[RtlLayer, ...]
     weight_bits: int
+    lanes: int = SYN_LANES  # the synapse engine's, every layer's
 
     @property
     def n_in(self) -> list[int]:
@@ -190,13 +197,14 @@ class RtlLayout:
         sizes = {
             "layers": len(self.layers),
             "neurons": self.n_neurons,
-            "weights": self.n_lines * SYN_LANES,
+            "weights": self.n_lines * self.lanes,
             "width": max(self.n_in + self.n_out),
             "pending": self.n_pending,
-            "delays": sum(layer.lines for layer in self.delay_layers) * SYN_LANES,
+            "delays": sum(layer.lines for layer in self.delay_layers) * self.lanes,
             "acc_lines": max(layer.acc_lines for layer in self.layers),
         }
-        return {name: capacity(size, FLOORS[name]) for name, size in sizes.items()}
+        floors = FLOORS | {"delays": FLOORS["delays"] * self.lanes}
+        return {name: capacity(size, floors[name]) for name, size in sizes.items()}
 
     @property
     def table_words(self) -> int:
@@ -274,11 +282,14 @@ def check_divisions(layout: RtlLayout, partition: SpikingPartition) -> None:
 
 
 def rtl_layout(partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
-    """Check the partition's weights fit the device's weight memory, and lay it out."""
+    """Check the partition's weights fit the device's weight memory, and lay it out with its
+    part's synapse lanes."""
+    lanes = PART_SYN_LANES.get(device.part, SYN_LANES)
     layout = RtlLayout(
         partition=partition.name,
-        layers=tuple(RtlLayer.of(op.params) for op in partition.ops),
+        layers=tuple(RtlLayer.of(op.params, lanes) for op in partition.ops),
         weight_bits=check_weight_bits(partition, device),
+        lanes=lanes,
     )
     check_divisions(layout, partition)
     return layout
@@ -286,7 +297,7 @@ def rtl_layout(partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
 
 def power_on_words(layout: RtlLayout, image: np.ndarray) -> dict[str, np.ndarray]:
     """The parameter image split into the core's memories, padded to their capacities:
-    layer scalars, biases, the weights as [lines, SYN_LANES] and the delays likewise (what a
+    layer scalars, biases, the weights as [lines, lanes] and the delays likewise (what a
     bitstream holds at power-on)."""
     caps = layout.caps
     bias_base = LAYER_WORDS * len(layout.layers)
@@ -300,23 +311,26 @@ def power_on_words(layout: RtlLayout, image: np.ndarray) -> dict[str, np.ndarray
     for name, (words, size) in sections.items():
         padded[name] = np.zeros(size, dtype=np.int64)
         padded[name][: len(words)] = words
-    padded["weights"] = in_lines(layout.layers, image[weight_base:delay_base], caps["weights"])
-    padded["delays"] = in_lines(layout.delay_layers, image[delay_base:], caps["delays"])
+    lanes = layout.lanes
+    padded["weights"] = in_lines(
+        layout.layers, image[weight_base:delay_base], caps["weights"], lanes
+    )
+    padded["delays"] = in_lines(layout.delay_layers, image[delay_base:], caps["delays"], lanes)
     return padded
 
 
 def in_lines(
-    layers: list[RtlLayer] | tuple[RtlLayer, ...], words: np.ndarray, cap: int
+    layers: list[RtlLayer] | tuple[RtlLayer, ...], words: np.ndarray, cap: int, lanes: int
 ) -> np.ndarray:
-    """A memory of lines [cap / SYN_LANES, SYN_LANES]: each layer's rows padded with zeros
-    to whole lines."""
-    lines = np.zeros((cap // SYN_LANES, SYN_LANES), dtype=np.int64)
+    """A memory of lines [cap / lanes, lanes]: each layer's rows padded with zeros to whole
+    lines."""
+    lines = np.zeros((cap // lanes, lanes), dtype=np.int64)
     start, line = 0, 0
     for layer in layers:
         rows = words[start : start + layer.rows * layer.row_len].reshape(layer.rows, -1)
-        padded = np.zeros((layer.rows, layer.stride * SYN_LANES), dtype=np.int64)
+        padded = np.zeros((layer.rows, layer.stride * lanes), dtype=np.int64)
         padded[:, : layer.row_len] = rows
-        lines[line : line + layer.lines] = padded.reshape(-1, SYN_LANES)
+        lines[line : line + layer.lines] = padded.reshape(-1, lanes)
         start += layer.rows * layer.row_len
         line += layer.lines
     return lines
