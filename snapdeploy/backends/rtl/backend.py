@@ -33,6 +33,7 @@ from snapdeploy.targets.spec import RtlDevice
 
 from .board_sim import board_simulation
 from .build import LIBRARY, build_model
+from .engines import ENGINES
 from .fit import check_memory
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
@@ -48,13 +49,18 @@ class RtlBackend(SpikingBackend):
     kind = "rtl"
     layer_kinds = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
 
+    def __init__(self, engines: frozenset[str] | None = None):
+        """Cores built with `engines` (engines.ENGINES), or by default with those each
+        partition's layers use; a partition needing one a fixed set lacks is refused."""
+        self.engines = engines
+
     def neuron_capacity(self, device: RtlDevice) -> int:
         return device.neurons
 
     def prepare(self, partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
         """The layout, refused where the core's memories (estimated) exceed the part's
         block RAM."""
-        layout = rtl_layout(partition, device)
+        layout = rtl_layout(partition, device, self.engines)
         check_memory(layout, device)
         return layout
 
@@ -78,6 +84,7 @@ class RtlBackend(SpikingBackend):
             "build_hash": source_hash(sources),
             "weight_bits": prepared.weight_bits,
             "capacities": prepared.caps,
+            "engines": sorted(prepared.engines),
             "layer_table": prepared.layer_table().tolist(),
         }
 
@@ -107,20 +114,22 @@ class RtlBackend(SpikingBackend):
             raise BackendError(f"{library} is missing; fix: compile the partition again")
         table = np.array(compiled.meta["layer_table"], dtype=np.uint32)
         _, core_class = simulation_for(compiled.meta["part"])
-        return rtl_overlay(library, table, core_class)
+        # a build from before the engines were optional has every one
+        engines = frozenset(compiled.meta.get("engines", ENGINES))
+        return rtl_overlay(library, table, engines, core_class)
 
     def cycles_per_step(
         self, partition: SpikingPartition, device: RtlDevice, events_in: float
     ) -> float:
         """Measured in the core's simulation at `events_in` input spikes per step (the build
         is cached, so a compiled partition's report rebuilds nothing)."""
-        layout = rtl_layout(partition, device)
+        layout = rtl_layout(partition, device, self.engines)
         model, core_class = simulation_for(device.part)
         with tempfile.TemporaryDirectory() as scratch:
             sources = Path(scratch)
             write_sources(layout, partition.layers, sources, model.files)
             library = build_model(sources, model)
-            overlay, core = rtl_overlay(library, layout.layer_table(), core_class)
+            overlay, core = rtl_overlay(library, layout.layer_table(), layout.engines, core_class)
         driver = LifCoreDriver(overlay)
         driver.load_params(parameter_image(partition.layers))
         return measured_cycles_per_step(

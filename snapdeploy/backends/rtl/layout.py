@@ -29,6 +29,8 @@ from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import RtlDevice
 
+from .engines import check_engines, engines_for
+
 #: Words before the per-layer entries of the layer table: n_layers, n_neurons, n_weights,
 #: n_in, n_out, the parameter image's words, its layer words, pending activations.
 TABLE_HEADER = 8
@@ -152,6 +154,8 @@ class RtlLayout:
     layers: tuple[RtlLayer, ...]
     weight_bits: int
     lanes: int = SYN_LANES  # the synapse engine's, every layer's
+    #: The optional engines (engines.ENGINES) the core is built with.
+    engines: frozenset[str] = frozenset()
 
     @property
     def n_in(self) -> list[int]:
@@ -281,18 +285,34 @@ def check_divisions(layout: RtlLayout, partition: SpikingPartition) -> None:
             )
 
 
-def rtl_layout(partition: SpikingPartition, device: RtlDevice) -> RtlLayout:
+def rtl_layout(
+    partition: SpikingPartition, device: RtlDevice, engines: frozenset[str] | None = None
+) -> RtlLayout:
     """Check the partition's weights fit the device's weight memory, and lay it out with its
-    part's synapse lanes."""
+    part's synapse lanes and a core of `engines` (by default only those its layers use; a
+    layer whose engine `engines` lacks is refused by name)."""
     lanes = PART_SYN_LANES.get(device.part, SYN_LANES)
+    layers = tuple(RtlLayer.of(op.params, lanes) for op in partition.ops)
+    kinds = [layer.kind for layer in layers]
+    if engines is None:
+        engines = engines_for(kinds)
+    check_engines(kinds, engines, f"partition '{partition.name}'")
     layout = RtlLayout(
         partition=partition.name,
-        layers=tuple(RtlLayer.of(op.params, lanes) for op in partition.ops),
+        layers=layers,
         weight_bits=check_weight_bits(partition, device),
         lanes=lanes,
+        engines=frozenset(engines),
     )
     check_divisions(layout, partition)
     return layout
+
+
+def table_kinds(layer_table: np.ndarray) -> list[str]:
+    """The synapse kind of each layer of a layer table (what its core's engines must run)."""
+    kind = LAYER_FIELDS.index("KIND")
+    entries = (TABLE_HEADER + TABLE_LAYER_WORDS * i + kind for i in range(int(layer_table[0])))
+    return [SYNAPSE_KINDS[int(layer_table[at])] for at in entries]
 
 
 def power_on_words(layout: RtlLayout, image: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,6 +19,8 @@ from snapdeploy.backends.fpga.overlay import EmulatedOverlay
 from snapdeploy.core.errors import BackendError
 
 from .build import CORE_MODEL, ZYNQ_MODEL, Model
+from .engines import check_engines
+from .layout import table_kinds
 
 #: Register words the harness writes before ap_start: the map up to and including LOAD.
 REGISTER_WORDS = regmap.LOAD // 4 + 1
@@ -129,9 +131,14 @@ def simulation_for(part: str) -> tuple[Model, type[VerilatorCore]]:
 
 
 def rtl_overlay(
-    library: Path, layer_table: np.ndarray, core_class: type[VerilatorCore] = VerilatorCore
+    library: Path,
+    layer_table: np.ndarray,
+    engines: frozenset[str],
+    core_class: type[VerilatorCore] = VerilatorCore,
 ) -> tuple[EmulatedOverlay, VerilatorCore]:
     """An emulated overlay over a fresh simulation of the core (as `core_class` runs it, the
-    library's design), and that simulation."""
+    library's design, built with `engines`), and that simulation; a layer table with a layer
+    whose engine the core lacks is refused before the model starts."""
+    check_engines(table_kinds(layer_table), engines, f"the RTL core {library}")
     core = core_class(library, layer_table)
     return EmulatedOverlay(core), core

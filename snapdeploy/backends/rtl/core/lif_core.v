@@ -84,6 +84,11 @@ module lif_core #(
     input wire m_rvalid,
     input wire [63:0] m_rdata
 );
+  // The optional engines this core is built with (the header's, from the partition's layer
+  // kinds): where one is 0 its logic is constant-folded away, in Verilator's model (which
+  // evaluates the whole design every cycle) and in synthesis.
+  localparam integer HAS_DELAY = `SNAP_HAS_DELAY;
+  localparam integer HAS_CONV = `SNAP_HAS_CONV;
   localparam integer U_W = 44;
   localparam integer V_W = 24;
   localparam integer A_W = 26;  // an activation, and a delay line's column
@@ -285,10 +290,11 @@ module lif_core #(
     if (w_we) w_mem[w_wa] <= w_wd;
     w_q <= w_mem[w_ra];
   end
-  always @(posedge clk) begin
-    if (d_we) d_mem[d_wa] <= d_wd;
-    d_q <= d_mem[d_ra];
-  end
+  always @(posedge clk)
+    if (HAS_DELAY != 0) begin
+      if (d_we) d_mem[d_wa] <= d_wd;
+      d_q <= d_mem[d_ra];
+    end
   always @(posedge clk) begin
     if (bias_we) bias_mem[b_wa] <= bias_wd;
     bias_q <= bias_mem[n_ra];
@@ -356,8 +362,8 @@ module lif_core #(
   wire [31:0] no = lf[`SNAP_F_N_OUT];
   wire [31:0] w_base = lf[`SNAP_F_W_BASE];
   wire [31:0] nbase = lf[`SNAP_F_N_BASE];
-  wire l_delay = lf[`SNAP_F_KIND] == `SNAP_KIND_DELAY;
-  wire l_conv = lf[`SNAP_F_KIND] == `SNAP_KIND_CONV;
+  wire l_delay = HAS_DELAY != 0 && lf[`SNAP_F_KIND] == `SNAP_KIND_DELAY;
+  wire l_conv = HAS_CONV != 0 && lf[`SNAP_F_KIND] == `SNAP_KIND_CONV;
   wire [31:0] stride = lf[`SNAP_F_STRIDE];  // lines per row
   wire [31:0] row_len = lf[`SNAP_F_ROW_LEN];  // weights per row
   wire [31:0] depth = lf[`SNAP_F_DEPTH];  // pending activations per neuron
@@ -403,7 +409,7 @@ module lif_core #(
   reg [31:0] dv_d, dv_m, dv_k;
   wire [2:0] dv_next = (phase == CV_REM) ? dv_step + 3'd1 : 3'd0;
   always @(posedge clk)
-    if (phase == SCAN || phase == CV_REM)
+    if (HAS_CONV != 0 && (phase == SCAN || phase == CV_REM))
       case (dv_next)
         3'd0: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_C], lf[`SNAP_F_C+1], lf[`SNAP_F_C+2]};
         3'd1: {dv_d, dv_m, dv_k} <= {lf[`SNAP_F_CG], lf[`SNAP_F_CG+1], lf[`SNAP_F_CG+2]};
@@ -514,12 +520,13 @@ module lif_core #(
   generate
     for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : banks
       wire [LG-1:0] lane_id = lane;
-      wire [LG-1:0] from = lane_id - ev_rot_2;  // the weight lane landing here
+      // the weight lane landing here (only a conv row's lines are rotated)
+      wire [LG-1:0] from = HAS_CONV != 0 ? lane_id - ev_rot_2 : lane_id;
       wire signed [WEIGHT_BITS-1:0] weight_2 = w_2[from*WEIGHT_BITS+:WEIGHT_BITS];
       wire takes_2 = ev_full_2 || from < ev_rem_2;
       wire [CA+DB-1:0] delayed = {{DB{1'b0}}, ev_line_2} + {{CA{1'b0}}, d_2[lane*DB+:DB]};
       wire [CA-1:0] addr_2 = l_delay ? delayed[CA-1:0] :
-          ev_line_2 + (lane_id < ev_rot_2 ? 1'b1 : 1'b0);
+          ev_line_2 + (HAS_CONV != 0 && lane_id < ev_rot_2 ? 1'b1 : 1'b0);
       reg signed [WEIGHT_BITS-1:0] weight_3, weight_4;
       reg takes_3, takes_4;
       reg [CA-1:0] addr_3, addr_4;
@@ -920,19 +927,19 @@ module lif_core #(
           nx_st <= NX_FIND;
           phase <= CV_MUL;
         end
-        CV_MUL: begin
+        CV_MUL: if (HAS_CONV != 0) begin
           dv_p <= dv_n * dv_m[NB:0];
           phase <= CV_SHIFT;
         end
-        CV_SHIFT: begin
+        CV_SHIFT: if (HAS_CONV != 0) begin
           dv_q <= dv_p >> dv_k[5:0];
           phase <= CV_QD;
         end
-        CV_QD: begin
+        CV_QD: if (HAS_CONV != 0) begin
           dv_qd <= dv_q * dv_d[NB-1:0];
           phase <= CV_REM;
         end
-        CV_REM: begin  // dv_q = dv_n / d and dv_r its remainder
+        CV_REM: if (HAS_CONV != 0) begin  // dv_q = dv_n / d and dv_r its remainder
           dv_step <= dv_step + 3'd1;
           phase <= CV_MUL;
           case (dv_step)
@@ -970,7 +977,7 @@ module lif_core #(
           endcase
         end
         TAP:  // one cycle per kernel tap; a tap that lands takes its row
-        if (taps_done) phase <= SCAN;
+        if (taps_done || HAS_CONV == 0) phase <= SCAN;
         else begin
           if (tap_lands) begin
             tap_px <= xo_x[NB:0] * lf[`SNAP_F_YOCO][NB:0];
@@ -998,7 +1005,7 @@ module lif_core #(
             yr_y <= y_next_r;
           end
         end
-        TAP_BASE: begin
+        TAP_BASE: if (HAS_CONV != 0) begin
           acc_base <= tap_px[CA+LG-1:0] + tap_py[CA+LG-1:0] + cv_gog[CA+LG-1:0];
           row_ptr <= w_base + row_offset;
           j <= 32'd0;
