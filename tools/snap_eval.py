@@ -47,9 +47,9 @@ DOC = ROOT / "docs" / "snap_eval.md"
 PAPER = {"energy": 5.3, "latency": 15.2}  # SNAP (arXiv 2501.08645): best reported gains
 BUDGET = {"lm": 0.1, "cnn": 1.0}  # issue 18: bits per byte (LM), accuracy points (CNN)
 HEADLINE_LINK = "ucie-advanced"  # SNAP's setting: dies in one package
-#: Estimate, not measured: a coded-count coder's energy per value, dominated by its table
-#: read (Horowitz, ISSCC 2014, 45 nm: a 64-bit read of an 8 KB SRAM costs about 10 pJ).
-CODER_PJ_PER_VALUE = 10.0
+#: Estimate, not measured: a coded-count coder's energy per value is dominated by its table
+#: read, a 64-bit SRAM read at 45 nm (Horowitz, ISSCC 2014): (largest SRAM bytes, pJ).
+SRAM_READ_PJ = ((8 << 10, 10.0), (32 << 10, 20.0), (1 << 20, 100.0))
 #: Spike encodings measured per setting ("signed counts": signed cuts only).
 SPIKE_ENCODINGS = ("frames", "counts", "signed counts", "coded counts")
 
@@ -518,6 +518,12 @@ def best_uncoded(row: dict) -> float:
     return min(row[bytes_key(e)] for e in SPIKE_ENCODINGS[:-1] if bytes_key(e) in row)
 
 
+def coder_pj(table_bytes: int) -> float:
+    """Estimated energy per coded value: one read of the smallest SRAM holding the table
+    (the largest priced SRAM's for a bigger table: a lower bound)."""
+    return next((pj for size, pj in SRAM_READ_PJ if table_bytes <= size), SRAM_READ_PJ[-1][1])
+
+
 def coder_text(best: dict[str, dict], pricing: Pricing) -> list[str]:
     """What a coded-count coder would cost on a die-to-die link (an estimate) against what
     it saves there, for the picked settings."""
@@ -528,21 +534,18 @@ def coder_text(best: dict[str, dict], pricing: Pricing) -> list[str]:
         values = row["fp16_bytes_per_sample"] / 2
         coded = 8 * row["coded_counts_bytes_per_sample"] / values
         saved = 8 * best_uncoded(row) / values - coded
-        pays = [
-            n
-            for n, link in pricing.links.items()
-            if saved * link.energy_pj_per_bit > CODER_PJ_PER_VALUE
-        ]
+        pj = coder_pj(max(row["table_bytes"]))
+        pays = [n for n, link in pricing.links.items() if saved * link.energy_pj_per_bit > pj]
         where = (
-            f"link energies of {CODER_PJ_PER_VALUE / saved:.3g} pJ/bit and above "
+            f"link energies of {pj / saved:.3g} pJ/bit and above "
             f"({', '.join(pays) or 'none of the shipped link classes'})"
             if saved > 0
             else "no link energy (it saves no bits here)"
         )
         lines.append(
             f"- {name} ({row['label']}): {coded:.2f} bits per value coded, {saved:.2f} fewer "
-            f"than its best other encoding, so a {CODER_PJ_PER_VALUE:g} pJ coder pays in link "
-            f"energy at {where}; tables {', '.join(map(str, row['table_bytes']))} bytes."
+            f"than its best other encoding; tables {', '.join(map(str, row['table_bytes']))} "
+            f"bytes, so a {pj:g} pJ coder pays in link energy at {where}."
         )
     return [
         (
@@ -557,10 +560,12 @@ def coder_text(best: dict[str, dict], pricing: Pricing) -> list[str]:
         ),
         "",
         (
-            f"Energy, an estimate (not measured, not in any figure above): the table read "
-            f"dominates, about {CODER_PJ_PER_VALUE:g} pJ per value at 45 nm (Horowitz, ISSCC "
-            f"2014: 64 bits from an 8 KB SRAM), more than the arithmetic. Set against the link "
-            f"energy of the bits it saves over the best other encoding:"
+            "Energy, an estimate (not measured, not in any figure above): the table read "
+            "dominates, more than the arithmetic: one 64-bit read of an SRAM holding the "
+            "tables, at 45 nm about "
+            + ", ".join(f"{pj:g} pJ up to {size >> 10} KB" for size, pj in SRAM_READ_PJ)
+            + " (Horowitz, ISSCC 2014). Set against the link energy of the bits it saves over "
+            "the best other encoding:"
         ),
         "",
         *lines,

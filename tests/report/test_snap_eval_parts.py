@@ -139,6 +139,14 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
     assert "Coded counts take 14.7% (lm, SNAP T=4, w=1: cost +0.000) to 14.7% (cnn" in text
     assert "2.00 bits per value coded, 0.34 fewer" in text
     assert "link energies of 29.1 pJ/bit and above (ethernet-optical)" in text
+    assert "about 10 pJ up to 8 KB, 20 pJ up to 32 KB, 100 pJ up to 1024 KB" in text
+    assert [tool.coder_pj(b) for b in (700, 8192, 23057, 1 << 20, 1 << 21)] == [
+        10,
+        10,
+        20,
+        100,
+        100,
+    ]
     unsized = [setup, *({**r, "part": "settings"} for r in rows)]
     text = tool.markdown({"headline": head, "results": unsized}, pricing, "snap_eval_full")
     assert "Not measured in this run (`--no-sizes`)." in text
