@@ -33,6 +33,7 @@ Wire format of one message (one window of `rows` samples)::
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from bisect import bisect_right
@@ -202,22 +203,20 @@ def fit_table(
             f"coded counts take at most {MAX_GRID_AXES} grid axes, got grid {grid}; fix: "
             f"flatten the positions to {MAX_GRID_AXES} axes"
         )
-    counts: np.ndarray | None = None
-    for spikes in windows:
-        width = np.asarray(spikes).shape[-1]
-        channels = width // 2 if signed else width
-        symbols = _symbols(spikes, steps, signed, grid, width)
-        alphabet = 2 * steps + 1 if signed else steps + 1
-        axes = len(grid) if neighbours else 0
-        shape = _freq_shape(steps, signed, axes, channels)
-        index = (
-            np.arange(channels) * shape[1] + _contexts(symbols, axes, alphabet)
-        ) * alphabet + symbols
-        seen = np.bincount(index.reshape(-1), minlength=int(np.prod(shape))).reshape(shape)
-        counts = seen if counts is None else counts + seen
-    if counts is None:
+    windows = iter(windows)
+    first = next(windows, None)
+    if first is None:
         raise PacketError("fit_table got no windows of spikes; pass the training windows")
-    channels, _, alphabet = counts.shape
+    width = np.asarray(first).shape[-1]
+    channels = width // 2 if signed else width
+    alphabet = 2 * steps + 1 if signed else steps + 1
+    axes = len(grid) if neighbours else 0
+    shape = _freq_shape(steps, signed, axes, channels)
+    counts = np.zeros(shape, dtype=np.int64)
+    for spikes in itertools.chain([first], windows):
+        symbols = _symbols(spikes, steps, signed, grid, width)  # one width for all windows
+        cells = (np.arange(channels) * shape[1] + _contexts(symbols, axes, alphabet)) * alphabet
+        counts += np.bincount((cells + symbols).reshape(-1), minlength=counts.size).reshape(shape)
     overall = counts.sum(1) + 0.5
     prior = overall / overall.sum(-1, keepdims=True)
     probs = (counts + PRIOR_WEIGHT * prior[:, None]) / (

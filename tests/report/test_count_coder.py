@@ -136,3 +136,10 @@ def test_damaged_tables_are_refused(coded):
         CountTable.from_bytes(bytes(broken))
     with pytest.raises(PacketError, match="no windows"):
         fit_table([], 4, True, (6,))
+
+
+def test_training_windows_of_another_width_are_refused():
+    rng = np.random.default_rng(4)
+    windows = [unsigned_spikes(rng, 2, 3, (5, 4), 0.2), unsigned_spikes(rng, 2, 3, (5, 3), 0.2)]
+    with pytest.raises(PacketError, match=r"table is for bool \(2, 'rows', 5, 4\)"):
+        fit_table(windows, 2, False, (5,))
