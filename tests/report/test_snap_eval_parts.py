@@ -151,3 +151,22 @@ def test_the_doc_renders_from_the_bench_record_alone(tool, tmp_path):
     text = tool.markdown({"headline": head, "results": unsized}, pricing, "snap_eval_full")
     assert "Not measured in this run (`--no-sizes`)." in text
     assert "(snap_eval_full/tradeoff.png)" in text and "scaling.png" not in text
+
+
+def test_the_coder_priced_crossover_adds_a_table_read_per_value_on_each_die(tool):
+    """At the priced crossover the spike side's extra die energy plus its coder's (two table
+    reads per value) equals the link energy its fewer bits save."""
+    row = {
+        "encoding": "coded counts",
+        "crossover_pj_per_bit_fp16": 1.5,
+        "fp16_bytes_per_sample": 256.0,
+        "bytes_per_sample": 16.0,
+        "table_bytes": [700, 9000],
+    }
+    saved_bits = 8 * (256.0 - 16.0)
+    coder = 2 * 128 * tool.coder_pj(9000)  # the largest table sets the SRAM read
+    priced = tool.coder_priced_crossover(row)
+    assert priced * saved_bits == pytest.approx(1.5 * saved_bits + coder)
+    assert tool.coder_pj(9000) > tool.coder_pj(700)
+    assert tool.coder_priced_crossover(row | {"encoding": "counts"}) == 1.5
+    assert tool.coder_priced_crossover(row | {"crossover_pj_per_bit_fp16": None}) is None
