@@ -11,12 +11,15 @@ the whole flow the issue asks for, on this machine:
    reference before anything is timed; the time is the driver's whole `run`, best of three. Cycles are the
    simulation's own count; cycles per step are measured on each partition at its input rate
    (`RtlBackend.cycles_per_step`) beside the HLS core's loop estimate for the same partition
-   on the PYNQ-Z2 device (`hls.estimate`, an estimate, not a measurement).
+   on the PYNQ-Z2 device (`hls.estimate`, an estimate, not a measurement). Each core is built
+   with only the engines its partition uses (Dense only here); the headline case runs again
+   on a core built with every engine (conv, delay), as every core was before, for the ratio.
 3. Synthesis of the demo's spiking partition with the pinned YoWASP tools: yosys for the
    XC7Z020 (yosys' resource counts, not Vivado's; no Xilinx bitstream), yosys + nextpnr +
    ecppack for the LFE5U-85F and + icepack for the iCE40 UP5K (placed only when the core's
    ports fit the package; the UP5K's SG48 has 39 pins, so it gets yosys' counts and the
-   reason); the ECP5 core is placed with each of PNR_SEEDS and the best Fmax kept (each
+   reason; the UP5K's core is the partition compiled for an UP5K device: 4 synapse lanes); the
+   ECP5 core is placed with each of PNR_SEEDS and the best Fmax kept (each
    seed's Fmax recorded); bitstreams and manifest
    entries into snapdeploy/backends/fpga/bitstreams/, the partition's generated sources
    (header and $readmemh data) into hw/rtl/demo_p1_spiking/ so a test can recompute the
@@ -55,6 +58,8 @@ from snapdeploy.backends.hls.estimate import cycles_per_step as hls_cycles_per_s
 from snapdeploy.backends.hls.layout import core_layout
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import rtl_partitions, synthesize_build
+from snapdeploy.backends.rtl.engines import ENGINES
+from snapdeploy.backends.rtl.synth import PARTS as PART_SPECS
 from snapdeploy.backends.rtl.writer import CORE, HARNESS
 from snapdeploy.bench import bench_network, write_bench
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
@@ -64,6 +69,7 @@ from snapdeploy.core.neuron import ReferenceNetwork
 from snapdeploy.partition import SpikingPartition
 from snapdeploy.targets import load_target
 from snapdeploy.targets.spec import RTL_PARTS as PARTS
+from snapdeploy.targets.spec import RtlDevice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SOURCES = ROOT / "hw" / "rtl" / "demo_p1_spiking"
@@ -75,11 +81,18 @@ CASES = [
     ((784, 512, 256), 10, 2, 0.1),
 ]
 COSIM_HEADLINE = 1
+#: The headline case is also run, in the same process, on a core built with every optional
+#: engine (conv, delay), as every core was before they were compiled in only where used.
+ALL_ENGINES = frozenset(ENGINES)
+#: Parts whose core is the demo partition compiled for a device on the part itself (its own
+#: synapse lanes, `layout.PART_SYN_LANES`), not the ECP5 build's sources.
+OWN_BUILD_PARTS = ("up5k",)
 #: Parts the board top is synthesized for: the ULX3S's, and the UP5K as a trial.
 BOARD_PARTS = ("lfe5u-85f", "up5k")
 #: Placement seeds nextpnr tries for a (part, board top?) design, keeping the best Fmax (every
 #: seed's Fmax goes into the report and the manifest); others take seed 1. The ECP5 core is
-#: routing-bound: seed 1 placed it at 105.71 MHz, seed 2 at 110.95 (15:45, load 3-4).
+#: routing-bound: seed 1 placed it at 106.59 MHz, seed 2 at 111.45 (Dense-only core, 16:22,
+#: load 1.6-2.9).
 PNR_SEEDS = {("lfe5u-85f", False): (1, 2)}
 #: The conv case: input (x, y, channel), output channels, kernel, stride (tools/bench_conv.py's
 #: tinynet_conv1), input spike rate, steps, seed.
@@ -87,11 +100,18 @@ CONV_SHAPE, CONV_C_OUT, CONV_KERNEL, CONV_STRIDE = (16, 16, 3), 24, 5, 2
 CONV_RATE, CONV_STEPS, CONV_SEED = 0.1, 20, 0
 
 
-def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[str, Any]:
+def cosim(
+    widths: tuple[int, ...],
+    steps: int,
+    batch: int,
+    rate: float,
+    engines: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """One case on a core of `engines` (by default those its layers use: Dense only)."""
     net = bench_network(widths, steps, batch, rate)
     partition = net.partition
     device = load_target("emulator").device("rtl")
-    backend = RtlBackend()
+    backend = RtlBackend(engines)
     with tempfile.TemporaryDirectory() as out:
         compiled = backend.compile(partition, device, Path(out))
         overlay, core = RtlBackend.simulation(compiled)
@@ -107,6 +127,7 @@ def cosim(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> dict[
     estimate = hls_cycles_per_step(core_layout(partition, hls_device), events)
     return {
         "widths": list(widths),
+        "engines": ["dense", *compiled.meta["engines"]],
         "steps": steps,
         "batch": batch,
         "input_rate": rate,
@@ -184,6 +205,18 @@ def demo_cycles(build: Path, rate: float) -> dict[str, Any]:
     }
 
 
+def part_build(build: Path, part: str, out: Path) -> Path:
+    """The build's RTL partitions compiled again for a device on `part` (its lanes), into
+    the build directory `out`."""
+    neurons = load_target("emulator").device("rtl").neurons
+    device = RtlDevice(name="fpga", part=part, board=PART_SPECS[part].board, neurons=neurons)
+    for compiled in rtl_partitions(build):
+        index = compiled.meta["index"]
+        partition = SpikingPartition.load(compiled.path, compiled.partition, index)
+        RtlBackend().compile(partition, device, out / compiled.path.name)
+    return out
+
+
 def keep_demo_sources(compiled: CompiledPartition) -> None:
     """The generated header and data of the bitstreamed partition, for the manifest test
     (the core and harness are the package's own)."""
@@ -210,14 +243,21 @@ def main() -> None:
             except CapacityError as error:  # the part's block RAM cannot hold its core
                 results.append({"case": "cosim", "widths": list(case[0]), "refused": str(error)})
             bar.advance(task)
+        all_engines = cosim(*CASES[COSIM_HEADLINE], engines=ALL_ENGINES)
+        results.append({"case": "cosim, every engine built", **all_engines})
         conv = conv_cycles()
         results.append({"case": "conv", **conv})
         bar.advance(task)
         synthesized = {}
+        builds = {part: part_build(build, part, Path(scratch) / part) for part in OWN_BUILD_PARTS}
         for part, board in [*((p, False) for p in PARTS), *((p, True) for p in BOARD_PARTS)]:
             try:
                 (report,) = synthesize_build(
-                    build, part, place=True, board=board, seeds=PNR_SEEDS.get((part, board), (1,))
+                    builds.get(part, build),
+                    part,
+                    place=True,
+                    board=board,
+                    seeds=PNR_SEEDS.get((part, board), (1,)),
                 )
             except BackendError as exc:
                 report = {"failed": str(exc)}
@@ -242,6 +282,9 @@ def main() -> None:
     headline = {
         "cosim_neuron_updates_per_s": head_cosim["cosim_neuron_updates_per_s"],
         "cosim_cycles_per_s": head_cosim["cosim_cycles_per_s"],
+        "cosim_engines": head_cosim["engines"],
+        "cosim_all_engines_neuron_updates_per_s": all_engines["cosim_neuron_updates_per_s"],
+        "cosim_all_engines_cycles_per_s": all_engines["cosim_cycles_per_s"],
         "cycles_per_step": demo["rtl_cycles_per_step_measured"],
         "hls_estimate_cycles_per_step": demo["hls_cycles_per_step_estimate"],
         "conv_cycles_per_step": conv["rtl_cycles_per_step_measured"],
@@ -251,6 +294,8 @@ def main() -> None:
         "ecp5_seeds_fmax_mhz": {s["seed"]: s["fmax_mhz"] for s in ecp5.get("seeds", [])},
         "ice40_up5k_fmax_mhz": ice40.get("fmax_mhz"),
         "ice40_up5k_lut": ice40.get("utilization", {}).get("lut"),
+        "ice40_up5k_bram4k": ice40.get("utilization", {}).get("bram4k"),
+        "ice40_up5k_dsp": ice40.get("utilization", {}).get("dsp"),
         "xc7z020_lut": xc7.get("utilization", {}).get("lut"),
         "xc7z020_ff": xc7.get("utilization", {}).get("ff"),
         "xc7z020_dsp": xc7.get("utilization", {}).get("dsp"),

@@ -22,6 +22,12 @@
 // Weights the synapse engine adds per cycle: its weight and accumulator RAMs hold lines of
 // this many lanes, each row of weights starting a new line (a power of two, at least 2).
 `define SNAP_SYN_LANES 16
+// Optional synapse engines (1: built in), from the partition's layer kinds: the delay path
+// (delay RAM, per-lane delayed accumulator lines) and the conv engine (divisions, kernel
+// taps, accumulator rotation; sum pools run on it). Dense rows run on every core; a core
+// without an engine is never given a layer that needs it (engines.py refuses it first).
+`define SNAP_HAS_DELAY 0
+`define SNAP_HAS_CONV 0
 // Words per layer at the start of the parameter image: weight_exp, du, dv, vth, bias_exp,
 // reset (0: to zero, 1: subtract vth << 6).
 `define SNAP_IMAGE_LAYER_WORDS 6
