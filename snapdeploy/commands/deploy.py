@@ -25,19 +25,28 @@ from snapdeploy.commands.run import (
 
 
 def check_board(build: Path) -> None:
-    """Refuse `--board`, naming the device, where a device of the build cannot be reached."""
+    """Refuse `--board`, naming the device, where a device of the build cannot be reached: its
+    kind's answer, where a device of a link kind names no link the kind's backend answering
+    for the compiled partition instead (the rtl backend's `board_problem`: a PYNQ part needs
+    pynq's FPGA and its bitstream in the manifest, no link)."""
     from snapdeploy.backends import entry
+    from snapdeploy.backends.registry import BoardMode
     from snapdeploy.compile import build_target
     from snapdeploy.core.errors import TargetError
     from snapdeploy.runtime.pipeline import read_build
 
     info = read_build(build)
     target = build_target(build)
-    for name in dict.fromkeys(info.devices):
-        device = target.device(name)
-        problem = entry(device.kind).board_problem(device)
+    for compiled in info.compiled:
+        device = target.device(compiled.device)
+        kind = entry(device.kind)
+        problem = kind.board_problem(device)
+        if problem and kind.board is BoardMode.LINK:
+            problem = kind.backend_class().board_problem(compiled, problem)
         if problem:
-            raise TargetError(f"--board: device '{name}' of target '{target.name}' {problem}")
+            raise TargetError(
+                f"--board: device '{compiled.device}' of target '{target.name}' {problem}"
+            )
 
 
 def deploy(

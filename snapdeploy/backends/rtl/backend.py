@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from snapdeploy.backends.base import CompiledPartition, SpikingBackend, emulation_forced
+from snapdeploy.backends.base import (
+    EMULATE_ENV,
+    CompiledPartition,
+    SpikingBackend,
+    emulation_forced,
+)
+from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, board_overlay, find_bitstream, no_board
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.link import BoardLink, SerialStream
@@ -37,10 +43,24 @@ from .engines import ENGINES
 from .fit import check_memory
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
-from .sim import VerilatorCore, rtl_overlay, simulation_for
+from .sim import SIMULATIONS, VerilatorCore, rtl_overlay, simulation_for
 from .writer import write_sources
 
 SOURCES_DIR = "rtl"
+#: Parts whose board is a Zynq run by pynq: those simulated as the Zynq top.
+PYNQ_PARTS = frozenset(SIMULATIONS)
+HOW_TO_BUILD = (
+    "run hw/rtl/build.tcl in Vivado in the partition's rtl/ folder, copy its lif.bit and "
+    f"lif.hwh into {BITSTREAMS_DIR} under one name (NAME.bit, NAME.hwh) and add their entry "
+    "to its manifest.json as hw/README.md describes (file, kind, part, build_hash from the "
+    "partition's compiled.json, register_map)"
+)
+
+
+def board_requested() -> bool:
+    """Whether `deploy --board` is running (it sets the emulation switch off explicitly; a
+    plain `run` leaves it unset and stays on the simulation)."""
+    return os.environ.get(EMULATE_ENV) == "0"
 
 
 class RtlBackend(SpikingBackend):
@@ -90,14 +110,20 @@ class RtlBackend(SpikingBackend):
 
     def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
         """The board top over its link when the device names one (unless emulation is
-        forced), else the core's Verilator simulation behind the emulated overlay."""
+        forced); under `deploy --board`, a PYNQ part's bitstream through pynq; else the core's
+        Verilator simulation behind the emulated overlay."""
         link = compiled.meta.get("link")
-        if link is None or emulation_forced():
+        part = compiled.meta["part"]
+        if emulation_forced():
             overlay, _ = self.simulation(compiled)
         elif link == "simulation":
             overlay = board_simulation(compiled.path / SOURCES_DIR)
-        else:
+        elif link is not None:
             overlay = LinkOverlay(BoardLink(SerialStream(link)), link, VerilatorCore.ip_type)
+        elif board_requested() and part in PYNQ_PARTS:
+            overlay = board_overlay(part, compiled.meta["build_hash"], HOW_TO_BUILD)
+        else:
+            overlay, _ = self.simulation(compiled)
         return FpgaExecutor(
             LifCoreDriver(overlay),
             parameter_image(partition.layers),
@@ -105,6 +131,27 @@ class RtlBackend(SpikingBackend):
             compiled.n_in,
             [getattr(p, "delay_depth", 0) for p in partition.layers],
         )
+
+    @staticmethod
+    def board_problem(compiled: CompiledPartition, device_problem: str | None) -> str | None:
+        """Why `deploy --board` cannot run `compiled` (`device_problem`: its device's answer,
+        a missing link). A PYNQ part needs no link: pynq must find the FPGA and the manifest
+        must list the partition's bitstream, checked here before anything runs."""
+        part = compiled.meta["part"]
+        if device_problem is None or part not in PYNQ_PARTS:
+            return device_problem
+        wanted = f"the bitstream for part {part} from sources {compiled.meta['build_hash'][:12]}"
+        problem = no_board()
+        if problem is not None:
+            return (
+                f"{problem} to load {wanted}; fix: run on the PYNQ board (its bitstream: "
+                f"{HOW_TO_BUILD}), or use --emulate"
+            )
+        try:
+            find_bitstream(part, compiled.meta["build_hash"], how_to_build=HOW_TO_BUILD)
+        except BackendError as exc:
+            return f"cannot load {wanted}: {exc}"
+        return None
 
     @staticmethod
     def simulation(compiled: CompiledPartition) -> tuple[Any, VerilatorCore]:
