@@ -54,17 +54,18 @@ def find_bitstream(
 def checked_entry(entry: dict[str, Any], directory: Path, how_to_build: str = HOW_TO_BUILD) -> Path:
     """The entry's .bit, refused where its register map is not the driver's or its .bit or
     .hwh (pynq reads the block design from it) is missing."""
-    name = entry.get("name", entry.get("file"))
+    name = f"'{entry.get('name', entry.get('file'))}' (part {entry.get('part')}, sources "
+    name += f"{str(entry.get('build_hash'))[:12]})"
     if entry.get("register_map") != regmap.as_dict():
         raise BackendError(
-            f"bitstream '{name}' has register map {entry.get('register_map')} but the driver "
+            f"bitstream {name} has register map {entry.get('register_map')} but the driver "
             f"expects {regmap.as_dict()}; fix: rebuild it from this version of the core: "
             f"{how_to_build}"
         )
     path = directory / str(entry.get("file"))
     if not path.is_file() or not path.with_suffix(".hwh").is_file():
         raise BackendError(
-            f"bitstream '{name}' is listed but {path} or its .hwh is missing; fix: {how_to_build}"
+            f"bitstream {name} is listed but {path} or its .hwh is missing; fix: {how_to_build}"
         )
     return path
 

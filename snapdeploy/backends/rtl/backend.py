@@ -150,7 +150,7 @@ class RtlBackend(SpikingBackend):
         try:
             find_bitstream(part, compiled.meta["build_hash"], how_to_build=HOW_TO_BUILD)
         except BackendError as exc:
-            return f"cannot load {wanted}: {exc}"
+            return f"cannot be opened through pynq: {exc}"
         return None
 
     @staticmethod
