@@ -55,6 +55,12 @@ def emulation_forced() -> bool:
     return os.environ.get(EMULATE_ENV) == "1"
 
 
+def board_requested() -> bool:
+    """Whether `deploy --board` is running (it sets the emulation switch off explicitly; a
+    plain `run` leaves it unset and stays on the simulation)."""
+    return os.environ.get(EMULATE_ENV) == "0"
+
+
 @dataclass(frozen=True)
 class CompiledPartition:
     """What `compile` produced: enough to `load` it again, in this process or another."""

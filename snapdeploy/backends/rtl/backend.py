@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from snapdeploy.backends.base import (
-    EMULATE_ENV,
     CompiledPartition,
     SpikingBackend,
+    board_requested,
     emulation_forced,
 )
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, board_overlay, find_bitstream, no_board
@@ -55,12 +55,6 @@ HOW_TO_BUILD = (
     "to its manifest.json as hw/README.md describes (file, kind, part, build_hash from the "
     "partition's compiled.json, register_map)"
 )
-
-
-def board_requested() -> bool:
-    """Whether `deploy --board` is running (it sets the emulation switch off explicitly; a
-    plain `run` leaves it unset and stays on the simulation)."""
-    return os.environ.get(EMULATE_ENV) == "0"
 
 
 class RtlBackend(SpikingBackend):
