@@ -79,7 +79,7 @@ class CountTable:
 
     @property
     def symbols(self) -> int:
-        return 2 * self.steps + 1 if self.signed else self.steps + 1
+        return _alphabet(self.steps, self.signed)
 
     @property
     def width(self) -> int:
@@ -140,8 +140,13 @@ class CountTable:
         return table
 
 
+def _alphabet(steps: int, signed: bool) -> int:
+    """Symbols of a cell: a count 0..T, or a signed count -T..T."""
+    return 2 * steps + 1 if signed else steps + 1
+
+
 def _freq_shape(steps: int, signed: bool, context_axes: int, channels: int) -> tuple[int, ...]:
-    symbols = 2 * steps + 1 if signed else steps + 1
+    symbols = _alphabet(steps, signed)
     return (channels, (symbols + 1) ** context_axes, symbols)
 
 
@@ -209,7 +214,7 @@ def fit_table(
         raise PacketError("fit_table got no windows of spikes; pass the training windows")
     width = np.asarray(first).shape[-1]
     channels = width // 2 if signed else width
-    alphabet = 2 * steps + 1 if signed else steps + 1
+    alphabet = _alphabet(steps, signed)
     axes = len(grid) if neighbours else 0
     shape = _freq_shape(steps, signed, axes, channels)
     counts = np.zeros(shape, dtype=np.int64)
