@@ -102,6 +102,8 @@ CNN_SETTINGS = [
     Setting("snap", steps=6, sparsity=0.5),
 ]
 SCALE_SETTING = Setting("snap", steps=4, sparsity=1.0)  # the size and die-count sweep's
+#: Every setting by its label (a row names its setting so).
+BY_LABEL = {s.label: s for s in LM_SETTINGS + CNN_SETTINGS}
 #: Batch orders (seeds) beyond the first that the picked setting must also stay in budget on.
 REPEAT_ORDERS = (2, 3)
 #: Interleaved training steps timed per model for the headline's step-time ratio.
@@ -217,7 +219,6 @@ def recheck(task: Task, rows: list[dict], budget: float, finetune: int, bar) -> 
     saved against fp16 first, are fine-tuned again on every REPEAT_ORDERS order (each against
     the dense model fine-tuned on that order) until one stays within budget on all; else the
     row that loses least, not within budget. Its label and every re-check's figures."""
-    settings = {s.label: s for s in LM_SETTINGS + CNN_SETTINGS}
     snap = [r for r in rows if r["kind"] == "snap" and r["dies"] == 2]
     dense: dict[int, float] = {}
     checked = []
@@ -229,7 +230,7 @@ def recheck(task: Task, rows: list[dict], budget: float, finetune: int, bar) -> 
                 again = run_setting(task, Setting("dense"), finetune, FINETUNE_LR, order)
                 dense[order] = again["quality"]
             bar(f"{task.name}: {r['label']}, batch order {order}")
-            res = run_setting(task, settings[r["label"]], finetune, FINETUNE_LR, order)
+            res = run_setting(task, BY_LABEL[r["label"]], finetune, FINETUNE_LR, order)
             own = sum(own_counts(res).link_bits)
             repeats.append(
                 {
@@ -342,11 +343,10 @@ def scale_sweep(make, sizes, main: Task, main_rows: list, finetune: int, pricing
 def interleaved_steps(tasks: dict[str, Task], best: dict[str, dict], bar) -> dict[str, dict]:
     """Per model, seconds per training step of the dense model and of the picked cut model,
     timed in turns (`snap_real.step_times`)."""
-    settings = {s.label: s for s in LM_SETTINGS + CNN_SETTINGS}
     out = {}
     for name, task in tasks.items():
         bar(f"{name}: {STEP_SAMPLES} interleaved training steps, dense and {best[name]['label']}")
-        cut = settings[best[name]["label"]]
+        cut = BY_LABEL[best[name]["label"]]
         dense_s, cut_s = step_times(task, [Setting("dense"), cut], STEP_SAMPLES, FINETUNE_LR)
         out[name] = {
             "setting": cut.label,
