@@ -68,7 +68,8 @@ class Mapping:
 
     def placements_json(self) -> dict[str, Any]:
         board = self.board()
-        first = board.units.first_of_slice()
+        units, base = board.units, board.base
+        first = units.first_of_slice()
         slices = [
             {
                 "slice": s,
@@ -76,8 +77,8 @@ class Mapping:
                 "neurons": [int(board.lo[s]), int(board.hi[s])],
                 "chip": self.mesh.xy[board.chip[s]].tolist(),
                 "core": int(board.core[s]),
-                "key": f"0x{int(board.base[s]):08x}",
-                "mask": f"0x{int(board.units.mask[board.units.first_of_slice()[s]]):08x}",
+                "key": f"0x{int(base[s]):08x}",
+                "mask": f"0x{int(units.mask[first[s]]):08x}",
                 "sends": board.sends[first[s] : first[s + 1]].tolist(),
                 "synapse_bytes": int(self.graph.synapse_bytes[s]),
                 "dtcm_bytes": int(self.graph.dtcm_bytes[s]),
