@@ -79,11 +79,6 @@ def no_board() -> str | None:
     return None if found else "needs a board, and pynq finds no FPGA on this machine"
 
 
-def board_overlay(
-    part: str,
-    build_hash: str,
-    how_to_build: str = HOW_TO_BUILD,
-    directory: Path | None = None,
-) -> Any:
+def board_overlay(part: str, build_hash: str, how_to_build: str = HOW_TO_BUILD) -> Any:
     """Program the FPGA with the partition's bitstream through pynq and return the overlay."""
-    return pynq.Overlay(str(find_bitstream(part, build_hash, directory, how_to_build)))
+    return pynq.Overlay(str(find_bitstream(part, build_hash, how_to_build=how_to_build)))
