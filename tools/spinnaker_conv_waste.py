@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_conv import CASES, HEADLINE_CASE, RATE, STEPS, candidate_devices, conv_layer
 
 from snapdeploy.backends.spinnaker import map_network
-from snapdeploy.backends.spinnaker.conv_slicing import input_reach
 from snapdeploy.backends.spinnaker.emulator import Emulator
 from snapdeploy.backends.spinnaker.keys import KeyLayout
 from snapdeploy.backends.spinnaker.mapping import Mapping
@@ -133,9 +132,7 @@ def measure(name: str, rng: np.random.Generator) -> dict[str, Any]:
     }
     board = after.board()
     conv = board.population == 1
-    reach = np.array(
-        [input_reach(params.synapse, lo, hi) for lo, hi in zip(board.lo[conv], board.hi[conv])]
-    )
+    reach = after.graph.reach[0]  # bool [conv core, input]: slicing's input_reach per core
     for run in runs.values():
         if not isinstance(run, str):
             run["estimated_share"] = estimated_share(reach, run["neurons_per_entry"])
