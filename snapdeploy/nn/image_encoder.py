@@ -18,7 +18,7 @@ from torch import Tensor
 
 from snapdeploy.core.errors import ParameterRangeError
 from snapdeploy.nn.boundary import SpikeEncoder
-from snapdeploy.nn.image_source import channels_last
+from snapdeploy.nn.image_source import channels_last, image_dims
 
 
 class ImageSpikeEncoder(SpikeEncoder):
@@ -33,12 +33,7 @@ class ImageSpikeEncoder(SpikeEncoder):
         dv: float = 0.0,
         gradient: str = "surrogate",
     ):
-        dims = tuple(int(d) for d in channels_first)
-        if len(dims) != 3 or min(dims) < 1:
-            raise ParameterRangeError(
-                f"ImageSpikeEncoder(channels_first={channels_first}): give the images' (C, H, W), "
-                f"three sizes of at least 1"
-            )
+        dims = image_dims(channels_first, "ImageSpikeEncoder", ParameterRangeError)
         super().__init__(math.prod(dims), steps, threshold, dv, gradient)
         self.channels_first = dims
 

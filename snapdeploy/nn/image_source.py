@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from snapdeploy.core.errors import SpikeInputError
+from snapdeploy.core.errors import SnapdeployError, SpikeInputError
 from snapdeploy.nn.boundary import SpikeSource
 
 
@@ -25,17 +25,25 @@ def channels_last(spikes: torch.Tensor, channels_first: tuple[int, int, int]) ->
     return images.permute(0, 1, 3, 4, 2).reshape(steps, batch, n)
 
 
+def image_dims(
+    channels_first: tuple[int, int, int], module: str, error: type[SnapdeployError]
+) -> tuple[int, ...]:
+    """An image module's (C, H, W) as ints, or `error` naming `module` and the fix."""
+    dims = tuple(int(d) for d in channels_first)
+    if len(dims) != 3 or min(dims) < 1:
+        raise error(
+            f"{module}(channels_first={channels_first}): give the images' (C, H, W), "
+            f"three sizes of at least 1"
+        )
+    return dims
+
+
 class ImageSpikeSource(SpikeSource):
     """Event input [batch, T, C*H*W] flattened from (C, H, W) -> spikes [T, batch, H*W*C]
     flattened from (H, W, C), checked as `SpikeSource` checks them."""
 
     def __init__(self, channels_first: tuple[int, int, int], steps: int):
-        dims = tuple(int(d) for d in channels_first)
-        if len(dims) != 3 or min(dims) < 1:
-            raise SpikeInputError(
-                f"ImageSpikeSource(channels_first={channels_first}): give the images' (C, H, W), "
-                f"three sizes of at least 1"
-            )
+        dims = image_dims(channels_first, "ImageSpikeSource", SpikeInputError)
         super().__init__(math.prod(dims), steps)
         self.channels_first = dims
 
