@@ -88,10 +88,10 @@ class Router:
         self.board = board
         self.neighbours = board.mesh.neighbours()
         words = first_matches(board)
-        self.split = words == SPLIT
         defaults = np.left_shift(1, np.arange(N_LINKS, dtype=np.int64))
         unique = np.unique(np.concatenate([words[words >= 0], defaults, [0]]))
-        self.route_id = np.where(words >= 0, np.searchsorted(unique, words), -1)
+        # -1 (no entry matches) and SPLIT kept as they are
+        self.route_id = np.where(words >= 0, np.searchsorted(unique, words), words)
         # indexed by the link a packet came in on; -1 (from a local core) gets the empty route
         self.default_id = np.searchsorted(unique, np.append(defaults, 0))
         self.fan_count, self.fan_start, self.fan_bits = fanouts(
@@ -134,14 +134,14 @@ class Router:
                     f"chips for ever; fix: compile the partition again"
                 )
             stats.router_lookups += len(key)
-            if self.split[chip, unit].any():
-                at = np.flatnonzero(self.split[chip, unit])[0]
+            rid = self.route_id[chip, unit]
+            if np.any(rid == SPLIT):
+                at = np.flatnonzero(rid == SPLIT)[0]
                 raise BackendError(
                     f"chip {self.board.mesh.xy[chip[at]].tolist()}: its first routing entry "
                     f"to match key 0x{int(key[at]):08x} matches only part of that key's routing "
                     f"unit; fix: compile the partition again"
                 )
-            rid = self.route_id[chip, unit]
             unmatched = rid < 0
             stats.dropped_no_route += int(np.count_nonzero(unmatched & (arrived < 0)))
             rid = np.where(unmatched, self.default_id[arrived], rid)
