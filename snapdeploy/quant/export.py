@@ -322,7 +322,7 @@ def stage_op(name: str, module: nn.Module, weight_bits: int, dense_bits: int) ->
     if isinstance(module, SpikeEncoder):
         image = getattr(module, "channels_first", None)  # an image encoder, or its QAT twin
         return EncoderOp(
-            name, module.n, module.steps, module.threshold.item(), module.dv, None, image
+            name, module.n, module.steps, module.threshold.item(), module.dv, channels_first=image
         )
     if isinstance(module, SpikeSource):
         image = module.channels_first if isinstance(module, ImageSpikeSource) else None
