@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 from snapdeploy.backends.spinnaker import FINEST_ROUTE_BLOCK
 from snapdeploy.backends.spinnaker.emulator import Emulator
+from snapdeploy.backends.spinnaker.mapping import Mapping
 from snapdeploy.backends.spinnaker.route_units import RouteUnits
 from snapdeploy.backends.spinnaker.tables import LoadTables
+from snapdeploy.backends.spinnaker.traffic import TrafficStats
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse
 from snapdeploy.core.errors import CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
@@ -114,18 +116,25 @@ def test_compile_takes_the_finest_block_whose_tables_fit() -> None:
         mapped(BOARD, layers, 24)
 
 
+def emulated(
+    mapping: Mapping, layers: list[ConvLayerParams] | list[LifLayerParams], spikes: np.ndarray
+) -> TrafficStats:
+    """The traffic of running `spikes` [T, batch, n_in] on the fast path, its output checked
+    equal to the reference's."""
+    emulator = Emulator(mapping.board(), layers)
+    assert emulator.fast_path is not None
+    emulator.reset(spikes.shape[1])
+    got = np.stack([emulator.step(s)[-1] for s in spikes])
+    np.testing.assert_array_equal(got, ReferenceNetwork(layers).run(spikes)[0])
+    return emulator.stats
+
+
 def test_finer_blocks_waste_fewer_copies_and_deliver_the_same_useful_ones() -> None:
     layers = conv_network()
     spikes = np.random.default_rng(8).random((20, 2, layers[0].n_in)) < 0.2
-    want = ReferenceNetwork(layers).run(spikes)[0]
     counted = {}
     for block in (128, 16):
-        emulator = Emulator(mapped(BOARD, layers, block).board(), layers)
-        assert emulator.fast_path is not None
-        emulator.reset(2)
-        got = np.stack([emulator.step(s)[-1] for s in spikes])
-        np.testing.assert_array_equal(got, want)
-        stats = emulator.stats
+        stats = emulated(mapped(BOARD, layers, block), layers, spikes)
         counted[block] = (stats.deliveries - stats.no_synaptic_row, stats.no_synaptic_row)
     assert counted[16][0] == counted[128][0]
     assert counted[16][1] < counted[128][1] / 2
@@ -148,20 +157,14 @@ def test_a_banded_dense_layer_is_routed_in_blocks_and_a_fully_connected_one_per_
         layers = [dense(1024, 512, band)]
         mapping = mapped(BOARD, layers)
         inputs = mapping.graph.population == 0
-        emulator = Emulator(mapping.board(), layers)
-        emulator.reset(1)
-        got = np.stack([emulator.step(s)[-1] for s in spikes])
-        np.testing.assert_array_equal(got, ReferenceNetwork(layers).run(spikes)[0])
-        wasted[band] = emulator.stats.no_synaptic_row / emulator.stats.deliveries
+        stats = emulated(mapping, layers, spikes)
+        wasted[band] = stats.no_synaptic_row / stats.deliveries
         if band is None:  # every block reaches every core: one entry per slice
             assert set(mapping.route_bits[inputs].tolist()) == {7}
             assert wasted[band] == 0
         else:
             # blocks, where some block of the slice reaches fewer cores than the slice
             assert 4 in mapping.route_bits[inputs]
-            whole = Emulator(mapped(BOARD, layers, 128).board(), layers)
-            whole.reset(1)
-            for s in spikes:
-                whole.step(s)
-            before = whole.stats.no_synaptic_row / whole.stats.deliveries
+            whole = emulated(mapped(BOARD, layers, 128), layers, spikes)
+            before = whole.no_synaptic_row / whole.deliveries
             assert wasted[band] < before / 2
