@@ -47,16 +47,15 @@ class PacketLevel:
 
     def emit(self, spikes: list[np.ndarray], stats: TrafficStats) -> tuple[np.ndarray, np.ndarray]:
         """One packet (batch item, key) per spike of every routing unit that sends."""
-        board = self.board
+        board, tables = self.board, self.tables
         items, keys = [], []
         for p, fired in enumerate(spikes):
             item, neuron = np.nonzero(fired)
-            slices = np.flatnonzero(board.population == p)
-            s = slices[np.searchsorted(board.lo[slices], neuron, side="right") - 1]
-            key = self.base[s] + neuron - board.lo[s]
-            keep = board.sends[self.router.units.of_keys(key)]
+            number = tables.offsets[p] + neuron  # among all populations' neurons
+            s = tables.slice_of_neuron[number]
+            keep = board.sends[tables.unit_of_neuron[number]]
             items.append(item[keep])
-            keys.append(key[keep])
+            keys.append(self.base[s[keep]] + neuron[keep] - board.lo[s[keep]])
         stats.packets_sent += sum(len(k) for k in keys)
         return np.concatenate(items), np.concatenate(keys)
 
