@@ -252,7 +252,7 @@ def spiking_layer(
     return layer, bool(delays), target, folded
 
 
-def encoder_layout(
+def encoder_and_layer(
     encoder: SpikeEncoder,
     name: str,
     run: list[tuple[str, nir.NIRNode]],
@@ -260,17 +260,17 @@ def encoder_layout(
     node: nir.NIRNode,
     dt: float,
     reset: str,
-) -> tuple[Layout, SpikeEncoder]:
-    """The layout of the encoder's spikes and the encoder giving it: channels-last, from an
-    `ImageSpikeEncoder`, where the layer after it then stays a conv; else NIR's order."""
-    if len(layout.shape) != 3 or layout.shape[0] == 1:  # (1, H, W): the orders agree
-        return layout, encoder
-    image = Layout(layout.shape, True)
-    if not isinstance(spiking_layer(name, run, image, node, dt, reset)[0], SpikingConv):
-        return layout, encoder
-    reordering = ImageSpikeEncoder(layout.shape, encoder.steps, dv=encoder.dv)
-    reordering.log_threshold.data.copy_(encoder.log_threshold.data)
-    return image, reordering
+) -> tuple[SpikeEncoder, tuple[SpikingLinear | SpikingConv, bool, Layout, str | None]]:
+    """The encoder of NIR's `layout` image and the layer after it (`spiking_layer`'s result):
+    an `ImageSpikeEncoder`, its spikes channels-last, where that layer then stays a conv; else
+    the encoder as it is, the layer taking NIR's order."""
+    if len(layout.shape) == 3 and layout.shape[0] > 1:  # (1, H, W): the orders agree
+        made = spiking_layer(name, run, Layout(layout.shape, True), node, dt, reset)
+        if isinstance(made[0], SpikingConv):
+            reordering = ImageSpikeEncoder(layout.shape, encoder.steps, dv=encoder.dv)
+            reordering.log_threshold.data.copy_(encoder.log_threshold.data)
+            return reordering, made
+    return encoder, spiking_layer(name, run, layout, node, dt, reset)
 
 
 def checked_conv(
@@ -367,8 +367,10 @@ def read_nir(
                 )
         else:
             if image_out and isinstance(stages[-1], SpikeEncoder):
-                layout, stages[-1] = encoder_layout(stages[-1], name, run, layout, node, dt, reset)
-            layer, aligned, layout, folded = spiking_layer(name, run, layout, node, dt, reset)
+                stages[-1], made = encoder_and_layer(stages[-1], name, run, layout, node, dt, reset)
+            else:
+                made = spiking_layer(name, run, layout, node, dt, reset)
+            layer, aligned, layout, folded = made
             in_shape = layout.shape
             stages.append(layer)
             notes += [folded] if folded else []

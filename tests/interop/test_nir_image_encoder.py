@@ -74,7 +74,11 @@ def test_the_reorder_changes_no_result(graph, images, monkeypatch):
     into one dense matrix over NIR-ordered spikes), mapped through the reorder."""
     new = read_nir(graph, steps=T).net
     with monkeypatch.context() as patch:  # the old path: the encoder keeps NIR's order
-        patch.setattr(reader, "encoder_layout", lambda encoder, *_: (_[2], encoder))
+        patch.setattr(
+            reader,
+            "encoder_and_layer",
+            lambda encoder, *args: (encoder, reader.spiking_layer(*args)),
+        )
         old = read_nir(graph, steps=T).net
     assert [type(s) for s in old.stages()[3:5]] == [SpikeEncoder, SpikingLinear]
     got, want = neuron_spikes(new, images), neuron_spikes(old, images)
