@@ -12,14 +12,17 @@ from snapdeploy.core.errors import CapacityError
 from snapdeploy.targets.spec import RtlDevice
 
 from .layout import DELAY_BITS, RtlLayout
+from .synth import PARTS
 
-#: Block RAM of the parts an rtl device may name, in bits: Zynq-7020 140 x 36 Kbit RAMB36
-#: (Xilinx DS190), ECP5 LFE5U-85F 208 x 18 Kbit DP16KD (Lattice FPGA-DS-02012), iCE40 UP5K
-#: 30 x 4 Kbit EBR (Lattice FPGA-DS-02008; its SPRAM is not inferred for these memories).
+#: Bits of one block of each block-RAM class of `synth.Part.capacity` (the UP5K's SPRAM is
+#: not inferred for these memories, so it is not counted).
+BLOCK_BITS = {"bram36": 36 * 1024, "bram18": 18 * 1024, "bram4k": 4 * 1024}
+#: Block RAM of the parts an rtl device may name, in bits, from their block counts.
 PART_MEMORY_BITS = {
-    "xc7z020": 140 * 36 * 1024,
-    "lfe5u-85f": 208 * 18 * 1024,
-    "up5k": 30 * 4 * 1024,
+    name: sum(
+        BLOCK_BITS[kind] * count for kind, count in spec.capacity.items() if kind in BLOCK_BITS
+    )
+    for name, spec in PARTS.items()
 }
 #: Bits of the core's state words and biases (lif_core.v's U_W, V_W, A_W and bias_mem).
 U_BITS, V_BITS, PENDING_BITS, BIAS_BITS = 44, 24, 26, 13

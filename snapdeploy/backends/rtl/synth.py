@@ -92,7 +92,8 @@ class Part:
     pack: str = ""  # the bitstream packer
     bitstream_suffix: str = ""
     constraints_flag: str = ""  # nextpnr's option for a pin constraint file
-    # what the part has of each utilization class that can run out (placed parts only)
+    # what the part has of each utilization class that can run out (checked before placing;
+    # its block RAM also bounds `fit.check_memory`'s estimate)
     capacity: dict[str, float] = field(default_factory=dict)
 
 
@@ -108,6 +109,8 @@ PARTS: dict[str, Part] = {
             "bram36": {"RAMB36E1": 1, "RAMB18E1": 0.5},
             "lutram": {"RAM32M": 1, "RAM64M": 1, "RAM32X1D": 1, "RAM64X1D": 1, "RAM128X1D": 1},
         },
+        # XC7Z020: 140 RAMB36 (Xilinx DS190)
+        capacity={"bram36": 140},
     ),
     "lfe5u-85f": Part(
         device="LFE5U-85F-6BG381C",
@@ -126,7 +129,8 @@ PARTS: dict[str, Part] = {
         pack="yowasp-ecppack",
         bitstream_suffix=".bit",
         constraints_flag="--lpf",
-        # LFE5U-85F: 83640 LUT4s, 156 18x18 multipliers, 208 DP16KD (nextpnr-ecp5 --85k)
+        # LFE5U-85F: 83640 LUT4s, 156 18x18 multipliers, 208 DP16KD (nextpnr-ecp5 --85k;
+        # Lattice FPGA-DS-02012)
         capacity={"lut": 83640, "dsp": 156, "bram18": 208},
     ),
     "up5k": Part(
