@@ -520,6 +520,12 @@ def best_uncoded(row: dict) -> float:
     return min(row[bytes_key(e)] for e in SPIKE_ENCODINGS[:-1] if bytes_key(e) in row)
 
 
+def values_per_sample(row: dict) -> float:
+    """The values a row's boundaries carry per sample (its fp16 link sends 2 bytes each): what
+    a coder reads a table for, once per value on each die."""
+    return row["fp16_bytes_per_sample"] / 2
+
+
 def coder_pj(table_bytes: int) -> float:
     """Estimated energy per coded value: one read of the smallest SRAM holding the table
     (the largest priced SRAM's for a bigger table: a lower bound)."""
@@ -536,7 +542,7 @@ def coder_priced_crossover(row: dict) -> float | None:
     if row.get("encoding") != "coded counts" or crossover is None:
         return crossover
     saved_bits = 8 * (row["fp16_bytes_per_sample"] - row["bytes_per_sample"])
-    coder_pj_per_sample = 2 * (row["fp16_bytes_per_sample"] / 2) * coder_pj(max(row["table_bytes"]))
+    coder_pj_per_sample = 2 * values_per_sample(row) * coder_pj(max(row["table_bytes"]))
     return crossover + coder_pj_per_sample / saved_bits
 
 
@@ -547,7 +553,7 @@ def coder_text(best: dict[str, dict], pricing: Pricing) -> list[str]:
     for name, row in best.items():
         if "coded_counts_bytes_per_sample" not in row:
             continue
-        values = row["fp16_bytes_per_sample"] / 2
+        values = values_per_sample(row)
         coded = 8 * row["coded_counts_bytes_per_sample"] / values
         saved = 8 * best_uncoded(row) / values - coded
         pj = coder_pj(max(row["table_bytes"]))
