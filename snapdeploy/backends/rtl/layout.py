@@ -153,9 +153,9 @@ class RtlLayout:
     partition: str
     layers: tuple[RtlLayer, ...]
     weight_bits: int
-    lanes: int = SYN_LANES  # the synapse engine's, every layer's
+    lanes: int  # the synapse engine's, every layer's (rtl_layout sets both from the part)
     #: The optional engines (engines.ENGINES) the core is built with.
-    engines: frozenset[str] = frozenset()
+    engines: frozenset[str]
 
     @property
     def n_in(self) -> list[int]:
