@@ -1,9 +1,10 @@
 """The host side of a board top's UART link: the LIF core's registers and buffers over bytes.
 
-A board without a processor of its own (the ULX3S: an ECP5 and a USB-serial bridge) runs the
-core behind `rtl/core/lif_board.v`, which answers a byte protocol: 9-byte headers (command,
-32-bit address, 32-bit argument, little-endian) to write or read an AXI-Lite register or a
-run of 32-bit words of the buffer memory. `BoardLink` speaks it over any byte stream: a
+A board without a processor of its own (the ULX3S: an ECP5 and a USB-serial bridge; the
+iCEBreaker: an iCE40 UP5K and one) runs the core behind `rtl/core/lif_board.v`, which
+answers a byte protocol: 9-byte headers (command, 32-bit address, 32-bit argument,
+little-endian) to write or read an AXI-Lite register or a run of 32-bit words of the buffer
+memory. `BoardLink` speaks it over any byte stream: a
 serial port on a real board (`SerialStream`), or the pipes of the board top's Verilator
 simulation (`PipeStream`), so the same host code runs against either. A stream that closes
 or stops answering is a `BoardLinkLost` naming the stream, never a hang.
@@ -28,7 +29,8 @@ ACK, NAK = 0x06, 0x15
 HEADER = struct.Struct("<BII")
 #: How long a reply may take; the longest is a buffer read at the link's byte rate.
 REPLY_TIMEOUT_S = 10.0
-#: The board top's UART rate at its 25 MHz clock (CLOCKS_PER_BIT = 25).
+#: The board tops' UART rate: 25 clocks per bit on the ULX3S's 25 MHz, 12 on the
+#: iCEBreaker's 12 MHz (lif_board.v's CLOCKS_PER_BIT).
 BAUD = 1_000_000
 
 

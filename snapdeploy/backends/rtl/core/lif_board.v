@@ -1,7 +1,12 @@
 // The board top of the RTL LIF core: the core, its buffers in on-chip memory and a narrow host
 // link, a UART byte protocol that reads and writes the core's AXI-Lite registers and the
-// buffer memory, so a board with only a USB-serial bridge (the ULX3S 85F: 25 MHz clock, the
-// FT231X on two pins; pins in ulx3s.lpf) runs the same driver as a Zynq.
+// buffer memory, so a board with only a USB-serial bridge runs the same driver as a Zynq.
+// Two boards use it: the ULX3S 85F (ECP5; 25 MHz clock, the FT231X on two pins; ulx3s.lpf),
+// its buffers in inferred block RAM (8K 64-bit words, 64 KB), and the iCEBreaker (iCE40
+// UP5K; 12 MHz clock, the FT2232H's second channel; icebreaker.pcf), built with
+// SNAP_BUFFER_SPRAM: its buffers in the UP5K's four SPRAMs (lif_spram.v: 16K 64-bit words,
+// 128 KB), which its 30 EBR could not hold. CLOCKS_PER_BIT is the clock over the baud rate:
+// 1 Mbaud on both boards (25 and 12).
 //
 // The protocol, every value little-endian; the host sends a 9-byte header: a command byte,
 // a 32-bit address and a 32-bit argument, and then
@@ -12,7 +17,9 @@
 //   0x04 read memory     (address: byte address, argument: words)    reply: 4 bytes per word
 // An unknown command is answered 0x15. Buffer addresses are byte offsets into the buffer
 // memory (BUFFER_WORDS 64-bit words): what the core's pointer registers hold. The host
-// touches the memory only while the core is idle; the core's requests come first.
+// touches the memory only while the core is idle; the core's requests come first. Nothing in
+// it is set by the bitstream: the host writes every buffer (parameter image, spikes, state)
+// before the core reads it.
 //
 // led[0] is high from an ap_start written through the link until a CTRL read through it sees
 // ap_done or ap_idle (while the core may run); led[1] while a command is being served. A
@@ -20,19 +27,22 @@
 `include "lif_params.vh"
 
 module lif_board #(
-    parameter integer CLOCKS_PER_BIT = 25,
-    parameter integer BUFFER_WORDS = 8192
+    parameter integer CLOCKS_PER_BIT = 25
 ) (
-    input wire clk_25mhz,
+    input wire clk,
     input wire ftdi_txd,  // the bridge transmits: the FPGA receives
     output wire ftdi_rxd,  // the bridge receives: the FPGA transmits
     output wire [3:0] led
 );
+`ifdef SNAP_BUFFER_SPRAM
+  localparam integer BUFFER_WORDS = 16384;
+`else
+  localparam integer BUFFER_WORDS = 8192;
+`endif
   localparam integer BA = $clog2(BUFFER_WORDS);
   localparam integer ADDR_BITS = `SNAP_REG_ADDR_BITS;
   localparam [7:0] WRITE_REG = 8'h01, READ_REG = 8'h02, WRITE_MEM = 8'h03, READ_MEM = 8'h04;
   localparam [7:0] ACK = 8'h06, NAK = 8'h15;
-  wire clk = clk_25mhz;
 
   // Power-on reset: held for 15 cycles after configuration.
   reg [3:0] reset_count = 4'd0;
@@ -84,7 +94,6 @@ module lif_board #(
   // ---------------------------------------------------------------- the buffer memory
   // One port, 64 bits wide with a write enable per 32-bit half; the core's request is served
   // in the cycle it is made (answered the next), the link's when the core makes none.
-  reg [63:0] buffer[0:BUFFER_WORDS-1];
   reg link_mem, link_write;  // the link's request this cycle
   reg [31:0] link_addr, link_data;
   wire core_mem = m_valid;
@@ -94,15 +103,30 @@ module lif_board #(
   wire p_wide = core_mem && m_wide;
   wire p_write = core_mem ? m_write : link_mem && link_write;
   wire [63:0] p_data = core_mem ? (m_wide ? m_wdata : {2{m_wdata[31:0]}}) : {2{link_data}};
-  reg [63:0] p_q;
+  wire [1:0] p_halves = {2{p_write}} & {p_wide || p_half, p_wide || !p_half};
   reg q_wide, q_half;
   always @(posedge clk) begin
-    if (p_write && (p_wide || !p_half)) buffer[p_addr][31:0] <= p_data[31:0];
-    if (p_write && (p_wide || p_half)) buffer[p_addr][63:32] <= p_data[63:32];
-    p_q <= buffer[p_addr];
     q_wide <= p_wide;
     q_half <= p_half;
   end
+`ifdef SNAP_BUFFER_SPRAM
+  wire [63:0] p_q;
+  lif_spram buffer (
+      .clk(clk),
+      .addr(p_addr),
+      .wdata(p_data),
+      .write(p_halves),
+      .q(p_q)
+  );
+`else
+  reg [63:0] buffer[0:BUFFER_WORDS-1];
+  reg [63:0] p_q;
+  always @(posedge clk) begin
+    if (p_halves[0]) buffer[p_addr][31:0] <= p_data[31:0];
+    if (p_halves[1]) buffer[p_addr][63:32] <= p_data[63:32];
+    p_q <= buffer[p_addr];
+  end
+`endif
   wire [31:0] q_word = q_half ? p_q[63:32] : p_q[31:0];
   always @(posedge clk) m_rvalid <= rst_n && core_mem;
   always @* m_rdata = q_wide ? p_q : {32'd0, q_word};

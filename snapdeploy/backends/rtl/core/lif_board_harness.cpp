@@ -41,16 +41,16 @@ struct Bridge {
 
   explicit Bridge(VerilatedContext* context) : board(new Vlif_board(context)) {
     board->ftdi_txd = 1;
-    board->clk_25mhz = 0;
+    board->clk = 0;
     board->eval();
   }
 
   void tick() {
     Vlif_board& b = *board;
     drive();
-    b.clk_25mhz = 1;
+    b.clk = 1;
     b.eval();
-    b.clk_25mhz = 0;
+    b.clk = 0;
     b.eval();
     sample(b.ftdi_rxd);
     quiet = send_bits || recv_cycles >= 0 ? 0 : quiet + 1;
