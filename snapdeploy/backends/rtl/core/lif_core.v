@@ -267,9 +267,11 @@ module lif_core #(
   end
 `endif
 
-  reg w_we, d_we, bias_we, u_we, v_we, p_we;
-  reg [WA-1:0] w_wa, w_ra;
-  reg [DA-1:0] d_wa, d_ra;
+  // A loaded line of weights (or delays) is written from registers the cycle after its last
+  // lane arrives; the rest write as their words arrive or the LIF update writes them back.
+  reg w_we, d_we;
+  reg [31:0] ld_wa;
+  reg bias_we, u_we, v_we, p_we;
   reg [NA-1:0] b_wa, n_ra;  // the bias write; one read address for the neuron memories
   reg [NA-1:0] u_wa, v_wa;
   reg [PA-1:0] p_wa, p_ra;
@@ -286,14 +288,16 @@ module lif_core #(
   reg signed [V_W-1:0] v_q;
   reg signed [A_W-1:0] p_q;
 
+  // The weights and delays are read only while a row's lines issue (phase ROW): the
+  // simulation, which evaluates every block every cycle, skips the wide reads otherwise.
   always @(posedge clk) begin
-    if (w_we) w_mem[w_wa] <= w_wd;
-    w_q <= w_mem[w_ra];
+    if (w_we) w_mem[ld_wa[WA-1:0]] <= w_wd;
+    if (phase == ROW) w_q <= w_mem[row_ptr[WA-1:0]+j[WA-1:0]];
   end
   always @(posedge clk)
     if (HAS_DELAY != 0) begin
-      if (d_we) d_mem[d_wa] <= d_wd;
-      d_q <= d_mem[d_ra];
+      if (d_we) d_mem[ld_wa[DA-1:0]] <= d_wd;
+      if (phase == ROW) d_q <= d_mem[drow_ptr[DA-1:0]+j[DA-1:0]];
     end
   always @(posedge clk) begin
     if (bias_we) bias_mem[b_wa] <= bias_wd;
@@ -377,10 +381,10 @@ module lif_core #(
   reg [31:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the block
   reg [31:0] ld_line;
   reg [LG-1:0] ld_lane;
-  reg [LD_LINE-1:0] ld_buffer;  // the line being loaded: its lanes below ld_lane
-  // that line with the word arriving now in its lane (lanes above it zero)
-  wire [LD_LINE-1:0] ld_full =
-      ld_buffer | ({{(LD_LINE - LD_W) {1'b0}}, m_rdata[LD_W-1:0]} << (ld_lane * LD_W));
+  // The line being loaded, its lanes up to the last weight that arrived (lanes above it
+  // zero): once its last lane is in, the line is written into its memory the next cycle.
+  reg [LD_LINE-1:0] ld_buffer;
+  reg ld_fresh;  // the next weight starts a line
   reg ld_row_last, ld_block_last;  // the word loading ends its row; the row ends its block
   wire ld_line_end = &ld_lane || ld_row_last;
   wire [31:0] ld_len = table_blocks[{ld_block, 1'b1}];
@@ -389,11 +393,15 @@ module lif_core #(
   genvar lane;
   generate
     for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : repack
-      assign w_wd[lane*WEIGHT_BITS+:WEIGHT_BITS] = ld_full[lane*LD_W+:WEIGHT_BITS];
-      assign d_wd[lane*DB+:DB] = ld_full[lane*LD_W+:DB];
+      assign w_wd[lane*WEIGHT_BITS+:WEIGHT_BITS] = ld_buffer[lane*LD_W+:WEIGHT_BITS];
+      assign d_wd[lane*DB+:DB] = ld_buffer[lane*LD_W+:DB];
     end
   endgenerate
-  reg [SPIKE_BITS-1:0] spikes, next_spikes;
+  // The layer's input spikes and its output's so far, in 32-bit words (arrays of words, not
+  // one wide vector: a word or a bit is written without copying the whole vector)
+  reg [31:0] spikes[0:SPIKE_WORDS-1];
+  reg [31:0] next_spikes[0:SPIKE_WORDS-1];
+  integer sw;
   reg [3:0] drain;
 
   // A conv spike's coordinates: five divisions n / d by multiplying with d's reciprocal
@@ -522,8 +530,6 @@ module lif_core #(
       wire [LG-1:0] lane_id = lane;
       // the weight lane landing here (only a conv row's lines are rotated)
       wire [LG-1:0] from = HAS_CONV != 0 ? lane_id - ev_rot_2 : lane_id;
-      wire signed [WEIGHT_BITS-1:0] weight_2 = w_2[from*WEIGHT_BITS+:WEIGHT_BITS];
-      wire takes_2 = ev_full_2 || from < ev_rem_2;
       wire [CA+DB-1:0] delayed = {{DB{1'b0}}, ev_line_2} + {{CA{1'b0}}, d_2[lane*DB+:DB]};
       wire [CA-1:0] addr_2 = l_delay ? delayed[CA-1:0] :
           ev_line_2 + (HAS_CONV != 0 && lane_id < ev_rot_2 ? 1'b1 : 1'b0);
@@ -532,23 +538,28 @@ module lif_core #(
       reg [CA-1:0] addr_3, addr_4;
       reg [ACC_W-1:0] mem[0:ACC_CAP-1];
       reg [ACC_W-1:0] q, sum_4;
-      wire we = ev_valid[4] && takes_4 || up_clr[2];
-      wire [CA-1:0] wa = up_clr[2] ? up_cl[2] : addr_4;
-      wire [ACC_W-1:0] wd = up_clr[2] ? {ACC_W{1'b0}} :
-          sum_4 + {{(ACC_W - WEIGHT_BITS) {weight_4[WEIGHT_BITS-1]}}, weight_4};
-      wire [CA-1:0] ra = ev_valid[2] ? addr_2 : acc_line;
       integer a;
       initial for (a = 0; a < ACC_CAP; a = a + 1) mem[a] = {ACC_W{1'b0}};
+      // Each stage moves only while it holds a line (or, for the read, a neuron's line in
+      // UPDATE): the simulation skips an idle bank's work.
       always @(posedge clk) begin
-        if (we) mem[wa] <= wd;
-        q <= mem[ra];
-        weight_3 <= weight_2;
-        weight_4 <= weight_3;
-        takes_3 <= takes_2;
-        takes_4 <= takes_3;
-        addr_3 <= addr_2;
-        addr_4 <= addr_3;
-        sum_4 <= q;
+        // one write port and one read port: a cleared line or a line's sum; a row's line or
+        // the updated neuron's
+        if (up_clr[2] || ev_valid[4] && takes_4)
+          mem[up_clr[2] ? up_cl[2] : addr_4] <= up_clr[2] ? {ACC_W{1'b0}} :
+              sum_4 + {{(ACC_W - WEIGHT_BITS) {weight_4[WEIGHT_BITS-1]}}, weight_4};
+        if (ev_valid[2] || phase == UPDATE) q <= mem[ev_valid[2] ? addr_2 : acc_line];
+        if (ev_valid[2]) begin
+          weight_3 <= w_2[from*WEIGHT_BITS+:WEIGHT_BITS];
+          takes_3 <= ev_full_2 || from < ev_rem_2;
+          addr_3 <= addr_2;
+        end
+        if (ev_valid[3]) begin
+          weight_4 <= weight_3;
+          takes_4 <= takes_3;
+          addr_4 <= addr_3;
+          sum_4 <= q;
+        end
       end
       assign acc_q[lane*ACC_W+:ACC_W] = q;
     end
@@ -590,14 +601,10 @@ module lif_core #(
 
   // Write and read ports, by phase.
   always @* begin
-    w_we = 1'b0;
-    d_we = 1'b0;
     bias_we = 1'b0;
     u_we = 1'b0;
     v_we = 1'b0;
     p_we = 1'b0;
-    w_wa = ld_line[WA-1:0];
-    d_wa = ld_line[DA-1:0];
     bias_wd = m_rdata[12:0];
     b_wa = sec_index[NA-1:0];
     u_wa = idx[NA-1:0];
@@ -606,14 +613,10 @@ module lif_core #(
     u_wd = m_rdata[U_W-1:0];
     v_wd = m_rdata[V_W-1:0];
     p_wd = m_rdata[A_W-1:0];
-    w_ra = row_ptr[WA-1:0] + j[WA-1:0];
-    d_ra = drow_ptr[DA-1:0] + j[DA-1:0];
     n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : idx[NA-1:0];
     p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + 1'b1 :
         ((phase == GAP) ? p_base[PA-1:0] : idx[PA-1:0]);
     if (phase == LOAD_WAIT && m_rvalid) begin
-      w_we = section == 2'd2 && ld_line_end;
-      d_we = section == 2'd3 && ld_line_end;
       bias_we = section == 2'd1;
     end
     if (phase == SIN_WAIT && m_rvalid) begin
@@ -636,13 +639,16 @@ module lif_core #(
     end
   end
 
-  // The pipelines' datapath: no reset, every stage moves every cycle.
+  // The pipelines' datapath, no reset: a stage moves while it holds an element (the
+  // simulation, which evaluates every block every cycle, skips an idle stage's arithmetic;
+  // synthesis gives its registers a clock enable).
   integer st;
   always @(posedge clk) begin
-    for (st = DEPTH; st > 1; st = st - 1) begin
-      up_n[st] <= up_n[st-1];
-      up_j[st] <= up_j[st-1];
-    end
+    for (st = DEPTH; st > 1; st = st - 1)
+      if (up_valid[st-1]) begin
+        up_n[st] <= up_n[st-1];
+        up_j[st] <= up_j[st-1];
+      end
     up_n[1] <= n_ra;  // what stage 0 issues, in the UPDATE phase
     up_j[1] <= j[XA-1:0];
     up_pa[1] <= p_ptr[PA-1:0];
@@ -650,50 +656,68 @@ module lif_core #(
     up_pa[3] <= up_pa[2];
     up_cl[1] <= acc_line;
     up_cl[2] <= up_cl[1];
-    ev_line_1 <= l_delay ? jd[CA-1:0] : acc_base[CA+LG-1:LG] + j[CA-1:0];
-    ev_rot_1 <= acc_base[LG-1:0];
-    ev_full_1 <= rem >= SYN_LANES;
-    ev_rem_1 <= rem[LG-1:0];
-    ev_line_2 <= ev_line_1;
-    ev_rot_2 <= ev_rot_1;
-    ev_full_2 <= ev_full_1;
-    ev_rem_2 <= ev_rem_1;
-    w_2 <= w_q;
-    d_2 <= d_q;
+    if (phase == ROW) begin
+      ev_line_1 <= l_delay ? jd[CA-1:0] : acc_base[CA+LG-1:LG] + j[CA-1:0];
+      ev_rot_1 <= acc_base[LG-1:0];
+      ev_full_1 <= rem >= SYN_LANES;
+      ev_rem_1 <= rem[LG-1:0];
+    end
+    if (ev_valid[1]) begin
+      ev_line_2 <= ev_line_1;
+      ev_rot_2 <= ev_rot_1;
+      ev_full_2 <= ev_full_1;
+      ev_rem_2 <= ev_rem_1;
+      w_2 <= w_q;
+      d_2 <= d_q;
+    end
     u_2 <= u_q;
     v_2 <= v_q;
     p_2 <= p_q;
     bias_2 <= bias_q;
-    acc_2 <= acc_q[up_j[1][LG-1:0]*ACC_W+:ACC_W];
+    if (up_pw[1]) acc_2 <= acc_q[up_j[1][LG-1:0]*ACC_W+:ACC_W];
     if (up_cap[2]) arrived <= p_2;
-    p_next_3 <= up_cap[2] ? {A_W{1'b0}} : p_2;
-    act_3 <= act_2;
-    u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
-    u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
-    u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
-    v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
-    v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
-    arrived_3 <= {{(U_W - A_W - 6) {arrived[A_W-1]}}, arrived, 6'd0};
-    bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
-    u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
-    v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
-    arrived_4 <= arrived_3;
-    bias_4 <= bias_3;
-    // decay rounded toward zero
-    u_dec_5 <= (u_prod_4 + (u_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
-    v_dec_5 <= (v_prod_4 + (v_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
-    arrived_5 <= arrived_4;
-    bias_5 <= bias_4;
-    u_sum_6 <= $signed(u_dec_5[U_W+1:0]) + arrived_5;
-    v_part_6 <= $signed(v_dec_5[U_W+1:0]) + bias_5;
-    // Lava's single correction into 24 bits (not a modulo)
-    u_new_7 <= u_sum_6 > STATE_LIMIT ? u_sum_6 - WRAP :
-        (u_sum_6 <= -STATE_LIMIT ? u_sum_6 + WRAP : u_sum_6);
-    v_part_7 <= v_part_6;
-    v_sum_8 <= v_part_7 + u_new_7;
-    u_new_8 <= u_new_7;
-    v_clip_9 <= v_sum_8 > V_MAX ? V_MAX : (v_sum_8 < -V_MAX ? -V_MAX : v_sum_8);
-    u_new_9 <= u_new_8;
+    if (up_pw[2]) begin
+      p_next_3 <= up_cap[2] ? {A_W{1'b0}} : p_2;
+      act_3 <= act_2;
+    end
+    if (up_valid[2]) begin
+      u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
+      u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
+      u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
+      v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
+      v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
+      arrived_3 <= {{(U_W - A_W - 6) {arrived[A_W-1]}}, arrived, 6'd0};
+      bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
+    end
+    if (up_valid[3]) begin
+      u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
+      v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
+      arrived_4 <= arrived_3;
+      bias_4 <= bias_3;
+    end
+    if (up_valid[4]) begin  // decay rounded toward zero
+      u_dec_5 <= (u_prod_4 + (u_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+      v_dec_5 <= (v_prod_4 + (v_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+      arrived_5 <= arrived_4;
+      bias_5 <= bias_4;
+    end
+    if (up_valid[5]) begin
+      u_sum_6 <= $signed(u_dec_5[U_W+1:0]) + arrived_5;
+      v_part_6 <= $signed(v_dec_5[U_W+1:0]) + bias_5;
+    end
+    if (up_valid[6]) begin  // Lava's single correction into 24 bits (not a modulo)
+      u_new_7 <= u_sum_6 > STATE_LIMIT ? u_sum_6 - WRAP :
+          (u_sum_6 <= -STATE_LIMIT ? u_sum_6 + WRAP : u_sum_6);
+      v_part_7 <= v_part_6;
+    end
+    if (up_valid[7]) begin
+      v_sum_8 <= v_part_7 + u_new_7;
+      u_new_8 <= u_new_7;
+    end
+    if (up_valid[8]) begin
+      v_clip_9 <= v_sum_8 > V_MAX ? V_MAX : (v_sum_8 < -V_MAX ? -V_MAX : v_sum_8);
+      u_new_9 <= u_new_8;
+    end
   end
 
   always @(posedge clk) begin
@@ -707,16 +731,22 @@ module lif_core #(
       up_clr <= 2'b0;
       nx_st <= NX_DONE;
       lf_held <= 1'b0;
-      spikes <= {SPIKE_BITS{1'b0}};
-      next_spikes <= {SPIKE_BITS{1'b0}};
+      w_we <= 1'b0;
+      d_we <= 1'b0;
+      for (sw = 0; sw < SPIKE_WORDS; sw = sw + 1) begin
+        spikes[sw] <= 32'd0;
+        next_spikes[sw] <= 32'd0;
+      end
     end else begin
       if (m_valid && m_ready) m_valid <= 1'b0;
+      w_we <= 1'b0;
+      d_we <= 1'b0;
       ev_valid <= {ev_valid[3:1], 1'b0};
       up_valid <= {up_valid[DEPTH-1:1], 1'b0};
       up_pw <= {up_pw[2:1], 1'b0};
       up_cap <= {up_cap[1], 1'b0};
       up_clr <= {up_clr[1], 1'b0};
-      if (up_valid[DEPTH]) next_spikes[up_j[DEPTH]] <= fired;
+      if (up_valid[DEPTH]) next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
       if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
       case (nx_st)  // the finder
         NX_FIND:
@@ -729,7 +759,7 @@ module lif_core #(
           scan_word <= scan_word + 32'd1;
           scan_left <= scan_left - 32'd1;
           scan_last <= scan_left == 32'd2;
-          scan_pending <= spikes[(scan_word[XA-6:0]+1'b1)*32+:32];
+          scan_pending <= spikes[scan_word[WW-1:0]+1'b1];
         end
         NX_MUL: begin
           nx_off <= nx_i[XA-1:0] * stride[XA-LG:0];
@@ -764,7 +794,7 @@ module lif_core #(
           ld_row_last <= table_blocks[1] == 32'd1;
           ld_line <= 32'd0;
           ld_lane <= {LG{1'b0}};
-          ld_buffer <= {LD_LINE{1'b0}};
+          ld_fresh <= 1'b1;
           phase <= reg_load != 0 ? LOAD_REQ : ITEM;
         end
         LOAD_REQ:
@@ -792,7 +822,15 @@ module lif_core #(
             ld_lane <= ld_lane + 1'b1;
             ld_left <= ld_left - 1;
             ld_row_last <= ld_left == 32'd2;
-            ld_buffer <= ld_line_end ? {LD_LINE{1'b0}} : ld_full;
+            // (computed here, not as a wire: the simulation then shifts only as weights come)
+            ld_buffer <= (ld_fresh ? {LD_LINE{1'b0}} : ld_buffer) |
+                ({{(LD_LINE - LD_W) {1'b0}}, m_rdata[LD_W-1:0]} << (ld_lane * LD_W));
+            ld_fresh <= ld_line_end;
+            if (ld_line_end) begin
+              ld_wa <= ld_line;
+              w_we <= section == 2'd2;
+              d_we <= section == 2'd3;
+            end
             if (&ld_lane) ld_line <= ld_line + 1;
             if (ld_row_last) begin  // the row's last weight
               ld_lane <= {LG{1'b0}};
@@ -878,7 +916,7 @@ module lif_core #(
         end
         UNPACK_WAIT:
         if (m_rvalid) begin
-          spikes[word[WW-1:0]*32+:32] <= m_rdata[31:0];
+          spikes[word[WW-1:0]] <= m_rdata[31:0];
           in_ptr <= in_ptr + 4;
           word <= word + 1;
           word_last <= word + 2 == in_words;
@@ -915,7 +953,7 @@ module lif_core #(
           scan_word <= 32'd0;
           scan_left <= (n_in + 32'd31) >> 5;
           scan_last <= n_in <= 32'd32;
-          scan_pending <= spikes[31:0];
+          scan_pending <= spikes[0];
           nx_st <= NX_FIND;
           phase <= SCAN;
         end
@@ -1061,8 +1099,10 @@ module lif_core #(
         if (drain == DEPTH) phase <= NEXT_LAYER;
         else drain <= drain + 4'd1;
         NEXT_LAYER: begin
-          spikes <= next_spikes;
-          next_spikes <= {SPIKE_BITS{1'b0}};
+          for (sw = 0; sw < SPIKE_WORDS; sw = sw + 1) begin
+            spikes[sw] <= next_spikes[sw];
+            next_spikes[sw] <= 32'd0;
+          end
           layer <= layer + 1'b1;
           cfg_base <= cfg_base + `SNAP_IMAGE_LAYER_WORDS;
           f <= {(FA + 1) {1'b0}};
@@ -1077,7 +1117,7 @@ module lif_core #(
           m_write <= 1'b1;
           m_wide <= 1'b0;
           m_addr <= out_ptr;
-          m_wdata <= {32'd0, spikes[word[WW-1:0]*32+:32]};
+          m_wdata <= {32'd0, spikes[word[WW-1:0]]};
           phase <= PACK_WAIT;
         end
         PACK_WAIT:
@@ -1092,7 +1132,7 @@ module lif_core #(
           end else begin  // the next word's write goes out as this one is acknowledged
             m_valid <= 1'b1;
             m_addr <= out_ptr + 4;
-            m_wdata <= {32'd0, spikes[(word[WW-1:0]+1'b1)*32+:32]};
+            m_wdata <= {32'd0, spikes[word[WW-1:0]+1'b1]};
           end
         end
         SOUT_REQ:  // word idx of region, once its RAM words have come out and been registered
