@@ -24,10 +24,11 @@ the whole flow the issue asks for, on this machine:
    entries into snapdeploy/backends/fpga/bitstreams/, the partition's generated sources
    (header and $readmemh data) into hw/rtl/demo_p1_spiking/ so a test can recompute the
    manifest's source hash.
-4. The same partition inside its ULX3S board top (UART link, on-chip buffers, the board's
-   pins at 25 MHz): placed and packed for the LFE5U-85F (bitstream and manifest entry), and
-   tried on the iCE40 UP5K (its ports fit the SG48 now; whether its memories do is the
-   report's).
+4. The same partition inside its board top (UART link, on-chip buffers, the board's pins):
+   the ULX3S's (block RAM buffers, 25 MHz) placed and packed for the LFE5U-85F (bitstream
+   and manifest entry), and the iCEBreaker's (buffers in the UP5K's four SPRAMs, 12 MHz)
+   for the UP5K's own build (a bitstream where nextpnr places it; else the report says what
+   its packing needs, in logic cells, against the part).
 5. `zynq_top`: the same partition inside the PYNQ-Z2's Zynq top (the core behind its AXI4
    master bridge, lif_zynq_top.v) for the XC7Z020: yosys' counts again, not Vivado's.
 6. `conv`: a conv layer of netx tinynet's first conv's size (16x16x3 -> 6x6x24, 5x5 kernel,
@@ -314,6 +315,9 @@ def main() -> None:
         "ice40_up5k_board_fmax_mhz": ice40_board.get("fmax_mhz"),
         "ice40_up5k_board_lut": ice40_board.get("utilization", {}).get("lut"),
         "ice40_up5k_board_bram4k": ice40_board.get("utilization", {}).get("bram4k"),
+        "ice40_up5k_board_spram": ice40_board.get("utilization", {}).get("spram"),
+        "ice40_up5k_board_logic_cells": ice40_board.get("packed", {}).get("ICESTORM_LC"),
+        "ice40_up5k_board_pnr_s": ice40_board.get("pnr_seconds"),
         **{
             f"zynq_top_xc7z020_{key}": zynq_top.get("utilization", {}).get(key)
             for key in ("lut", "ff", "dsp", "bram36", "lutram")
