@@ -479,6 +479,12 @@ module lif_core #(
   reg idx_last, word_last, image_done, scan_last, ty_last, tx_last;
   wire [31:0] region_words = region == 2'd2 ? n_pending : n_neurons;
   wire [31:0] next_region_words = region == 2'd1 ? n_pending : n_neurons;
+  // A state word goes out once it is registered: the first once addressed (SOUT_REQ), each
+  // next one as the last write is acknowledged, the word after it addressed as it goes out,
+  // so a word takes 2 cycles where the memory answers in one.
+  wire sout_issue = sout_age == 2'd2 &&
+      (phase == SOUT_REQ || phase == SOUT_WAIT && m_rvalid && !sout_last);
+  wire [31:0] sout_next = idx_last ? 32'd0 : idx + 32'd1;  // the word after idx, in its region
   wire lane_end = &j[LG-1:0] || nrn_last;  // j is its accumulator line's last neuron
   reg [DEPTH:1] up_valid;
   reg [3:1] up_pw;  // column k of a neuron's pending activations is written in stage 3
@@ -613,9 +619,10 @@ module lif_core #(
     u_wd = m_rdata[U_W-1:0];
     v_wd = m_rdata[V_W-1:0];
     p_wd = m_rdata[A_W-1:0];
-    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : idx[NA-1:0];
+    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] :
+        (sout_issue ? sout_next[NA-1:0] : idx[NA-1:0]);
     p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + 1'b1 :
-        ((phase == GAP) ? p_base[PA-1:0] : idx[PA-1:0]);
+        ((phase == GAP) ? p_base[PA-1:0] : (sout_issue ? sout_next[PA-1:0] : idx[PA-1:0]));
     if (phase == LOAD_WAIT && m_rvalid) begin
       bias_we = section == 2'd1;
     end
@@ -1135,41 +1142,39 @@ module lif_core #(
             m_wdata <= {32'd0, spikes[word[WW-1:0]+1'b1]};
           end
         end
-        SOUT_REQ:  // word idx of region, once its RAM words have come out and been registered
-        if (sout_age == 2'd2) begin
-          m_valid <= 1'b1;
-          m_write <= 1'b1;
-          m_wide <= 1'b1;
-          m_addr <= s_ptr;
-          m_wdata <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
-              (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
-              {{(64 - A_W) {p_2[A_W-1]}}, p_2});
-          // the next word's read starts now (n_ra = p_ra = idx), while this one is written
-          s_ptr <= s_ptr + 8;
-          sout_age <= 2'd0;
-          sout_last <= idx_last && region == 2'd2;
-          idx <= idx + 1;
-          idx_last <= idx + 2 == region_words;
-          if (idx_last) begin
-            region <= region + 2'd1;
-            idx <= 32'd0;
-            idx_last <= next_region_words == 32'd1;
-          end
-          phase <= SOUT_WAIT;
-        end
+        SOUT_REQ: ;  // until word idx of region is out of its RAM and registered (sout_issue)
         SOUT_WAIT:
-        if (m_rvalid) begin
-          phase <= SOUT_REQ;
+        if (m_rvalid) begin  // (the next word goes out now where sout_issue says so)
           if (sout_last) begin
             item_ptr <= s_ptr;
             b <= b + 1;
             items_done <= b + 1 == batch;
             phase <= ITEM;
-          end
+          end else if (sout_age != 2'd2) phase <= SOUT_REQ;
         end
         FINISH: phase <= IDLE;
         default: phase <= IDLE;
       endcase
+      if (sout_issue) begin  // state word idx of region goes out
+        m_valid <= 1'b1;
+        m_write <= 1'b1;
+        m_wide <= 1'b1;
+        m_addr <= s_ptr;
+        m_wdata <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
+            (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
+            {{(64 - A_W) {p_2[A_W-1]}}, p_2});
+        // the next word's read started this cycle (n_ra = p_ra = sout_next)
+        s_ptr <= s_ptr + 8;
+        sout_age <= 2'd1;
+        sout_last <= idx_last && region == 2'd2;
+        idx <= sout_next;
+        idx_last <= idx + 2 == region_words;
+        if (idx_last) begin
+          region <= region + 2'd1;
+          idx_last <= next_region_words == 32'd1;
+        end
+        phase <= SOUT_WAIT;
+      end
       if (take_row) begin  // the found spike's row: its first line, a line a cycle in ROW
         row_ptr <= nx_row;
         drow_ptr <= nx_drow;
