@@ -26,9 +26,9 @@ from snapdeploy.commands.run import (
 
 def check_board(build: Path) -> None:
     """Refuse `--board`, naming the device, where a device of the build cannot be reached: its
-    kind's answer, where a device of a link kind names no link the kind's backend answering
-    for the compiled partition instead (the rtl backend's `board_problem`: a PYNQ part needs
-    pynq's FPGA and its bitstream in the manifest, no link)."""
+    kind's answer, which for a link kind the kind's backend completes for the compiled
+    partition (the rtl backend's `board_problem`: a board top on a link needs its bitstream in
+    the manifest; a PYNQ part needs pynq's FPGA and its bitstream, no link)."""
     from snapdeploy.backends import entry
     from snapdeploy.backends.registry import BoardMode
     from snapdeploy.compile import build_target
@@ -41,7 +41,7 @@ def check_board(build: Path) -> None:
         device = target.device(compiled.device)
         kind = entry(device.kind)
         problem = kind.board_problem(device)
-        if problem and kind.board is BoardMode.LINK:
+        if kind.board is BoardMode.LINK:
             problem = kind.backend_class().board_problem(compiled, problem)
         if problem:
             raise TargetError(

@@ -9,6 +9,7 @@ parameter header) are the partition's, and its register map is the driver's. Bot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -33,9 +34,13 @@ def find_bitstream(
     build_hash: str,
     directory: Path | None = None,
     how_to_build: str = HOW_TO_BUILD,
+    board_hash: str = "",
+    companions: tuple[str, ...] = (".hwh",),
 ) -> Path:
-    """The .bit file built from `build_hash` for `part` (in `directory`, by default the
-    package's bitstreams folder); a clear error, ending in `how_to_build`, when there is none."""
+    """The bitstream file built from `build_hash` for `part` (in `directory`, by default the
+    package's bitstreams folder): the core's, or with `board_hash` (the hash of a board top's
+    own files) that board top's; a clear error, ending in `how_to_build`, when there is none.
+    `companions` are the files its loader reads beside it (pynq: the block design's .hwh)."""
     directory = BITSTREAMS_DIR if directory is None else directory
     manifest = directory / MANIFEST
     try:
@@ -43,17 +48,29 @@ def find_bitstream(
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BackendError(f"{manifest} cannot be read ({exc}); fix: restore it from git") from exc
     for entry in entries:
-        if entry.get("part") == part and entry.get("build_hash") == build_hash:
-            return checked_entry(entry, directory, how_to_build)
+        if (entry.get("part"), entry.get("build_hash"), entry.get("board_hash", "")) == (
+            part,
+            build_hash,
+            board_hash,
+        ):
+            return checked_entry(entry, directory, how_to_build, companions)
+    what = f"the board top {board_hash[:12]} around " if board_hash else ""
     raise BackendError(
-        f"no bitstream in {manifest} was built for part {part} from sources {build_hash[:12]}; "
-        f"fix: {how_to_build}, or run with --emulate to use the core's simulation"
+        f"no bitstream in {manifest} was built for part {part} from {what}sources "
+        f"{build_hash[:12]}; fix: {how_to_build}, or run with --emulate to use the core's "
+        f"simulation"
     )
 
 
-def checked_entry(entry: dict[str, Any], directory: Path, how_to_build: str = HOW_TO_BUILD) -> Path:
-    """The entry's .bit, refused where its register map is not the driver's or its .bit or
-    .hwh (pynq reads the block design from it) is missing."""
+def checked_entry(
+    entry: dict[str, Any],
+    directory: Path,
+    how_to_build: str = HOW_TO_BUILD,
+    companions: tuple[str, ...] = (".hwh",),
+) -> Path:
+    """The entry's bitstream, refused where its register map is not the driver's, where it
+    or a companion file is missing, or where its sha256 (when recorded) is not the file's:
+    a board is never loaded with a file other than the one built."""
     name = f"'{entry.get('name', entry.get('file'))}' (part {entry.get('part')}, sources "
     name += f"{str(entry.get('build_hash'))[:12]})"
     if entry.get("register_map") != regmap.as_dict():
@@ -63,9 +80,17 @@ def checked_entry(entry: dict[str, Any], directory: Path, how_to_build: str = HO
             f"{how_to_build}"
         )
     path = directory / str(entry.get("file"))
-    if not path.is_file() or not path.with_suffix(".hwh").is_file():
+    missing = [p for p in (path, *(path.with_suffix(s) for s in companions)) if not p.is_file()]
+    if missing:
         raise BackendError(
-            f"bitstream {name} is listed but {path} or its .hwh is missing; fix: {how_to_build}"
+            f"bitstream {name} is listed but {', '.join(map(str, missing))} is missing; fix: "
+            f"{how_to_build}"
+        )
+    recorded = entry.get("sha256")
+    if recorded is not None and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+        raise BackendError(
+            f"bitstream {name}: {path} is not the file that was built (its sha256 differs "
+            f"from the manifest's); fix: restore it from git, or {how_to_build}"
         )
     return path
 

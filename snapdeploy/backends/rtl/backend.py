@@ -37,6 +37,7 @@ from snapdeploy.core.errors import BackendError
 from snapdeploy.partition.partitions import SpikingPartition
 from snapdeploy.targets.spec import RtlDevice
 
+from .board_program import board_bitstream, load_command, program_board
 from .board_sim import board_simulation
 from .build import LIBRARY, build_model
 from .engines import ENGINES
@@ -44,6 +45,7 @@ from .fit import check_memory
 from .layout import RtlLayout, rtl_layout
 from .probe import measured_cycles_per_step
 from .sim import SIMULATIONS, VerilatorCore, rtl_overlay, simulation_for
+from .synth import board_top
 from .writer import write_sources
 
 SOURCES_DIR = "rtl"
@@ -108,12 +110,18 @@ class RtlBackend(SpikingBackend):
         Verilator simulation behind the emulated overlay."""
         link = compiled.meta.get("link")
         part = compiled.meta["part"]
+        sources = compiled.path / SOURCES_DIR
         if emulation_forced():
             overlay, _ = self.simulation(compiled)
         elif link == "simulation":
-            overlay = board_simulation(compiled.path / SOURCES_DIR)
+            if board_requested():  # the board, its host side emulated: its bitstream exists
+                board_bitstream(compiled, sources)
+            overlay = board_simulation(sources)
         elif link is not None:
-            overlay = LinkOverlay(BoardLink(SerialStream(link)), link, VerilatorCore.ip_type)
+            program_board(compiled, sources)
+            buffer_bytes = board_top(part).buffer_bytes
+            link_stream = BoardLink(SerialStream(link))
+            overlay = LinkOverlay(link_stream, link, VerilatorCore.ip_type, buffer_bytes)
         elif board_requested() and part in PYNQ_PARTS:
             overlay = board_overlay(part, compiled.meta["build_hash"], HOW_TO_BUILD)
         else:
@@ -129,9 +137,18 @@ class RtlBackend(SpikingBackend):
     @staticmethod
     def board_problem(compiled: CompiledPartition, device_problem: str | None) -> str | None:
         """Why `deploy --board` cannot run `compiled` (`device_problem`: its device's answer,
-        a missing link). A PYNQ part needs no link: pynq must find the FPGA and the manifest
-        must list the partition's bitstream, checked here before anything runs."""
+        a missing link), checked before anything runs. A board top on a link needs its
+        bitstream in the manifest; a PYNQ part needs no link, but pynq must find the FPGA and
+        the manifest must list the partition's bitstream."""
         part = compiled.meta["part"]
+        link = compiled.meta.get("link")
+        if link is not None:
+            try:
+                bitstream = board_bitstream(compiled, compiled.path / SOURCES_DIR)
+                if link != "simulation":
+                    load_command(compiled, bitstream)
+            except BackendError as exc:
+                return f"cannot load its board top: {exc}"
         if device_problem is None or part not in PYNQ_PARTS:
             return device_problem
         wanted = f"the bitstream for part {part} from sources {compiled.meta['build_hash'][:12]}"

@@ -5,6 +5,7 @@ board deployment without a matching bitstream is refused with how to build one."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -155,13 +156,40 @@ def test_manifest_entry_must_match_hash_map_and_files(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="register map"):
         find_bitstream(entry["part"], entry["build_hash"], tmp_path)
     manifest.write_text(json.dumps({"bitstreams": [entry | {"register_map": regmap.as_dict()}]}))
-    with pytest.raises(BackendError, match="lif.bit or its .hwh is missing"):
+    with pytest.raises(BackendError, match="lif.bit, .*lif.hwh is missing"):
         find_bitstream(entry["part"], entry["build_hash"], tmp_path)
     (tmp_path / "lif.bit").write_bytes(b"test stand-in")
+    with pytest.raises(BackendError, match="listed but .*lif.hwh is missing"):
+        find_bitstream(entry["part"], entry["build_hash"], tmp_path)
     (tmp_path / "lif.hwh").write_text("test stand-in")
     assert find_bitstream(entry["part"], entry["build_hash"], tmp_path) == tmp_path / "lif.bit"
     with pytest.raises(BackendError, match="no bitstream"):
         find_bitstream("xc7z010clg400-1", entry["build_hash"], tmp_path)
+
+
+def test_a_bitstream_is_found_by_its_board_top_and_checked_against_its_sha256(
+    tmp_path: Path,
+) -> None:
+    """A board top's entry shares its partition's build hash with the core's: the board
+    hash tells them apart; a file whose bytes are not the recorded ones is refused."""
+    core = {"name": "core", "file": "core.bit", "part": "lfe5u-85f", "build_hash": "ab" * 32}
+    board = core | {"name": "board", "file": "board.bit", "board_hash": "cd" * 32}
+    for entry in (core, board):
+        (tmp_path / entry["file"]).write_bytes(entry["name"].encode())
+        entry |= {"register_map": regmap.as_dict()}
+        entry["sha256"] = hashlib.sha256(entry["name"].encode()).hexdigest()
+    (tmp_path / MANIFEST).write_text(json.dumps({"bitstreams": [core, board]}))
+
+    def find(board_hash: str) -> Path:
+        return find_bitstream("lfe5u-85f", "ab" * 32, tmp_path, "fix it", board_hash, ())
+
+    assert find("") == tmp_path / "core.bit"
+    assert find("cd" * 32) == tmp_path / "board.bit"
+    with pytest.raises(BackendError, match="from the board top efefefefefef around sources"):
+        find("ef" * 32)
+    (tmp_path / "board.bit").write_bytes(b"something else")
+    with pytest.raises(BackendError, match="not the file that was built .*restore it from git"):
+        find("cd" * 32)
 
 
 def test_shipped_manifest_lists_only_files_that_exist() -> None:

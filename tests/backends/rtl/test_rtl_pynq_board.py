@@ -99,7 +99,7 @@ def test_manifest_problems_are_refused_before_anything_runs(zynq_build, bitstrea
     refused(zynq_build, tmp_path / "map", "has register map {'ctrl': 0}", "hw/rtl/build.tcl")
     write_entry(bitstreams, compiled)
     (bitstreams / "p1_spiking-xc7z020.bit").write_bytes(b"test stand-in, not a bitstream")
-    refused(zynq_build, tmp_path / "hwh", "or its .hwh is missing", "lif.hwh")
+    refused(zynq_build, tmp_path / "hwh", "is listed but", "p1_spiking-xc7z020.hwh is missing")
 
 
 def test_with_its_entry_the_partition_opens_through_pynq_overlay(
