@@ -54,7 +54,11 @@ DENSE_FIELDS = LAYER_FIELDS.index("C")
 #: The synapse engines, as the KIND field numbers them.
 SYNAPSE_KINDS = ("dense", "delay", "conv")
 #: Weights the synapse engine adds per cycle (lanes of a weight line): a power of two >= 2.
-SYN_LANES = 16
+#: 32: a lane's pipeline stages move only while they hold a weight, so the simulation's cost
+#: of a lane falls mostly on the cycles it works; on the 256 x 256 bench case (interleaved in
+#: one process, load 1.2-1.7) 16 lanes ran 140648 cycles at 1.85e6 neuron updates/s, 32 lanes
+#: 107600 at 2.05e6, 64 lanes 92188 at 1.73e6.
+SYN_LANES = 32
 #: Parts whose core has fewer lanes: each lane is an accumulator bank and a column of the
 #: line's rotation, in LUTs. On the iCE40 UP5K (5280 LUT4s) yosys maps a 128 -> 64 partition's
 #: core to 7768 LUT4s at 16 lanes, 5724 at 4 and about 5640 at 2: 4 keeps most of the saving
