@@ -13,7 +13,7 @@
 `define SNAP_WEIGHT_CAP 8192
 `define SNAP_WIDTH_CAP 128
 `define SNAP_PENDING_CAP 256
-`define SNAP_DELAY_CAP 32
+`define SNAP_DELAY_CAP 64
 `define SNAP_ACC_CAP 4
 // Bits of a stored weight: a Dense mantissa (weight = mantissa << WEIGHT_SHIFT) or a conv
 // kernel's weight (unshifted).
@@ -21,7 +21,7 @@
 `define SNAP_WEIGHT_SHIFT 1
 // Weights the synapse engine adds per cycle: its weight and accumulator RAMs hold lines of
 // this many lanes, each row of weights starting a new line (a power of two, at least 2).
-`define SNAP_SYN_LANES 16
+`define SNAP_SYN_LANES 32
 // Optional synapse engines (1: built in), from the partition's layer kinds: the delay path
 // (delay RAM, per-lane delayed accumulator lines) and the conv engine (divisions, kernel
 // taps, accumulator rotation; sum pools run on it). Dense rows run on every core; a core
