@@ -92,8 +92,8 @@ OWN_BUILD_PARTS = ("up5k",)
 BOARD_PARTS = ("lfe5u-85f", "up5k")
 #: Placement seeds nextpnr tries for a (part, board top?) design, keeping the best Fmax (every
 #: seed's Fmax goes into the report and the manifest); others take seed 1. The ECP5 core is
-#: routing-bound: seed 1 placed it at 106.59 MHz, seed 2 at 111.45 (Dense-only core, 16:22,
-#: load 1.6-2.9).
+#: routing-bound: seed 1 placed it at 106.44 MHz, seed 2 at 103.01 (Dense-only core, 32
+#: synapse lanes, 18:29 run; with 16 lanes seed 2 was the better, 111.45 against 106.59).
 PNR_SEEDS = {("lfe5u-85f", False): (1, 2)}
 #: The conv case: input (x, y, channel), output channels, kernel, stride (tools/bench_conv.py's
 #: tinynet_conv1), input spike rate, steps, seed.

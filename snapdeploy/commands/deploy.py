@@ -41,7 +41,7 @@ def check_board(build: Path) -> None:
         device = target.device(compiled.device)
         kind = entry(device.kind)
         problem = kind.board_problem(device)
-        if kind.board is BoardMode.LINK:
+        if kind.board is BoardMode.LINK and device.host is None:  # else its serve host asks
             problem = kind.backend_class().board_problem(compiled, problem)
         if problem:
             raise TargetError(

@@ -211,9 +211,10 @@ class RtlDevice(DeviceSpec):
     """One RTL LIF core on FPGA `part` of `board`, holding up to `neurons` neurons in all.
 
     It runs as its Verilator simulation; `snapdeploy synth` builds its bitstreams. `link` is
-    how `deploy --board` reaches its board top (rtl/core/lif_board.v): the serial port of a
-    board programmed with it (e.g. "/dev/ttyUSB0"), or "simulation" for the board top in
-    Verilator behind a pipe, speaking the same bytes; none refuses `--board`.
+    how `deploy --board` reaches its board top (rtl/core/lif_board.v): the serial port of the
+    board (e.g. "/dev/ttyUSB0"; the partition's board bitstream is loaded first with
+    openFPGALoader), or "simulation" for the board top in Verilator behind a pipe, speaking
+    the same bytes; none refuses `--board`.
     """
 
     #: What the report's FPGA cost says of the cycles it prices (`backend.cycles_per_step`).

@@ -63,10 +63,7 @@ def find_bitstream(
 
 
 def checked_entry(
-    entry: dict[str, Any],
-    directory: Path,
-    how_to_build: str = HOW_TO_BUILD,
-    companions: tuple[str, ...] = (".hwh",),
+    entry: dict[str, Any], directory: Path, how_to_build: str, companions: tuple[str, ...]
 ) -> Path:
     """The entry's bitstream, refused where its register map is not the driver's, where it
     or a companion file is missing, or where its sha256 (when recorded) is not the file's:

@@ -22,9 +22,6 @@ from snapdeploy.backends.fpga.overlay import DeviceOverlay
 from snapdeploy.backends.fpga.pynq_api import PynqBuffer, pynq
 from snapdeploy.core.errors import BackendError, CapacityError
 
-#: Bytes of buffer memory every board top holds (the ULX3S's 64 KB; the iCEBreaker's is
-#: 128 KB): what a link is given where its board top's own size is not passed.
-BUFFER_BYTES = 8192 * 8
 #: Buffers start on 8-byte boundaries (the state buffer's words are 64-bit).
 ALIGN = 8
 
@@ -65,7 +62,7 @@ class LinkMemory:
 class LinkDevice(pynq.Device):
     """The core's registers and the board's memory over `link`."""
 
-    def __init__(self, link: BoardLink, buffer_bytes: int = BUFFER_BYTES):
+    def __init__(self, link: BoardLink, buffer_bytes: int):
         super().__init__(f"snapdeploy_link:{link.stream.name}")
         self.capabilities = {"REGISTER_RW": True}
         self.default_memory = LinkMemory(self, buffer_bytes)
@@ -103,7 +100,7 @@ class LinkOverlay(DeviceOverlay):
     registers at offset 0 of the link's register space, `buffer_bytes` of buffer memory.
     `free` releases the buffers and closes the link."""
 
-    def __init__(self, link: BoardLink, name: str, ip_type: str, buffer_bytes: int = BUFFER_BYTES):
+    def __init__(self, link: BoardLink, name: str, ip_type: str, buffer_bytes: int):
         super().__init__(LinkDevice(link, buffer_bytes), name, ip_type, 0)
 
     def free(self) -> None:

@@ -19,13 +19,18 @@ from typing import Any
 from snapdeploy.backends.base import COMPILED_FILE, CompiledPartition
 from snapdeploy.backends.fpga import regmap
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, MANIFEST
-from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.files import atomic_write
 
 from .backend import SOURCES_DIR
-from .synth import CORE_TOP, board_top, placement_seeds, sha256_of, synthesize
-from .writer import copy_board_sources
+from .synth import (
+    CORE_TOP,
+    board_sources_hash,
+    board_top,
+    placement_seeds,
+    sha256_of,
+    synthesize,
+)
 
 
 def rtl_partitions(build: Path) -> list[CompiledPartition]:
@@ -97,7 +102,8 @@ def synthesize_build(
 ) -> list[dict[str, Any]]:
     """Synthesize (and place, route, pack where the part has a flow) every RTL partition of
     `build`, the core alone or, with `board`, inside its board's top (`synth.board_top`: the
-    ULX3S's UART top, or the PYNQ-Z2's Zynq top on xc7z020); bitstreams go into
+    ULX3S's UART top, the iCEBreaker's SPRAM top on up5k, or the PYNQ-Z2's Zynq top on
+    xc7z020); bitstreams go into
     `bitstreams` with their manifest entries (a board top's also records `board_hash`, the
     hash of its own files). Placement tries each of `seeds` and keeps the best Fmax. One
     report each."""
@@ -108,7 +114,7 @@ def synthesize_build(
         top, board_hash = CORE_TOP, ""
         if board:
             top = board_top(part)
-            board_hash = source_hash(copy_board_sources(sources, top.own_files))
+            board_hash = board_sources_hash(sources, top)
         report = synthesize(
             sources, part, compiled.meta["clock_mhz"], place=place, top=top, seeds=seeds
         )

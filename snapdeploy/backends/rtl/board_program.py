@@ -4,8 +4,9 @@ A board top carries the partition in its power-on memories (layer table, paramet
 board still holding another partition's bitstream would answer the driver with wrong spikes
 and no error. Before a run talks to a board over its serial port, the bitstream built from
 this partition's sources is found in the manifest (part, the partition's build hash, the
-board top's own hash; its sha256 checked) and loaded into the FPGA's configuration SRAM with
-openFPGALoader. Where the board is the board top's simulation (`deploy --board` on a
+board top's own hash; its sha256 checked) and loaded with openFPGALoader: into the ECP5's
+configuration SRAM on the ULX3S (lost at power-off), into the SPI flash the UP5K boots from
+on the iCEBreaker. Where the board is the board top's simulation (`deploy --board` on a
 `link = "simulation"` device), the same entry is found and checked, and the simulation is
 built from the very sources its hashes name: the host side is the board's, up to the
 loader's command.
@@ -20,11 +21,9 @@ from pathlib import Path
 
 from snapdeploy.backends.base import CompiledPartition
 from snapdeploy.backends.fpga.board import BITSTREAMS_DIR, find_bitstream
-from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 
-from .synth import board_top
-from .writer import copy_board_sources
+from .synth import board_sources_hash, board_top
 
 #: The loader command (a path or a name on PATH); tests point it at a stand-in.
 LOADER_ENV = "SNAPDEPLOY_FPGA_LOADER"
@@ -32,12 +31,6 @@ LOADER_ENV = "SNAPDEPLOY_FPGA_LOADER"
 LOADER_BOARDS = {"ulx3s": "ulx3s", "icebreaker": "icebreaker"}
 #: A load that takes longer than this has hung (an ECP5-85F's SRAM load takes seconds).
 LOAD_TIMEOUT_S = 120
-
-
-def board_hash(sources: Path, part: str) -> str:
-    """The hash of the board top's own files for `part`, copied beside the partition's
-    `sources` as `snapdeploy synth --board` copies them."""
-    return source_hash(copy_board_sources(sources, board_top(part).own_files))
 
 
 def board_bitstream(compiled: CompiledPartition, sources: Path) -> Path:
@@ -49,7 +42,9 @@ def board_bitstream(compiled: CompiledPartition, sources: Path) -> Path:
         f"bitstream in {BITSTREAMS_DIR})"
     )
     build_hash = compiled.meta["build_hash"]
-    return find_bitstream(part, build_hash, None, how_to_build, board_hash(sources, part), ())
+    return find_bitstream(
+        part, build_hash, None, how_to_build, board_sources_hash(sources, board_top(part)), ()
+    )
 
 
 def load_command(compiled: CompiledPartition, bitstream: Path) -> list[str]:
@@ -62,7 +57,13 @@ def load_command(compiled: CompiledPartition, bitstream: Path) -> list[str]:
             f"{', '.join(sorted(LOADER_BOARDS))}); fix: program it with {bitstream} yourself "
             f"and run with --emulate to check the outputs, or use a board snapdeploy knows"
         )
-    loader = shutil.which(os.environ.get(LOADER_ENV, "openFPGALoader"))
+    named = os.environ.get(LOADER_ENV)
+    loader = shutil.which(named or "openFPGALoader")
+    if loader is None and named:
+        raise BackendError(
+            f"{LOADER_ENV}={named} names no command found here; fix: point it at "
+            f"openFPGALoader, or unset it to use the one on PATH"
+        )
     if loader is None:
         raise BackendError(
             f"loading {bitstream.name} onto the {board} needs openFPGALoader, which is not "

@@ -26,11 +26,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from snapdeploy.backends.fpga.sources import source_hash
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.extras import missing_extra
 from snapdeploy.core.native import cache_dir
 
-from .writer import AXI_MASTER, BOARD, BOARD_FILES, BOARD_HARNESS, UART, ZYNQ_TOP
+from .writer import (
+    AXI_MASTER,
+    BOARD,
+    BOARD_FILES,
+    BOARD_HARNESS,
+    UART,
+    ZYNQ_TOP,
+    copy_board_sources,
+)
 
 #: Where a synthesis writes, inside the sources folder (tools see relative paths only).
 OUT_DIR = "synth"
@@ -105,6 +114,12 @@ def board_top(part_name: str) -> Top:
     PYNQ-Z2's XC7Z020 (its host is the PS), the iCEBreaker's UART board top with SPRAM
     buffers on the UP5K, the ULX3S's elsewhere."""
     return {"xc7z020": ZYNQ_BOARD_TOP, "up5k": ICEBREAKER_TOP}.get(part_name, BOARD_TOP)
+
+
+def board_sources_hash(sources: Path, top: Top) -> str:
+    """The hash of `top`'s own files, copied beside a partition's `sources` as synthesis
+    reads them: a board bitstream's `board_hash` in the manifest."""
+    return source_hash(copy_board_sources(sources, top.own_files))
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from snapdeploy.backends.rtl import backend
 from snapdeploy.backends.rtl.board_program import (
     LOADER_ENV,
     board_bitstream,
-    board_hash,
     program_board,
 )
 from snapdeploy.backends.rtl.board_sim import board_simulation
+from snapdeploy.backends.rtl.synth import board_sources_hash, board_top
 from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
 from snapdeploy.core.errors import BackendError
 
@@ -58,7 +58,7 @@ def record_stand_in(compiled: CompiledPartition, sources: Path, directory: Path)
         "part": part,
         "board": compiled.meta["board"],
         "build_hash": compiled.meta["build_hash"],
-        "board_hash": board_hash(sources, part),
+        "board_hash": board_sources_hash(sources, board_top(part)),
         "register_map": regmap.as_dict(),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
@@ -98,6 +98,10 @@ def test_each_way_a_load_fails_is_named_with_its_fix(
         program_board(compiled, sources)
     path = record_stand_in(compiled, sources, tmp_path / "bits")
     monkeypatch.setenv(LOADER_ENV, str(tmp_path / "no-such-loader"))
+    with pytest.raises(BackendError, match=f"{LOADER_ENV}=.*no-such-loader names no command"):
+        program_board(compiled, sources)
+    monkeypatch.setenv(LOADER_ENV, "")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(BackendError, match="needs openFPGALoader.*fix: `apt-get install"):
         program_board(compiled, sources)
     monkeypatch.setenv(LOADER_ENV, str(loader_at(tmp_path, exit_code=1)))
@@ -183,6 +187,6 @@ def test_deploy_board_on_a_serial_link_is_refused_up_front_without_a_loader(
     monkeypatch.setenv(LOADER_ENV, str(tmp_path / "no-such-loader"))
     serial = replace(compiled, meta=compiled.meta | {"link": "/dev/ttyUSB9"})
     problem = backend.RtlBackend.board_problem(serial, None)
-    assert problem is not None and "needs openFPGALoader" in problem
+    assert problem is not None and "names no command found here" in problem
     simulated = replace(compiled, meta=compiled.meta | {"link": "simulation"})
     assert backend.RtlBackend.board_problem(simulated, None) is None

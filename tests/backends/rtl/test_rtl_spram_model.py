@@ -95,6 +95,7 @@ def test_the_model_reads_writes_and_masks_as_the_primitive(
     prologue = [(1, 1, 0xF, a, 0x1111 * (i + 1)) for i, a in enumerate(ADDRESSES)]
     got = run(spram, prologue + cycles)
     want = expected(prologue + cycles)
+    assert len(got) == len(want)
     for (before, after), (want_before, want_after) in zip(got, want):
         assert want_before is None or before == want_before
         assert want_after is None or after == want_after
