@@ -115,6 +115,20 @@ def current_fits(weights: np.ndarray, weight_exp: int, du_int: int) -> bool:
     ) * gain > -STATE_LIMIT
 
 
+def fitting_weights(
+    weight: np.ndarray, lam: float, weight_exp: int, step: int, du_int: int
+) -> tuple[np.ndarray, float] | None:
+    """The weights at scale `lam` (multiples of `step`), shrinking the scale a little at a
+    time while rounding up pushes the worst-case current past Lava's wrap; None if
+    MAX_SHRINKS shrinks do not bring it inside."""
+    for _ in range(MAX_SHRINKS + 1):
+        weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
+        if current_fits(weights, weight_exp, du_int):
+            return weights, lam
+        lam *= SHRINK
+    return None
+
+
 def quantize_bias(layer: str, bias_v_units: np.ndarray) -> tuple[np.ndarray, int]:
     """Smallest bias exponent whose 13-bit mantissa holds the bias."""
     mant_low, mant_high = PARAM_RANGES["bias_mant"]
@@ -147,19 +161,21 @@ def quantize_neuron(
             f"layer '{layer}': threshold {vth} must be positive; fix: retrain with vth > 0"
         )
     du_int = int(round(du * DECAY_UNITY)) - DU_OFFSET
-    lam, weight_exp, bound = choose_scale(weight, vth, bias, du, 256 - step, exp_range)
-    weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
-    # Rounding up can push the worst-case current past Lava's wrap; shrink until it fits.
-    for _ in range(MAX_SHRINKS):
-        if current_fits(weights, weight_exp, du_int):
-            break
-        lam *= SHRINK
-        weights = (step * np.round(weight * lam / 2.0**weight_exp / step)).astype(np.int32)
-    else:
+    w_max = 256 - step
+    lam, weight_exp, bound = choose_scale(weight, vth, bias, du, w_max, exp_range)
+    fitted = fitting_weights(weight, lam, weight_exp, step, du_int)
+    # Coarse weights (few bits) can round up past the current's bound by more than small
+    # shrinks undo; a smaller exponent halves each weight's activation instead.
+    while fitted is None and weight_exp > exp_range[0]:
+        weight_exp -= 1
+        lam = min(lam, w_max * 2.0**weight_exp / float(np.abs(weight).max()))
+        fitted = fitting_weights(weight, lam, weight_exp, step, du_int)
+    if fitted is None:
         raise ParameterRangeError(
             f"layer '{layer}': its largest input would wrap the 24-bit current; fix: lower "
             f"the weights or use a faster current decay du"
         )
+    weights, lam = fitted
     vth_int = int(round(vth * lam))
     if vth_int < 1:
         raise ParameterRangeError(

@@ -561,6 +561,17 @@ def test_exported_current_never_wraps(
     assert_current_cannot_wrap(p)
 
 
+def test_coarse_weights_rounding_past_the_current_bound_take_a_smaller_exponent() -> None:
+    """Found by hypothesis: at 2 bits both weights round up to -128, past the current's bound
+    at the exponent the scale chose, by more than small shrinks of the scale undo; one
+    exponent lower they fit, still using the full weight range."""
+    weight = np.array([[-0.00707107, -0.00683697]])
+    p = quantize_spiking_layer("w", weight, 1.0, np.zeros(1), 1 / 4096, 0.0, weight_bits=2)
+    p.validate("w")
+    assert p.weights.tolist() == [[-128, -128]]
+    assert_current_cannot_wrap(p)
+
+
 def run_all_inputs_on(p: LifLayerParams, steps: int) -> np.ndarray:
     """u after each step with every input spiking every step."""
     net = ReferenceNetwork([p])
