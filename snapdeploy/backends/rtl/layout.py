@@ -59,11 +59,15 @@ SYNAPSE_KINDS = ("dense", "delay", "conv")
 #: one process, load 1.2-1.7) 16 lanes ran 140648 cycles at 1.85e6 neuron updates/s, 32 lanes
 #: 107600 at 2.05e6, 64 lanes 92188 at 1.73e6.
 SYN_LANES = 32
-#: Parts whose core has fewer lanes: each lane is an accumulator bank and a column of the
-#: line's rotation, in LUTs. On the iCE40 UP5K (5280 LUT4s) yosys maps a 128 -> 64 partition's
-#: core to 7768 LUT4s at 16 lanes, 5724 at 4 and about 5640 at 2: 4 keeps most of the saving
-#: at twice 2's throughput (the core still does not fit: `synth` says so with both numbers).
-PART_SYN_LANES = {"up5k": 4}
+#: Parts whose core has fewer lanes: each lane is an accumulator bank (a block RAM) and a
+#: column of the line's rotation and of the synapse pipeline. On the iCE40 UP5K the demo
+#: partition's lean board top packs into 6163 logic cells at 4 lanes and 5924 at 2 (nextpnr,
+#: before narrowing the counters), and 2 lanes leave 2 of the part's 30 EBR for the layer words.
+PART_SYN_LANES = {"up5k": 2}
+#: Parts whose core is built lean (the header's SNAP_LEAN: lif_params.vh.in says what it
+#: trims): the iCE40 UP5K, where nextpnr packs a flip-flop into the logic cell of the LUT
+#: feeding it only, so every register fed otherwise costs a cell of the part's 5280.
+LEAN_PARTS = frozenset({"up5k"})
 #: Smallest capacities: layers, neurons, weights, widest layer input or output, pending
 #: activations, delays (in lines of the part's lanes), accumulator lines. Floors keep the
 #: number of distinct builds small; every one is a BRAM-sized depth (and at least two lines).
@@ -160,6 +164,8 @@ class RtlLayout:
     lanes: int  # the synapse engine's, every layer's (rtl_layout sets both from the part)
     #: The optional engines (engines.ENGINES) the core is built with.
     engines: frozenset[str]
+    #: Built lean (`LEAN_PARTS`): more cycles per step for fewer logic cells.
+    lean: bool
 
     @property
     def n_in(self) -> list[int]:
@@ -307,6 +313,7 @@ def rtl_layout(
         weight_bits=check_weight_bits(partition, device),
         lanes=lanes,
         engines=frozenset(engines),
+        lean=device.part in LEAN_PARTS,
     )
     check_divisions(layout, partition)
     return layout

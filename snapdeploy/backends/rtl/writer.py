@@ -105,6 +105,7 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
         "SYN_LANES": layout.lanes,
         "HAS_DELAY": int("delay" in layout.engines),
         "HAS_CONV": int("conv" in layout.engines),
+        "LEAN": int(layout.lean),
         "IMAGE_LAYER_WORDS": LAYER_WORDS,
         "LAYER_TABLE_HEADER": TABLE_HEADER,
         "LAYER_TABLE_LAYER": TABLE_LAYER_WORDS,

@@ -77,9 +77,9 @@ def test_conv_pool_and_delays_run_from_the_power_on_memories(tmp_path: Path) -> 
         assert_states_equal(power_on, reference)
 
 
-def test_an_up5k_core_runs_with_its_four_synapse_lanes(tmp_path: Path) -> None:
-    """The UP5K's core is laid out and built with PART_SYN_LANES (4 weights a cycle): its
-    header says so, a row of 40 Dense weights takes 10 lines, and conv (runs of a group's
+def test_an_up5k_core_runs_lean_with_its_two_synapse_lanes(tmp_path: Path) -> None:
+    """The UP5K's core is laid out and built lean with PART_SYN_LANES (2 weights a cycle):
+    its header says so, a row of 40 Dense weights takes 20 lines, and conv (runs of a group's
     channels starting anywhere in a line), sum pool, delay lines and Dense rows spanning
     lines all equal the reference, states too."""
     up5k = RtlDevice(name="fpga", part="up5k", board="icebreaker", neurons=256)
@@ -91,16 +91,16 @@ def test_an_up5k_core_runs_with_its_four_synapse_lanes(tmp_path: Path) -> None:
         partition = spiking_partition(layers)
         compiled = RtlBackend().compile(partition, up5k, tmp_path / str(index))
         header = (compiled.path / SOURCES_DIR / "lif_params.vh").read_text()
-        assert "`define SNAP_SYN_LANES 4" in header
+        assert "`define SNAP_SYN_LANES 2" in header and "`define SNAP_LEAN 1" in header
         layout = rtl_layout(partition, up5k)
-        assert layout.lanes == PART_SYN_LANES["up5k"] == 4
+        assert layout.lanes == PART_SYN_LANES["up5k"] == 2 and layout.lean
         spikes = rng.random((12, 2, layers[0].n_in)) < 0.3
         reference = ReferenceNetwork(layers)
         with RtlBackend().load(compiled) as executor:
             got = np.concatenate([executor.run(spikes[:5]), executor.run(spikes[5:])])
             np.testing.assert_array_equal(got, reference.run(spikes)[0])
             assert_states_equal(executor, reference)
-    assert layout.layers[0].stride == 10
+    assert layout.layers[0].stride == 20
 
 
 def test_conv_activation_wraps_into_24_bits_as_lavas(tmp_path: Path) -> None:

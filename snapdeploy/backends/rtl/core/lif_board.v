@@ -60,7 +60,11 @@ module lif_board #(
   wire [63:0] m_addr, m_wdata;
   reg m_rvalid;
   reg [63:0] m_rdata;
-  lif_core core (
+  // A lean core's pointer registers hold the buffer memory's byte addresses only (the host
+  // refuses a buffer beyond it); others keep 64 bits.
+  lif_core #(
+      .M_ADDR_BITS(`SNAP_LEAN != 0 ? BA + 3 : 64)
+  ) core (
       .clk(clk),
       .rst_n(rst_n),
       .s_axi_awaddr(awaddr),

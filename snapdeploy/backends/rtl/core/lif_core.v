@@ -51,7 +51,11 @@ module lif_core #(
     parameter integer ACC_CAP = `SNAP_ACC_CAP,
     parameter integer WEIGHT_BITS = `SNAP_WEIGHT_BITS,
     parameter integer SYN_LANES = `SNAP_SYN_LANES,
-    parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS
+    parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS,
+    // Bits of a buffer address: 64 where the buffers are in the host's memory (a Zynq's, or a
+    // simulation's); a board top with its buffers on chip sets its memory's, so the pointer
+    // registers hold no more (their upper bits read 0; the host places no buffer beyond).
+    parameter integer M_ADDR_BITS = 64
 ) (
     input wire clk,
     input wire rst_n,
@@ -89,6 +93,11 @@ module lif_core #(
   // evaluates the whole design every cycle) and in synthesis.
   localparam integer HAS_DELAY = `SNAP_HAS_DELAY;
   localparam integer HAS_CONV = `SNAP_HAS_CONV;
+  localparam integer LEAN = `SNAP_LEAN;  // lif_params.vh.in says what it trims
+  // The bits of a pointer register's low and high words that hold M_ADDR_BITS.
+  localparam [31:0] PTR_LOW = M_ADDR_BITS >= 32 ? 32'hffffffff : (32'd1 << M_ADDR_BITS) - 32'd1;
+  localparam [31:0] PTR_HIGH = M_ADDR_BITS >= 64 ? 32'hffffffff :
+      (M_ADDR_BITS > 32 ? (32'd1 << (M_ADDR_BITS - 32)) - 32'd1 : 32'd0);
   localparam integer U_W = 44;
   localparam integer V_W = 24;
   localparam integer A_W = 26;  // an activation, and a delay line's column
@@ -123,6 +132,15 @@ module lif_core #(
   localparam integer SPIKE_BITS = ((WIDTH_CAP + 31) / 32) * 32;
   localparam integer SPIKE_WORDS = SPIKE_BITS / 32;
   localparam integer WW = SPIKE_WORDS > 1 ? $clog2(SPIKE_WORDS) : 1;  // bits of a word index
+  // Lean: the counters of lines, neurons, words and rows, and a layer's Dense fields, as wide
+  // as the capacities make them (the parameter image, the longest run, is under 4x the largest
+  // capacity); 32 bits otherwise.
+  localparam integer CAP_1 = NEURON_CAP > WEIGHT_CAP ? NEURON_CAP : WEIGHT_CAP;
+  localparam integer CAP_2 = PENDING_CAP > DELAY_CAP ? PENDING_CAP : DELAY_CAP;
+  localparam integer CAP_3 = WIDTH_CAP > ACC_CAP * SYN_LANES ? WIDTH_CAP : ACC_CAP * SYN_LANES;
+  localparam integer CAP_12 = CAP_1 > CAP_2 ? CAP_1 : CAP_2;
+  localparam integer CW = LEAN != 0 ? $clog2(CAP_12 > CAP_3 ? CAP_12 : CAP_3) + 3 : 32;
+  localparam [31:0] FIELD_MASK = CW >= 32 ? 32'hffffffff : (32'd1 << CW) - 32'd1;
   localparam signed [U_W-1:0] STATE_LIMIT = 44'sd8388608;  // 2^23
   localparam signed [U_W-1:0] WRAP = 44'sd16777216;  // 2^24
   localparam signed [U_W+2:0] V_MAX = 47'sd8388607;  // 2^23 - 1
@@ -179,14 +197,14 @@ module lif_core #(
           `SNAP_REG_GIE: gie <= s_axi_wdata[0];
           `SNAP_REG_IER: ier <= s_axi_wdata[1:0];
           `SNAP_REG_ISR: isr <= isr ^ s_axi_wdata[1:0];  // toggle on write, as Vitis HLS
-          `SNAP_REG_SPIKES_IN: reg_spikes_in[0] <= s_axi_wdata;
-          `SNAP_REG_SPIKES_IN + 4: reg_spikes_in[1] <= s_axi_wdata;
-          `SNAP_REG_SPIKES_OUT: reg_spikes_out[0] <= s_axi_wdata;
-          `SNAP_REG_SPIKES_OUT + 4: reg_spikes_out[1] <= s_axi_wdata;
-          `SNAP_REG_STATE: reg_state[0] <= s_axi_wdata;
-          `SNAP_REG_STATE + 4: reg_state[1] <= s_axi_wdata;
-          `SNAP_REG_PARAMS: reg_params[0] <= s_axi_wdata;
-          `SNAP_REG_PARAMS + 4: reg_params[1] <= s_axi_wdata;
+          `SNAP_REG_SPIKES_IN: reg_spikes_in[0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_SPIKES_IN + 4: reg_spikes_in[1] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_SPIKES_OUT: reg_spikes_out[0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_SPIKES_OUT + 4: reg_spikes_out[1] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_STATE: reg_state[0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_STATE + 4: reg_state[1] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_PARAMS: reg_params[0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_PARAMS + 4: reg_params[1] <= s_axi_wdata & PTR_HIGH;
           `SNAP_REG_STEPS: reg_steps <= s_axi_wdata;
           `SNAP_REG_BATCH: reg_batch <= s_axi_wdata;
           `SNAP_REG_LOAD: reg_load <= s_axi_wdata;
@@ -341,11 +359,12 @@ module lif_core #(
   // Arguments latched at ap_start; running pointers through the buffers.
   reg [31:0] steps, batch;
   reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr, s_ptr;
-  reg [31:0] b, t_step, word, image_left;
+  reg [31:0] b, t_step;
+  reg [CW-1:0] word, image_left;
   reg [1:0] region;  // which part of an item's state: u, v, pending activations
-  reg [31:0] idx;  // the word within it
+  reg [CW-1:0] idx;  // the word within it
   reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
-  reg [31:0] sec_index;
+  reg [CW-1:0] sec_index;
   // Cycles since the state word to write next was addressed (its RAM words are registered
   // in u_2, v_2, p_2 two cycles on), and whether the word being written is the item's last.
   reg [1:0] sout_age;
@@ -362,6 +381,11 @@ module lif_core #(
   reg [LA-1:0] lf_layer;
   reg [31:0] lt_q;
   always @(posedge clk) lt_q <= table_layers[{layer[LA-2:0], f[FA-1:0]}];
+  // Lean: the layer's parameter words are read from cfg_mem (block RAM, one synchronous read)
+  // a word a cycle with its fields, cfg_q being word f - 1; else all at once in LAYER_SETUP.
+  reg [16:0] cfg_q;
+  always @(posedge clk)
+    if (LEAN != 0 && phase == LAYER) cfg_q <= cfg_mem[cfg_base+{1'b0, f}];
   wire [31:0] n_in = lf[`SNAP_F_N_IN];
   wire [31:0] no = lf[`SNAP_F_N_OUT];
   wire [31:0] w_base = lf[`SNAP_F_W_BASE];
@@ -373,13 +397,14 @@ module lif_core #(
   wire [31:0] depth = lf[`SNAP_F_DEPTH];  // pending activations per neuron
   wire [31:0] p_base = lf[`SNAP_F_P_BASE];
   wire [31:0] d_base = lf[`SNAP_F_D_BASE];
-  reg [31:0] j, row_ptr, drow_ptr, row_offset, rem, jd;
+  reg [31:0] row_ptr, drow_ptr, row_offset;
+  reg [CW-1:0] j, rem, jd;
   reg [CA+LG-1:0] acc_base;  // the accumulator a conv row's first weight lands in
 
   // Loading the weights and delays: the image's row-major stream placed into lines.
   reg [LA-1:0] ld_block;
-  reg [31:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the block
-  reg [31:0] ld_line;
+  reg [CW-1:0] ld_left, ld_rows_left;  // weights left in the row and rows left in the block
+  reg [CW-1:0] ld_line;
   reg [LG-1:0] ld_lane;
   // The line being loaded, its lanes up to the last weight that arrived (lanes above it
   // zero): once its last lane is in, the line is written into its memory the next cycle.
@@ -468,7 +493,7 @@ module lif_core #(
   // LIF update: neuron j's pending activations issued one column k a cycle (its activation
   // of delay k read, its column k + 1 read; the last column reads the next neuron's column
   // 0, which arrives with it), then one neuron per cycle through DEPTH stages.
-  reg [31:0] k_col, p_ptr;
+  reg [CW-1:0] k_col, p_ptr;
   reg [CA-1:0] acc_line, line_base;
   // Loop ends known a cycle ahead (registered, so no wide comparison feeds the control's
   // next state): the row's last line, the neuron's last column, the layer's last neuron,
@@ -574,7 +599,7 @@ module lif_core #(
   // taken (scan_pending, a register, so its lowest set bit is isolated by a carry chain and
   // encoded with nothing in front).
   reg [31:0] scan_word, scan_pending;
-  reg [31:0] scan_left;  // spike words of the layer's input from scan_word on, itself included
+  reg [CW-1:0] scan_left;  // spike words of the layer's input from scan_word on, itself included
   wire [31:0] scan_low = scan_pending & (~scan_pending + 32'd1);
   wire [4:0] scan_first;
   genvar bit_k;
@@ -597,7 +622,7 @@ module lif_core #(
   localparam [2:0] NX_FIND = 3'd0, NX_MUL = 3'd1, NX_BASE = 3'd2, NX_READY = 3'd3,
       NX_DONE = 3'd4;
   reg [2:0] nx_st;
-  reg [31:0] nx_i, nx_off, nx_row, nx_drow;
+  reg [CW-1:0] nx_i, nx_off, nx_row, nx_drow;
   // a Dense or delay row starts: from SCAN, or straight after the last line of the previous
   wire take_row = !l_conv && nx_st == NX_READY && (phase == SCAN || phase == ROW && row_last);
   // stage 9: the spike
@@ -753,7 +778,12 @@ module lif_core #(
       up_pw <= {up_pw[2:1], 1'b0};
       up_cap <= {up_cap[1], 1'b0};
       up_clr <= {up_clr[1], 1'b0};
-      if (up_valid[DEPTH]) next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
+      // A neuron's spike: lean, over the layer's input (its rows are done: the finder is
+      // idle from GAP on), a word's first neuron clearing the rest of its word
+      if (up_valid[DEPTH])
+        if (LEAN == 0) next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
+        else if (up_j[DEPTH][4:0] == 5'd0) spikes[up_j[DEPTH][XA-1:5]] <= {31'd0, fired};
+        else spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
       if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
       case (nx_st)  // the finder
         NX_FIND:
@@ -938,9 +968,19 @@ module lif_core #(
           end
         end
         LAYER:  // the layer's fields, one a cycle (lt_q is field f - 1), unless lf holds them
-        if (lf_held && lf_layer == layer) phase <= LAYER_SETUP;
+        if (lf_held && lf_layer == layer && LEAN == 0) phase <= LAYER_SETUP;
         else begin
-          if (f != 0) lf[f-1] <= lt_q;
+          if (f != 0) lf[f-1] <= f > `SNAP_DENSE_FIELDS ? lt_q : lt_q & FIELD_MASK;
+          if (LEAN != 0)
+            case (f)
+              1: l_wexp <= cfg_q[4:0];
+              2: u_factor <= {2'b0, 12'd4095 - cfg_q[11:0]};
+              3: v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_q[11:0]}};
+              4: l_vth <= cfg_q[16:0];
+              5: l_bexp <= cfg_q[2:0];
+              6: l_subtract <= cfg_q[0];
+              default: ;
+            endcase
           f <= f + 1'b1;
           if (f == FIELDS || f == `SNAP_DENSE_FIELDS && !l_conv) begin
             lf_held <= 1'b1;
@@ -949,12 +989,14 @@ module lif_core #(
           end
         end
         LAYER_SETUP: begin
-          l_wexp <= cfg_mem[cfg_base][4:0];
-          u_factor <= {2'b0, 12'd4095 - cfg_mem[cfg_base+1][11:0]};
-          v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
-          l_vth <= cfg_mem[cfg_base+3][16:0];
-          l_bexp <= cfg_mem[cfg_base+4][2:0];
-          l_subtract <= cfg_mem[cfg_base+5][0];
+          if (LEAN == 0) begin
+            l_wexp <= cfg_mem[cfg_base][4:0];
+            u_factor <= {2'b0, 12'd4095 - cfg_mem[cfg_base+1][11:0]};
+            v_factor <= {1'b0, 13'd4096 - {1'b0, cfg_mem[cfg_base+2][11:0]}};
+            l_vth <= cfg_mem[cfg_base+3][16:0];
+            l_bexp <= cfg_mem[cfg_base+4][2:0];
+            l_subtract <= cfg_mem[cfg_base+5][0];
+          end
           x_back <= lf[`SNAP_F_SX][NB-1:0] - lf[`SNAP_F_DXR][NB-1:0];
           y_back <= lf[`SNAP_F_SY][NB-1:0] - lf[`SNAP_F_DYR][NB-1:0];
           scan_word <= 32'd0;
@@ -1106,10 +1148,11 @@ module lif_core #(
         if (drain == DEPTH) phase <= NEXT_LAYER;
         else drain <= drain + 4'd1;
         NEXT_LAYER: begin
-          for (sw = 0; sw < SPIKE_WORDS; sw = sw + 1) begin
-            spikes[sw] <= next_spikes[sw];
-            next_spikes[sw] <= 32'd0;
-          end
+          if (LEAN == 0)
+            for (sw = 0; sw < SPIKE_WORDS; sw = sw + 1) begin
+              spikes[sw] <= next_spikes[sw];
+              next_spikes[sw] <= 32'd0;
+            end
           layer <= layer + 1'b1;
           cfg_base <= cfg_base + `SNAP_IMAGE_LAYER_WORDS;
           f <= {(FA + 1) {1'b0}};
