@@ -22,7 +22,8 @@ def synth(
     board: bool = typer.Option(
         False,
         help="The core inside its board's top: on xc7z020 the PYNQ-Z2's Zynq top (AXI4 "
-        "master), else the ULX3S's (UART link, on-chip buffers, pins).",
+        "master), on up5k the iCEBreaker's (UART link, SPRAM buffers, pins), else the "
+        "ULX3S's (UART link, block RAM buffers, pins).",
     ),
     seed: list[int] = typer.Option(
         [1],

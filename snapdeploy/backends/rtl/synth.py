@@ -395,7 +395,8 @@ def synthesize(
         elif io_bits > spec.io_pins:
             report["not_placed"] = (
                 f"the core's ports need {io_bits} I/O pins but the {spec.device} package has "
-                f"{spec.io_pins}: it needs a board top that narrows its host interface"
+                f"{spec.io_pins}: it needs a board top that narrows its host interface; fix: "
+                f"snapdeploy synth BUILD --part {part_name} --board (the {spec.board}'s top)"
             )
         else:
             constraints = top.constraints.get(part_name)

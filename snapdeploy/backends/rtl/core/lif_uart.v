@@ -16,8 +16,10 @@ module lif_uart_rx #(
 );
   reg [1:0] sync;
   reg busy;
+  // a bit time's count, as wide as CLOCKS_PER_BIT needs
+  localparam integer CB = CLOCKS_PER_BIT > 2 ? $clog2(CLOCKS_PER_BIT) : 1;
   reg [3:0] index;  // 0: start bit, 1-8: data bits, 9: stop bit
-  reg [15:0] count;
+  reg [CB-1:0] count;
   reg [7:0] shift;
 
   always @(posedge clk) begin
@@ -32,7 +34,7 @@ module lif_uart_rx #(
         index <= 4'd0;
         count <= CLOCKS_PER_BIT / 2;
       end
-    end else if (count != 0) count <= count - 16'd1;
+    end else if (count != 0) count <= count - 1'b1;
     else begin  // the middle of bit `index`
       count <= CLOCKS_PER_BIT - 1;
       index <= index + 4'd1;
@@ -61,8 +63,9 @@ module lif_uart_tx #(
     output reg tx
 );
   reg [8:0] shift;  // the data bits, then the stop bit
+  localparam integer CB = CLOCKS_PER_BIT > 2 ? $clog2(CLOCKS_PER_BIT) : 1;
   reg [3:0] periods;  // bit periods left, the current one included
-  reg [15:0] count;
+  reg [CB-1:0] count;
   assign busy = periods != 4'd0;
 
   always @(posedge clk) begin
@@ -76,7 +79,7 @@ module lif_uart_tx #(
         periods <= 4'd10;
         count <= CLOCKS_PER_BIT - 1;
       end
-    end else if (count != 0) count <= count - 16'd1;
+    end else if (count != 0) count <= count - 1'b1;
     else begin
       tx <= shift[0];
       shift <= {1'b1, shift[8:1]};
