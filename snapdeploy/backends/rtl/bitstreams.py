@@ -68,6 +68,9 @@ def manifest_entry(
         "seed": report["seed"],
         "seeds": [{k: run[k] for k in ("seed", "fmax_mhz")} for run in report["seeds"]],
         "utilization": report["utilization"],
+        # nextpnr's cells after packing, [used, available] (an iCE40 logic cell is a LUT and
+        # a flip-flop: what bounds the UP5K)
+        "packed": report["packed"],
         "sha256": report["sha256"],
         "bytes": report["bitstream_bytes"],
     }

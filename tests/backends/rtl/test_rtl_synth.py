@@ -228,7 +228,7 @@ def test_a_packing_beyond_the_part_is_not_placed_and_both_numbers_are_named(
     report = synth.synthesize(tmp_path, "up5k", 100.0, top=top)
     assert scripts[0].startswith(
         "read_verilog -DSNAP_BUFFER_SPRAM lif_board.v lif_uart.v lif_spram.v lif_core.v; "
-        "chparam -set CLOCKS_PER_BIT 12 lif_board; synth_ice40 -dsp -top lif_board;"
+        "chparam -set CLOCKS_PER_BIT 12 lif_board; synth_ice40 -dsp -device u -dff -top lif_board;"
     )
     assert report["utilization"]["spram"] == 4 and "fmax_mhz" not in report
     assert report["packed"] == {

@@ -365,6 +365,8 @@ module lif_core #(
   wire [31:0] steps = LEAN != 0 ? reg_steps : steps_arg;
   wire [31:0] batch = LEAN != 0 ? reg_batch : batch_arg;
   reg [63:0] in_ptr, out_ptr, item_ptr, param_ptr, s_ptr;
+  // the item and the step (lean: the items and steps left, so that the count's adder feeds
+  // its register alone and shares its logic cell)
   reg [31:0] b, t_step;
   reg [CW-1:0] word, image_left;
   reg [1:0] region;  // which part of an item's state: u, v, pending activations
@@ -496,6 +498,17 @@ module lif_core #(
   reg [LG-1:0] ev_rem_1, ev_rem_2;  // else: lanes that do
   reg [W_LINE-1:0] w_2;
   reg [D_LINE-1:0] d_2;
+  // Lean: the banks take a line straight from the weight RAM in stage 1 and write its sums in
+  // stage 2 (the registers of stages 2-4 are for 100 MHz); a bank's read and write of one
+  // accumulator are still at least a cycle apart, the next row's first line two.
+  wire ev_read = LEAN != 0 ? ev_valid[1] : ev_valid[2];
+  wire ev_write = LEAN != 0 ? ev_valid[2] : ev_valid[4];
+  wire [CA-1:0] ev_line_s = LEAN != 0 ? ev_line_1 : ev_line_2;
+  wire [LG-1:0] ev_rot_s = LEAN != 0 ? ev_rot_1 : ev_rot_2;
+  wire ev_full_s = LEAN != 0 ? ev_full_1 : ev_full_2;
+  wire [LG-1:0] ev_rem_s = LEAN != 0 ? ev_rem_1 : ev_rem_2;
+  wire [W_LINE-1:0] w_s = LEAN != 0 ? w_q : w_2;
+  wire [D_LINE-1:0] d_s = LEAN != 0 ? d_q : d_2;
   // LIF update: neuron j's pending activations issued one column k a cycle (its activation
   // of delay k read, its column k + 1 read; the last column reads the next neuron's column
   // 0, which arrives with it), then one neuron per cycle through DEPTH stages.
@@ -560,21 +573,27 @@ module lif_core #(
       dense_act[A_W-1:0];
   // The accumulator banks: bank k holds accumulator (line * SYN_LANES + k) of a layer (a delay
   // layer's (neuron line * depth + delay) * SYN_LANES + lane). In stage 2 each bank takes the
-  // weight lane that lands in it and reads its accumulator; in stage 4 it writes the sum.
+  // weight lane that lands in it and reads its accumulator; in stage 4 it writes the sum
+  // (lean: stages 1 and 2).
   wire [SYN_LANES*ACC_W-1:0] acc_q;
   generate
     for (lane = 0; lane < SYN_LANES; lane = lane + 1) begin : banks
       wire [LG-1:0] lane_id = lane;
       // the weight lane landing here (only a conv row's lines are rotated)
-      wire [LG-1:0] from = HAS_CONV != 0 ? lane_id - ev_rot_2 : lane_id;
-      wire [CA+DB-1:0] delayed = {{DB{1'b0}}, ev_line_2} + {{CA{1'b0}}, d_2[lane*DB+:DB]};
+      wire [LG-1:0] from = HAS_CONV != 0 ? lane_id - ev_rot_s : lane_id;
+      wire [CA+DB-1:0] delayed = {{DB{1'b0}}, ev_line_s} + {{CA{1'b0}}, d_s[lane*DB+:DB]};
       wire [CA-1:0] addr_2 = l_delay ? delayed[CA-1:0] :
-          ev_line_2 + (HAS_CONV != 0 && lane_id < ev_rot_2 ? 1'b1 : 1'b0);
+          ev_line_s + (HAS_CONV != 0 && lane_id < ev_rot_s ? 1'b1 : 1'b0);
       reg signed [WEIGHT_BITS-1:0] weight_3, weight_4;
       reg takes_3, takes_4;
       reg [CA-1:0] addr_3, addr_4;
       reg [ACC_W-1:0] mem[0:ACC_CAP-1];
       reg [ACC_W-1:0] q, sum_4;
+      // the sum written: stage 4's registers, or (lean) stage 3's and the bank's read word
+      wire signed [WEIGHT_BITS-1:0] weight_w = LEAN != 0 ? weight_3 : weight_4;
+      wire takes_w = LEAN != 0 ? takes_3 : takes_4;
+      wire [CA-1:0] addr_w = LEAN != 0 ? addr_3 : addr_4;
+      wire [ACC_W-1:0] sum_w = LEAN != 0 ? q : sum_4;
       integer a;
       initial for (a = 0; a < ACC_CAP; a = a + 1) mem[a] = {ACC_W{1'b0}};
       // Each stage moves only while it holds a line (or, for the read, a neuron's line in
@@ -582,16 +601,16 @@ module lif_core #(
       always @(posedge clk) begin
         // one write port and one read port: a cleared line or a line's sum; a row's line or
         // the updated neuron's
-        if (up_clr[2] || ev_valid[4] && takes_4)
-          mem[up_clr[2] ? up_cl[2] : addr_4] <= up_clr[2] ? {ACC_W{1'b0}} :
-              sum_4 + {{(ACC_W - WEIGHT_BITS) {weight_4[WEIGHT_BITS-1]}}, weight_4};
-        if (ev_valid[2] || phase == UPDATE) q <= mem[ev_valid[2] ? addr_2 : acc_line];
-        if (ev_valid[2]) begin
-          weight_3 <= w_2[from*WEIGHT_BITS+:WEIGHT_BITS];
-          takes_3 <= ev_full_2 || from < ev_rem_2;
+        if (up_clr[2] || ev_write && takes_w)
+          mem[up_clr[2] ? up_cl[2] : addr_w] <= up_clr[2] ? {ACC_W{1'b0}} :
+              sum_w + {{(ACC_W - WEIGHT_BITS) {weight_w[WEIGHT_BITS-1]}}, weight_w};
+        if (ev_read || phase == UPDATE) q <= mem[ev_read ? addr_2 : acc_line];
+        if (ev_read) begin
+          weight_3 <= w_s[from*WEIGHT_BITS+:WEIGHT_BITS];
+          takes_3 <= ev_full_s || from < ev_rem_s;
           addr_3 <= addr_2;
         end
-        if (ev_valid[3]) begin
+        if (ev_valid[3] && LEAN == 0) begin
           weight_4 <= weight_3;
           takes_4 <= takes_3;
           addr_4 <= addr_3;
@@ -603,8 +622,10 @@ module lif_core #(
   endgenerate
   // The synapse engine's scan: the inputs of spike word scan_word that spiked and are not yet
   // taken (scan_pending, a register, so its lowest set bit is isolated by a carry chain and
-  // encoded with nothing in front).
+  // encoded with nothing in front). Lean: scan_pending shifts down a bit a cycle, scan_bit
+  // its bit 0's place in the word (no carry chain and encoder; a cycle per bit passed).
   reg [31:0] scan_word, scan_pending;
+  reg [4:0] scan_bit;
   reg [CW-1:0] scan_left;  // spike words of the layer's input from scan_word on, itself included
   wire [31:0] scan_low = scan_pending & (~scan_pending + 32'd1);
   wire [4:0] scan_first;
@@ -791,14 +812,38 @@ module lif_core #(
         else if (up_j[DEPTH][4:0] == 5'd0) spikes[up_j[DEPTH][XA-1:5]] <= {31'd0, fired};
         else spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
       if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
+      // Lean: a pointer register written is the running pointer itself (no copy at ap_start;
+      // the driver writes every pointer a run uses before its ap_start, while the core idles)
+      if (LEAN != 0 && write_now)
+        case (s_axi_awaddr)
+          `SNAP_REG_SPIKES_IN: in_ptr[31:0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_SPIKES_IN + 4: in_ptr[63:32] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_SPIKES_OUT: out_ptr[31:0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_SPIKES_OUT + 4: out_ptr[63:32] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_STATE: item_ptr[31:0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_STATE + 4: item_ptr[63:32] <= s_axi_wdata & PTR_HIGH;
+          `SNAP_REG_PARAMS: param_ptr[31:0] <= s_axi_wdata & PTR_LOW;
+          `SNAP_REG_PARAMS + 4: param_ptr[63:32] <= s_axi_wdata & PTR_HIGH;
+          default: ;
+        endcase
       case (nx_st)  // the finder
         NX_FIND:
         if (scan_pending != 32'd0) begin
-          nx_i <= scan_index;
-          scan_pending <= scan_pending & ~scan_low;
-          nx_st <= l_conv ? NX_READY : NX_MUL;
+          if (LEAN == 0) begin
+            nx_i <= scan_index;
+            scan_pending <= scan_pending & ~scan_low;
+            nx_st <= l_conv ? NX_READY : NX_MUL;
+          end else begin
+            scan_pending <= scan_pending >> 1;
+            scan_bit <= scan_bit + 5'd1;
+            if (scan_pending[0]) begin
+              nx_i <= {scan_word[26:0], scan_bit};
+              nx_st <= l_conv ? NX_READY : NX_MUL;
+            end
+          end
         end else if (scan_last) nx_st <= NX_DONE;
         else begin
+          scan_bit <= 5'd0;
           scan_word <= scan_word + 32'd1;
           scan_left <= scan_left - 32'd1;
           scan_last <= scan_left == 32'd2;
@@ -820,11 +865,13 @@ module lif_core #(
         if (ap_start) begin
           steps_arg <= reg_steps;
           batch_arg <= reg_batch;
-          in_ptr <= {reg_spikes_in[1], reg_spikes_in[0]};
-          out_ptr <= {reg_spikes_out[1], reg_spikes_out[0]};
-          item_ptr <= {reg_state[1], reg_state[0]};
-          param_ptr <= {reg_params[1], reg_params[0]};
-          b <= 32'd0;
+          if (LEAN == 0) begin
+            in_ptr <= {reg_spikes_in[1], reg_spikes_in[0]};
+            out_ptr <= {reg_spikes_out[1], reg_spikes_out[0]};
+            item_ptr <= {reg_state[1], reg_state[0]};
+            param_ptr <= {reg_params[1], reg_params[0]};
+          end
+          b <= LEAN != 0 ? reg_batch : 32'd0;
           items_done <= reg_batch == 32'd0;
           section <= 2'd0;
           sec_index <= 32'd0;
@@ -931,7 +978,7 @@ module lif_core #(
           end
           if (idx_last && region == 2'd2) begin
             m_valid <= 1'b0;
-            t_step <= 32'd0;
+            t_step <= LEAN != 0 ? steps : 32'd0;
             steps_done <= steps == 32'd0;
             phase <= STEP;
           end
@@ -1009,6 +1056,7 @@ module lif_core #(
           scan_left <= (n_in + 32'd31) >> 5;
           scan_last <= n_in <= 32'd32;
           scan_pending <= spikes[0];
+          scan_bit <= 5'd0;
           nx_st <= NX_FIND;
           phase <= SCAN;
         end
@@ -1182,8 +1230,8 @@ module lif_core #(
           word <= word + 1;
           word_last <= word + 2 == out_words;
           if (word_last) begin
-            t_step <= t_step + 1;
-            steps_done <= t_step + 1 == steps;
+            t_step <= LEAN != 0 ? t_step - 1 : t_step + 1;
+            steps_done <= LEAN != 0 ? t_step == 32'd1 : t_step + 1 == steps;
             phase <= STEP;
           end else begin  // the next word's write goes out as this one is acknowledged
             m_valid <= 1'b1;
@@ -1196,8 +1244,8 @@ module lif_core #(
         if (m_rvalid) begin  // (the next word goes out now where sout_issue says so)
           if (sout_last) begin
             item_ptr <= s_ptr;
-            b <= b + 1;
-            items_done <= b + 1 == batch;
+            b <= LEAN != 0 ? b - 1 : b + 1;
+            items_done <= LEAN != 0 ? b == 32'd1 : b + 1 == batch;
             phase <= ITEM;
           end else if (sout_age != 2'd2) phase <= SOUT_REQ;
         end
