@@ -806,11 +806,15 @@ module lif_core #(
       up_cap <= {up_cap[1], 1'b0};
       up_clr <= {up_clr[1], 1'b0};
       // A neuron's spike: lean, over the layer's input (its rows are done: the finder is
-      // idle from GAP on), a word's first neuron clearing the rest of its word
+      // idle from GAP on), a word's first neuron clearing the rest of its word; the whole
+      // word is written, so its flip-flops share one enable (an iCE40 logic block's eight
+      // cells share theirs: a bit's own enable would leave the other seven cells' flip-flops
+      // unused)
       if (up_valid[DEPTH])
         if (LEAN == 0) next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
-        else if (up_j[DEPTH][4:0] == 5'd0) spikes[up_j[DEPTH][XA-1:5]] <= {31'd0, fired};
-        else spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
+        else
+          spikes[up_j[DEPTH][XA-1:5]] <= (up_j[DEPTH][4:0] == 5'd0 ? 32'd0 :
+              spikes[up_j[DEPTH][XA-1:5]]) | ({31'd0, fired} << up_j[DEPTH][4:0]);
       if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
       // Lean: a pointer register written is the running pointer itself (no copy at ap_start;
       // the driver writes every pointer a run uses before its ap_start, while the core idles)
