@@ -74,6 +74,9 @@ from snapdeploy.targets.spec import RtlDevice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SOURCES = ROOT / "hw" / "rtl" / "demo_p1_spiking"
+#: The same partition's sources compiled for the UP5K (lean core, its lanes): what the
+#: iCEBreaker's bitstream is matched by.
+UP5K_DEMO_SOURCES = ROOT / "hw" / "rtl" / "demo_p1_spiking_up5k"
 #: (layer widths, steps, batch, input spike rate); the first has the demo's spiking shape.
 CASES = [
     ((128, 64), 4, 256, 0.2),
@@ -88,7 +91,7 @@ ALL_ENGINES = frozenset(ENGINES)
 #: Parts whose core is the demo partition compiled for a device on the part itself (its own
 #: synapse lanes, `layout.PART_SYN_LANES`), not the ECP5 build's sources.
 OWN_BUILD_PARTS = ("up5k",)
-#: Parts the board top is synthesized for: the ULX3S's, and the UP5K as a trial.
+#: Parts the board top is synthesized for: the ULX3S's, and the iCEBreaker's on the UP5K.
 BOARD_PARTS = ("lfe5u-85f", "up5k")
 #: Placement seeds nextpnr tries for a (part, board top?) design, keeping the best Fmax (every
 #: seed's Fmax goes into the report and the manifest); others take seed 1. The ECP5 core is
@@ -217,14 +220,14 @@ def part_build(build: Path, part: str, out: Path) -> Path:
     return out
 
 
-def keep_demo_sources(compiled: CompiledPartition) -> None:
+def keep_demo_sources(compiled: CompiledPartition, kept: Path = DEMO_SOURCES) -> None:
     """The generated header and data of the bitstreamed partition, for the manifest test
-    (the core and harness are the package's own)."""
-    shutil.rmtree(DEMO_SOURCES, ignore_errors=True)
-    DEMO_SOURCES.mkdir(parents=True)
+    (the core and harness are the package's own), in `kept`."""
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir(parents=True)
     for path in sorted((compiled.path / SOURCES_DIR).iterdir()):
         if path.is_file() and path.name not in (CORE, HARNESS) and path.suffix in (".vh", ".hex"):
-            shutil.copyfile(path, DEMO_SOURCES / path.name)
+            shutil.copyfile(path, kept / path.name)
 
 
 def main() -> None:
@@ -274,6 +277,7 @@ def main() -> None:
         results.append({"case": "zynq_top", **zynq_top})
         bar.advance(task)
         keep_demo_sources(rtl_partitions(build)[0])
+        keep_demo_sources(rtl_partitions(builds["up5k"])[0], UP5K_DEMO_SOURCES)
     head_cosim = [r for r in results if r.get("case") == "cosim"][COSIM_HEADLINE]
     if "refused" in head_cosim:
         raise SystemExit(f"the headline co-simulation case was refused: {head_cosim['refused']}")

@@ -33,6 +33,7 @@ from snapdeploy.backends.rtl.writer import CORE, CORE_DIR, HARNESS
 from snapdeploy.core.errors import BackendError
 
 DEMO_SOURCES = Path(__file__).parents[3] / "hw" / "rtl" / "demo_p1_spiking"
+DEMO_UP5K_SOURCES = DEMO_SOURCES.with_name("demo_p1_spiking_up5k")
 
 
 def partition_at(tmp_path: Path, part: str = "lfe5u-85f", board_name: str = "ulx3s"):
@@ -116,13 +117,19 @@ def test_each_way_a_load_fails_is_named_with_its_fix(
         program_board(other, other_sources)
 
 
-def test_the_demo_partition_s_committed_board_bitstream_is_found(tmp_path: Path) -> None:
-    """The lookup `deploy --board` makes finds the committed ULX3S board bitstream for the
-    demo partition's sources beside this core."""
+@pytest.mark.parametrize(
+    ("part", "board_name", "demo"),
+    [("lfe5u-85f", "ulx3s", DEMO_SOURCES), ("up5k", "icebreaker", DEMO_UP5K_SOURCES)],
+)
+def test_the_demo_partition_s_committed_board_bitstream_is_found(
+    tmp_path: Path, part: str, board_name: str, demo: Path
+) -> None:
+    """The lookup `deploy --board` makes finds the committed ULX3S or iCEBreaker board
+    bitstream for the demo partition's sources for its part beside this core."""
     sources = tmp_path / "p1_spiking" / "rtl"
-    shutil.copytree(DEMO_SOURCES, sources)
-    build_hash = source_hash([*sorted(DEMO_SOURCES.iterdir()), CORE_DIR / CORE, CORE_DIR / HARNESS])
-    meta = {"part": "lfe5u-85f", "board": "ulx3s", "build_hash": build_hash}
+    shutil.copytree(demo, sources)
+    build_hash = source_hash([*sorted(demo.iterdir()), CORE_DIR / CORE, CORE_DIR / HARNESS])
+    meta = {"part": part, "board": board_name, "build_hash": build_hash}
     compiled = CompiledPartition("rtl", "p1_spiking", "fpga", sources.parent, 128, 64, meta)
     found = board_bitstream(compiled, sources)
     assert found.parent == BITSTREAMS_DIR and "-board-" in found.name
