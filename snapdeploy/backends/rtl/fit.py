@@ -30,14 +30,14 @@ U_BITS, V_BITS, PENDING_BITS, BIAS_BITS = 44, 24, 26, 13
 
 def memory_bits(layout: RtlLayout) -> dict[str, int]:
     """Bits of each on-chip memory of the core, at its capacity (the delay RAM only in a core
-    built with the delay engine)."""
+    built with the delay engine; the biases once per LIF lane)."""
     caps = layout.caps
     width_bits = (caps["width"] - 1).bit_length()
     acc_bits = width_bits + layout.weight_bits + 1
     return {
         "weights and kernels": caps["weights"] * layout.weight_bits,
         "delays": caps["delays"] * DELAY_BITS if "delay" in layout.engines else 0,
-        "biases": caps["neurons"] * BIAS_BITS,
+        "biases": caps["neurons"] * BIAS_BITS * layout.lif_lanes,  # a copy per LIF lane
         "u and v": caps["neurons"] * (U_BITS + V_BITS),
         "pending activations": caps["pending"] * PENDING_BITS,
         "accumulators": caps["acc_lines"] * layout.lanes * acc_bits,

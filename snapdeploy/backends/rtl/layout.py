@@ -68,6 +68,18 @@ PART_SYN_LANES = {"up5k": 2}
 #: trims): the iCE40 UP5K, where nextpnr packs a flip-flop into the logic cell of the LUT
 #: feeding it only, so every register fed otherwise costs a cell of the part's 5280.
 LEAN_PARTS = frozenset({"up5k"})
+#: Neurons the LIF update takes per cycle (a power of two dividing SYN_LANES and 32; a delay
+#: layer's still go one at a time, a column a cycle). Each lane is a copy of the update's
+#: pipeline (5 multipliers) and of the biases, and a bank of u, v and the pending words. On
+#: the 256 x 256 bench case (20 steps x 8 items; separate processes alternating, best of 3 x
+#: 20 by CPU time, load 3.3-4.3) one lane (the core before) ran 107600 cycles at 2.30-2.40e6
+#: neuron updates/s, 2 lanes 87280 at 2.51-2.52e6, 4 lanes 77040 at 2.36-2.46e6, 8 lanes
+#: 71920 at 2.08e6; yosys maps the demo partition's core for the XC7Z020 to 4348 LUTs and 5
+#: DSPs at one lane, 5542 and 10 at 2, 8249 and 20 at 4. 2 is the fastest simulation at a
+#: quarter of 4's added logic.
+LIF_LANES = 2
+#: Parts whose core updates fewer neurons per cycle: the UP5K keeps its one pipeline.
+PART_LIF_LANES = {"up5k": 1}
 #: Smallest capacities: layers, neurons, weights, widest layer input or output, pending
 #: activations, delays (in lines of the part's lanes), accumulator lines. Floors keep the
 #: number of distinct builds small; every one is a BRAM-sized depth (and at least two lines).
@@ -162,6 +174,7 @@ class RtlLayout:
     layers: tuple[RtlLayer, ...]
     weight_bits: int
     lanes: int  # the synapse engine's, every layer's (rtl_layout sets both from the part)
+    lif_lanes: int  # the LIF update's, from the part
     #: The optional engines (engines.ENGINES) the core is built with.
     engines: frozenset[str]
     #: Built lean (`LEAN_PARTS`): more cycles per step for fewer logic cells.
@@ -312,6 +325,7 @@ def rtl_layout(
         layers=layers,
         weight_bits=check_weight_bits(partition, device),
         lanes=lanes,
+        lif_lanes=PART_LIF_LANES.get(device.part, LIF_LANES),
         engines=frozenset(engines),
         lean=device.part in LEAN_PARTS,
     )

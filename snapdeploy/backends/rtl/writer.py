@@ -103,6 +103,7 @@ def header_values(layout: RtlLayout) -> dict[str, str]:
         "WEIGHT_BITS": layout.weight_bits,
         "WEIGHT_SHIFT": WEIGHT_SHIFT,
         "SYN_LANES": layout.lanes,
+        "LIF_LANES": layout.lif_lanes,
         "HAS_DELAY": int("delay" in layout.engines),
         "HAS_CONV": int("conv" in layout.engines),
         "LEAN": int(layout.lean),

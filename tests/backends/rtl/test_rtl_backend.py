@@ -22,7 +22,7 @@ from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.rtl import build as rtl_build
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
-from snapdeploy.backends.rtl.layout import SYN_LANES
+from snapdeploy.backends.rtl.layout import LIF_LANES, SYN_LANES
 from snapdeploy.backends.rtl.probe import PROBE_STEPS
 from snapdeploy.core.errors import BackendError, CapacityError, ParameterRangeError
 from snapdeploy.core.neuron import STATE_LIMIT, LifLayerParams, ReferenceNetwork
@@ -108,11 +108,12 @@ def test_synapse_engine_costs_one_cycle_per_weight_line(tmp_path: Path) -> None:
         busy = backend.cycles_per_step(partition, DEVICE, 10.0)
         assert busy - idle == 3 + 1 + 9 * (lines + extra) + lines + 5 - 3
     assert backend.cycles_per_step(partition, DEVICE, 0.0) == idle
-    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 2 + 13 +
-    # n_out, the output words 3 for the first and 2 for each next; the layer's 10 fields are
-    # read on the core's first step only
+    # hw/README.md's count: step 1, one input word 3, the layer (one spike word) 2 + 14 +
+    # n_out / LIF_LANES, the output words 3 for the first and 2 for each next; the layer's 10
+    # fields are read on the core's first step only
     out_words = -(-n_out // 32)
-    assert idle == 1 + 3 + (2 + 13 + n_out) + 3 + 2 * (out_words - 1) + 10 / PROBE_STEPS
+    groups = -(-n_out // LIF_LANES)
+    assert idle == 1 + 3 + (2 + 14 + groups) + 3 + 2 * (out_words - 1) + 10 / PROBE_STEPS
 
 
 def test_build_is_shared_by_every_partition_of_a_capacity(

