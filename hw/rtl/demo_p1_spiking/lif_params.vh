@@ -22,12 +22,23 @@
 // Weights the synapse engine adds per cycle: its weight and accumulator RAMs hold lines of
 // this many lanes, each row of weights starting a new line (a power of two, at least 2).
 `define SNAP_SYN_LANES 32
+// Neurons the LIF update takes per cycle (a power of two dividing SYN_LANES and 32): its u,
+// v and pending memories are this many banks, its biases this many copies.
+`define SNAP_LIF_LANES 2
 // Optional synapse engines (1: built in), from the partition's layer kinds: the delay path
 // (delay RAM, per-lane delayed accumulator lines) and the conv engine (divisions, kernel
 // taps, accumulator rotation; sum pools run on it). Dense rows run on every core; a core
 // without an engine is never given a layer that needs it (engines.py refuses it first).
 `define SNAP_HAS_DELAY 0
 `define SNAP_HAS_CONV 0
+// The lean build (1 on the iCE40 UP5K, whose logic cells a flip-flop shares only with its own
+// LUT's output): a layer's six parameter words in block RAM, read with its fields (a layer's
+// fields are then read every step); its output spikes written over its input's, a word at a
+// time, once its rows are done; counters and Dense fields as wide as the capacities need;
+// the synapse banks' pipeline 2 stages, not 4; the finder a bit a cycle; the argument
+// registers write-only (reading 0), the pointers written straight into the running ones, the
+// steps and batch read as the run goes. Same results, more cycles per step (hw/README.md).
+`define SNAP_LEAN 0
 // Words per layer at the start of the parameter image: weight_exp, du, dv, vth, bias_exp,
 // reset (0: to zero, 1: subtract vth << 6).
 `define SNAP_IMAGE_LAYER_WORDS 6
