@@ -125,14 +125,18 @@ def test_the_best_seed_is_packed_and_every_seed_is_recorded(
     ]
 
 
+def write_synthesis(out: Path, module: str, cells: dict[str, int], ports: dict) -> None:
+    """What yosys leaves for a top `module` in `out`, standing in for it: its cell counts
+    (stat.json) and its netlist's ports."""
+    stat = {"modules": {f"\\{module}": {"num_cells_by_type": cells}}}
+    (out / "stat.json").write_text(json.dumps(stat))
+    (out / f"{module}.json").write_text(json.dumps({"modules": {module: {"ports": ports}}}))
+
+
 def write_board_top_synthesis(cwd: Path, cells: dict[str, int]) -> None:
-    """What yosys leaves for the UP5K board top, standing in for it: its cell counts
-    (stat.json) and its netlist's two ports."""
-    out = cwd / "synth" / "up5k-board"
-    module = {"num_cells_by_type": cells}
-    (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_board": module}}))
+    """The UP5K board top's yosys outputs: `cells`, and its netlist's two ports."""
     ports = {"clk": {"bits": [2]}, "ftdi_txd": {"bits": [3]}}
-    (out / "lif_board.json").write_text(json.dumps({"modules": {"lif_board": {"ports": ports}}}))
+    write_synthesis(cwd / "synth" / "up5k-board", "lif_board", cells, ports)
 
 
 def test_a_design_beyond_the_part_is_not_placed_and_both_numbers_are_named(
@@ -169,12 +173,9 @@ def test_the_up5k_core_alone_is_not_placed_and_points_to_its_board_top(
 
     def fake_tool(command: list[str], cwd: Path, log: Path) -> tuple[str, float]:
         ran.append(command[0])
-        out = cwd / "synth" / "up5k"
-        module = {"num_cells_by_type": {"SB_LUT4": 3000, "SB_RAM40_4K": 20, "SB_MAC16": 6}}
-        (out / "stat.json").write_text(json.dumps({"modules": {"\\lif_core": module}}))
+        cells = {"SB_LUT4": 3000, "SB_RAM40_4K": 20, "SB_MAC16": 6}
         ports = {"m_addr": {"bits": list(range(64))}, "m_wdata": {"bits": list(range(64))}}
-        netlist = {"modules": {"lif_core": {"ports": ports}}}
-        (out / "lif_core.json").write_text(json.dumps(netlist))
+        write_synthesis(cwd / "synth" / "up5k", "lif_core", cells, ports)
         return "", 1.0
 
     monkeypatch.setattr(synth, "run_tool", fake_tool)
