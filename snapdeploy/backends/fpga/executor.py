@@ -70,6 +70,19 @@ class FpgaExecutor(ExecutorBase):
             states.append(LayerState(u.copy(), v.copy(), pending.copy()))
         return states
 
+    def saved_state(self) -> np.ndarray | None:
+        """A copy of the state the next run starts from (None before the first run after a
+        reset): with `restore_state`, how a caller undoes a run it must not keep."""
+        return None if self._state is None else np.array(self._state)
+
+    def restore_state(self, saved: np.ndarray | None) -> None:
+        """Make `saved` (from `saved_state`) the state the next run starts from. The host
+        copy is the one that counts: each run flushes it to the core before it starts."""
+        if saved is None:
+            self.reset()
+        else:
+            self._state[:] = saved
+
     def _clear(self) -> None:
         self._state = None
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from snapdeploy.backends.base import (
     CompiledPartition,
+    ExecutorBase,
     SpikingBackend,
     board_requested,
     emulation_forced,
@@ -43,6 +44,7 @@ from .build import LIBRARY, build_model
 from .engines import ENGINES
 from .fit import check_memory
 from .layout import RtlLayout, rtl_layout
+from .parallel import simulated_executor, simulation_threads
 from .probe import measured_cycles_per_step
 from .sim import SIMULATIONS, VerilatorCore, rtl_overlay, simulation_for
 from .synth import board_top
@@ -65,10 +67,16 @@ class RtlBackend(SpikingBackend):
     kind = "rtl"
     layer_kinds = frozenset({"dense", "delay", "conv", "pool", "subtract_reset"})
 
-    def __init__(self, engines: frozenset[str] | None = None):
+    def __init__(
+        self, engines: frozenset[str] | None = None, sim_threads: int | None = None
+    ) -> None:
         """Cores built with `engines` (engines.ENGINES), or by default with those each
-        partition's layers use; a partition needing one a fixed set lacks is refused."""
+        partition's layers use; a partition needing one a fixed set lacks is refused.
+        `sim_threads`: how many simulated cores a simulated run's batch is split across, one
+        thread each (by default $SNAPDEPLOY_RTL_SIM_THREADS, else the CPUs this process may
+        use; 1: the whole batch on one core); the hardware is one core either way."""
         self.engines = engines
+        self.sim_threads = None if sim_threads is None else simulation_threads(sim_threads)
 
     def neuron_capacity(self, device: RtlDevice) -> int:
         return device.neurons
@@ -104,35 +112,48 @@ class RtlBackend(SpikingBackend):
             "layer_table": prepared.layer_table().tolist(),
         }
 
-    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> FpgaExecutor:
+    def open(self, compiled: CompiledPartition, partition: SpikingPartition) -> ExecutorBase:
         """The board top over its link when the device names one (unless emulation is
         forced); under `deploy --board`, a PYNQ part's bitstream through pynq; else the core's
-        Verilator simulation behind the emulated overlay."""
+        Verilator simulation behind the emulated overlay, a run's batch split across
+        `sim_threads` simulated cores (`parallel.py`)."""
+
+        image = parameter_image(partition.layers)
+
+        def executor(overlay: Any) -> FpgaExecutor:
+            return FpgaExecutor(
+                LifCoreDriver(overlay),
+                image,
+                compiled.meta["layer_sizes"],
+                compiled.n_in,
+                [getattr(p, "delay_depth", 0) for p in partition.layers],
+            )
+
+        overlay = None if emulation_forced() else self._hardware_overlay(compiled)
+        if overlay is not None:
+            return executor(overlay)
+        threads = simulation_threads(self.sim_threads)
+        return simulated_executor(lambda: executor(self.simulation(compiled)[0]), threads)
+
+    @staticmethod
+    def _hardware_overlay(compiled: CompiledPartition) -> Any:
+        """The overlay of the board (or the board top's simulation) the device names, or None
+        where the partition runs as the core's Verilator simulation."""
         link = compiled.meta.get("link")
         part = compiled.meta["part"]
         sources = compiled.path / SOURCES_DIR
-        if emulation_forced():
-            overlay, _ = self.simulation(compiled)
-        elif link == "simulation":
+        if link == "simulation":
             if board_requested():  # the board, its host side emulated: its bitstream exists
                 board_bitstream(compiled, sources)
-            overlay = board_simulation(sources)
-        elif link is not None:
+            return board_simulation(sources)
+        if link is not None:
             program_board(compiled, sources)
             buffer_bytes = board_top(part).buffer_bytes
             link_stream = BoardLink(SerialStream(link))
-            overlay = LinkOverlay(link_stream, link, VerilatorCore.ip_type, buffer_bytes)
-        elif board_requested() and part in PYNQ_PARTS:
-            overlay = board_overlay(part, compiled.meta["build_hash"], HOW_TO_BUILD)
-        else:
-            overlay, _ = self.simulation(compiled)
-        return FpgaExecutor(
-            LifCoreDriver(overlay),
-            parameter_image(partition.layers),
-            compiled.meta["layer_sizes"],
-            compiled.n_in,
-            [getattr(p, "delay_depth", 0) for p in partition.layers],
-        )
+            return LinkOverlay(link_stream, link, VerilatorCore.ip_type, buffer_bytes)
+        if board_requested() and part in PYNQ_PARTS:
+            return board_overlay(part, compiled.meta["build_hash"], HOW_TO_BUILD)
+        return None
 
     @staticmethod
     def board_problem(compiled: CompiledPartition, device_problem: str | None) -> str | None:

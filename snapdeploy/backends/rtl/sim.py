@@ -10,6 +10,7 @@ behind its AXI4 master, an AXI4 slave memory that can stall and fail), run by `Z
 from __future__ import annotations
 
 import ctypes
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ from .layout import table_kinds
 
 #: Register words the harness writes before ap_start: the map up to and including LOAD.
 REGISTER_WORDS = regmap.LOAD // 4 + 1
+#: Held while a model is built: rtl_open hands the core's initial block its layer table
+#: through a global of the harness (read by DPI), so two models are never built at once.
+#: Built models share nothing (each its own VerilatedContext) and run in parallel.
+OPEN_LOCK = threading.Lock()
 
 
 class VerilatorCore:
@@ -45,7 +50,8 @@ class VerilatorCore:
         self._lib.rtl_ap_start.restype = ctypes.c_uint64
         self._lib.rtl_close.argtypes = [ctypes.c_void_p]
         table = np.ascontiguousarray(layer_table, dtype=np.uint32)
-        self._handle = self._lib.rtl_open(table.ctypes.data, len(table))
+        with OPEN_LOCK:
+            self._handle = self._lib.rtl_open(table.ctypes.data, len(table))
         #: Clock cycles of every ap_start so far, in order (a parameter load is one).
         self.cycles: list[int] = []
 

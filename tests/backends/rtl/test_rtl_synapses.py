@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snapdeploy.backends import get_backend
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
 from snapdeploy.backends.fpga.params import parameter_image
@@ -34,7 +33,8 @@ DEVICE = RtlDevice(name="fpga", part="lfe5u-85f", board="ulx3s", neurons=1024)
 
 
 def open_compiled(layers: list, out: Path) -> FpgaExecutor:
-    backend = get_backend("rtl")
+    """One simulated core (SteppedCore zeroes u and v in that core's own state buffer)."""
+    backend = RtlBackend(sim_threads=1)
     return backend.load(backend.compile(spiking_partition(layers), DEVICE, out))
 
 
