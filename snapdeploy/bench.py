@@ -95,14 +95,24 @@ class BenchNetwork:
 
     def timed_run(self, executor: Any, what: str) -> float:
         """Best time of a fresh window on `executor`, once its spikes equal the reference's."""
-        if not np.array_equal(executor.run(self.spikes), self.per_layer[-1]):
-            raise SystemExit(f"{what} and the reference disagree on {self.widths}")
+        return self.timed_runs([executor], what)[0]
 
-        def run() -> None:
+    def timed_runs(self, executors: list[Any], what: str, repeats: int = 3) -> list[float]:
+        """Each executor's best time of a fresh window, once every one's spikes equal the
+        reference's; their runs alternate, so that all see the same load."""
+        for executor in executors:
+            if not np.array_equal(executor.run(self.spikes), self.per_layer[-1]):
+                raise SystemExit(f"{what} and the reference disagree on {self.widths}")
+
+        def run(executor: Any) -> None:
             executor.reset()
             executor.run(self.spikes)
 
-        return best_time(run)
+        best = [float("inf")] * len(executors)
+        for _ in range(repeats):
+            for i, executor in enumerate(executors):
+                best[i] = min(best[i], best_time(lambda executor=executor: run(executor), 1))
+        return best
 
 
 def bench_network(widths: tuple[int, ...], steps: int, batch: int, rate: float) -> BenchNetwork:

@@ -8,12 +8,16 @@ the whole flow the issue asks for, on this machine:
 2. Co-simulation: random partitions compiled for that device and run through the PYNQ driver
    over the emulated overlay (a partition whose core the part's block RAM cannot hold is
    recorded as refused, with compile's reason), output spikes checked equal to the numpy
-   reference before anything is timed; the time is the driver's whole `run`, best of three. Cycles are the
-   simulation's own count; cycles per step are measured on each partition at its input rate
-   (`RtlBackend.cycles_per_step`) beside the HLS core's loop estimate for the same partition
+   reference before anything is timed; the time is the driver's whole `run`, best of
+   COSIM_REPEATS. Cycles are the simulation's own count; cycles per step are measured on
+   each partition at its input rate (`RtlBackend.cycles_per_step`) beside the HLS core's loop estimate for the same partition
    on the PYNQ-Z2 device (`hls.estimate`, an estimate, not a measurement). Each core is built
    with only the engines its partition uses (Dense only here); the headline case runs again
    on a core built with every engine (conv, delay), as every core was before, for the ratio.
+   The headline case also runs split across `simulation_threads()` simulated cores (the
+   CPUs this process may use, at most its batch; one thread each, parallel.py), timed
+   alternately with the one-core run: the headline `cosim_neuron_updates_per_s` is the split
+   run's, `cosim_threads` its cores, `..._one_thread` the one-core figures beside it.
 3. Synthesis of the demo's spiking partition with the pinned YoWASP tools: yosys for the
    XC7Z020 (yosys' resource counts, not Vivado's; no Xilinx bitstream), yosys + nextpnr +
    ecppack for the LFE5U-85F and + icepack for the iCE40 UP5K (placed only when the core's
@@ -44,6 +48,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +65,8 @@ from snapdeploy.backends.hls.layout import core_layout
 from snapdeploy.backends.rtl.backend import SOURCES_DIR, RtlBackend
 from snapdeploy.backends.rtl.bitstreams import rtl_partitions, synthesize_build
 from snapdeploy.backends.rtl.engines import ENGINES
+from snapdeploy.backends.rtl.parallel import SplitBatchExecutor, simulation_threads
+from snapdeploy.backends.rtl.sim import VerilatorCore
 from snapdeploy.backends.rtl.synth import PARTS as PART_SPECS
 from snapdeploy.backends.rtl.writer import CORE, HARNESS
 from snapdeploy.bench import bench_network, write_bench
@@ -85,6 +92,10 @@ CASES = [
     ((784, 512, 256), 10, 2, 0.1),
 ]
 COSIM_HEADLINE = 1
+#: Timed runs of each co-simulation, best kept: the headline's take 9-16 ms, and on this
+#: 2-core machine (load 0.5-0.9, 02:13-02:15 UTC) its split run's best of 3 was 1.0-1.7x the
+#: one-core run's, of 10 1.1-1.9x, of 30 1.76-1.86x in six processes.
+COSIM_REPEATS = 30
 #: The headline case is also run, in the same process, on a core built with every optional
 #: engine (conv, delay), as every core was before they were compiled in only where used.
 ALL_ENGINES = frozenset(ENGINES)
@@ -110,23 +121,49 @@ def cosim(
     batch: int,
     rate: float,
     engines: frozenset[str] | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """One case on a core of `engines` (by default those its layers use: Dense only)."""
+    """One case on a core of `engines` (by default those its layers use: Dense only), on one
+    simulated core; with `threads` > 1 also split across that many (at most the batch), the
+    two timed alternately. Cycles are one core's for the whole batch; the split run's cores'
+    are each their own share's (`cosim_threads_cycles_per_core`)."""
     net = bench_network(widths, steps, batch, rate)
     partition = net.partition
     device = load_target("emulator").device("rtl")
     backend = RtlBackend(engines)
+    threads = min(threads, batch)
+    cores: list[VerilatorCore] = []
     with tempfile.TemporaryDirectory() as out:
         compiled = backend.compile(partition, device, Path(out))
-        overlay, core = RtlBackend.simulation(compiled)
-        with FpgaExecutor(
-            LifCoreDriver(overlay), parameter_image(net.layers), list(widths[1:]), widths[0]
-        ) as executor:
-            seconds = net.timed_run(executor, "RTL simulation")
-            run_cycles = core.cycles[-1]  # each timed run: the same window from reset
+
+        def open_core() -> FpgaExecutor:
+            overlay, core = RtlBackend.simulation(compiled)
+            cores.append(core)
+            image = parameter_image(net.layers)
+            return FpgaExecutor(LifCoreDriver(overlay), image, list(widths[1:]), widths[0])
+
+        with (
+            open_core() as one,
+            SplitBatchExecutor(open_core, threads) if threads > 1 else nullcontext() as split,
+        ):
+            executors = [one] if split is None else [one, split]
+            seconds, *split_s = net.timed_runs(executors, "RTL simulation", COSIM_REPEATS)
+            run_cycles = cores[0].cycles[-1]  # each timed run: the same window from reset
+            core_cycles = [core.cycles[-1] for core in cores[1:]]
     events = net.events_per_layer()
     updates = steps * batch * sum(widths[1:])
     measured = backend.cycles_per_step(partition, device, events[0])
+    split_figures = (
+        {
+            "cosim_threads": threads,
+            "cosim_threads_s": split_s[0],
+            "cosim_threads_neuron_updates_per_s": updates / split_s[0],
+            "cosim_threads_cycles_per_core": core_cycles,
+            "cosim_threads_speedup": seconds / split_s[0],
+        }
+        if split_s
+        else {}
+    )
     return {
         "widths": list(widths),
         "engines": ["dense", *compiled.meta["engines"]],
@@ -138,6 +175,7 @@ def cosim(
         "cosim_neuron_updates_per_s": updates / seconds,
         "cosim_cycles": run_cycles,
         "cosim_cycles_per_s": run_cycles / seconds,
+        **split_figures,
         "mean_input_spikes_per_layer_step": events,
         "rtl_cycles_per_step_measured": measured,
         "hls_cycles_per_step_estimate": hls_estimate(partition, events),
@@ -240,9 +278,10 @@ def main() -> None:
         demo = demo_cycles(build, rate)
         results.append({"case": "demo partition cycles", **demo})
         bar.advance(task)
-        for case in CASES:
+        for index, case in enumerate(CASES):
+            threads = simulation_threads() if index == COSIM_HEADLINE else 1
             try:
-                results.append({"case": "cosim", **cosim(*case)})
+                results.append({"case": "cosim", **cosim(*case, threads=threads)})
             except CapacityError as error:  # the part's block RAM cannot hold its core
                 results.append({"case": "cosim", "widths": list(case[0]), "refused": str(error)})
             bar.advance(task)
@@ -283,12 +322,17 @@ def main() -> None:
         raise SystemExit(f"the headline co-simulation case was refused: {head_cosim['refused']}")
     xc7, ecp5, ice40 = (synthesized[p] for p in PARTS)
     ecp5_board, ice40_board = (synthesized[f"{p} board top"] for p in BOARD_PARTS)
+    split = head_cosim.get("cosim_threads_neuron_updates_per_s")
     headline = {
-        "cosim_neuron_updates_per_s": head_cosim["cosim_neuron_updates_per_s"],
-        "cosim_cycles_per_s": head_cosim["cosim_cycles_per_s"],
+        "cosim_neuron_updates_per_s": split or head_cosim["cosim_neuron_updates_per_s"],
+        "cosim_threads": head_cosim.get("cosim_threads", 1),
+        "cosim_neuron_updates_per_s_one_thread": head_cosim["cosim_neuron_updates_per_s"],
+        "cosim_cycles_per_s_one_thread": head_cosim["cosim_cycles_per_s"],
         "cosim_engines": head_cosim["engines"],
-        "cosim_all_engines_neuron_updates_per_s": all_engines["cosim_neuron_updates_per_s"],
-        "cosim_all_engines_cycles_per_s": all_engines["cosim_cycles_per_s"],
+        "cosim_all_engines_neuron_updates_per_s_one_thread": all_engines[
+            "cosim_neuron_updates_per_s"
+        ],
+        "cosim_all_engines_cycles_per_s_one_thread": all_engines["cosim_cycles_per_s"],
         "cycles_per_step": demo["rtl_cycles_per_step_measured"],
         "hls_estimate_cycles_per_step": demo["hls_cycles_per_step_estimate"],
         "conv_cycles_per_step": conv["rtl_cycles_per_step_measured"],
