@@ -143,7 +143,9 @@ def build_model(sources: Path, model: Model = CORE_MODEL) -> Path:
 
 def verilate(sources: Path, output: Path, model: Model = CORE_MODEL) -> None:
     """Verilate and compile in a scratch folder, then rename the output into place, so a
-    failed or killed build leaves none behind."""
+    failed or killed build leaves none behind. The sources are named by absolute path:
+    Verilator's makefile runs in the scratch folder, where a relative one means nothing."""
+    sources = sources.resolve()
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".build-") as scratch:
         command = [
             verilator_path(),

@@ -120,8 +120,9 @@ def test_build_is_shared_by_every_partition_of_a_capacity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SNAPDEPLOY_CACHE", str(tmp_path / "cache"))  # none built yet
+    monkeypatch.chdir(tmp_path)  # the first build's sources by a relative path
     first = [params(np.full((3, 2), 2), vth=1)]
-    RtlBackend().compile(spiking_partition(first), DEVICE, tmp_path / "a")
+    RtlBackend().compile(spiking_partition(first), DEVICE, Path("a"))
 
     def no_verilator(*args: object) -> None:
         raise AssertionError("Verilator ran for a design it had built before")

@@ -339,25 +339,8 @@ module lif_core #(
   generate
     for (bank = 0; bank < LL; bank = bank + 1) begin : lif_banks
       wire [31:0] bank_id = bank;
-      reg signed [U_W-1:0] u_mem[0:NEURON_CAP/LL-1];
-      reg signed [V_W-1:0] v_mem[0:NEURON_CAP/LL-1];
-      reg signed [A_W-1:0] p_mem[0:PENDING_CAP/LL-1];  // pending activations
       reg signed [12:0] bias_mem[0:NEURON_CAP-1];
-      reg [U_W-1:0] uq;
-      reg [V_W-1:0] vq;
-      reg [A_W-1:0] pq;
       reg [12:0] bq;
-      // Inside each port's block (so the simulation computes them only for an access): the
-      // lane of the group that lands in this bank, (bank - first address) mod LL, its word's
-      // address, and the word written (a lane's picked by constant slices).
-      // (each block its own: synthesis takes a variable assigned in two blocks for two drivers)
-      reg [31:0] u_lw, u_lr, v_lw, v_lr, p_lw, p_lr;
-      reg [NA-1:0] u_aw, u_ar, v_aw, v_ar;
-      reg [PA-1:0] p_aw, p_ar;
-      reg [U_W-1:0] u_in;
-      reg [V_W-1:0] v_in;
-      reg [A_W-1:0] p_in;
-      integer ku, kv, kp;
 `ifndef SNAP_SIM
       initial $readmemh(`SNAP_BIAS_FILE, bias_mem);
 `endif
@@ -365,52 +348,25 @@ module lif_core #(
         if (bias_we) bias_mem[b_wa] <= bias_wd;
         if (n_read) bq <= bias_mem[n_ra+bank_id[NA-1:0]];
       end
-      always @(posedge clk) begin
-        if (u_wm != 0) begin
-          u_lw = (bank_id - {{(32 - NA) {1'b0}}, n_wa}) % LL;
-          u_aw = n_wa + u_lw[NA-1:0];
-          u_in = m_rdata[U_W-1:0];
-          if (n_wb) for (ku = 0; ku < LL; ku = ku + 1) if (u_lw == ku) u_in = lane_u[ku*U_W+:U_W];
-          if (u_wm[u_lw[LGI-1:0]]) u_mem[u_aw[NA-1:LGL]] <= u_in;
-        end
-        if (n_read) begin
-          u_lr = (bank_id - {{(32 - NA) {1'b0}}, n_ra}) % LL;
-          u_ar = n_ra + u_lr[NA-1:0];
-          uq <= u_mem[u_ar[NA-1:LGL]];
-        end
-      end
-      always @(posedge clk) begin
-        if (v_wm != 0) begin
-          v_lw = (bank_id - {{(32 - NA) {1'b0}}, n_wa}) % LL;
-          v_aw = n_wa + v_lw[NA-1:0];
-          v_in = m_rdata[V_W-1:0];
-          if (n_wb) for (kv = 0; kv < LL; kv = kv + 1) if (v_lw == kv) v_in = lane_v[kv*V_W+:V_W];
-          if (v_wm[v_lw[LGI-1:0]]) v_mem[v_aw[NA-1:LGL]] <= v_in;
-        end
-        if (n_read) begin
-          v_lr = (bank_id - {{(32 - NA) {1'b0}}, n_ra}) % LL;
-          v_ar = n_ra + v_lr[NA-1:0];
-          vq <= v_mem[v_ar[NA-1:LGL]];
-        end
-      end
-      always @(posedge clk) begin
-        if (p_wm != 0) begin
-          p_lw = (bank_id - {{(32 - PA) {1'b0}}, p_wa}) % LL;
-          p_aw = p_wa + p_lw[PA-1:0];
-          p_in = m_rdata[A_W-1:0];
-          if (p_wb) for (kp = 0; kp < LL; kp = kp + 1) if (p_lw == kp) p_in = lane_p[kp*A_W+:A_W];
-          if (p_wm[p_lw[LGI-1:0]]) p_mem[p_aw[PA-1:LGL]] <= p_in;
-        end
-        if (p_read) begin
-          p_lr = (bank_id - {{(32 - PA) {1'b0}}, p_ra}) % LL;
-          p_ar = p_ra + p_lr[PA-1:0];
-          pq <= p_mem[p_ar[PA-1:LGL]];
-        end
-      end
+      lif_state_bank #(
+          .W(U_W), .AW(NA), .ROWS(NEURON_CAP / LL), .LL(LL), .BANK(bank)
+      ) u_store (
+          .clk(clk), .wm(u_wm), .wa(n_wa), .word_in(m_rdata[U_W-1:0]), .wb(n_wb),
+          .lanes_in(lane_u), .rd(n_read), .ra(n_ra), .q(u_q[bank*U_W+:U_W])
+      );
+      lif_state_bank #(
+          .W(V_W), .AW(NA), .ROWS(NEURON_CAP / LL), .LL(LL), .BANK(bank)
+      ) v_store (
+          .clk(clk), .wm(v_wm), .wa(n_wa), .word_in(m_rdata[V_W-1:0]), .wb(n_wb),
+          .lanes_in(lane_v), .rd(n_read), .ra(n_ra), .q(v_q[bank*V_W+:V_W])
+      );
+      lif_state_bank #(
+          .W(A_W), .AW(PA), .ROWS(PENDING_CAP / LL), .LL(LL), .BANK(bank)
+      ) p_store (
+          .clk(clk), .wm(p_wm), .wa(p_wa), .word_in(m_rdata[A_W-1:0]), .wb(p_wb),
+          .lanes_in(lane_p), .rd(p_read), .ra(p_ra), .q(p_q[bank*A_W+:A_W])
+      );
       assign bias_q[bank*13+:13] = bq;
-      assign u_q[bank*U_W+:U_W] = uq;
-      assign v_q[bank*V_W+:V_W] = vq;
-      assign p_q[bank*A_W+:A_W] = pq;
     end
   endgenerate
 
@@ -451,8 +407,8 @@ module lif_core #(
   reg [CW-1:0] idx;  // the word within it
   reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
   reg [CW-1:0] sec_index;
-  // Cycles since the state word to write next was addressed (its RAM words are registered
-  // in u_2, v_2, p_2 two cycles on), and whether the word being written is the item's last.
+  // Where the state going out stands (see sout_issue), and whether the word being written is
+  // the item's last.
   reg [1:0] sout_age;
   reg sout_last;
 
@@ -603,12 +559,17 @@ module lif_core #(
   reg idx_last, word_last, image_done, scan_last, ty_last, tx_last;
   wire [31:0] region_words = region == 2'd2 ? n_pending : n_neurons;
   wire [31:0] next_region_words = region == 2'd1 ? n_pending : n_neurons;
-  // A state word goes out once it is registered: the first once addressed (SOUT_REQ), each
-  // next one as the last write is acknowledged, the word after it addressed as it goes out,
-  // so a word takes 2 cycles where the memory answers in one.
+  // The state goes out a word at a time from sout_word (word idx of region), the memories
+  // reading the word after it meanwhile; sout_age: 0 word idx is read, 1 it is loaded into
+  // sout_word, 2 it is ready and the next word is in the memories' outputs, 3 a word just
+  // went out and the next one's read is under way. A word goes out (and the next one is
+  // loaded) once ready, the first at once (SOUT_REQ), each next one as the last write is
+  // acknowledged: 2 cycles a word where the memory answers in one. The read address comes
+  // from registers alone: the bus's answer never reaches the banks' address adders.
   wire sout_issue = sout_age == 2'd2 &&
       (phase == SOUT_REQ || phase == SOUT_WAIT && m_rvalid && !sout_last);
   wire [31:0] sout_next = idx_last ? 32'd0 : idx + 32'd1;  // the word after idx, in its region
+  wire [31:0] sout_ra = sout_age == 2'd0 ? idx : sout_next;  // the state word read
   // the group holds its accumulator line's last neuron
   wire lane_end = &(j[LG-1:0] | group_top) || nrn_last;
   reg [DEPTH:1] up_valid;
@@ -637,9 +598,14 @@ module lif_core #(
     for (gs = 0; gs < LL; gs = gs + 1)
       if (up_lm[DEPTH][gs]) group_spikes[up_j[DEPTH][4:0]+gs[4:0]] = lane_fired[gs];
   end
-  wire signed [U_W-1:0] sout_u;
-  wire signed [V_W-1:0] sout_v;
-  wire signed [A_W-1:0] sout_p;
+  // The state word the memories read a cycle ago (from the bank that holds it, in its region),
+  // sign-extended to u's width, and the word going out next.
+  wire [LGI-1:0] sout_nb = LL > 1 ? n_ra_1[LGI-1:0] : {LGI{1'b0}};
+  wire [LGI-1:0] sout_pb = LL > 1 ? p_ra_1[LGI-1:0] : {LGI{1'b0}};
+  wire [1:0] q_region = sout_age != 2'd1 && idx_last ? region + 2'd1 : region;
+  wire signed [U_W-1:0] q_word = q_region == 2'd0 ? $signed(u_q[sout_nb*U_W+:U_W]) :
+      (q_region == 2'd1 ? $signed(v_q[sout_nb*V_W+:V_W]) : $signed(p_q[sout_pb*A_W+:A_W]));
+  reg signed [U_W-1:0] sout_word;
   // A delay layer's neurons go one at a time (a column a cycle, in lane 0); the others' in
   // groups of LL, the last group's lanes past the layer's last neuron idle.
   wire l_group = LL > 1 && !l_delay;
@@ -744,10 +710,9 @@ module lif_core #(
     b_wa = sec_index[NA-1:0];
     n_wa = idx[NA-1:0];
     p_wa = idx[PA-1:0];
-    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] :
-        (sout_issue ? sout_next[NA-1:0] : idx[NA-1:0]);
+    n_ra = (phase == UPDATE) ? nbase[NA-1:0] + j[NA-1:0] : sout_ra[NA-1:0];
     p_ra = (phase == UPDATE) ? p_ptr[PA-1:0] + group[PA-1:0] :
-        ((phase == GAP) ? p_base[PA-1:0] : (sout_issue ? sout_next[PA-1:0] : idx[PA-1:0]));
+        ((phase == GAP) ? p_base[PA-1:0] : sout_ra[PA-1:0]);
     if (phase == LOAD_WAIT && m_rvalid) begin
       bias_we = section == 2'd1;
     end
@@ -825,8 +790,7 @@ module lif_core #(
       // which bank holds this lane's words of the group read a cycle ago (computed in the
       // block that takes them)
       reg [31:0] n_bank, p_bank;
-      // stage 2: the block RAMs' words, registered (lane 0's every cycle: the state goes out
-      // from them)
+      // stage 2: the block RAMs' words, registered
       reg signed [U_W-1:0] u_2;
       reg signed [V_W-1:0] v_2;
       reg signed [A_W-1:0] p_2;
@@ -849,7 +813,7 @@ module lif_core #(
       reg [V_W-1:0] v_out_10;
       reg fired_10;
       always @(posedge clk) begin
-        if (lane == 0 || up_valid[1]) begin
+        if (up_valid[1]) begin
           n_bank = ({{(32 - NA) {1'b0}}, n_ra_1} + lane_id) % LL;
           for (k = 0; k < LL; k = k + 1)
             if (n_bank[LGI-1:0] == k) begin
@@ -858,7 +822,7 @@ module lif_core #(
             end
           bias_2 <= bias_q[lane*13+:13];
         end
-        if (lane == 0 || up_pw[1] || up_cap[1]) begin
+        if (up_pw[1] || up_cap[1]) begin
           p_bank = ({{(32 - PA) {1'b0}}, p_ra_1} + lane_id) % LL;
           for (k = 0; k < LL; k = k + 1) if (p_bank[LGI-1:0] == k) p_2 <= p_q[k*A_W+:A_W];
         end
@@ -918,11 +882,6 @@ module lif_core #(
       assign lane_v[lane*V_W+:V_W] = v_out_10;
       assign lane_p[lane*A_W+:A_W] = p_next_3 + act_3;
       assign lane_fired[lane] = fired_10;
-      if (lane == 0) begin : state_out
-        assign sout_u = u_2;
-        assign sout_v = v_2;
-        assign sout_p = p_2;
-      end
     end
   endgenerate
 
@@ -964,7 +923,8 @@ module lif_core #(
       end else if (up_valid[DEPTH])
         spikes[up_j[DEPTH][XA-1:5]] <= (up_j[DEPTH][4:0] == 5'd0 ? 32'd0 :
             spikes[up_j[DEPTH][XA-1:5]]) | group_spikes;
-      if (sout_age != 2'd2) sout_age <= sout_age + 2'd1;
+      if (sout_age != 2'd2) sout_age <= sout_age == 2'd3 ? 2'd2 : sout_age + 2'd1;
+      if (sout_age == 2'd1 || sout_issue) sout_word <= q_word;
       // Lean: a pointer register written is the running pointer itself (no copy at ap_start;
       // the driver writes every pointer a run uses before its ap_start, while the core idles)
       if (LEAN != 0 && write_now)
@@ -1412,12 +1372,9 @@ module lif_core #(
         m_write <= 1'b1;
         m_wide <= 1'b1;
         m_addr <= s_ptr;
-        m_wdata <= region == 2'd0 ? {{(64 - U_W) {sout_u[U_W-1]}}, sout_u} :
-            (region == 2'd1 ? {{(64 - V_W) {sout_v[V_W-1]}}, sout_v} :
-            {{(64 - A_W) {sout_p[A_W-1]}}, sout_p});
-        // the next word's read started this cycle (n_ra = p_ra = sout_next)
+        m_wdata <= {{(64 - U_W) {sout_word[U_W-1]}}, sout_word};
         s_ptr <= s_ptr + 8;
-        sout_age <= 2'd1;
+        sout_age <= 2'd3;
         sout_last <= idx_last && region == 2'd2;
         idx <= sout_next;
         idx_last <= idx + 2 == region_words;
@@ -1438,6 +1395,54 @@ module lif_core #(
         nx_st <= NX_FIND;
         phase <= ROW;
       end
+    end
+  end
+endmodule
+
+// One bank of a LIF state memory (u, v or the pending activations) of LL banks: word a lies in
+// bank a % LL at row a / LL, so a group of LL consecutive words starting at word A meets
+// every bank once, this bank holding its lane (BANK - A) mod LL at word A + that lane.
+// A write takes the group's lanes in mask wm: the LIF update's results where wb, else the
+// state word arriving (lane 0); a read registers the bank's word of the group at ra in q.
+module lif_state_bank #(
+    parameter integer W = 1,  // bits of a word
+    parameter integer AW = 1,  // bits of a word's address in the whole memory
+    parameter integer ROWS = 1,  // words in this bank
+    parameter integer LL = 1,  // banks (lanes of a group)
+    parameter integer BANK = 0
+) (
+    input clk,
+    input [LL-1:0] wm,
+    input [AW-1:0] wa,
+    input [W-1:0] word_in,
+    input wb,
+    input [LL*W-1:0] lanes_in,
+    input rd,
+    input [AW-1:0] ra,
+    output reg [W-1:0] q
+);
+  localparam integer LGL = $clog2(LL);
+  localparam integer LGI = LGL > 0 ? LGL : 1;
+  wire [31:0] bank_id = BANK;
+  reg [W-1:0] mem[0:ROWS-1];
+  // Inside the block (so the simulation computes them only for an access): this bank's lane
+  // of the group written or read, and its word's address.
+  reg [31:0] lane_w, lane_r;
+  reg [AW-1:0] addr_w, addr_r;
+  reg [W-1:0] din;
+  integer k;
+  always @(posedge clk) begin
+    if (wm != 0) begin
+      lane_w = (bank_id - {{(32 - AW) {1'b0}}, wa}) % LL;
+      addr_w = wa + lane_w[AW-1:0];
+      din = word_in;
+      if (wb) for (k = 0; k < LL; k = k + 1) if (lane_w == k) din = lanes_in[k*W+:W];
+      if (wm[lane_w[LGI-1:0]]) mem[addr_w[AW-1:LGL]] <= din;
+    end
+    if (rd) begin
+      lane_r = (bank_id - {{(32 - AW) {1'b0}}, ra}) % LL;
+      addr_r = ra + lane_r[AW-1:0];
+      q <= mem[addr_r[AW-1:LGL]];
     end
   end
 endmodule
