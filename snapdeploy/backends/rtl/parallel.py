@@ -11,12 +11,13 @@ is still one core, and one thread (`threads=1`) is the plain `FpgaExecutor`, as 
 Verilator's rules are kept: each model has its own VerilatedContext (the harness's), and the
 thread that builds a model is the one that evaluates it (its "eval thread", Verilator's guide,
 Multithreading), so each share's executor is built, run and closed on one thread for its whole
-life. The harness's one global (the layer table a model reads while it is built) is guarded by
-`sim.OPEN_LOCK`.
+life (reset and the state copies touch host buffers only, never the model). The harness's one
+global (the layer table a model reads while it is built) is guarded by `sim.OPEN_LOCK`.
 
 Cycles: each simulated core counts its own, for its own share of the batch: what N cores side
-by side would each count, not what one core takes for the whole batch. The cycles per step the
-reports use (`RtlBackend.cycles_per_step`) are measured on one core, as before.
+by side would each count, not what one core takes for the whole batch (their sum is close to
+that: the 256 x 256 bench case's 8 items took 87272 cycles on one core, 43700 + 43576 on two).
+The cycles per step the reports use (`RtlBackend.cycles_per_step`) are measured on one core.
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ from snapdeploy.core.neuron import LayerState
 SIM_THREADS_ENV = "SNAPDEPLOY_RTL_SIM_THREADS"
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def simulation_threads(requested: int | None = None) -> int:
     """`requested`, else $SNAPDEPLOY_RTL_SIM_THREADS, else the CPUs this process may use."""
     if requested is None:
         setting = os.environ.get(SIM_THREADS_ENV)
         if not setting:
-            return len(os.sched_getaffinity(0))
+            return usable_cpus()
         what = f"${SIM_THREADS_ENV}={setting!r}"
         requested = int(setting) if setting.strip().isdigit() else 0
     else:
@@ -52,7 +60,7 @@ def simulation_threads(requested: int | None = None) -> int:
         raise BackendError(
             f"{what} is not a number of simulation threads; fix: give a whole number >= 1 "
             f"(1 simulates the whole batch on one core; the default is the CPUs this process "
-            f"may use, {len(os.sched_getaffinity(0))} here)"
+            f"may use, {usable_cpus()} here)"
         )
     return requested
 

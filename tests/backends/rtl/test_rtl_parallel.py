@@ -22,6 +22,7 @@ from snapdeploy.backends.rtl.parallel import (
     SIM_THREADS_ENV,
     SplitBatchExecutor,
     simulation_threads,
+    usable_cpus,
 )
 from snapdeploy.core.errors import BackendError
 from snapdeploy.core.neuron import LifLayerParams, ReferenceNetwork
@@ -187,4 +188,4 @@ def test_a_bad_environment_setting_is_named(monkeypatch: pytest.MonkeyPatch, set
 
 def test_the_default_is_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SIM_THREADS_ENV, raising=False)
-    assert simulation_threads() == len(os.sched_getaffinity(0))
+    assert simulation_threads() == usable_cpus() == len(os.sched_getaffinity(0))
