@@ -405,6 +405,7 @@ module lif_core #(
   reg [CW-1:0] word, image_left;
   reg [1:0] region;  // which part of an item's state: u, v, pending activations
   reg [CW-1:0] idx;  // the word within it
+  reg [CW-1:0] idx_succ;  // the state going out: the word after idx, in its region (registered)
   reg [1:0] section;  // parameter image section: layer words, biases, weights, delays
   reg [CW-1:0] sec_index;
   // Where the state going out stands (see sout_issue), and whether the word being written is
@@ -559,17 +560,15 @@ module lif_core #(
   reg idx_last, word_last, image_done, scan_last, ty_last, tx_last;
   wire [31:0] region_words = region == 2'd2 ? n_pending : n_neurons;
   wire [31:0] next_region_words = region == 2'd1 ? n_pending : n_neurons;
-  // The state goes out a word at a time from sout_word (word idx of region), the memories
-  // reading the word after it meanwhile; sout_age: 0 word idx is read, 1 it is loaded into
-  // sout_word, 2 it is ready and the next word is in the memories' outputs, 3 a word just
-  // went out and the next one's read is under way. A word goes out (and the next one is
-  // loaded) once ready, the first at once (SOUT_REQ), each next one as the last write is
+  // The state goes out a word at a time from lane 0's stage-2 registers (word idx of region),
+  // the memories reading the word after it meanwhile. sout_age: 0 word idx is read, 1 (or 3,
+  // after a word went out) the word read is loaded into stage 2, 2 it is ready. A word goes
+  // out once ready, the first at once (SOUT_REQ), each next one as the last write is
   // acknowledged: 2 cycles a word where the memory answers in one. The read address comes
   // from registers alone: the bus's answer never reaches the banks' address adders.
   wire sout_issue = sout_age == 2'd2 &&
       (phase == SOUT_REQ || phase == SOUT_WAIT && m_rvalid && !sout_last);
-  wire [31:0] sout_next = idx_last ? 32'd0 : idx + 32'd1;  // the word after idx, in its region
-  wire [31:0] sout_ra = sout_age == 2'd0 ? idx : sout_next;  // the state word read
+  wire [CW-1:0] sout_ra = sout_age == 2'd0 ? idx : idx_succ;  // the state word read
   // the group holds its accumulator line's last neuron
   wire lane_end = &(j[LG-1:0] | group_top) || nrn_last;
   reg [DEPTH:1] up_valid;
@@ -598,14 +597,10 @@ module lif_core #(
     for (gs = 0; gs < LL; gs = gs + 1)
       if (up_lm[DEPTH][gs]) group_spikes[up_j[DEPTH][4:0]+gs[4:0]] = lane_fired[gs];
   end
-  // The state word the memories read a cycle ago (from the bank that holds it, in its region),
-  // sign-extended to u's width, and the word going out next.
-  wire [LGI-1:0] sout_nb = LL > 1 ? n_ra_1[LGI-1:0] : {LGI{1'b0}};
-  wire [LGI-1:0] sout_pb = LL > 1 ? p_ra_1[LGI-1:0] : {LGI{1'b0}};
-  wire [1:0] q_region = sout_age != 2'd1 && idx_last ? region + 2'd1 : region;
-  wire signed [U_W-1:0] q_word = q_region == 2'd0 ? $signed(u_q[sout_nb*U_W+:U_W]) :
-      (q_region == 2'd1 ? $signed(v_q[sout_nb*V_W+:V_W]) : $signed(p_q[sout_pb*A_W+:A_W]));
-  reg signed [U_W-1:0] sout_word;
+  wire signed [U_W-1:0] sout_u;
+  wire signed [V_W-1:0] sout_v;
+  wire signed [A_W-1:0] sout_p;
+  wire sout_load = sout_age[0];  // lane 0's stage 2 takes the state word read
   // A delay layer's neurons go one at a time (a column a cycle, in lane 0); the others' in
   // groups of LL, the last group's lanes past the layer's last neuron idle.
   wire l_group = LL > 1 && !l_delay;
@@ -790,7 +785,7 @@ module lif_core #(
       // which bank holds this lane's words of the group read a cycle ago (computed in the
       // block that takes them)
       reg [31:0] n_bank, p_bank;
-      // stage 2: the block RAMs' words, registered
+      // stage 2: the block RAMs' words, registered (lane 0's also as the state goes out)
       reg signed [U_W-1:0] u_2;
       reg signed [V_W-1:0] v_2;
       reg signed [A_W-1:0] p_2;
@@ -813,7 +808,7 @@ module lif_core #(
       reg [V_W-1:0] v_out_10;
       reg fired_10;
       always @(posedge clk) begin
-        if (up_valid[1]) begin
+        if (up_valid[1] || lane == 0 && sout_load) begin
           n_bank = ({{(32 - NA) {1'b0}}, n_ra_1} + lane_id) % LL;
           for (k = 0; k < LL; k = k + 1)
             if (n_bank[LGI-1:0] == k) begin
@@ -822,7 +817,7 @@ module lif_core #(
             end
           bias_2 <= bias_q[lane*13+:13];
         end
-        if (up_pw[1] || up_cap[1]) begin
+        if (up_pw[1] || up_cap[1] || lane == 0 && sout_load) begin
           p_bank = ({{(32 - PA) {1'b0}}, p_ra_1} + lane_id) % LL;
           for (k = 0; k < LL; k = k + 1) if (p_bank[LGI-1:0] == k) p_2 <= p_q[k*A_W+:A_W];
         end
@@ -882,6 +877,11 @@ module lif_core #(
       assign lane_v[lane*V_W+:V_W] = v_out_10;
       assign lane_p[lane*A_W+:A_W] = p_next_3 + act_3;
       assign lane_fired[lane] = fired_10;
+      if (lane == 0) begin : state_out
+        assign sout_u = u_2;
+        assign sout_v = v_2;
+        assign sout_p = p_2;
+      end
     end
   endgenerate
 
@@ -924,7 +924,6 @@ module lif_core #(
         spikes[up_j[DEPTH][XA-1:5]] <= (up_j[DEPTH][4:0] == 5'd0 ? 32'd0 :
             spikes[up_j[DEPTH][XA-1:5]]) | group_spikes;
       if (sout_age != 2'd2) sout_age <= sout_age == 2'd3 ? 2'd2 : sout_age + 2'd1;
-      if (sout_age == 2'd1 || sout_issue) sout_word <= q_word;
       // Lean: a pointer register written is the running pointer itself (no copy at ap_start;
       // the driver writes every pointer a run uses before its ap_start, while the core idles)
       if (LEAN != 0 && write_now)
@@ -1102,6 +1101,7 @@ module lif_core #(
           region <= 2'd0;
           idx <= 32'd0;
           idx_last <= n_neurons == 32'd1;
+          idx_succ <= n_neurons == 32'd1 ? 32'd0 : 32'd1;
           sout_age <= 2'd0;
           phase <= SOUT_REQ;
         end else begin
@@ -1372,15 +1372,19 @@ module lif_core #(
         m_write <= 1'b1;
         m_wide <= 1'b1;
         m_addr <= s_ptr;
-        m_wdata <= {{(64 - U_W) {sout_word[U_W-1]}}, sout_word};
+        m_wdata <= region == 2'd0 ? {{(64 - U_W) {sout_u[U_W-1]}}, sout_u} :
+            (region == 2'd1 ? {{(64 - V_W) {sout_v[V_W-1]}}, sout_v} :
+            {{(64 - A_W) {sout_p[A_W-1]}}, sout_p});
         s_ptr <= s_ptr + 8;
         sout_age <= 2'd3;
         sout_last <= idx_last && region == 2'd2;
-        idx <= sout_next;
+        idx <= idx_succ;
         idx_last <= idx + 2 == region_words;
+        idx_succ <= idx + 2 == region_words ? 32'd0 : idx + 32'd2;
         if (idx_last) begin
           region <= region + 2'd1;
           idx_last <= next_region_words == 32'd1;
+          idx_succ <= next_region_words == 32'd1 ? 32'd0 : 32'd1;
         end
         phase <= SOUT_WAIT;
       end
