@@ -107,7 +107,8 @@ BOARD_PARTS = ("lfe5u-85f", "up5k")
 #: Placement seeds nextpnr tries for a (part, board top?) design, keeping the best Fmax (every
 #: seed's Fmax goes into the report and the manifest); others take seed 1. The ECP5 core is
 #: routing-bound: with one LIF lane seed 1 placed it at 106.44 MHz, seed 2 at 103.01; with
-#: two (23:04 run) seed 1 at 82.24, seed 2 at 86.47 (seeds vary by up to 15% on this core).
+#: two (23:04 run) seed 1 at 82.24, seed 2 at 86.47; with the state-out read from registers
+#: (session 9) seed 1 at 109.61, seed 2 at 98.99 (seeds vary by up to 15% on this core).
 PNR_SEEDS = {("lfe5u-85f", False): (1, 2)}
 #: The conv case: input (x, y, channel), output channels, kernel, stride (tools/bench_conv.py's
 #: tinynet_conv1), input spike rate, steps, seed.
