@@ -43,6 +43,9 @@ class CoreModel(Protocol):
         """Run one ap_start..ap_done pass over the uint32 register file (and the memory its
         pointer registers address)."""
 
+    def close(self) -> None:
+        """Release the model now (on the thread that ran it), not whenever it is collected."""
+
 
 class EmulatedMemory:
     """The emulated board's DDR: each buffer's device side is an array of its own."""
@@ -142,3 +145,7 @@ class EmulatedOverlay(DeviceOverlay):
 
     def __init__(self, core: CoreModel):
         super().__init__(EmulatedDevice(core), core.source, core.ip_type, CORE_BASE)
+
+    def free(self) -> None:
+        """Close the core's model, as `pynq.Overlay.free` lets a board's bitstream go."""
+        self.device.core.close()

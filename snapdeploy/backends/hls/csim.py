@@ -37,6 +37,9 @@ class CsimCore:
     def ap_start(self, registers: np.ndarray) -> None:
         self._lib.csim_ap_start(registers.ctypes.data)
 
+    def close(self) -> None:
+        """Nothing to release: the C-simulation's state lives in the loaded library."""
+
 
 def csim_overlay(compiled: CompiledPartition, sources_dir: str) -> EmulatedOverlay:
     """The overlay of a compiled partition's C-simulation, checked against the partition."""

@@ -132,8 +132,17 @@ class RtlBackend(SpikingBackend):
         overlay = None if emulation_forced() else self._hardware_overlay(compiled)
         if overlay is not None:
             return executor(overlay)
-        threads = simulation_threads(self.sim_threads)
-        return simulated_executor(lambda: executor(self.simulation(compiled)[0]), threads)
+
+        def simulated() -> FpgaExecutor:
+            """An executor over a fresh model, the model closed if the executor fails."""
+            model_overlay = self.simulation(compiled)[0]
+            try:
+                return executor(model_overlay)
+            except BaseException:
+                model_overlay.free()
+                raise
+
+        return simulated_executor(simulated, simulation_threads(self.sim_threads))
 
     @staticmethod
     def _hardware_overlay(compiled: CompiledPartition) -> Any:

@@ -23,6 +23,7 @@ The cycles per step the reports use (`RtlBackend.cycles_per_step`) are measured 
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -52,17 +53,29 @@ def simulation_threads(requested: int | None = None) -> int:
         setting = os.environ.get(SIM_THREADS_ENV)
         if not setting:
             return usable_cpus()
+        digits = setting.strip()
         what = f"${SIM_THREADS_ENV}={setting!r}"
-        requested = int(setting) if setting.strip().isdigit() else 0
+        count = int(digits) if digits.isascii() and digits.isdigit() else None  # not '²'
     else:
-        what = f"sim_threads={requested!r}"
-    if not isinstance(requested, int) or requested < 1:
+        what, count = f"sim_threads={requested!r}", whole_number(requested)
+    if count is None or count < 1:
         raise BackendError(
             f"{what} is not a number of simulation threads; fix: give a whole number >= 1 "
             f"(1 simulates the whole batch on one core; the default is the CPUs this process "
             f"may use, {usable_cpus()} here)"
         )
-    return requested
+    return count
+
+
+def whole_number(value: object) -> int | None:
+    """`value` as an int where it is an integer (Python's or numpy's), else None: True is
+    not a thread count, nor is 2.0 or '2'."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def simulated_executor(open_core: Callable[[], FpgaExecutor], threads: int) -> ExecutorBase:
@@ -79,7 +92,7 @@ class SplitBatchExecutor(ExecutorBase):
     what it was before the run, and the first failure is raised with a note naming its core.
     """
 
-    def __init__(self, open_core: Callable[[], FpgaExecutor], threads: int):
+    def __init__(self, open_core: Callable[[], FpgaExecutor], threads: int) -> None:
         self._open_core = open_core
         self.threads = threads
         self._cores: list[tuple[ThreadPoolExecutor, FpgaExecutor]] = []
@@ -108,6 +121,8 @@ class SplitBatchExecutor(ExecutorBase):
             self._add_core()
         bounds = np.cumsum([0] + [batch // cores + (i < batch % cores) for i in range(cores)])
         self._shares = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        for (_, executor), share in zip(self._cores, self._shares):  # no steps: host buffers
+            executor.run(np.zeros((0, share.stop - share.start, self.n_in), dtype=bool))
 
     def _advance(self, inputs: np.ndarray) -> np.ndarray:
         running = list(zip(self._cores, self._shares))
@@ -116,17 +131,19 @@ class SplitBatchExecutor(ExecutorBase):
             thread.submit(executor.run, inputs[:, share]) for (thread, executor), share in running
         ]
         wait(futures)
-        for index, future in enumerate(futures):
-            error = future.exception()
-            if error is not None:
-                for ((_, executor), _), state in zip(running, saved):
-                    executor.restore_state(state)
-                share = self._shares[index]
-                error.add_note(
-                    f"in simulated core {index + 1} of {len(futures)} (batch items "
-                    f"{share.start}..{share.stop - 1}); no item's state changed in this run"
-                )
-                raise error
+        failed = [(index, f.exception()) for index, f in enumerate(futures) if f.exception()]
+        if failed:
+            for ((_, executor), _), state in zip(running, saved):
+                executor.restore_state(state)
+            (index, error), others = failed[0], failed[1:]
+            share = self._shares[index]
+            error.add_note(
+                f"in simulated core {index + 1} of {len(futures)} (batch items "
+                f"{share.start}..{share.stop - 1}); no item's state changed in this run"
+            )
+            for other, other_error in others:
+                error.add_note(f"simulated core {other + 1} failed too: {other_error}")
+            raise error
         return np.concatenate([future.result() for future in futures], axis=1)
 
     def _layer_states(self) -> list[LayerState]:
@@ -146,9 +163,16 @@ class SplitBatchExecutor(ExecutorBase):
         self._shares = []
 
     def _release(self) -> None:
+        """Close every core on its own thread; the first failure to close is raised once
+        all have been tried (one bad core does not keep the others' models alive)."""
         cores, self._cores, self._shares = self._cores, [], []
+        errors = []
         for thread, executor in cores:
             try:
                 thread.submit(executor.close).result()
+            except Exception as error:  # noqa: BLE001 (raised below, once the rest are closed)
+                errors.append(error)
             finally:
                 thread.shutdown()
+        if errors:
+            raise errors[0]

@@ -68,6 +68,11 @@ class VerilatorCore:
             )
         self.cycles.append(int(cycles))
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` has released the model (it cannot run after that)."""
+        return self._handle is None
+
     def close(self) -> None:
         if self._handle is not None:
             self._lib.rtl_close(self._handle)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from snapdeploy.backends.fpga.driver import LifCoreDriver
 from snapdeploy.backends.fpga.executor import FpgaExecutor
+from snapdeploy.backends.rtl import backend as backend_module
 from snapdeploy.backends.rtl.backend import RtlBackend
 from snapdeploy.backends.rtl.parallel import (
     SIM_THREADS_ENV,
@@ -82,6 +83,8 @@ def test_shares_cover_the_batch_and_reset_starts_again_at_another_size() -> None
             np.testing.assert_array_equal(executor.run(spikes), reference.run(spikes)[0])
             assert_states_equal(executor, reference)
             assert len(executor.executors) == 3
+            if batch == 7:
+                assert [e.saved_state().shape[0] for e in executor.executors] == [3, 2, 2]
         assert [e.saved_state().shape[0] for e in executor.executors[:2]] == [1, 1]
         assert executor.executors[2].saved_state() is None  # reset, then no share
 
@@ -142,6 +145,65 @@ def test_a_failing_core_raises_in_the_caller_and_changes_no_state() -> None:
         executor.run(spikes)
 
 
+def test_a_first_run_of_no_steps_leaves_the_zero_state() -> None:
+    layers = [params(np.full((3, 5), 4), vth=6)]
+    with SplitBatchExecutor(core_opener(layers), 2) as executor:
+        assert executor.run(np.zeros((0, 3, 5), dtype=bool)).shape == (0, 3, 3)
+        (state,) = executor.states()
+        for part in (state.u, state.v, state.a_pending):
+            np.testing.assert_array_equal(part, np.zeros((3, 3)))
+
+
+def models(executor: SplitBatchExecutor) -> list:
+    """Each simulated core's Verilator model (behind its executor's emulated overlay)."""
+    return [e.driver.overlay.device.core for e in executor.executors]
+
+
+def test_closing_closes_every_model_even_when_one_fails_to_close() -> None:
+    layers = [params(np.full((3, 5), 4), vth=6)]
+    executor = SplitBatchExecutor(core_opener(layers), 3)
+    executor.run(np.ones((2, 3, 5), dtype=bool))
+    cores = models(executor)
+    closing_threads: list[int] = []
+    real_close = cores[0].close
+
+    def failing_close() -> None:
+        closing_threads.append(threading.get_ident())
+        real_close()
+        cores[0].close = real_close  # fails once: the model's own __del__ closes quietly
+        raise OSError("the model's library is gone")
+
+    cores[0].close = failing_close
+    with pytest.raises(OSError, match="library is gone"):
+        executor.close()
+    assert closing_threads and closing_threads[0] != threading.get_ident()  # its own thread
+    assert [model.closed for model in cores] == [True] * 3
+
+
+def test_a_model_whose_executor_cannot_be_built_is_closed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    layers = [params(np.full((3, 5), 4), vth=6)]
+    compiled = RtlBackend().compile(spiking_partition(layers), DEVICE, tmp_path)
+    opened = []
+    build_model = RtlBackend.simulation
+
+    def recording(compiled_partition):
+        overlay, model = build_model(compiled_partition)
+        opened.append(model)
+        return overlay, model
+
+    def failing(*args: object) -> FpgaExecutor:
+        raise BackendError("the parameter image does not fit; fix: test")
+
+    monkeypatch.setattr(RtlBackend, "simulation", staticmethod(recording))
+    monkeypatch.setattr(backend_module, "FpgaExecutor", failing)
+    for threads in (1, 2):
+        with pytest.raises(BackendError, match="does not fit"):
+            RtlBackend(sim_threads=threads).load(compiled)
+    assert [model.closed for model in opened] == [True, True]
+
+
 def test_a_core_that_cannot_be_built_fails_the_open_and_leaves_no_thread() -> None:
     before = threading.active_count()
 
@@ -175,11 +237,20 @@ def test_the_backend_splits_by_option_or_environment(
 
 def test_the_thread_count_is_checked() -> None:
     assert simulation_threads(5) == 5
+    assert simulation_threads(np.int64(2)) == 2
     with pytest.raises(BackendError, match=r"sim_threads=0 .*fix: give a whole number >= 1"):
         RtlBackend(sim_threads=0)
+    for wrong in (True, 2.0, "2"):
+        with pytest.raises(BackendError, match=rf"sim_threads={wrong!r} is not a number"):
+            simulation_threads(wrong)
 
 
-@pytest.mark.parametrize("setting", ["0", "two", "-1"])
+def test_the_environment_setting_may_have_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIM_THREADS_ENV, " 3 ")
+    assert simulation_threads() == 3
+
+
+@pytest.mark.parametrize("setting", ["0", "two", "-1", "\u00b2", "\u0663"])
 def test_a_bad_environment_setting_is_named(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
     monkeypatch.setenv(SIM_THREADS_ENV, setting)
     with pytest.raises(BackendError, match=rf"\${SIM_THREADS_ENV}='{setting}' .*fix:"):
@@ -188,4 +259,8 @@ def test_a_bad_environment_setting_is_named(monkeypatch: pytest.MonkeyPatch, set
 
 def test_the_default_is_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SIM_THREADS_ENV, raising=False)
-    assert simulation_threads() == usable_cpus() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert simulation_threads() == usable_cpus() == 3
+    monkeypatch.delattr(os, "sched_getaffinity")  # an OS without affinity: every CPU
+    monkeypatch.setattr(os, "cpu_count", lambda: 5)
+    assert usable_cpus() == 5
