@@ -131,7 +131,8 @@ class SplitBatchExecutor(ExecutorBase):
             thread.submit(executor.run, inputs[:, share]) for (thread, executor), share in running
         ]
         wait(futures)
-        failed = [(index, f.exception()) for index, f in enumerate(futures) if f.exception()]
+        errors = [future.exception() for future in futures]
+        failed = [(index, error) for index, error in enumerate(errors) if error is not None]
         if failed:
             for ((_, executor), _), state in zip(running, saved):
                 executor.restore_state(state)
